@@ -1,0 +1,86 @@
+// Package app holds Bulkhead's domain: tenants, SCIM resources, storage,
+// usage and health. It knows nothing about HTTP; the web package maps the
+// errors declared here to status codes.
+package app
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. Each maps to one HTTP status in the web package.
+const (
+	EINVALID      = "invalid"      // the input is wrong: 400
+	EUNAUTHORIZED = "unauthorized" // no valid credential: 401
+	EFORBIDDEN    = "forbidden"    // valid credential, operation not allowed: 403
+	ENOTFOUND     = "not_found"    // 404
+	ECONFLICT     = "conflict"     // uniqueness violated: 409
+	EPRECONDITION = "precondition" // If-Match did not match: 412
+	ETOOLARGE     = "too_large"    // payload or operation count too large: 413
+	ENOTIMPL      = "not_implemented"
+	EUNAVAILABLE  = "unavailable" // the database is unreachable or overloaded: 503
+	EINTERNAL     = "internal"    // a bug or an unexpected failure: 500
+)
+
+// SCIM error types from RFC 7644 §3.12, carried in Error.ScimType.
+const (
+	ScimInvalidFilter = "invalidFilter"
+	ScimTooMany       = "tooMany"
+	ScimUniqueness    = "uniqueness"
+	ScimMutability    = "mutability"
+	ScimInvalidSyntax = "invalidSyntax"
+	ScimInvalidPath   = "invalidPath"
+	ScimNoTarget      = "noTarget"
+	ScimInvalidValue  = "invalidValue"
+	ScimInvalidVers   = "invalidVers"
+	ScimSensitive     = "sensitive"
+)
+
+// Error is the one error type the domain returns for conditions a caller
+// should see. Message is safe to show to a client; it never contains SQL or
+// internal details. Any other error is treated as EINTERNAL.
+type Error struct {
+	Code     string
+	ScimType string
+	Message  string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Errorf returns an *Error with the given code and a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ScimErrorf returns an *Error with the given code, SCIM error type and message.
+func ScimErrorf(code, scimType, format string, args ...any) *Error {
+	return &Error{Code: code, ScimType: scimType, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the *Error in err's chain, EINTERNAL for any
+// other non-nil error, and "" for nil.
+func ErrorCode(err error) string {
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.Code
+	default:
+		return EINTERNAL
+	}
+}
+
+// ErrorMessage returns the client-safe message of the *Error in err's chain,
+// or a generic message for any other error.
+func ErrorMessage(err error) string {
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.Message
+	default:
+		return "internal error"
+	}
+}
