@@ -84,3 +84,14 @@ func ErrorMessage(err error) string {
 		return "internal error"
 	}
 }
+
+// ErrorMessageOrText returns the message of the *Error in err's chain, or
+// the full text of any other error. It is for operators, such as the CLI's
+// user, who may see internal detail that clients must not.
+func ErrorMessageOrText(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return err.Error()
+}

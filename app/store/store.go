@@ -1,0 +1,167 @@
+// Package store owns Bulkhead's one PostgreSQL connection pool and the only
+// two ways to use it: Transact for the control plane and InTenant for a
+// tenant's schema. It also runs the migrations embedded in package schema and
+// creates and drops tenant schemas.
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"syscall"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/bulkhead-dev/bulkhead/app"
+)
+
+// DB is the connection pool shared by the control plane and every tenant.
+type DB struct {
+	*sqlx.DB
+	// rolePrefix makes per-tenant role names unique per database: roles are
+	// cluster-wide, schemas are not.
+	rolePrefix string
+}
+
+// Options tune the pool.
+type Options struct {
+	MaxOpenConns int // default 20
+}
+
+// Open connects to the database at dsn and checks that it answers. Errors
+// name what failed in words an operator can act on.
+func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
+	if opts.MaxOpenConns == 0 {
+		opts.MaxOpenConns = 20
+	}
+	sdb, err := sqlx.Open("postgres", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("invalid DATABASE_URL: %w", err)
+	}
+	sdb.SetMaxOpenConns(opts.MaxOpenConns)
+	sdb.SetMaxIdleConns(opts.MaxOpenConns)
+	// A backend's catalog cache grows with every tenant table it touches and
+	// is freed only when the connection closes: recycle connections.
+	sdb.SetConnMaxLifetime(30 * time.Minute)
+	sdb.SetConnMaxIdleTime(5 * time.Minute)
+
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	var dbname string
+	if err := sdb.QueryRowContext(ctx, `SELECT current_database()`).Scan(&dbname); err != nil {
+		sdb.Close()
+		return nil, fmt.Errorf("connect to the database: %w", describe(err))
+	}
+	h := sha256.Sum256([]byte(dbname))
+	return &DB{DB: sdb, rolePrefix: "bulkhead_" + hex.EncodeToString(h[:4]) + "_"}, nil
+}
+
+// describe turns the most common connection failures into plain words.
+func describe(err error) error {
+	var netErr *net.OpError
+	var pqErr *pq.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("nothing listens at the address in DATABASE_URL (%w)", err)
+	case errors.As(err, &netErr):
+		return fmt.Errorf("cannot reach the database server (%w)", err)
+	case errors.As(err, &pqErr) && pqErr.Code == "28P01":
+		return fmt.Errorf("the password in DATABASE_URL is wrong (%w)", err)
+	case errors.As(err, &pqErr) && pqErr.Code == "3D000":
+		return fmt.Errorf("the database in DATABASE_URL does not exist (%w)", err)
+	}
+	return err
+}
+
+// Transact runs fn in a control-plane transaction. It commits when fn
+// returns nil and rolls back when fn returns an error or panics.
+func (db *DB) Transact(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return Unavailable(err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			_ = tx.Rollback()
+			return
+		}
+		if err = tx.Commit(); err != nil {
+			err = fmt.Errorf("commit: %w", Unavailable(err))
+		}
+	}()
+	return fn(tx)
+}
+
+// Scope names the tenant a transaction works in.
+type Scope struct {
+	TenantID string
+	// Strict tenants also run under their own database role, which can use
+	// only their schema.
+	Strict bool
+}
+
+// InTenant runs fn in a transaction confined to the tenant's schema: the
+// search_path is set with SET LOCAL, so it ends with the transaction and never
+// leaks to the next user of the pooled connection (also behind PgBouncer in
+// transaction mode). For strict tenants the transaction also switches to the
+// tenant's role, so that even SQL naming another schema is refused by
+// PostgreSQL. It commits when fn returns nil and rolls back when fn returns an
+// error or panics.
+//
+// InTenant is the only way Bulkhead touches tenant tables.
+func (db *DB) InTenant(ctx context.Context, s Scope, fn func(tx *sqlx.Tx) error) error {
+	if !ValidTenantID(s.TenantID) {
+		return app.Errorf(app.EINVALID, "invalid tenant id %q", s.TenantID)
+	}
+	set := `SET LOCAL search_path TO ` + pq.QuoteIdentifier(SchemaName(s.TenantID))
+	if s.Strict {
+		set += `; SET LOCAL ROLE ` + pq.QuoteIdentifier(db.RoleName(s.TenantID))
+	}
+	return db.Transact(ctx, func(tx *sqlx.Tx) error {
+		// No parameters: one simple-protocol round trip for both settings.
+		if _, err := tx.ExecContext(ctx, set); err != nil {
+			return fmt.Errorf("enter tenant %s: %w", s.TenantID, err)
+		}
+		return fn(tx)
+	})
+}
+
+var tenantIDPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
+
+// ValidTenantID reports whether id is a valid tenant id: a lowercase letter,
+// then up to 39 lowercase letters, digits or underscores.
+func ValidTenantID(id string) bool { return tenantIDPattern.MatchString(id) }
+
+// SchemaName returns the schema of the tenant with the given id.
+func SchemaName(tenantID string) string { return "tenant_" + tenantID }
+
+// RoleName returns the database role of a strict tenant.
+func (db *DB) RoleName(tenantID string) string { return db.rolePrefix + tenantID }
+
+// Unavailable marks errors that mean the database could not be reached or
+// did not answer in time, so that clients get a 503 they may retry.
+func Unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pqErr *pq.Error
+	var netErr net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET):
+	case errors.As(err, &pqErr) && (pqErr.Code.Class() == "08" || pqErr.Code.Class() == "57" || pqErr.Code == "53300"):
+	default:
+		return err
+	}
+	return fmt.Errorf("%w (%w)", &app.Error{Code: app.EUNAVAILABLE, Message: "the database is unavailable; retry later"}, err)
+}

@@ -1,0 +1,224 @@
+// Package tenant manages tenants in the control plane: provisioning their
+// schemas, plans and permissions, status, and SCIM tokens.
+package tenant
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/bulkhead-dev/bulkhead/app"
+	"github.com/bulkhead-dev/bulkhead/app/audit"
+	"github.com/bulkhead-dev/bulkhead/app/store"
+)
+
+// Status of a tenant. Suspended tenants keep their data but SCIM refuses them.
+const (
+	StatusActive    = "active"
+	StatusSuspended = "suspended"
+)
+
+// Isolation levels. Strict tenants run under their own database role.
+const (
+	IsolationStandard = "standard"
+	IsolationStrict   = "strict"
+)
+
+// Tenant is one customer, living in schema tenant_<ID>.
+type Tenant struct {
+	ID            string     `db:"id" json:"id"`
+	Name          string     `db:"name" json:"name"`
+	Plan          string     `db:"plan" json:"plan"`
+	Status        string     `db:"status" json:"status"`
+	Isolation     string     `db:"isolation" json:"isolation"`
+	TrialEndsAt   *time.Time `db:"trial_ends_at" json:"trial_ends_at,omitempty"`
+	SchemaVersion int        `db:"schema_version" json:"schema_version"`
+	CreatedAt     time.Time  `db:"created_at" json:"created_at"`
+	UpdatedAt     time.Time  `db:"updated_at" json:"updated_at"`
+}
+
+// Scope returns what store.InTenant needs to enter the tenant's schema.
+func (t *Tenant) Scope() store.Scope {
+	return store.Scope{TenantID: t.ID, Strict: t.Isolation == IsolationStrict}
+}
+
+// Service manages tenants. Migrations defaults to store.TenantMigrations;
+// tests replace it.
+type Service struct {
+	DB         *store.DB
+	Migrations []store.Migration
+}
+
+// NewService returns a Service over db with the embedded tenant migrations.
+func NewService(db *store.DB) *Service {
+	return &Service{DB: db, Migrations: store.TenantMigrations}
+}
+
+// NewTenant is the input of CreateTenant. Zero limits take the plan's.
+type NewTenant struct {
+	ID        string
+	Name      string
+	Plan      string // default PlanStartup
+	Strict    bool
+	MaxUsers  *int
+	MaxGroups *int
+}
+
+// CreateTenant creates the tenant's control rows and its schema, fully
+// migrated, and a first SCIM token, all in one transaction: on any failure
+// nothing is left behind. It returns EINVALID for a bad id, plan or limit and
+// ECONFLICT when the id is taken.
+func (s *Service) CreateTenant(ctx context.Context, nt NewTenant, actor string) (*Tenant, *NewToken, error) {
+	if !store.ValidTenantID(nt.ID) {
+		return nil, nil, app.Errorf(app.EINVALID, "invalid tenant id %q: use a lowercase letter, then up to 39 lowercase letters, digits or underscores", nt.ID)
+	}
+	if nt.Name == "" {
+		nt.Name = nt.ID
+	}
+	if nt.Plan == "" {
+		nt.Plan = PlanStartup
+	}
+	plan, ok := Plans[nt.Plan]
+	if !ok {
+		return nil, nil, app.Errorf(app.EINVALID, "unknown plan %q: use enterprise, startup or trial", nt.Plan)
+	}
+	perms := plan.Permissions
+	if nt.MaxUsers != nil {
+		perms.MaxUsers = *nt.MaxUsers
+	}
+	if nt.MaxGroups != nil {
+		perms.MaxGroups = *nt.MaxGroups
+	}
+	if err := perms.Validate(); err != nil {
+		return nil, nil, err
+	}
+	var trialEnds *time.Time
+	if plan.TrialDays > 0 {
+		t := time.Now().Add(time.Duration(plan.TrialDays) * 24 * time.Hour).UTC().Truncate(time.Second)
+		trialEnds = &t
+	}
+	isolation := IsolationStandard
+	if nt.Strict {
+		isolation = IsolationStrict
+	}
+
+	var t Tenant
+	var tok *NewToken
+	err := s.DB.Transact(ctx, func(tx *sqlx.Tx) error {
+		const q = `
+			INSERT INTO control.tenants (id, name, plan, isolation, trial_ends_at)
+			VALUES ($1, $2, $3, $4, $5)
+			RETURNING id, name, plan, status, isolation, trial_ends_at, schema_version, created_at, updated_at`
+		if err := tx.GetContext(ctx, &t, q, nt.ID, nt.Name, nt.Plan, isolation, trialEnds); err != nil {
+			if isUniqueViolation(err) {
+				return app.Errorf(app.ECONFLICT, "tenant %q already exists", nt.ID)
+			}
+			return fmt.Errorf("insert tenant: %w", err)
+		}
+		if err := insertPermissions(ctx, tx, t.ID, perms); err != nil {
+			return err
+		}
+		v, err := s.DB.CreateTenantSchema(ctx, tx, t.Scope(), s.Migrations)
+		if err != nil {
+			if isDuplicateSchema(err) {
+				return app.Errorf(app.ECONFLICT, "schema %s already exists", store.SchemaName(t.ID))
+			}
+			return fmt.Errorf("create tenant %s: %w", t.ID, err)
+		}
+		t.SchemaVersion = v
+		if _, err := tx.ExecContext(ctx, `UPDATE control.tenants SET schema_version = $2 WHERE id = $1`, t.ID, v); err != nil {
+			return err
+		}
+		if tok, err = createToken(ctx, tx, t.ID, "first token", nil); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, actor, "tenant.create", t.ID, map[string]any{"plan": t.Plan, "isolation": t.Isolation})
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return &t, tok, nil
+}
+
+const tenantColumns = `id, name, plan, status, isolation, trial_ends_at, schema_version, created_at, updated_at`
+
+// FindTenant returns the tenant with the given id, or ENOTFOUND.
+func (s *Service) FindTenant(ctx context.Context, id string) (*Tenant, error) {
+	var t Tenant
+	err := s.DB.GetContext(ctx, &t, `SELECT `+tenantColumns+` FROM control.tenants WHERE id = $1`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, app.Errorf(app.ENOTFOUND, "tenant %q not found", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find tenant %q: %w", id, store.Unavailable(err))
+	}
+	return &t, nil
+}
+
+// FindTenants returns all tenants ordered by id.
+func (s *Service) FindTenants(ctx context.Context) ([]*Tenant, error) {
+	var ts []*Tenant
+	if err := s.DB.SelectContext(ctx, &ts, `SELECT `+tenantColumns+` FROM control.tenants ORDER BY id`); err != nil {
+		return nil, fmt.Errorf("find tenants: %w", store.Unavailable(err))
+	}
+	return ts, nil
+}
+
+// SetStatus suspends or resumes a tenant. Its data is untouched either way.
+// It returns ENOTFOUND for an unknown tenant and EINVALID for a bad status.
+func (s *Service) SetStatus(ctx context.Context, id, status, actor string) (*Tenant, error) {
+	if status != StatusActive && status != StatusSuspended {
+		return nil, app.Errorf(app.EINVALID, "invalid status %q", status)
+	}
+	var t Tenant
+	err := s.DB.Transact(ctx, func(tx *sqlx.Tx) error {
+		const q = `UPDATE control.tenants SET status = $2, updated_at = now() WHERE id = $1 RETURNING ` + tenantColumns
+		if err := tx.GetContext(ctx, &t, q, id, status); errors.Is(err, sql.ErrNoRows) {
+			return app.Errorf(app.ENOTFOUND, "tenant %q not found", id)
+		} else if err != nil {
+			return fmt.Errorf("set status of tenant %q: %w", id, err)
+		}
+		action := "tenant.resume"
+		if status == StatusSuspended {
+			action = "tenant.suspend"
+		}
+		return audit.Record(ctx, tx, actor, action, id, nil)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// DeleteTenant drops the tenant's schema, role, tokens and control rows. It
+// returns ENOTFOUND for an unknown tenant.
+func (s *Service) DeleteTenant(ctx context.Context, id, actor string) error {
+	return s.DB.Transact(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM control.tenants WHERE id = $1`, id)
+		if err != nil {
+			return fmt.Errorf("delete tenant %q: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return app.Errorf(app.ENOTFOUND, "tenant %q not found", id)
+		}
+		if err := s.DB.DropTenantSchema(ctx, tx, id); err != nil {
+			return fmt.Errorf("delete tenant %q: %w", id, err)
+		}
+		return audit.Record(ctx, tx, actor, "tenant.delete", id, nil)
+	})
+}
+
+func isUniqueViolation(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && pqErr.Code == "23505"
+}
+
+func isDuplicateSchema(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && pqErr.Code == "42P06"
+}

@@ -1,0 +1,158 @@
+package tenant
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/bulkhead-dev/bulkhead/app"
+	"github.com/bulkhead-dev/bulkhead/app/audit"
+	"github.com/bulkhead-dev/bulkhead/app/store"
+)
+
+// TokenPrefix starts every SCIM token, so that secret scanners and people
+// recognise one.
+const TokenPrefix = "bh_"
+
+// Token is a SCIM bearer token as listed: never the secret itself.
+type Token struct {
+	ID         uuid.UUID  `db:"id" json:"token_id"`
+	TenantID   string     `db:"tenant_id" json:"tenant_id"`
+	Name       string     `db:"name" json:"name"`
+	Prefix     string     `db:"prefix" json:"prefix"`
+	CreatedAt  time.Time  `db:"created_at" json:"created_at"`
+	LastUsedAt *time.Time `db:"last_used_at" json:"last_used_at,omitempty"`
+	ExpiresAt  *time.Time `db:"expires_at" json:"expires_at,omitempty"`
+	RevokedAt  *time.Time `db:"revoked_at" json:"revoked_at,omitempty"`
+}
+
+// NewToken is a token just created, with its secret, which is shown once and
+// never stored.
+type NewToken struct {
+	Token
+	Secret string `json:"token"`
+}
+
+// hashToken returns the SHA-256 of a token: the only form stored.
+func hashToken(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+func createToken(ctx context.Context, tx *sqlx.Tx, tenantID, name string, expires *time.Time) (*NewToken, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	secret := TokenPrefix + base64.RawURLEncoding.EncodeToString(b)
+	t := NewToken{Secret: secret}
+	const q = `
+		INSERT INTO control.tokens (id, tenant_id, name, prefix, hash, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		RETURNING id, tenant_id, name, prefix, created_at, last_used_at, expires_at, revoked_at`
+	if err := tx.GetContext(ctx, &t.Token, q, uuid.New(), tenantID, name, secret[:len(TokenPrefix)+8], hashToken(secret), expires); err != nil {
+		return nil, fmt.Errorf("create token for %q: %w", tenantID, err)
+	}
+	return &t, nil
+}
+
+// CreateToken issues a new SCIM token for the tenant. name defaults to
+// "token"; expires may be nil. It returns ENOTFOUND for an unknown tenant and
+// EINVALID for an expiry in the past.
+func (s *Service) CreateToken(ctx context.Context, tenantID, name string, expires *time.Time, actor string) (*NewToken, error) {
+	if name = strings.TrimSpace(name); name == "" {
+		name = "token"
+	}
+	if expires != nil && !expires.After(time.Now()) {
+		return nil, app.Errorf(app.EINVALID, "the expiry must be in the future")
+	}
+	var tok *NewToken
+	err := s.DB.Transact(ctx, func(tx *sqlx.Tx) error {
+		var exists bool
+		if err := tx.GetContext(ctx, &exists, `SELECT EXISTS (SELECT 1 FROM control.tenants WHERE id = $1)`, tenantID); err != nil {
+			return err
+		}
+		if !exists {
+			return app.Errorf(app.ENOTFOUND, "tenant %q not found", tenantID)
+		}
+		var err error
+		if tok, err = createToken(ctx, tx, tenantID, name, expires); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, actor, "token.create", tenantID, map[string]any{"token_id": tok.ID, "name": name, "prefix": tok.Prefix})
+	})
+	return tok, err
+}
+
+// RevokeToken revokes one of the tenant's tokens. It returns ENOTFOUND when
+// the tenant has no such token; revoking twice is not an error.
+func (s *Service) RevokeToken(ctx context.Context, tenantID, tokenID, actor string) error {
+	id, err := uuid.Parse(tokenID)
+	if err != nil {
+		return app.Errorf(app.ENOTFOUND, "token %q not found", tokenID)
+	}
+	return s.DB.Transact(ctx, func(tx *sqlx.Tx) error {
+		const q = `UPDATE control.tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 AND tenant_id = $2`
+		res, err := tx.ExecContext(ctx, q, id, tenantID)
+		if err != nil {
+			return fmt.Errorf("revoke token: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return app.Errorf(app.ENOTFOUND, "tenant %q has no token %q", tenantID, tokenID)
+		}
+		return audit.Record(ctx, tx, actor, "token.revoke", tenantID, map[string]any{"token_id": id})
+	})
+}
+
+// FindTokens lists the tenant's tokens, newest first.
+func (s *Service) FindTokens(ctx context.Context, tenantID string) ([]*Token, error) {
+	var ts []*Token
+	const q = `SELECT id, tenant_id, name, prefix, created_at, last_used_at, expires_at, revoked_at
+		FROM control.tokens WHERE tenant_id = $1 ORDER BY created_at DESC`
+	if err := s.DB.SelectContext(ctx, &ts, q, tenantID); err != nil {
+		return nil, fmt.Errorf("find tokens of %q: %w", tenantID, store.Unavailable(err))
+	}
+	return ts, nil
+}
+
+// Authenticate returns the tenant a bearer token belongs to. Unknown,
+// malformed, expired and revoked tokens all give the same EUNAUTHORIZED, so
+// that a caller learns nothing about which tenants or tokens exist. The
+// lookup is by the token's hash, so its time does not depend on how much of
+// the secret a guess got right.
+func (s *Service) Authenticate(ctx context.Context, secret string) (*Tenant, *Token, error) {
+	unauthorized := app.Errorf(app.EUNAUTHORIZED, "invalid or expired bearer token")
+	if !strings.HasPrefix(secret, TokenPrefix) || len(secret) > 100 {
+		return nil, nil, unauthorized
+	}
+	var row struct {
+		Tenant
+		TokenID        uuid.UUID  `db:"token_id"`
+		TokenName      string     `db:"token_name"`
+		TokenPrefix    string     `db:"token_prefix"`
+		TokenExpiresAt *time.Time `db:"token_expires_at"`
+	}
+	const q = `
+		SELECT t.id, t.name, t.plan, t.status, t.isolation, t.trial_ends_at, t.schema_version, t.created_at, t.updated_at,
+			k.id AS token_id, k.name AS token_name, k.prefix AS token_prefix, k.expires_at AS token_expires_at
+		FROM control.tokens k JOIN control.tenants t ON t.id = k.tenant_id
+		WHERE k.hash = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())`
+	err := s.DB.GetContext(ctx, &row, q, hashToken(secret))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, unauthorized
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("authenticate: %w", store.Unavailable(err))
+	}
+	tok := &Token{ID: row.TokenID, TenantID: row.ID, Name: row.TokenName, Prefix: row.TokenPrefix, ExpiresAt: row.TokenExpiresAt}
+	return &row.Tenant, tok, nil
+}

@@ -1,0 +1,200 @@
+// Command bulkhead is Bulkhead's one binary: the server (serve), the
+// migration runner (migrate) and the operator's CLI (tenant, staff).
+//
+// Exit codes: 0 success, 1 failure, 2 bad usage.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/bulkhead-dev/bulkhead/app"
+	"github.com/bulkhead-dev/bulkhead/app/store"
+	"github.com/bulkhead-dev/bulkhead/app/store/localpg"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+const usage = `Bulkhead: a schema-per-tenant SCIM 2.0 backend.
+
+Usage:
+  bulkhead serve [--addr ADDR]                 serve SCIM and the console
+  bulkhead migrate [--status]                  migrate the control plane and every tenant
+  bulkhead tenant create ID [--name NAME] [--plan enterprise|startup|trial]
+                            [--max-users N] [--max-groups N] [--strict]
+  bulkhead tenant list
+  bulkhead tenant show ID
+  bulkhead tenant suspend ID
+  bulkhead tenant resume ID
+  bulkhead tenant delete ID --yes
+  bulkhead tenant token create ID [--name NAME]
+  bulkhead tenant token revoke ID TOKEN_ID
+  bulkhead staff create --email EMAIL --role admin|support   (password on stdin)
+
+Every command takes:
+  --database-url URL   PostgreSQL to use (env DATABASE_URL); without it, a
+                       project-local cluster under --data is started
+  --data DIR           local data directory (env BULKHEAD_DATA, default .bulkhead)
+  --base-url URL       public URL for SCIM locations (env BULKHEAD_BASE_URL)
+  --json               print one JSON object instead of text
+`
+
+// errUsage marks errors in how the command was called: exit code 2.
+var errUsage = errors.New("usage")
+
+// cli is one invocation: its configuration and standard streams.
+type cli struct {
+	DatabaseURL string
+	DataDir     string
+	BaseURL     string
+	Addr        string
+	JSON        bool
+
+	printed        bool // print wrote the command's one JSON object
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr}
+	err := c.dispatch(ctx, args)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "bulkhead: %v\n\n%s", err, usage)
+		return 2
+	default:
+		if c.JSON && !c.printed {
+			b, _ := json.Marshal(map[string]string{"error": app.ErrorMessageOrText(err)})
+			fmt.Fprintln(stdout, string(b))
+		}
+		fmt.Fprintf(stderr, "bulkhead: %s\n", app.ErrorMessageOrText(err))
+		return 1
+	}
+}
+
+func (c *cli) dispatch(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: no command given", errUsage)
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return c.serve(ctx, rest)
+	case "migrate":
+		return c.migrate(ctx, rest)
+	case "tenant":
+		return c.tenant(ctx, rest)
+	case "staff":
+		return c.staff(ctx, rest)
+	case "help", "-h", "--help":
+		fmt.Fprint(c.stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+}
+
+// flags returns a flag set with the flags every command takes, defaulted
+// from the environment.
+func (c *cli) flags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.DatabaseURL, "database-url", os.Getenv("DATABASE_URL"), "")
+	fs.StringVar(&c.DataDir, "data", envOr("BULKHEAD_DATA", ".bulkhead"), "")
+	fs.StringVar(&c.BaseURL, "base-url", os.Getenv("BULKHEAD_BASE_URL"), "")
+	fs.StringVar(&c.Addr, "addr", envOr("BULKHEAD_ADDR", "127.0.0.1:8080"), "")
+	fs.BoolVar(&c.JSON, "json", false, "")
+	return fs
+}
+
+// parse parses args with fs, allowing flags after positional arguments, and
+// checks the number of positional arguments.
+func parse(fs *flag.FlagSet, args []string, want int) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", errUsage, fs.Name(), err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	if len(pos) != want {
+		return nil, fmt.Errorf("%w: %s takes %d argument(s), got %d", errUsage, fs.Name(), want, len(pos))
+	}
+	return pos, nil
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// baseURL returns the public URL of the server.
+func (c *cli) baseURL() string {
+	if c.BaseURL != "" {
+		return strings.TrimRight(c.BaseURL, "/")
+	}
+	return "http://" + c.Addr
+}
+
+// connect opens the database: DATABASE_URL when given, otherwise the
+// project-local cluster, attached to when it runs and started when it does
+// not. The control plane is migrated before connect returns. logf receives
+// progress lines of the local cluster.
+func (c *cli) connect(ctx context.Context, logf func(string, ...any)) (db *store.DB, closeFn func(), err error) {
+	dsn := c.DatabaseURL
+	closeCluster := func() {}
+	if dsn == "" {
+		cluster, err := localpg.Open(c.DataDir, localpg.Options{Log: logf})
+		if err != nil {
+			return nil, nil, err
+		}
+		dsn = cluster.URL(localpg.Database)
+		closeCluster = func() {
+			if err := cluster.Close(); err != nil {
+				logf("stop PostgreSQL: %v", err)
+			}
+		}
+	}
+	db, err = store.Open(ctx, dsn, store.Options{})
+	if err != nil {
+		closeCluster()
+		return nil, nil, err
+	}
+	if _, err := db.MigrateControl(ctx); err != nil {
+		db.Close()
+		closeCluster()
+		return nil, nil, fmt.Errorf("migrate the control plane: %w", err)
+	}
+	return db, func() { db.Close(); closeCluster() }, nil
+}
+
+// print writes v as one JSON object with --json, and text otherwise.
+func (c *cli) print(v any, text string) {
+	if c.JSON {
+		b, _ := json.Marshal(v)
+		fmt.Fprintln(c.stdout, string(b))
+		c.printed = true
+		return
+	}
+	fmt.Fprint(c.stdout, text)
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/bulkhead-dev/bulkhead/app/staff"
+	"github.com/bulkhead-dev/bulkhead/web"
+)
+
+// shutdownTimeout bounds how long in-flight requests may take to finish
+// after a stop signal.
+const shutdownTimeout = 30 * time.Second
+
+func (c *cli) serve(ctx context.Context, args []string) error {
+	fs := c.flags("serve")
+	if _, err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	log := newLogger(c.stdout)
+	db, closeDB, err := c.connect(ctx, func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) })
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+
+	password, err := staff.Bootstrap(ctx, db)
+	if err != nil {
+		return fmt.Errorf("create the first administrator: %w", err)
+	}
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.Addr, err)
+	}
+	c.Addr = ln.Addr().String() // resolves port 0
+	srv := web.NewServer(web.Config{DB: db, Log: log, BaseURL: c.baseURL()})
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	log.Info("serving", "addr", c.Addr, "base_url", c.baseURL())
+	fmt.Fprintf(c.stderr, "\nBulkhead is serving on http://%s\n  console:  %s/admin/\n  SCIM:     %s/tenants/{tenant}/scim/v2\n",
+		c.Addr, c.baseURL(), c.baseURL())
+	if password != "" {
+		fmt.Fprintf(c.stderr, "\nFirst start: sign in to the console as\n  email:    %s\n  password: %s\nThe password is shown only now.\n", staff.BootstrapEmail, password)
+	}
+	fmt.Fprintln(c.stderr)
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// newLogger logs text to a terminal and JSON otherwise.
+func newLogger(w io.Writer) *slog.Logger {
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return slog.New(slog.NewTextHandler(w, nil))
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/bulkhead-dev/bulkhead/app/tenant"
+)
+
+// cliActor names the CLI in the audit trail.
+const cliActor = "cli"
+
+func (c *cli) tenant(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: tenant needs a subcommand", errUsage)
+	}
+	sub, args := args[0], args[1:]
+	switch sub {
+	case "create":
+		return c.tenantCreate(ctx, args)
+	case "list":
+		return c.tenantList(ctx, args)
+	case "show":
+		return c.tenantShow(ctx, args)
+	case "suspend":
+		return c.tenantSetStatus(ctx, args, tenant.StatusSuspended)
+	case "resume":
+		return c.tenantSetStatus(ctx, args, tenant.StatusActive)
+	case "delete":
+		return c.tenantDelete(ctx, args)
+	case "token":
+		return c.token(ctx, args)
+	}
+	return fmt.Errorf("%w: unknown tenant subcommand %q", errUsage, sub)
+}
+
+// withTenants connects and runs fn with a tenant service.
+func (c *cli) withTenants(ctx context.Context, fn func(*tenant.Service) error) error {
+	db, closeDB, err := c.connect(ctx, func(string, ...any) {})
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	return fn(tenant.NewService(db))
+}
+
+func (c *cli) scimBaseURL(id string) string {
+	return c.baseURL() + "/tenants/" + id + "/scim/v2"
+}
+
+// optionalInt is a flag that records whether it was set.
+type optionalInt struct{ v *int }
+
+func (o *optionalInt) String() string { return "" }
+func (o *optionalInt) Set(s string) error {
+	var n int
+	if _, err := fmt.Sscan(s, &n); err != nil {
+		return fmt.Errorf("not a number: %q", s)
+	}
+	o.v = &n
+	return nil
+}
+
+func (c *cli) tenantCreate(ctx context.Context, args []string) error {
+	fs := c.flags("tenant create")
+	var nt tenant.NewTenant
+	var maxUsers, maxGroups optionalInt
+	fs.StringVar(&nt.Name, "name", "", "")
+	fs.StringVar(&nt.Plan, "plan", tenant.PlanStartup, "")
+	fs.BoolVar(&nt.Strict, "strict", false, "")
+	fs.Var(&maxUsers, "max-users", "")
+	fs.Var(&maxGroups, "max-groups", "")
+	pos, err := parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	nt.ID, nt.MaxUsers, nt.MaxGroups = pos[0], maxUsers.v, maxGroups.v
+	return c.withTenants(ctx, func(s *tenant.Service) error {
+		t, tok, err := s.CreateTenant(ctx, nt, cliActor)
+		if err != nil {
+			return err
+		}
+		base := c.scimBaseURL(t.ID)
+		c.print(struct {
+			*tenant.Tenant
+			ScimBaseURL string `json:"scim_base_url"`
+			TokenID     string `json:"token_id"`
+			Token       string `json:"token"`
+		}{t, base, tok.ID.String(), tok.Secret},
+			fmt.Sprintf("Created tenant %s (%s, plan %s, %s isolation).\n\n  SCIM base URL: %s\n  Token:         %s\n\nThe token is shown only now; store it in your identity provider.\n",
+				t.ID, t.Name, t.Plan, t.Isolation, base, tok.Secret))
+		return nil
+	})
+}
+
+func (c *cli) tenantList(ctx context.Context, args []string) error {
+	fs := c.flags("tenant list")
+	if _, err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	return c.withTenants(ctx, func(s *tenant.Service) error {
+		ts, err := s.FindTenants(ctx)
+		if err != nil {
+			return err
+		}
+		var b strings.Builder
+		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tPLAN\tSTATUS\tISOLATION\tCREATED")
+		for _, t := range ts {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Plan, t.Status, t.Isolation, t.CreatedAt.Format("2006-01-02 15:04"))
+		}
+		tw.Flush()
+		if ts == nil {
+			ts = []*tenant.Tenant{}
+		}
+		c.print(map[string]any{"tenants": ts}, b.String())
+		return nil
+	})
+}
+
+func (c *cli) tenantShow(ctx context.Context, args []string) error {
+	fs := c.flags("tenant show")
+	pos, err := parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	return c.withTenants(ctx, func(s *tenant.Service) error {
+		t, err := s.FindTenant(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		p, err := s.FindPermissions(ctx, t.ID)
+		if err != nil {
+			return err
+		}
+		toks, err := s.FindTokens(ctx, t.ID)
+		if err != nil {
+			return err
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "Tenant %s (%s)\n  plan %s, %s, %s isolation, schema version %d\n  SCIM base URL: %s\n",
+			t.ID, t.Name, t.Plan, t.Status, t.Isolation, t.SchemaVersion, c.scimBaseURL(t.ID))
+		if t.TrialEndsAt != nil {
+			fmt.Fprintf(&b, "  trial ends %s\n", t.TrialEndsAt.Format("2006-01-02"))
+		}
+		fmt.Fprintf(&b, "Permissions: create %v, read %v, update %v, delete %v, list %v, bulk %v\n",
+			p.CanCreate, p.CanRead, p.CanUpdate, p.CanDelete, p.CanList, p.BulkEnabled)
+		fmt.Fprintf(&b, "Limits: %d users, %d groups, %d requests/minute (burst %d)\n", p.MaxUsers, p.MaxGroups, p.RequestsPerMinute, p.Burst)
+		fmt.Fprintf(&b, "Tokens:\n")
+		for _, k := range toks {
+			state := "active"
+			if k.RevokedAt != nil {
+				state = "revoked"
+			}
+			fmt.Fprintf(&b, "  %s  %s…  %-20s %s\n", k.ID, k.Prefix, k.Name, state)
+		}
+		if toks == nil {
+			toks = []*tenant.Token{}
+		}
+		c.print(struct {
+			*tenant.Tenant
+			ScimBaseURL string              `json:"scim_base_url"`
+			Permissions *tenant.Permissions `json:"permissions"`
+			Tokens      []*tenant.Token     `json:"tokens"`
+		}{t, c.scimBaseURL(t.ID), p, toks}, b.String())
+		return nil
+	})
+}
+
+func (c *cli) tenantSetStatus(ctx context.Context, args []string, status string) error {
+	fs := c.flags("tenant " + map[string]string{tenant.StatusActive: "resume", tenant.StatusSuspended: "suspend"}[status])
+	pos, err := parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	return c.withTenants(ctx, func(s *tenant.Service) error {
+		t, err := s.SetStatus(ctx, pos[0], status, cliActor)
+		if err != nil {
+			return err
+		}
+		c.print(t, fmt.Sprintf("Tenant %s is %s.\n", t.ID, t.Status))
+		return nil
+	})
+}
+
+func (c *cli) tenantDelete(ctx context.Context, args []string) error {
+	fs := c.flags("tenant delete")
+	yes := fs.Bool("yes", false, "")
+	pos, err := parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	if !*yes {
+		return fmt.Errorf("%w: deleting tenant %s drops all its data: confirm with --yes", errUsage, pos[0])
+	}
+	return c.withTenants(ctx, func(s *tenant.Service) error {
+		if err := s.DeleteTenant(ctx, pos[0], cliActor); err != nil {
+			return err
+		}
+		c.print(map[string]any{"id": pos[0], "deleted": true}, fmt.Sprintf("Deleted tenant %s and all its data.\n", pos[0]))
+		return nil
+	})
+}
+
+func (c *cli) token(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: tenant token needs create or revoke", errUsage)
+	}
+	var fs *flag.FlagSet
+	switch args[0] {
+	case "create":
+		fs = c.flags("tenant token create")
+		name := fs.String("name", "", "")
+		pos, err := parse(fs, args[1:], 1)
+		if err != nil {
+			return err
+		}
+		return c.withTenants(ctx, func(s *tenant.Service) error {
+			tok, err := s.CreateToken(ctx, pos[0], *name, nil, cliActor)
+			if err != nil {
+				return err
+			}
+			c.print(tok, fmt.Sprintf("Token %s for tenant %s:\n\n  %s\n\nThe token is shown only now.\n", tok.ID, pos[0], tok.Secret))
+			return nil
+		})
+	case "revoke":
+		fs = c.flags("tenant token revoke")
+		pos, err := parse(fs, args[1:], 2)
+		if err != nil {
+			return err
+		}
+		return c.withTenants(ctx, func(s *tenant.Service) error {
+			if err := s.RevokeToken(ctx, pos[0], pos[1], cliActor); err != nil {
+				return err
+			}
+			c.print(map[string]any{"tenant_id": pos[0], "token_id": pos[1], "revoked": true},
+				fmt.Sprintf("Revoked token %s of tenant %s.\n", pos[1], pos[0]))
+			return nil
+		})
+	}
+	return fmt.Errorf("%w: unknown token subcommand %q", errUsage, args[0])
+}

@@ -1,0 +1,125 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/bulkhead-dev/bulkhead/app"
+)
+
+// statusOf maps app error codes to HTTP statuses.
+var statusOf = map[string]int{
+	app.EINVALID:      http.StatusBadRequest,
+	app.EUNAUTHORIZED: http.StatusUnauthorized,
+	app.EFORBIDDEN:    http.StatusForbidden,
+	app.ENOTFOUND:     http.StatusNotFound,
+	app.ECONFLICT:     http.StatusConflict,
+	app.EPRECONDITION: http.StatusPreconditionFailed,
+	app.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	app.ENOTIMPL:      http.StatusNotImplemented,
+	app.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	app.EINTERNAL:     http.StatusInternalServerError,
+}
+
+// scimError is the body of every SCIM error response (RFC 7644 §3.12).
+type scimError struct {
+	Schemas  []string `json:"schemas"`
+	Status   string   `json:"status"`
+	ScimType string   `json:"scimType,omitempty"`
+	Detail   string   `json:"detail,omitempty"`
+}
+
+const scimErrorSchema = "urn:ietf:params:scim:api:messages:2.0:Error"
+
+// handleError writes the response for an error a handler returned: a SCIM
+// Error under the SCIM base paths, JSON elsewhere. Internal errors are logged
+// once with the request and tenant ids; clients see a plain message.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	status, scimType, detail := s.describeError(err, c)
+	if isSCIMPath(c.Request().URL.Path) {
+		if status == http.StatusUnauthorized {
+			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="bulkhead"`)
+		}
+		if status == http.StatusServiceUnavailable {
+			c.Response().Header().Set("Retry-After", "5")
+		}
+		writeSCIM(c, status, scimError{
+			Schemas:  []string{scimErrorSchema},
+			Status:   strconv.Itoa(status),
+			ScimType: scimType,
+			Detail:   detail,
+		})
+		return
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(status)
+		return
+	}
+	_ = c.JSON(status, map[string]string{"error": detail})
+}
+
+func (s *Server) describeError(err error, c echo.Context) (status int, scimType, detail string) {
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		detail = http.StatusText(he.Code)
+		if m, ok := he.Message.(string); ok {
+			detail = m
+		}
+		if he.Code == http.StatusRequestEntityTooLarge {
+			detail = "the request body is too large"
+		}
+		return he.Code, "", detail
+	}
+	code := app.ErrorCode(err)
+	status = statusOf[code]
+	if code == app.EINTERNAL || code == app.EUNAVAILABLE {
+		attrs := []any{"request_id", c.Response().Header().Get(echo.HeaderXRequestID), "error", err.Error()}
+		if tid, ok := c.Get(ctxTenantID).(string); ok {
+			attrs = append(attrs, "tenant_id", tid)
+		}
+		s.cfg.Log.Error("request failed", attrs...)
+	}
+	var ae *app.Error
+	if errors.As(err, &ae) {
+		scimType = ae.ScimType
+	}
+	return status, scimType, app.ErrorMessage(err)
+}
+
+// isSCIMPath reports whether path is under a SCIM base URL: /scim/v2 or
+// /tenants/{id}/scim/v2.
+func isSCIMPath(path string) bool {
+	if strings.HasPrefix(path, "/scim/v2") {
+		return true
+	}
+	rest, ok := strings.CutPrefix(path, "/tenants/")
+	if !ok {
+		return false
+	}
+	_, after, ok := strings.Cut(rest, "/")
+	return ok && strings.HasPrefix(after, "scim/v2")
+}
+
+// scimContentType is the media type of SCIM responses (RFC 7644 §3.1).
+const scimContentType = "application/scim+json; charset=utf-8"
+
+// writeSCIM writes v as application/scim+json.
+func writeSCIM(c echo.Context, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if c.Request().Method == http.MethodHead {
+		c.Response().Header().Set(echo.HeaderContentType, scimContentType)
+		return c.NoContent(status)
+	}
+	return c.Blob(status, scimContentType, b)
+}

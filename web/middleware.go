@@ -1,0 +1,45 @@
+package web
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Keys of values the middleware keeps on echo.Context.
+const (
+	ctxTenantID = "tenant_id"
+)
+
+// logRequests writes one structured line per request, with its request id and
+// tenant id, so that a support engineer can follow one request end to end.
+func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			// Let the error handler write the response now, so that the
+			// logged status is the one the client gets.
+			c.Error(err)
+		}
+		res := c.Response()
+		attrs := []slog.Attr{
+			slog.String("request_id", res.Header().Get(echo.HeaderXRequestID)),
+			slog.String("method", c.Request().Method),
+			slog.String("path", c.Request().URL.Path),
+			slog.Int("status", res.Status),
+			slog.Duration("duration", time.Since(start)),
+			slog.Int64("bytes_out", res.Size),
+		}
+		if tid, ok := c.Get(ctxTenantID).(string); ok {
+			attrs = append(attrs, slog.String("tenant_id", tid))
+		}
+		level := slog.LevelInfo
+		if res.Status >= 500 {
+			level = slog.LevelError
+		}
+		s.cfg.Log.LogAttrs(c.Request().Context(), level, "request", attrs...)
+		return nil
+	}
+}

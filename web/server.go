@@ -1,0 +1,71 @@
+// Package web is Bulkhead's HTTP layer: the Echo server, its routes and
+// middleware, the SCIM handlers and the console. It parses requests, calls
+// package app, and renders; it holds no SQL.
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/bulkhead-dev/bulkhead/app/store"
+	"github.com/bulkhead-dev/bulkhead/app/tenant"
+)
+
+// Config holds what the server needs.
+type Config struct {
+	DB      *store.DB
+	Log     *slog.Logger
+	BaseURL string // public URL, e.g. https://scim.example.com; no trailing slash
+}
+
+// Server serves SCIM, the console and the health endpoints.
+type Server struct {
+	cfg     Config
+	echo    *echo.Echo
+	http    *http.Server
+	tenants *tenant.Service
+}
+
+// NewServer returns a server with every route registered.
+func NewServer(cfg Config) *Server {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	s := &Server{
+		cfg:     cfg,
+		echo:    e,
+		tenants: tenant.NewService(cfg.DB),
+	}
+	s.http = &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      120 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(cfg.Log.Handler(), slog.LevelWarn),
+	}
+	e.HTTPErrorHandler = s.handleError
+	s.routes()
+	return s
+}
+
+// ServeHTTP lets tests drive the server without a listener.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// Serve accepts connections on ln until Shutdown. It returns nil after a
+// graceful shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Shutdown stops accepting connections and waits for in-flight requests to
+// finish, until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
