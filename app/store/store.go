@@ -7,6 +7,7 @@ package store
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -40,10 +41,11 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if opts.MaxOpenConns == 0 {
 		opts.MaxOpenConns = 20
 	}
-	sdb, err := sqlx.Open("postgres", dsn)
+	connector, err := pq.NewConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("invalid DATABASE_URL: %w", err)
 	}
+	sdb := sqlx.NewDb(sql.OpenDB(connector), "postgres")
 	sdb.SetMaxOpenConns(opts.MaxOpenConns)
 	sdb.SetMaxIdleConns(opts.MaxOpenConns)
 	// A backend's catalog cache grows with every tenant table it touches and

@@ -1,0 +1,50 @@
+# Bulkhead. `make help` lists the targets.
+
+GO        ?= go
+BIN       := bin/bulkhead
+TEMPL     := $(GO) run github.com/a-h/templ/cmd/templ
+FUZZTIME  ?= 30s
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## build bin/bulkhead
+	$(GO) build -o $(BIN) ./cmd/bulkhead
+
+.PHONY: run
+run: build ## serve on http://127.0.0.1:8080 (starts a local PostgreSQL unless DATABASE_URL is set)
+	./$(BIN) serve
+
+.PHONY: test
+test: ## run every test against a real PostgreSQL
+	$(GO) test -count=1 -timeout 30m ./...
+
+.PHONY: bench
+bench: ## run the benchmarks and print their tables
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
+
+.PHONY: fuzz
+fuzz: ## run each fuzz target for FUZZTIME (default 30s)
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+.PHONY: generate
+generate: ## regenerate the templ components (*_templ.go are committed)
+	$(TEMPL) generate ./templates
+
+.PHONY: lint
+lint: ## go vet, gofmt and staticcheck
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '_templ.go$$'))" || (gofmt -l $$(git ls-files '*.go' | grep -v '_templ.go$$'); exit 1)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+
+.PHONY: clean
+clean: ## remove the binary (the local database under .bulkhead stays)
+	rm -rf bin
