@@ -113,10 +113,11 @@ func (rt *ResourceType) schemaByURN(urn string) *Schema {
 }
 
 // attrsOf returns the top-level attributes reachable under schema s of rt:
-// the common attributes belong with the core schema.
+// "schemas" and the common attributes belong with the core schema.
 func (rt *ResourceType) attrsOf(s *Schema) []*Attribute {
 	if s == rt.core {
-		return append(append([]*Attribute{}, CommonAttributes...), s.Attributes...)
+		attrs := append([]*Attribute{schemasAttribute}, CommonAttributes...)
+		return append(attrs, s.Attributes...)
 	}
 	return s.Attributes
 }

@@ -254,6 +254,16 @@ var CommonAttributes = []*Attribute{
 	)),
 }
 
+// schemasAttribute describes "schemas", which every resource has (RFC 7643
+// §3) but no schema defines. Lookup finds it beside the common attributes so
+// that filters such as schemas eq "urn:...:enterprise:2.0:User" work.
+var schemasAttribute = &Attribute{
+	Name: "schemas", Type: TypeReference, MultiValued: true,
+	Description: "The schema URIs the resource conforms to.",
+	Mutability:  ReadWrite, Returned: ReturnedAlways, Uniqueness: UniqueNone,
+	ReferenceTypes: []string{"uri"},
+}
+
 // UserSchema is the core User schema (RFC 7643 §4.1, §8.7.1).
 var UserSchema = &Schema{
 	ID:          UserSchemaURN,

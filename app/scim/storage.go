@@ -9,7 +9,8 @@ import "strings"
 //
 // An attribute found in neither columns nor tables lives in the jsonb column
 // data, under its canonical name, and extension attributes under their
-// schema URN, as Normalize writes them.
+// schema URN, as Normalize writes them ("schemas" included): the store keeps
+// the normalized resource, less password and members, in data.
 type storage struct {
 	table   string            // the main table, also its alias in SQL
 	columns map[string]column // lower-case attribute path without URN ("username", "meta.created")
