@@ -1,0 +1,591 @@
+package scim
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bulkhead-dev/bulkhead/app"
+	"github.com/google/uuid"
+	"github.com/scim2/filter-parser/v2"
+)
+
+// Limits on a filter, so that no request makes the parser or PostgreSQL
+// work without bound. Real identity providers send short, flat filters.
+const (
+	MaxFilterLength = 4096
+	MaxFilterDepth  = 32 // parentheses and brackets
+)
+
+// CompileFilter compiles expr, a SCIM filter (RFC 7644 §3.4.2.2), into an SQL
+// boolean expression over the tenant tables of rt (aliased by their bare
+// names, users or groups) and the arguments it refers to. Placeholders start
+// at $argOffset+1, so the caller can put arguments of its own first. Every
+// value of the filter is an argument; the SQL text holds only names taken
+// from the schema definitions.
+//
+// Operators, attribute names and schema URNs are matched case-insensitively.
+// Strings compare case-insensitively unless the attribute is caseExact, with
+// lower() on both sides so that the lower(...) indexes serve. "attr eq null"
+// means attr is unassigned (not pr), "attr ne null" means attr pr. A
+// comparison with an attribute a resource lacks is false, and not() of it
+// is true.
+//
+// CompileFilter returns an *app.Error with code EINVALID and SCIM type
+// invalidFilter when expr is longer than MaxFilterLength, nests deeper than
+// MaxFilterDepth, does not parse, names an unknown attribute or one that
+// cannot be filtered on (password, meta.location, ...), compares a value of
+// the wrong type (a dateTime that is not RFC 3339, a boolean with a string),
+// or orders (gt, ge, lt, le) a boolean, binary or complex attribute.
+func (rt *ResourceType) CompileFilter(expr string, argOffset int) (sql string, args []any, err error) {
+	if len(expr) > MaxFilterLength {
+		return "", nil, invalidFilter("filter is longer than %d characters", MaxFilterLength)
+	}
+	if filterDepth(expr) > MaxFilterDepth {
+		return "", nil, invalidFilter("filter nests deeper than %d levels", MaxFilterDepth)
+	}
+	e, err := parseFilter(expr)
+	if err != nil {
+		return "", nil, invalidFilter("filter does not parse: %s", strings.TrimSpace(expr))
+	}
+	c := &compiler{rt: rt, st: rt.store, offset: argOffset}
+	if sql, err = c.expr(e); err != nil {
+		return "", nil, err
+	}
+	return sql, c.args, nil
+}
+
+func invalidFilter(format string, args ...any) error {
+	return app.ScimErrorf(app.EINVALID, app.ScimInvalidFilter, format, args...)
+}
+
+// parseFilter parses expr, turning a panic of the parser into an error.
+func parseFilter(expr string) (e filter.Expression, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("parse filter: %v", r)
+		}
+	}()
+	return filter.ParseFilterNumber([]byte(expr))
+}
+
+// filterDepth returns how deeply parentheses and brackets nest in expr,
+// outside string literals.
+func filterDepth(expr string) int {
+	depth, max := 0, 0
+	inString, escaped := false, false
+	for _, r := range expr {
+		switch {
+		case inString && escaped:
+			escaped = false
+		case inString && r == '\\':
+			escaped = true
+		case r == '"':
+			inString = !inString
+		case inString:
+		case r == '(' || r == '[':
+			depth++
+			max = maxInt(max, depth)
+		case r == ')' || r == ']':
+			depth--
+		}
+	}
+	return max
+}
+
+func maxInt(a, b int) int {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// compiler turns one parsed filter into SQL, collecting its arguments.
+type compiler struct {
+	rt     *ResourceType
+	st     *storage
+	offset int
+	args   []any
+}
+
+// arg adds v to the arguments and returns its placeholder.
+func (c *compiler) arg(v any) string {
+	c.args = append(c.args, v)
+	return "$" + strconv.Itoa(c.offset+len(c.args))
+}
+
+func (c *compiler) expr(e filter.Expression) (string, error) {
+	switch e := e.(type) {
+	case *filter.LogicalExpression:
+		return c.logical(e, c.expr)
+	case *filter.NotExpression:
+		x, err := c.expr(e.Expression)
+		if err != nil {
+			return "", err
+		}
+		return not(x), nil
+	case *filter.AttributeExpression:
+		return c.attrExpr(e)
+	case *filter.ValuePath:
+		return c.valuePath(e)
+	}
+	return "", invalidFilter("unsupported filter expression")
+}
+
+// logical compiles an and/or, with each side compiled by side.
+func (c *compiler) logical(e *filter.LogicalExpression, side func(filter.Expression) (string, error)) (string, error) {
+	l, err := side(e.Left)
+	if err != nil {
+		return "", err
+	}
+	r, err := side(e.Right)
+	if err != nil {
+		return "", err
+	}
+	op := " AND "
+	if strings.EqualFold(string(e.Operator), string(filter.OR)) {
+		op = " OR "
+	}
+	return "(" + l + op + r + ")", nil
+}
+
+// not negates x. A comparison with a missing value is NULL in SQL, and NOT
+// NULL is NULL again; SCIM wants not(title eq "x") true for a user without a
+// title, so the NULL becomes FALSE first. Under and/or alone NULL already
+// acts as FALSE in a WHERE clause, so only not() needs this.
+func not(x string) string {
+	return "NOT COALESCE(" + x + ", FALSE)"
+}
+
+// attrExpr compiles "attrPath op value" and "attrPath pr".
+func (c *compiler) attrExpr(e *filter.AttributeExpression) (string, error) {
+	path, ok := c.rt.resolve(e.AttributePath)
+	if !ok {
+		return "", invalidFilter("unknown attribute %q", e.AttributePath.String())
+	}
+	op := filter.CompareOperator(strings.ToLower(string(e.Operator)))
+	if path.Attr.Type == TypeComplex && path.Sub == nil {
+		if op == filter.PR {
+			return c.presentAttr(path)
+		}
+		if isOrdering(op) {
+			return "", invalidFilter("%s cannot be used with complex attribute %q", op, path.String())
+		}
+		// RFC 7644 §3.4.2.2 compares a complex attribute through its value.
+		if path.Sub = path.Attr.Sub("value"); path.Sub == nil {
+			return "", invalidFilter("attribute %q is complex: name one of its sub-attributes", path.String())
+		}
+	}
+	if path.Attr.MultiValued {
+		coll, err := c.collection(path, []*Attribute{path.Sub})
+		if err != nil {
+			return "", err
+		}
+		cond, err := c.compare(coll.target(path.Sub), op, e.CompareValue)
+		if err != nil {
+			return "", err
+		}
+		return coll.exists(cond), nil
+	}
+	t, err := c.scalar(path)
+	if err != nil {
+		return "", err
+	}
+	return c.compare(t, op, e.CompareValue)
+}
+
+// valuePath compiles "attr[valFilter]": every condition of valFilter holds
+// for one and the same value of attr.
+func (c *compiler) valuePath(e *filter.ValuePath) (string, error) {
+	path, ok := c.rt.resolve(e.AttributePath)
+	if !ok {
+		return "", invalidFilter("unknown attribute %q", e.AttributePath.String())
+	}
+	if path.Sub != nil || path.Attr.Type != TypeComplex {
+		return "", invalidFilter("attribute %q is not complex: it takes no [filter]", path.String())
+	}
+	var subs []*Attribute
+	if err := c.subAttrs(path, e.ValueFilter, &subs); err != nil {
+		return "", err
+	}
+	if !path.Attr.MultiValued {
+		return c.valueFilter(path, e.ValueFilter, func(sub *Attribute) (target, error) {
+			return c.scalar(AttrPath{Schema: path.Schema, Attr: path.Attr, Sub: sub})
+		})
+	}
+	coll, err := c.collection(path, subs)
+	if err != nil {
+		return "", err
+	}
+	cond, err := c.valueFilter(path, e.ValueFilter, func(sub *Attribute) (target, error) {
+		return coll.target(sub), nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return coll.exists(cond), nil
+}
+
+// subAttrs appends to subs the sub-attributes of path.Attr that the value
+// filter e names, failing on names that are not sub-attributes.
+func (c *compiler) subAttrs(path AttrPath, e filter.Expression, subs *[]*Attribute) error {
+	switch e := e.(type) {
+	case *filter.LogicalExpression:
+		if err := c.subAttrs(path, e.Left, subs); err != nil {
+			return err
+		}
+		return c.subAttrs(path, e.Right, subs)
+	case *filter.NotExpression:
+		return c.subAttrs(path, e.Expression, subs)
+	case *filter.AttributeExpression:
+		ap := e.AttributePath
+		var sub *Attribute
+		if ap.URIPrefix == nil && ap.SubAttribute == nil {
+			sub = path.Attr.Sub(ap.AttributeName)
+		}
+		if sub == nil {
+			return invalidFilter("attribute %q has no sub-attribute %q", path.String(), ap.String())
+		}
+		*subs = append(*subs, sub)
+		return nil
+	}
+	return invalidFilter("unsupported expression inside %s[...]", path.String())
+}
+
+// valueFilter compiles the filter inside the brackets of a value path, each
+// sub-attribute reached through targetOf.
+func (c *compiler) valueFilter(path AttrPath, e filter.Expression, targetOf func(*Attribute) (target, error)) (string, error) {
+	switch e := e.(type) {
+	case *filter.LogicalExpression:
+		return c.logical(e, func(e filter.Expression) (string, error) { return c.valueFilter(path, e, targetOf) })
+	case *filter.NotExpression:
+		x, err := c.valueFilter(path, e.Expression, targetOf)
+		if err != nil {
+			return "", err
+		}
+		return not(x), nil
+	case *filter.AttributeExpression:
+		t, err := targetOf(path.Attr.Sub(e.AttributePath.AttributeName))
+		if err != nil {
+			return "", err
+		}
+		return c.compare(t, filter.CompareOperator(strings.ToLower(string(e.Operator))), e.CompareValue)
+	}
+	return "", invalidFilter("unsupported expression inside %s[...]", path.String())
+}
+
+// presentAttr compiles "attr pr" for a complex attribute: it has a value.
+func (c *compiler) presentAttr(path AttrPath) (string, error) {
+	if t := c.st.tables[lowerName(path.Attr)]; t != nil {
+		return "EXISTS (SELECT 1 FROM " + t.from + " WHERE " + t.link + ")", nil
+	}
+	t, err := c.scalar(path)
+	if err != nil {
+		return "", err
+	}
+	return present(t), nil
+}
+
+// target is the place one attribute value is compared at: a column, or a
+// jsonb value inside data.
+type target struct {
+	def  *Attribute
+	sql  string // the value as SQL text (or the column's own type)
+	json string // the value as jsonb; "" for a column
+	uuid bool   // the column is uuid
+}
+
+// scalar returns the target of path, a single-valued attribute or a
+// sub-attribute of a single-valued complex attribute.
+func (c *compiler) scalar(path AttrPath) (target, error) {
+	def := path.Attr
+	if path.Sub != nil {
+		def = path.Sub
+	}
+	if path.Schema == c.rt.core {
+		if col, ok := c.st.columns[strings.ToLower(path.name())]; ok {
+			return target{def: def, sql: col.sql, uuid: col.uuid}, nil
+		}
+	}
+	if !c.st.inData(path) {
+		return target{}, invalidFilter("attribute %q cannot be used in a filter", path.String())
+	}
+	base := c.st.table + ".data"
+	if path.Schema != c.rt.core {
+		base += "->" + quoteKey(path.Schema.ID)
+	}
+	if path.Sub == nil {
+		return jsonTarget(def, base, path.Attr.Name), nil
+	}
+	return jsonTarget(def, base+"->"+quoteKey(path.Attr.Name), path.Sub.Name), nil
+}
+
+// jsonTarget returns the target of key inside the jsonb object obj.
+func jsonTarget(def *Attribute, obj, key string) target {
+	return target{def: def, sql: obj + "->>" + quoteKey(key), json: obj + "->" + quoteKey(key)}
+}
+
+// quoteKey returns name as an SQL string literal. Names come from the
+// schema definitions, never from a request; doubling quotes keeps that safe
+// should a definition ever hold one.
+func quoteKey(name string) string {
+	return "'" + strings.ReplaceAll(name, "'", "''") + "'"
+}
+
+// collection is where the values of one multi-valued attribute live: rows of
+// a child table, or elements of a jsonb array in data.
+type collection struct {
+	attr  *Attribute
+	from  string
+	where string      // ties the values to the resource's row; "" for jsonb
+	table *childTable // nil for jsonb
+}
+
+// collection returns where to find the values of path.Attr holding the
+// sub-attributes subs: its child table when that has columns for all of
+// them, else its jsonb array.
+func (c *compiler) collection(path AttrPath, subs []*Attribute) (*collection, error) {
+	top := AttrPath{Schema: path.Schema, Attr: path.Attr}
+	if t := c.st.tables[lowerName(path.Attr)]; t != nil && t.hasAll(subs) {
+		from := t.from
+		for _, s := range subs {
+			if j, ok := t.joins[lowerName(s)]; ok && !strings.Contains(from, j) {
+				from += " " + j
+			}
+		}
+		return &collection{attr: path.Attr, from: from, where: t.link, table: t}, nil
+	}
+	if !c.st.inData(top) {
+		return nil, invalidFilter("attribute %q cannot be used in a filter", path.String())
+	}
+	for _, s := range subs {
+		if s != nil && !stored(s) {
+			return nil, invalidFilter("attribute %q cannot be used in a filter", AttrPath{Schema: path.Schema, Attr: path.Attr, Sub: s}.String())
+		}
+	}
+	arr, err := c.scalar(top)
+	if err != nil {
+		return nil, err
+	}
+	return &collection{
+		attr: path.Attr,
+		from: "jsonb_array_elements(CASE WHEN jsonb_typeof(" + arr.json + ") = 'array' THEN " + arr.json + " ELSE '[]' END) AS v(e)",
+	}, nil
+}
+
+// hasAll reports whether t has a column for each of subs.
+func (t *childTable) hasAll(subs []*Attribute) bool {
+	for _, s := range subs {
+		if s == nil {
+			return false
+		}
+		if _, ok := t.subs[lowerName(s)]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// target returns where sub, a sub-attribute of one value, is; nil sub
+// means the value itself, for multi-valued attributes that are not complex.
+func (coll *collection) target(sub *Attribute) target {
+	if coll.table != nil {
+		col := coll.table.subs[lowerName(sub)]
+		return target{def: sub, sql: col.sql, uuid: col.uuid}
+	}
+	if sub == nil {
+		return target{def: coll.attr, sql: "v.e #>> '{}'", json: "v.e"}
+	}
+	return jsonTarget(sub, "v.e", sub.Name)
+}
+
+// exists returns the condition that some value of coll satisfies cond.
+func (coll *collection) exists(cond string) string {
+	where := cond
+	if coll.where != "" {
+		where = coll.where + " AND " + cond
+	}
+	return "EXISTS (SELECT 1 FROM " + coll.from + " WHERE " + where + ")"
+}
+
+// isOrdering reports whether op is gt, ge, lt or le.
+func isOrdering(op filter.CompareOperator) bool {
+	return op == filter.GT || op == filter.GE || op == filter.LT || op == filter.LE
+}
+
+var sqlOps = map[filter.CompareOperator]string{
+	filter.EQ: " = ", filter.NE: " <> ",
+	filter.GT: " > ", filter.GE: " >= ", filter.LT: " < ", filter.LE: " <= ",
+}
+
+// compare compiles "t op v".
+func (c *compiler) compare(t target, op filter.CompareOperator, v any) (string, error) {
+	name := t.def.Name
+	if op == filter.PR {
+		return present(t), nil
+	}
+	if _, known := sqlOps[op]; !known && op != filter.CO && op != filter.SW && op != filter.EW {
+		return "", invalidFilter("unknown operator %q", op)
+	}
+	if v == nil {
+		switch op {
+		case filter.EQ:
+			return not(present(t)), nil
+		case filter.NE:
+			return present(t), nil
+		}
+		return "", invalidFilter("%s cannot compare %q with null", op, name)
+	}
+	if isOrdering(op) && (t.def.Type == TypeBoolean || t.def.Type == TypeBinary || t.def.Type == TypeComplex) {
+		return "", invalidFilter("%s cannot be used with %s attribute %q", op, t.def.Type, name)
+	}
+	switch t.def.Type {
+	case TypeBoolean:
+		return c.compareBool(t, op, v)
+	case TypeInteger, TypeDecimal:
+		return c.compareNumber(t, op, v)
+	case TypeDateTime:
+		if t.json == "" {
+			return c.compareTime(t, op, v)
+		}
+	}
+	return c.compareString(t, op, v)
+}
+
+// present compiles "t pr": t has a value that is not null, "", [] or {}.
+func present(t target) string {
+	if t.json != "" {
+		return "COALESCE(" + t.json + " NOT IN ('null', '\"\"', '[]', '{}'), FALSE)"
+	}
+	if t.uuid || (t.def.Type != TypeString && t.def.Type != TypeReference && t.def.Type != TypeBinary) {
+		return t.sql + " IS NOT NULL"
+	}
+	return "(" + t.sql + " IS NOT NULL AND " + t.sql + " <> '')"
+}
+
+func (c *compiler) compareString(t target, op filter.CompareOperator, v any) (string, error) {
+	var s string
+	switch v := v.(type) {
+	case string:
+		s = v
+	case json.Number: // employeeNumber eq 42: the number as written
+		s = string(v)
+	default:
+		return "", invalidFilter("attribute %q takes a string", t.def.Name)
+	}
+	s, err := unescape(s)
+	if err != nil {
+		return "", err
+	}
+	if t.uuid {
+		return c.compareUUID(t, op, s), nil
+	}
+	lhs, param := t.sql, c.arg
+	if !t.def.CaseExact {
+		lhs = "lower(" + lhs + ")"
+		param = func(v any) string { return "lower(" + c.arg(v) + ")" }
+	}
+	return lhs + likeOrCompare(op, s, param), nil
+}
+
+// likeOrCompare returns the operator and right-hand side of "x op s":
+// co, sw and ew as LIKE with s escaped (LIKE's default escape character is
+// the backslash), the rest as comparisons.
+func likeOrCompare(op filter.CompareOperator, s string, param func(any) string) string {
+	switch op {
+	case filter.CO:
+		return " LIKE " + param("%"+escapeLike(s)+"%")
+	case filter.SW:
+		return " LIKE " + param(escapeLike(s)+"%")
+	case filter.EW:
+		return " LIKE " + param("%"+escapeLike(s))
+	}
+	return sqlOps[op] + param(s)
+}
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+func escapeLike(s string) string { return likeEscaper.Replace(s) }
+
+// compareUUID compares a uuid column. eq and ne compare the uuid itself, so
+// the primary key serves; a value that is no UUID matches no row rather
+// than failing the cast. The other operators compare the text form, which
+// is lower case.
+func (c *compiler) compareUUID(t target, op filter.CompareOperator, s string) string {
+	if op == filter.EQ || op == filter.NE {
+		id, err := uuid.Parse(s)
+		switch {
+		case err != nil && op == filter.EQ:
+			return "FALSE"
+		case err != nil:
+			return "TRUE"
+		}
+		return t.sql + sqlOps[op] + c.arg(id.String())
+	}
+	return t.sql + "::text" + likeOrCompare(op, s, func(v any) string { return "lower(" + c.arg(v) + ")" })
+}
+
+func (c *compiler) compareBool(t target, op filter.CompareOperator, v any) (string, error) {
+	b, ok := v.(bool)
+	if s, isStr := v.(string); isStr {
+		// Microsoft Entra ID writes booleans as "True" and "False".
+		b, ok = strings.EqualFold(s, "true"), strings.EqualFold(s, "true") || strings.EqualFold(s, "false")
+	}
+	if !ok {
+		return "", invalidFilter("attribute %q takes true or false", t.def.Name)
+	}
+	if op != filter.EQ && op != filter.NE {
+		return "", invalidFilter("%s cannot be used with boolean attribute %q", op, t.def.Name)
+	}
+	if t.json != "" {
+		return t.json + sqlOps[op] + "to_jsonb(" + c.arg(b) + "::boolean)", nil
+	}
+	return t.sql + sqlOps[op] + c.arg(b), nil
+}
+
+// compareNumber compares a number kept in data. Only numbers compare: a
+// string stored by mistake never matches and never fails a cast.
+func (c *compiler) compareNumber(t target, op filter.CompareOperator, v any) (string, error) {
+	n, ok := v.(json.Number)
+	if !ok {
+		return "", invalidFilter("attribute %q takes a number", t.def.Name)
+	}
+	if _, known := sqlOps[op]; !known {
+		return "", invalidFilter("%s cannot be used with number attribute %q", op, t.def.Name)
+	}
+	if t.json == "" {
+		return t.sql + sqlOps[op] + c.arg(string(n)), nil
+	}
+	return "(jsonb_typeof(" + t.json + ") = 'number' AND " + t.json + sqlOps[op] + "to_jsonb(" + c.arg(string(n)) + "::numeric))", nil
+}
+
+// compareTime compares a timestamptz column with an RFC 3339 dateTime.
+func (c *compiler) compareTime(t target, op filter.CompareOperator, v any) (string, error) {
+	s, ok := v.(string)
+	if !ok {
+		return "", invalidFilter("attribute %q takes a dateTime such as \"2011-05-13T04:42:34Z\"", t.def.Name)
+	}
+	tm, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return "", invalidFilter("attribute %q takes a dateTime such as \"2011-05-13T04:42:34Z\", not %q", t.def.Name, s)
+	}
+	if _, known := sqlOps[op]; !known {
+		return "", invalidFilter("%s cannot be used with dateTime attribute %q", op, t.def.Name)
+	}
+	return t.sql + sqlOps[op] + c.arg(tm), nil
+}
+
+// unescape decodes the JSON escapes (\" \\ \u00e9 ...) the filter parser
+// leaves in a string value.
+func unescape(s string) (string, error) {
+	if !strings.Contains(s, `\`) {
+		return s, nil
+	}
+	var out string
+	if err := json.Unmarshal([]byte(`"`+s+`"`), &out); err != nil {
+		return "", invalidFilter("invalid escape in string %q", s)
+	}
+	return out, nil
+}

@@ -1,0 +1,109 @@
+package scim
+
+import "strings"
+
+// storage says where the attributes of a resource type live in the tenant
+// tables of schema/tenant/001_scim.sql. It holds only what the schema
+// definitions cannot say (table and column names); attribute types, case
+// sensitivity and multiplicity always come from the definitions.
+//
+// An attribute found in neither columns nor tables lives in the jsonb column
+// data, under its canonical name, and extension attributes under their
+// schema URN, as Normalize writes them ("schemas" included): the store keeps
+// the normalized resource, less password and members, in data.
+type storage struct {
+	table   string            // the main table, also its alias in SQL
+	columns map[string]column // lower-case attribute path without URN ("username", "meta.created")
+	tables  map[string]*childTable
+}
+
+// column is one column of a table, as an SQL expression.
+type column struct {
+	sql  string
+	uuid bool // the column is uuid: compare values that parse as UUIDs only
+}
+
+// childTable holds the values of one multi-valued attribute as rows.
+type childTable struct {
+	from   string            // FROM item with its alias
+	link   string            // condition tying a row to the main table's row
+	subs   map[string]column // lower-case sub-attribute name → column
+	joins  map[string]string // lower-case sub-attribute name → JOIN it needs
+	inData bool              // the values are also kept in data, for what subs lacks
+}
+
+var userStorage = &storage{
+	table: "users",
+	columns: map[string]column{
+		"id":                {sql: "users.id", uuid: true},
+		"username":          {sql: "users.user_name"},
+		"externalid":        {sql: "users.external_id"},
+		"displayname":       {sql: "users.display_name"},
+		"active":            {sql: "users.active"},
+		"meta.created":      {sql: "users.created"},
+		"meta.lastmodified": {sql: "users.last_modified"},
+	},
+	tables: map[string]*childTable{
+		"emails": {
+			from: "user_emails e",
+			link: "e.user_id = users.id",
+			subs: map[string]column{
+				"value":   {sql: "e.value"},
+				"type":    {sql: "e.type"},
+				"primary": {sql: "e.is_primary"},
+			},
+			inData: true,
+		},
+		"groups": {
+			from: "group_members gm",
+			link: "gm.member_id = users.id",
+			subs: map[string]column{
+				"value":   {sql: "gm.group_id", uuid: true},
+				"display": {sql: "g.display_name"},
+			},
+			joins: map[string]string{"display": "JOIN groups g ON g.id = gm.group_id"},
+		},
+	},
+}
+
+var groupStorage = &storage{
+	table: "groups",
+	columns: map[string]column{
+		"id":                {sql: "groups.id", uuid: true},
+		"displayname":       {sql: "groups.display_name"},
+		"externalid":        {sql: "groups.external_id"},
+		"meta.created":      {sql: "groups.created"},
+		"meta.lastmodified": {sql: "groups.last_modified"},
+	},
+	tables: map[string]*childTable{
+		"members": {
+			from: "group_members m",
+			link: "m.group_id = groups.id",
+			subs: map[string]column{
+				"value": {sql: "m.member_id", uuid: true},
+				"type":  {sql: "m.member_type"},
+			},
+		},
+	},
+}
+
+// inData reports whether the values of p are kept in the data column: what
+// Normalize keeps and no column or child table holds.
+func (st *storage) inData(p AttrPath) bool {
+	if p.common() || !stored(p.Attr) || (p.Sub != nil && !stored(p.Sub)) {
+		return false
+	}
+	if t := st.tables[lowerName(p.Attr)]; t != nil {
+		return t.inData
+	}
+	return true
+}
+
+// stored reports whether Normalize keeps values of a: it drops readOnly
+// attributes, and the store keeps passwords (returned never) apart.
+func stored(a *Attribute) bool {
+	return a.Mutability != ReadOnly && a.Returned != ReturnedNever
+}
+
+// lowerName returns the name of a in lower case, the key of the maps above.
+func lowerName(a *Attribute) string { return strings.ToLower(a.Name) }
