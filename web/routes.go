@@ -1,6 +1,14 @@
 package web
 
-import "github.com/labstack/echo/v4/middleware"
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/bulkhead-dev/bulkhead/app"
+	"github.com/bulkhead-dev/bulkhead/app/scim"
+)
 
 // routes registers every route of Bulkhead, in one place.
 func (s *Server) routes() {
@@ -11,4 +19,33 @@ func (s *Server) routes() {
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
+
+	// SCIM, at the tenant's own base URL and at /scim/v2, where the token
+	// alone picks the tenant.
+	for _, base := range []string{"/tenants/:tenant/scim/v2", "/scim/v2"} {
+		g := e.Group(base, s.scimAuth)
+		for _, rt := range []*scim.ResourceType{scim.UserResource, scim.GroupResource} {
+			g.GET(rt.Endpoint, s.listResources(rt))
+			g.POST(rt.Endpoint, s.createResource(rt))
+			g.POST(rt.Endpoint+"/.search", s.searchResources(rt))
+			g.GET(rt.Endpoint+"/:id", s.getResource(rt))
+			g.PUT(rt.Endpoint+"/:id", s.replaceResource(rt))
+			g.PATCH(rt.Endpoint+"/:id", s.patchResource)
+			g.DELETE(rt.Endpoint+"/:id", s.deleteResource(rt))
+		}
+		g.POST("/.search", s.searchResources(nil))
+		g.GET("/ServiceProviderConfig", s.serviceProviderConfig)
+		g.GET("/ResourceTypes", s.resourceTypes)
+		g.GET("/ResourceTypes/:id", s.resourceType)
+		g.GET("/Schemas", s.schemas)
+		g.GET("/Schemas/:id", s.schema)
+		for _, path := range []string{"/ServiceProviderConfig", "/ResourceTypes", "/ResourceTypes/:id", "/Schemas", "/Schemas/:id"} {
+			for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+				g.Add(m, path, readOnlyEndpoint)
+			}
+		}
+		g.Any("/*", func(c echo.Context) error {
+			return app.Errorf(app.ENOTFOUND, "no SCIM endpoint at %s", c.Request().URL.Path)
+		})
+	}
 }

@@ -45,7 +45,10 @@ CREATE TABLE groups (
     created       timestamptz NOT NULL DEFAULT now(),
     last_modified timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX groups_display_name_idx ON groups (lower(display_name));
+-- Group names are unique case-insensitively, so that an IdP retrying a
+-- create gets 409 instead of a duplicate group (advertised in /Schemas as
+-- uniqueness "server").
+CREATE UNIQUE INDEX groups_display_name_key ON groups (lower(display_name));
 CREATE INDEX groups_external_id_idx ON groups (external_id);
 CREATE INDEX groups_created_idx ON groups (created, id);
 CREATE INDEX groups_last_modified_idx ON groups (last_modified, id);

@@ -1,0 +1,78 @@
+package scim
+
+import (
+	"strconv"
+	"time"
+)
+
+// Resource is a User or Group as stored: the attributes a client gave
+// (normalized, without id, meta, password and members), plus what the server
+// owns.
+type Resource struct {
+	Type         *ResourceType
+	ID           string
+	Version      int64
+	Created      time.Time
+	LastModified time.Time
+	Data         map[string]any
+	// Members holds a Group's members, or a User's groups (its direct
+	// memberships). It is nil when they were not loaded.
+	Members []Member
+}
+
+// Member is one membership row: a member of a group, or a group of a user.
+type Member struct {
+	Value   string  `db:"value"`   // the member's (or the group's) id
+	Type    string  `db:"type"`    // "User" or "Group" for members; "direct" for a user's groups
+	Display *string `db:"display"` // the member's display name, when it has one
+}
+
+// ETag returns the resource's entity tag, a weak validator that changes on
+// every write (RFC 7644 §3.14).
+func (r *Resource) ETag() string { return `W/"` + strconv.FormatInt(r.Version, 10) + `"` }
+
+// Render returns the full SCIM representation of r: its attributes with
+// schemas, id and meta, and members (or groups) with their $ref. baseURL is
+// the tenant's SCIM base URL, without a trailing slash.
+func (r *Resource) Render(baseURL string) map[string]any {
+	out := make(map[string]any, len(r.Data)+4)
+	for k, v := range r.Data {
+		out[k] = v
+	}
+	schemas := []any{r.Type.Schema}
+	for _, ext := range r.Type.SchemaExtensions {
+		if _, ok := r.Data[ext.Schema]; ok {
+			schemas = append(schemas, ext.Schema)
+		}
+	}
+	out["schemas"] = schemas
+	out["id"] = r.ID
+	out["meta"] = map[string]any{
+		"resourceType": r.Type.Name,
+		"created":      r.Created.UTC().Format(time.RFC3339Nano),
+		"lastModified": r.LastModified.UTC().Format(time.RFC3339Nano),
+		"location":     baseURL + r.Type.Endpoint + "/" + r.ID,
+		"version":      r.ETag(),
+	}
+	if len(r.Members) > 0 {
+		list := make([]any, len(r.Members))
+		for i, m := range r.Members {
+			e := map[string]any{"value": m.Value, "type": m.Type}
+			if m.Display != nil {
+				e["display"] = *m.Display
+			}
+			endpoint := "/Groups/"
+			if m.Type == "User" {
+				endpoint = "/Users/"
+			}
+			e["$ref"] = baseURL + endpoint + m.Value
+			list[i] = e
+		}
+		if r.Type == GroupResource {
+			out["members"] = list
+		} else {
+			out["groups"] = list
+		}
+	}
+	return out
+}

@@ -1,0 +1,413 @@
+package scim
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/bulkhead-dev/bulkhead/app"
+)
+
+// The store functions below read and write one tenant's Users and Groups.
+// They take the transaction store.InTenant opened, whose search_path names
+// the tenant's schema: their SQL never names a schema.
+
+// ListQuery is what a client asks of a list (RFC 7644 §3.4.2).
+type ListQuery struct {
+	Filter     string
+	SortBy     string
+	SortOrder  string
+	StartIndex int // 1-based; values below 1 are taken as 1
+	Count      int // page size, at most the caller's maximum; 0 asks for totalResults only
+	// Members says whether to load members (Groups) or groups (Users).
+	Members bool
+}
+
+// ListResult is one page of a list.
+type ListResult struct {
+	Total     int
+	Resources []*Resource
+}
+
+// notFound is the error for an id that names no resource of rt.
+func notFound(rt *ResourceType, id string) error {
+	return app.Errorf(app.ENOTFOUND, "%s %q not found", rt.Name, id)
+}
+
+// parseID returns id as a UUID, or ENOTFOUND: a malformed id names nothing.
+func parseID(rt *ResourceType, id string) (uuid.UUID, error) {
+	u, err := uuid.Parse(id)
+	if err != nil || len(id) != 36 {
+		return uuid.Nil, notFound(rt, id)
+	}
+	return u, nil
+}
+
+// CreateResource stores a new resource of rt from normalized attributes and
+// returns it. It returns ECONFLICT (uniqueness) for a taken userName or group
+// displayName, and EINVALID for members that do not exist.
+func CreateResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, attrs map[string]any) (*Resource, error) {
+	r := &Resource{Type: rt, ID: uuid.NewString()}
+	if err := write(ctx, tx, r, attrs, true); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// ReplaceResource replaces all client-settable attributes of the resource
+// (PUT). version, when not 0, must match the stored version (If-Match), else
+// EPRECONDITION. It returns ENOTFOUND for an unknown id and the errors of
+// CreateResource.
+func ReplaceResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string, version int64, attrs map[string]any) (*Resource, error) {
+	if _, err := lockVersion(ctx, tx, rt, id, version); err != nil {
+		return nil, err
+	}
+	r := &Resource{Type: rt, ID: id}
+	if err := write(ctx, tx, r, attrs, false); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// lockVersion locks the resource's row for the rest of the transaction and
+// checks its version against want (0: any).
+func lockVersion(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string, want int64) (int64, error) {
+	u, err := parseID(rt, id)
+	if err != nil {
+		return 0, err
+	}
+	var v int64
+	err = tx.GetContext(ctx, &v, `SELECT version FROM `+rt.store.table+` WHERE id = $1 FOR UPDATE`, u)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, notFound(rt, id)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("lock %s %s: %w", rt.Name, id, err)
+	}
+	if want != 0 && want != v {
+		return 0, app.Errorf(app.EPRECONDITION, "%s %q has changed: its version is %s", rt.Name, id, (&Resource{Version: v}).ETag())
+	}
+	return v, nil
+}
+
+// write inserts (create) or updates r from attrs, with its child rows.
+func write(ctx context.Context, tx *sqlx.Tx, r *Resource, attrs map[string]any, create bool) error {
+	password, hasPassword := TakePassword(attrs)
+	var members []any
+	if r.Type == GroupResource {
+		members, _ = attrs["members"].([]any)
+		delete(attrs, "members")
+	} else if _, ok := attrs["active"]; !ok {
+		attrs["active"] = true // RFC 7643 §4.1.1 leaves it to the provider; IdPs expect true
+	}
+	delete(attrs, "groups") // readOnly; Normalize drops it already
+	data, err := json.Marshal(attrs)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", r.Type.Name, err)
+	}
+	r.Data = attrs
+
+	row := tx.QueryRowxContext
+	var q string
+	var args []any
+	str := func(name string) *string {
+		if s, ok := attrs[name].(string); ok {
+			return &s
+		}
+		return nil
+	}
+	switch r.Type {
+	case UserResource:
+		var hash *string
+		if hasPassword {
+			b, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+			if err != nil {
+				return app.ScimErrorf(app.EINVALID, app.ScimInvalidValue, "password: %v", err)
+			}
+			h := string(b)
+			hash = &h
+		}
+		active, _ := attrs["active"].(bool)
+		args = []any{r.ID, str("userName"), str("externalId"), str("displayName"), active, hash, data}
+		if create {
+			q = `INSERT INTO users (id, user_name, external_id, display_name, active, password_hash, data)
+				VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING version, created, last_modified`
+		} else {
+			q = `UPDATE users SET user_name = $2, external_id = $3, display_name = $4, active = $5,
+				password_hash = COALESCE($6, password_hash), data = $7, version = version + 1, last_modified = now()
+				WHERE id = $1 RETURNING version, created, last_modified`
+		}
+	case GroupResource:
+		args = []any{r.ID, str("displayName"), str("externalId"), data}
+		if create {
+			q = `INSERT INTO groups (id, display_name, external_id, data)
+				VALUES ($1, $2, $3, $4) RETURNING version, created, last_modified`
+		} else {
+			q = `UPDATE groups SET display_name = $2, external_id = $3, data = $4,
+				version = version + 1, last_modified = now()
+				WHERE id = $1 RETURNING version, created, last_modified`
+		}
+	}
+	if err := row(ctx, q, args...).Scan(&r.Version, &r.Created, &r.LastModified); err != nil {
+		return uniqueness(r.Type, attrs, err)
+	}
+	if r.Type == UserResource {
+		return writeEmails(ctx, tx, r.ID, attrs, create)
+	}
+	return replaceMembers(ctx, tx, r, members)
+}
+
+// uniqueness turns a unique violation into the SCIM uniqueness error.
+func uniqueness(rt *ResourceType, attrs map[string]any, err error) error {
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) && pqErr.Code == "23505" {
+		if rt == UserResource {
+			return app.ScimErrorf(app.ECONFLICT, app.ScimUniqueness, "userName %q is already taken", attrs["userName"])
+		}
+		return app.ScimErrorf(app.ECONFLICT, app.ScimUniqueness, "a group named %q already exists", attrs["displayName"])
+	}
+	return fmt.Errorf("write %s: %w", rt.Name, err)
+}
+
+// writeEmails mirrors a user's emails into user_emails, where filters on
+// emails find them through an index.
+func writeEmails(ctx context.Context, tx *sqlx.Tx, userID string, attrs map[string]any, create bool) error {
+	if !create {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM user_emails WHERE user_id = $1`, userID); err != nil {
+			return fmt.Errorf("replace emails: %w", err)
+		}
+	}
+	emails, _ := attrs["emails"].([]any)
+	var values, types []string
+	var primaries []bool
+	for _, e := range emails {
+		m, _ := e.(map[string]any)
+		v, _ := m["value"].(string)
+		if v == "" {
+			continue
+		}
+		t, _ := m["type"].(string)
+		p, _ := m["primary"].(bool)
+		values, types, primaries = append(values, v), append(types, t), append(primaries, p)
+	}
+	if len(values) == 0 {
+		return nil
+	}
+	const q = `INSERT INTO user_emails (user_id, value, type, is_primary)
+		SELECT $1, v, NULLIF(t, ''), p FROM unnest($2::text[], $3::text[], $4::boolean[]) AS x(v, t, p)`
+	if _, err := tx.ExecContext(ctx, q, userID, pq.Array(values), pq.Array(types), pq.Array(primaries)); err != nil {
+		return fmt.Errorf("write emails: %w", err)
+	}
+	return nil
+}
+
+// replaceMembers makes the group's member rows exactly members (PUT or
+// POST), touching only the rows that change.
+func replaceMembers(ctx context.Context, tx *sqlx.Tx, r *Resource, members []any) error {
+	ids := make([]string, 0, len(members))
+	seen := make(map[string]bool, len(members))
+	for _, m := range members {
+		obj, _ := m.(map[string]any)
+		v, _ := obj["value"].(string)
+		u, err := uuid.Parse(v)
+		if err != nil {
+			return app.ScimErrorf(app.EINVALID, app.ScimInvalidValue, "members: %q is not the id of a User or Group", v)
+		}
+		if id := u.String(); !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	if seen[r.ID] {
+		return app.ScimErrorf(app.EINVALID, app.ScimInvalidValue, "members: a group cannot be a member of itself")
+	}
+	// Resolve each id to a User or a Group of this tenant; unknown ids are
+	// refused rather than kept dangling.
+	var found []Member
+	const resolve = `
+		SELECT id::text AS value, 'User' AS type FROM users WHERE id = ANY($1::uuid[])
+		UNION ALL
+		SELECT id::text, 'Group' FROM groups WHERE id = ANY($1::uuid[])`
+	if err := tx.SelectContext(ctx, &found, resolve, pq.Array(ids)); err != nil {
+		return fmt.Errorf("resolve members: %w", err)
+	}
+	if len(found) != len(ids) {
+		known := make(map[string]bool, len(found))
+		for _, m := range found {
+			known[m.Value] = true
+		}
+		for _, id := range ids {
+			if !known[id] {
+				return app.ScimErrorf(app.EINVALID, app.ScimInvalidValue, "members: no User or Group has id %q", id)
+			}
+		}
+	}
+	values := make([]string, len(found))
+	types := make([]string, len(found))
+	for i, m := range found {
+		values[i], types[i] = m.Value, m.Type
+	}
+	const del = `DELETE FROM group_members WHERE group_id = $1 AND NOT (member_id = ANY($2::uuid[]))`
+	if _, err := tx.ExecContext(ctx, del, r.ID, pq.Array(values)); err != nil {
+		return fmt.Errorf("replace members: %w", err)
+	}
+	const ins = `INSERT INTO group_members (group_id, member_id, member_type)
+		SELECT $1, v, t FROM unnest($2::uuid[], $3::text[]) AS x(v, t)
+		ON CONFLICT (group_id, member_id) DO NOTHING`
+	if _, err := tx.ExecContext(ctx, ins, r.ID, pq.Array(values), pq.Array(types)); err != nil {
+		return fmt.Errorf("replace members: %w", err)
+	}
+	return nil
+}
+
+// FindResource returns the resource of rt with the given id, with its
+// members (or groups) when withMembers. It returns ENOTFOUND for an unknown
+// or malformed id.
+func FindResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string, withMembers bool) (*Resource, error) {
+	u, err := parseID(rt, id)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := findResources(ctx, tx, rt, `WHERE id = $1`, []any{u}, withMembers)
+	if err != nil {
+		return nil, err
+	}
+	if len(rs) == 0 {
+		return nil, notFound(rt, id)
+	}
+	return rs[0], nil
+}
+
+// FindResources returns a page of the resources of rt that match q.Filter,
+// sorted, with the total count. It returns EINVALID (invalidFilter,
+// invalidValue) for a bad filter or sort.
+func FindResources(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, q ListQuery) (*ListResult, error) {
+	where, args := "TRUE", []any(nil)
+	if strings.TrimSpace(q.Filter) != "" {
+		var err error
+		if where, args, err = rt.CompileFilter(q.Filter, 1); err != nil {
+			return nil, err
+		}
+	}
+	order, err := rt.OrderBy(q.SortBy, q.SortOrder)
+	if err != nil {
+		return nil, err
+	}
+	table := rt.store.table
+	res := &ListResult{}
+	if err := tx.GetContext(ctx, &res.Total, `SELECT count(*) FROM `+table+` WHERE `+where, args...); err != nil {
+		return nil, fmt.Errorf("count %s: %w", rt.Name, err)
+	}
+	start := max(q.StartIndex, 1)
+	if q.Count <= 0 || start > res.Total {
+		res.Resources = []*Resource{}
+		return res, nil
+	}
+	n := len(args)
+	clause := `WHERE ` + where + ` ORDER BY ` + order +
+		` LIMIT $` + strconv.Itoa(n+1) + ` OFFSET $` + strconv.Itoa(n+2)
+	res.Resources, err = findResources(ctx, tx, rt, clause, append(args, q.Count, start-1), q.Members)
+	return res, err
+}
+
+// findResources runs SELECT … FROM rt's table followed by clause.
+func findResources(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, clause string, args []any, withMembers bool) ([]*Resource, error) {
+	table := rt.store.table
+	rows, err := tx.QueryxContext(ctx, `SELECT `+table+`.id::text, `+table+`.version, `+table+`.created, `+
+		table+`.last_modified, `+table+`.data FROM `+table+` `+clause, args...)
+	if err != nil {
+		return nil, fmt.Errorf("find %s: %w", rt.Name, err)
+	}
+	defer rows.Close()
+	rs := []*Resource{}
+	byID := map[string]*Resource{}
+	for rows.Next() {
+		r := &Resource{Type: rt}
+		var data []byte
+		if err := rows.Scan(&r.ID, &r.Version, &r.Created, &r.LastModified, &data); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(data, &r.Data); err != nil {
+			return nil, fmt.Errorf("decode %s %s: %w", rt.Name, r.ID, err)
+		}
+		rs = append(rs, r)
+		byID[r.ID] = r
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if !withMembers || len(rs) == 0 {
+		return rs, nil
+	}
+	return rs, loadMembers(ctx, tx, rt, byID)
+}
+
+// loadMembers fills Members of the given resources in one query: a Group's
+// members, or a User's groups.
+func loadMembers(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, byID map[string]*Resource) error {
+	ids := make([]string, 0, len(byID))
+	for id, r := range byID {
+		ids = append(ids, id)
+		r.Members = []Member{}
+	}
+	var q string
+	if rt == GroupResource {
+		q = `SELECT m.group_id::text AS owner, m.member_id::text AS value, m.member_type AS type,
+				COALESCE(u.display_name, u.user_name, g.display_name) AS display
+			FROM group_members m
+			LEFT JOIN users u ON m.member_type = 'User' AND u.id = m.member_id
+			LEFT JOIN groups g ON m.member_type = 'Group' AND g.id = m.member_id
+			WHERE m.group_id = ANY($1::uuid[])
+			ORDER BY m.group_id, m.member_id`
+	} else {
+		q = `SELECT m.member_id::text AS owner, m.group_id::text AS value, 'direct' AS type, g.display_name AS display
+			FROM group_members m JOIN groups g ON g.id = m.group_id
+			WHERE m.member_id = ANY($1::uuid[])
+			ORDER BY m.member_id, g.display_name`
+	}
+	rows, err := tx.QueryxContext(ctx, q, pq.Array(ids))
+	if err != nil {
+		return fmt.Errorf("load members: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var row struct {
+			Owner string `db:"owner"`
+			Member
+		}
+		if err := rows.StructScan(&row); err != nil {
+			return err
+		}
+		r := byID[row.Owner]
+		r.Members = append(r.Members, row.Member)
+	}
+	return rows.Err()
+}
+
+// DeleteResource deletes the resource of rt with the given id, and its
+// memberships: a deleted user or group leaves no group pointing at it, and
+// those groups get a new version. version, when not 0, must match
+// (If-Match). It returns ENOTFOUND for an unknown id.
+func DeleteResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string, version int64) error {
+	if _, err := lockVersion(ctx, tx, rt, id, version); err != nil {
+		return err
+	}
+	const touch = `WITH m AS (DELETE FROM group_members WHERE member_id = $1 RETURNING group_id)
+		UPDATE groups SET version = version + 1, last_modified = now() WHERE id IN (SELECT group_id FROM m)`
+	if _, err := tx.ExecContext(ctx, touch, id); err != nil {
+		return fmt.Errorf("delete memberships of %s: %w", id, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM `+rt.store.table+` WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("delete %s %s: %w", rt.Name, id, err)
+	}
+	return nil
+}

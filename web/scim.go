@@ -1,0 +1,274 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/bulkhead-dev/bulkhead/app"
+	"github.com/bulkhead-dev/bulkhead/app/tenant"
+)
+
+// SCIM limits, advertised in ServiceProviderConfig.
+const (
+	maxResults      = 1000        // largest page a list returns
+	defaultCount    = 100         // page size when the client gives none
+	maxBodyBytes    = 16 << 20    // largest request body
+	scimBearer      = "bearer "   // the Authorization scheme, lower-cased
+	ctxTenant       = "tenant"    // *tenant.Tenant of the request
+	ctxSCIMBase     = "scim_base" // the tenant's SCIM base URL as the client reached it
+	listSchema      = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+	searchSchema    = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+	trialExpiredMsg = "the tenant's trial has expired; contact your provider to continue"
+)
+
+// scimAuth authenticates a SCIM request by its bearer token and resolves the
+// tenant. Under /tenants/{tenant}/scim/v2 the token must belong to that
+// tenant; a token of another tenant gets the same 401 as an unknown token,
+// so that nobody learns which tenants exist. Suspended tenants and expired
+// trials get 403.
+func (s *Server) scimAuth(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		unauthorized := app.Errorf(app.EUNAUTHORIZED, "invalid or expired bearer token")
+		h := c.Request().Header.Get(echo.HeaderAuthorization)
+		if len(h) <= len(scimBearer) || !strings.EqualFold(h[:len(scimBearer)], scimBearer) {
+			return unauthorized
+		}
+		t, _, err := s.tenants.Authenticate(c.Request().Context(), strings.TrimSpace(h[len(scimBearer):]))
+		if err != nil {
+			return err
+		}
+		base := s.cfg.BaseURL + "/scim/v2"
+		if id := c.Param("tenant"); id != "" {
+			if id != t.ID {
+				return unauthorized
+			}
+			base = s.cfg.BaseURL + "/tenants/" + t.ID + "/scim/v2"
+		}
+		c.Set(ctxTenantID, t.ID)
+		switch {
+		case t.Status == tenant.StatusSuspended:
+			return app.Errorf(app.EFORBIDDEN, "the tenant is suspended; contact your provider")
+		case t.TrialEndsAt != nil && t.TrialEndsAt.Before(time.Now()):
+			return app.Errorf(app.EFORBIDDEN, trialExpiredMsg)
+		}
+		c.Set(ctxTenant, t)
+		c.Set(ctxSCIMBase, base)
+		return next(c)
+	}
+}
+
+func tenantOf(c echo.Context) *tenant.Tenant { return c.Get(ctxTenant).(*tenant.Tenant) }
+func scimBase(c echo.Context) string         { return c.Get(ctxSCIMBase).(string) }
+
+// readJSON decodes the request body into a JSON object. Numbers stay
+// json.Number, so that large integers survive. Malformed JSON, anything but
+// one object, and invalid UTF-8 give 400 invalidSyntax; a body over
+// maxBodyBytes gives 413.
+func readJSON(c echo.Context) (map[string]any, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, maxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, app.Errorf(app.ETOOLARGE, "the request body is larger than %d bytes", maxBodyBytes)
+	}
+	if err != nil {
+		return nil, app.ScimErrorf(app.EINVALID, app.ScimInvalidSyntax, "could not read the request body")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, app.ScimErrorf(app.EINVALID, app.ScimInvalidSyntax, "the request body is empty; send a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, app.ScimErrorf(app.EINVALID, app.ScimInvalidSyntax, "the request body is not valid JSON: %s", jsonProblem(err))
+	}
+	if dec.More() {
+		return nil, app.ScimErrorf(app.EINVALID, app.ScimInvalidSyntax, "the request body has data after its JSON object")
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, app.ScimErrorf(app.EINVALID, app.ScimInvalidSyntax, "the request body must be a JSON object")
+	}
+	return obj, nil
+}
+
+// jsonProblem describes a decoding error without echoing the input.
+func jsonProblem(err error) string {
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) {
+		return syn.Error() + " at byte " + strconv.FormatInt(syn.Offset, 10)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return "unexpected end of input"
+	}
+	return err.Error()
+}
+
+// listResponse is the body of a list (RFC 7644 §3.4.2).
+type listResponse struct {
+	Schemas      []string `json:"schemas"`
+	TotalResults int      `json:"totalResults"`
+	StartIndex   int      `json:"startIndex"`
+	ItemsPerPage int      `json:"itemsPerPage"`
+	Resources    []any    `json:"Resources"`
+}
+
+// listParams are the paging and projection parameters of a list, from the
+// query string or a /.search body.
+type listParams struct {
+	Filter, SortBy, SortOrder      string
+	Attributes, ExcludedAttributes string
+	StartIndex, Count              int
+}
+
+// queryListParams reads list parameters from the query string. startIndex
+// below 1 counts as 1 and a negative count as 0 (RFC 7644 §3.4.2.4); count
+// above maxResults is lowered to it. Non-numbers give 400 invalidValue.
+func queryListParams(c echo.Context) (listParams, error) {
+	p := listParams{
+		Filter:             c.QueryParam("filter"),
+		SortBy:             c.QueryParam("sortBy"),
+		SortOrder:          c.QueryParam("sortOrder"),
+		Attributes:         c.QueryParam("attributes"),
+		ExcludedAttributes: c.QueryParam("excludedAttributes"),
+	}
+	var err error
+	if p.StartIndex, err = intParam(c.QueryParam("startIndex"), "startIndex", 1); err != nil {
+		return p, err
+	}
+	if p.Count, err = intParam(c.QueryParam("count"), "count", defaultCount); err != nil {
+		return p, err
+	}
+	return p.clamp(), nil
+}
+
+func (p listParams) clamp() listParams {
+	p.StartIndex = max(p.StartIndex, 1)
+	p.Count = min(max(p.Count, 0), maxResults)
+	return p
+}
+
+func intParam(s, name string, def int) (int, error) {
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil {
+		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+			if strings.HasPrefix(strings.TrimSpace(s), "-") {
+				return 0, nil
+			}
+			return maxResults * 1000, nil
+		}
+		return 0, app.ScimErrorf(app.EINVALID, app.ScimInvalidValue, "%s must be an integer", name)
+	}
+	const limit = 1 << 31
+	return int(max(min(n, limit), -limit)), nil
+}
+
+// searchListParams reads list parameters from a POST /.search body
+// (RFC 7644 §3.4.3).
+func searchListParams(body map[string]any) (listParams, error) {
+	p := listParams{StartIndex: 1, Count: defaultCount}
+	for k, v := range body {
+		var err error
+		switch strings.ToLower(k) {
+		case "schemas":
+		case "filter":
+			p.Filter, err = stringField(v, k)
+		case "sortby":
+			p.SortBy, err = stringField(v, k)
+		case "sortorder":
+			p.SortOrder, err = stringField(v, k)
+		case "attributes":
+			p.Attributes, err = stringList(v, k)
+		case "excludedattributes":
+			p.ExcludedAttributes, err = stringList(v, k)
+		case "startindex":
+			p.StartIndex, err = intField(v, k)
+		case "count":
+			p.Count, err = intField(v, k)
+		}
+		if err != nil {
+			return p, err
+		}
+	}
+	return p.clamp(), nil
+}
+
+func stringField(v any, name string) (string, error) {
+	s, ok := v.(string)
+	if !ok {
+		return "", app.ScimErrorf(app.EINVALID, app.ScimInvalidValue, "%s must be a string", name)
+	}
+	return s, nil
+}
+
+// stringList accepts an array of strings (as RFC 7644 §3.4.3 has it) or one
+// comma-separated string, and returns the comma-separated form.
+func stringList(v any, name string) (string, error) {
+	switch v := v.(type) {
+	case string:
+		return v, nil
+	case []any:
+		parts := make([]string, len(v))
+		for i, e := range v {
+			s, ok := e.(string)
+			if !ok {
+				return "", app.ScimErrorf(app.EINVALID, app.ScimInvalidValue, "%s must be an array of strings", name)
+			}
+			parts[i] = s
+		}
+		return strings.Join(parts, ","), nil
+	}
+	return "", app.ScimErrorf(app.EINVALID, app.ScimInvalidValue, "%s must be an array of strings", name)
+}
+
+func intField(v any, name string) (int, error) {
+	n, ok := v.(json.Number)
+	if !ok {
+		return 0, app.ScimErrorf(app.EINVALID, app.ScimInvalidValue, "%s must be an integer", name)
+	}
+	return intParam(n.String(), name, 0)
+}
+
+// ifMatchVersion reads the If-Match header: 0 when absent or "*", the
+// version of a W/"n" or "n" tag, and -1 (matches nothing) for any other tag.
+func ifMatchVersion(c echo.Context) int64 {
+	h := strings.TrimSpace(c.Request().Header.Get("If-Match"))
+	if h == "" || h == "*" {
+		return 0
+	}
+	for _, tag := range strings.Split(h, ",") {
+		tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
+		if n, err := strconv.ParseInt(strings.Trim(tag, `"`), 10, 64); err == nil && n > 0 {
+			return n // one version per request: the first well-formed tag
+		}
+	}
+	return -1
+}
+
+// noneMatch reports whether If-None-Match lists etag (or is "*"), comparing
+// weakly as RFC 9110 §13.1.2 asks.
+func noneMatch(c echo.Context, etag string) bool {
+	h := c.Request().Header.Get("If-None-Match")
+	if h == "" {
+		return false
+	}
+	weak := strings.TrimPrefix(etag, "W/")
+	for _, tag := range strings.Split(h, ",") {
+		tag = strings.TrimSpace(tag)
+		if tag == "*" || strings.TrimPrefix(tag, "W/") == weak {
+			return true
+		}
+	}
+	return false
+}

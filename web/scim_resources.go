@@ -1,0 +1,205 @@
+package web
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/labstack/echo/v4"
+
+	"github.com/bulkhead-dev/bulkhead/app"
+	"github.com/bulkhead-dev/bulkhead/app/scim"
+)
+
+// inTenant runs fn in the request's tenant transaction.
+func (s *Server) inTenant(c echo.Context, fn func(ctx context.Context, tx *sqlx.Tx) error) error {
+	ctx := c.Request().Context()
+	return s.cfg.DB.InTenant(ctx, tenantOf(c).Scope(), func(tx *sqlx.Tx) error { return fn(ctx, tx) })
+}
+
+// membersAttr is the attribute holding a resource's memberships.
+func membersAttr(rt *scim.ResourceType) string {
+	if rt == scim.GroupResource {
+		return "members"
+	}
+	return "groups"
+}
+
+// writeResource writes one resource with its ETag, projected as asked.
+func writeResource(c echo.Context, status int, r *scim.Resource, proj scim.Projection) error {
+	c.Response().Header().Set("ETag", r.ETag())
+	if status == http.StatusCreated {
+		c.Response().Header().Set(echo.HeaderLocation, scimBase(c)+r.Type.Endpoint+"/"+r.ID)
+	}
+	return writeSCIM(c, status, proj.Apply(r.Render(scimBase(c))))
+}
+
+// projection reads attributes and excludedAttributes from the query string.
+func projection(c echo.Context, rt *scim.ResourceType) scim.Projection {
+	return rt.Projection(c.QueryParam("attributes"), c.QueryParam("excludedAttributes"))
+}
+
+// createResource: POST /Users, POST /Groups.
+func (s *Server) createResource(rt *scim.ResourceType) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		body, err := readJSON(c)
+		if err != nil {
+			return err
+		}
+		attrs, err := rt.Normalize(body)
+		if err != nil {
+			return err
+		}
+		var r *scim.Resource
+		err = s.inTenant(c, func(ctx context.Context, tx *sqlx.Tx) error {
+			if r, err = scim.CreateResource(ctx, tx, rt, attrs); err != nil {
+				return err
+			}
+			r, err = scim.FindResource(ctx, tx, rt, r.ID, true)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		return writeResource(c, http.StatusCreated, r, projection(c, rt))
+	}
+}
+
+// getResource: GET /Users/{id}, GET /Groups/{id}.
+func (s *Server) getResource(rt *scim.ResourceType) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		proj := projection(c, rt)
+		var r *scim.Resource
+		err := s.inTenant(c, func(ctx context.Context, tx *sqlx.Tx) (err error) {
+			r, err = scim.FindResource(ctx, tx, rt, c.Param("id"), proj.Includes(membersAttr(rt)))
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if noneMatch(c, r.ETag()) {
+			c.Response().Header().Set("ETag", r.ETag())
+			return c.NoContent(http.StatusNotModified)
+		}
+		return writeResource(c, http.StatusOK, r, proj)
+	}
+}
+
+// replaceResource: PUT /Users/{id}, PUT /Groups/{id}.
+func (s *Server) replaceResource(rt *scim.ResourceType) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		body, err := readJSON(c)
+		if err != nil {
+			return err
+		}
+		attrs, err := rt.Normalize(body)
+		if err != nil {
+			return err
+		}
+		var r *scim.Resource
+		err = s.inTenant(c, func(ctx context.Context, tx *sqlx.Tx) error {
+			if _, err := scim.ReplaceResource(ctx, tx, rt, c.Param("id"), ifMatchVersion(c), attrs); err != nil {
+				return err
+			}
+			r, err = scim.FindResource(ctx, tx, rt, c.Param("id"), true)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		return writeResource(c, http.StatusOK, r, projection(c, rt))
+	}
+}
+
+// deleteResource: DELETE /Users/{id}, DELETE /Groups/{id}.
+func (s *Server) deleteResource(rt *scim.ResourceType) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		err := s.inTenant(c, func(ctx context.Context, tx *sqlx.Tx) error {
+			return scim.DeleteResource(ctx, tx, rt, c.Param("id"), ifMatchVersion(c))
+		})
+		if err != nil {
+			return err
+		}
+		return c.NoContent(http.StatusNoContent)
+	}
+}
+
+// patchResource: PATCH is not supported yet, as ServiceProviderConfig says.
+func (s *Server) patchResource(c echo.Context) error {
+	return app.Errorf(app.ENOTIMPL, "PATCH is not supported by this server; use PUT")
+}
+
+// listResources: GET /Users, GET /Groups.
+func (s *Server) listResources(rt *scim.ResourceType) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		p, err := queryListParams(c)
+		if err != nil {
+			return err
+		}
+		return s.list(c, []*scim.ResourceType{rt}, p)
+	}
+}
+
+// searchResources: POST /Users/.search, /Groups/.search, and /.search at the
+// root (rt nil), which searches Users and Groups.
+func (s *Server) searchResources(rt *scim.ResourceType) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		body, err := readJSON(c)
+		if err != nil {
+			return err
+		}
+		p, err := searchListParams(body)
+		if err != nil {
+			return err
+		}
+		types := scim.ResourceTypes
+		if rt != nil {
+			types = []*scim.ResourceType{rt}
+		}
+		return s.list(c, types, p)
+	}
+}
+
+// list answers a list or search over one or more resource types. Over
+// several types (a root search), results come type after type, paged as one
+// list; a filter that names attributes one type lacks matches nothing of
+// that type.
+func (s *Server) list(c echo.Context, types []*scim.ResourceType, p listParams) error {
+	resp := listResponse{Schemas: []string{listSchema}, StartIndex: p.StartIndex, Resources: []any{}}
+	start, count := p.StartIndex, p.Count
+	var firstErr error
+	matched := 0
+	err := s.inTenant(c, func(ctx context.Context, tx *sqlx.Tx) error {
+		for _, rt := range types {
+			proj := rt.Projection(p.Attributes, p.ExcludedAttributes)
+			res, err := scim.FindResources(ctx, tx, rt, scim.ListQuery{
+				Filter: p.Filter, SortBy: p.SortBy, SortOrder: p.SortOrder,
+				StartIndex: start, Count: count, Members: proj.Includes(membersAttr(rt)),
+			})
+			if err != nil {
+				if len(types) > 1 && app.ErrorCode(err) == app.EINVALID {
+					firstErr = err
+					continue
+				}
+				return err
+			}
+			matched++
+			resp.TotalResults += res.Total
+			for _, r := range res.Resources {
+				resp.Resources = append(resp.Resources, proj.Apply(r.Render(scimBase(c))))
+			}
+			// The next type continues where this one ended.
+			start = max(start-res.Total, 1)
+			count -= len(res.Resources)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if matched == 0 && firstErr != nil {
+		return firstErr
+	}
+	resp.ItemsPerPage = len(resp.Resources)
+	return writeSCIM(c, http.StatusOK, resp)
+}
