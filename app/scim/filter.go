@@ -485,7 +485,7 @@ func (c *compiler) compareString(t target, op filter.CompareOperator, v any) (st
 	lhs, param := t.sql, c.arg
 	if !t.def.CaseExact {
 		lhs = "lower(" + lhs + ")"
-		param = func(v any) string { return "lower(" + c.arg(v) + ")" }
+		param = func(v any) string { return "lower(" + c.arg(v) + "::text)" }
 	}
 	return lhs + likeOrCompare(op, s, param), nil
 }
@@ -524,7 +524,7 @@ func (c *compiler) compareUUID(t target, op filter.CompareOperator, s string) st
 		}
 		return t.sql + sqlOps[op] + c.arg(id.String())
 	}
-	return t.sql + "::text" + likeOrCompare(op, s, func(v any) string { return "lower(" + c.arg(v) + ")" })
+	return t.sql + "::text" + likeOrCompare(op, s, func(v any) string { return "lower(" + c.arg(v) + "::text)" })
 }
 
 func (c *compiler) compareBool(t target, op filter.CompareOperator, v any) (string, error) {

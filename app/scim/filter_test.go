@@ -28,44 +28,44 @@ func TestCompileFilter(t *testing.T) {
 		{
 			name:   "UserNameEq",
 			filter: `userName eq "bjensen"`,
-			sql:    "lower(users.user_name) = lower($1)",
+			sql:    "lower(users.user_name) = lower($1::text)",
 			args:   []any{"bjensen"},
 		},
 		{
 			name:   "ArgOffset",
 			filter: `userName eq "bjensen"`,
 			offset: 3,
-			sql:    "lower(users.user_name) = lower($4)",
+			sql:    "lower(users.user_name) = lower($4::text)",
 			args:   []any{"bjensen"},
 		},
 		{
 			name:   "OperatorAndNameAnyCase",
 			filter: `USERNAME Eq "bjensen"`,
-			sql:    "lower(users.user_name) = lower($1)",
+			sql:    "lower(users.user_name) = lower($1::text)",
 			args:   []any{"bjensen"},
 		},
 		{
 			name:   "ContainsWithQuote",
 			filter: `name.familyName co "O'Malley"`,
-			sql:    "lower(users.data->'name'->>'familyName') LIKE lower($1)",
+			sql:    "lower(users.data->'name'->>'familyName') LIKE lower($1::text)",
 			args:   []any{"%O'Malley%"},
 		},
 		{
 			name:   "StartsWith",
 			filter: `userName sw "J"`,
-			sql:    "lower(users.user_name) LIKE lower($1)",
+			sql:    "lower(users.user_name) LIKE lower($1::text)",
 			args:   []any{"J%"},
 		},
 		{
 			name:   "LikeMetacharactersEscaped",
 			filter: `userName sw "50%_off\\"`,
-			sql:    "lower(users.user_name) LIKE lower($1)",
+			sql:    "lower(users.user_name) LIKE lower($1::text)",
 			args:   []any{`50\%\_off\\%`},
 		},
 		{
 			name:   "URNPrefixedCoreName",
 			filter: `urn:ietf:params:scim:schemas:core:2.0:User:userName sw "J"`,
-			sql:    "lower(users.user_name) LIKE lower($1)",
+			sql:    "lower(users.user_name) LIKE lower($1::text)",
 			args:   []any{"J%"},
 		},
 		{
@@ -88,34 +88,34 @@ func TestCompileFilter(t *testing.T) {
 		{
 			name:   "AndBindsTighterThanOr",
 			filter: `userName eq "a" or userName eq "b" and active eq true`,
-			sql:    "(lower(users.user_name) = lower($1) OR (lower(users.user_name) = lower($2) AND users.active = $3))",
+			sql:    "(lower(users.user_name) = lower($1::text) OR (lower(users.user_name) = lower($2::text) AND users.active = $3))",
 			args:   []any{"a", "b", true},
 		},
 		{
 			name:   "ParenthesesOverridePrecedence",
 			filter: `(userName eq "a" or userName eq "b") and active eq true`,
-			sql:    "((lower(users.user_name) = lower($1) OR lower(users.user_name) = lower($2)) AND users.active = $3)",
+			sql:    "((lower(users.user_name) = lower($1::text) OR lower(users.user_name) = lower($2::text)) AND users.active = $3)",
 			args:   []any{"a", "b", true},
 		},
 		{
 			name:   "Not",
 			filter: `userType ne "Employee" and not (emails co "example.com" or emails.value co "example.org")`,
-			sql: "(lower(users.data->>'userType') <> lower($1) AND NOT COALESCE((" +
-				emailsRow + "lower(e.value) LIKE lower($2)) OR " +
-				emailsRow + "lower(e.value) LIKE lower($3))), FALSE))",
+			sql: "(lower(users.data->>'userType') <> lower($1::text) AND NOT COALESCE((" +
+				emailsRow + "lower(e.value) LIKE lower($2::text)) OR " +
+				emailsRow + "lower(e.value) LIKE lower($3::text))), FALSE))",
 			args: []any{"Employee", "%example.com%", "%example.org%"},
 		},
 		{
 			name:   "EmailsValueFilterOnOneRow",
 			filter: `userType eq "Employee" and emails[type eq "work" and value co "@example.com"]`,
-			sql: "(lower(users.data->>'userType') = lower($1) AND " +
-				emailsRow + "(lower(e.type) = lower($2) AND lower(e.value) LIKE lower($3))))",
+			sql: "(lower(users.data->>'userType') = lower($1::text) AND " +
+				emailsRow + "(lower(e.type) = lower($2::text) AND lower(e.value) LIKE lower($3::text))))",
 			args: []any{"Employee", "work", "%@example.com%"},
 		},
 		{
 			name:   "EmailsSubAttribute",
 			filter: `emails.type eq "work"`,
-			sql:    emailsRow + "lower(e.type) = lower($1))",
+			sql:    emailsRow + "lower(e.type) = lower($1::text))",
 			args:   []any{"work"},
 		},
 		{
@@ -132,31 +132,31 @@ func TestCompileFilter(t *testing.T) {
 		{
 			name:   "EmailsDisplayFromData",
 			filter: `emails[display co "x"]`,
-			sql:    "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(users.data->'emails') = 'array' THEN users.data->'emails' ELSE '[]' END) AS v(e) WHERE lower(v.e->>'display') LIKE lower($1))",
+			sql:    "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(users.data->'emails') = 'array' THEN users.data->'emails' ELSE '[]' END) AS v(e) WHERE lower(v.e->>'display') LIKE lower($1::text))",
 			args:   []any{"%x%"},
 		},
 		{
 			name:   "ImsValueFilter",
 			filter: `ims[type eq "xmpp" and value co "@foo.com"]`,
-			sql:    "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(users.data->'ims') = 'array' THEN users.data->'ims' ELSE '[]' END) AS v(e) WHERE (lower(v.e->>'type') = lower($1) AND lower(v.e->>'value') LIKE lower($2)))",
+			sql:    "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(users.data->'ims') = 'array' THEN users.data->'ims' ELSE '[]' END) AS v(e) WHERE (lower(v.e->>'type') = lower($1::text) AND lower(v.e->>'value') LIKE lower($2::text)))",
 			args:   []any{"xmpp", "%@foo.com%"},
 		},
 		{
 			name:   "EnterpriseExtension",
 			filter: `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq "26118915"`,
-			sql:    "lower(users.data->'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User'->'manager'->>'value') = lower($1)",
+			sql:    "lower(users.data->'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User'->'manager'->>'value') = lower($1::text)",
 			args:   []any{"26118915"},
 		},
 		{
 			name:   "ExtensionURNAnyCase",
 			filter: `URN:IETF:PARAMS:SCIM:SCHEMAS:EXTENSION:ENTERPRISE:2.0:USER:EMPLOYEENUMBER eq "7"`,
-			sql:    "lower(users.data->'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User'->>'employeeNumber') = lower($1)",
+			sql:    "lower(users.data->'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User'->>'employeeNumber') = lower($1::text)",
 			args:   []any{"7"},
 		},
 		{
 			name:   "Schemas",
 			filter: `schemas eq "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"`,
-			sql:    "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(users.data->'schemas') = 'array' THEN users.data->'schemas' ELSE '[]' END) AS v(e) WHERE lower(v.e #>> '{}') = lower($1))",
+			sql:    "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(users.data->'schemas') = 'array' THEN users.data->'schemas' ELSE '[]' END) AS v(e) WHERE lower(v.e #>> '{}') = lower($1::text))",
 			args:   []any{"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"},
 		},
 		{
@@ -178,7 +178,7 @@ func TestCompileFilter(t *testing.T) {
 		{
 			name:   "IDStartsWith",
 			filter: `id sw "2819C2"`,
-			sql:    "users.id::text LIKE lower($1)",
+			sql:    "users.id::text LIKE lower($1::text)",
 			args:   []any{"2819C2%"},
 		},
 		{
@@ -201,7 +201,7 @@ func TestCompileFilter(t *testing.T) {
 		{
 			name:   "GroupsDisplay",
 			filter: `groups.display eq "Admins"`,
-			sql:    "EXISTS (SELECT 1 FROM group_members gm JOIN groups g ON g.id = gm.group_id WHERE gm.member_id = users.id AND lower(g.display_name) = lower($1))",
+			sql:    "EXISTS (SELECT 1 FROM group_members gm JOIN groups g ON g.id = gm.group_id WHERE gm.member_id = users.id AND lower(g.display_name) = lower($1::text))",
 			args:   []any{"Admins"},
 		},
 		{
@@ -214,7 +214,7 @@ func TestCompileFilter(t *testing.T) {
 			name:   "GroupDisplayName",
 			rt:     scim.GroupResource,
 			filter: `displayName eq "Admins"`,
-			sql:    "lower(groups.display_name) = lower($1)",
+			sql:    "lower(groups.display_name) = lower($1::text)",
 			args:   []any{"Admins"},
 		},
 		{
@@ -234,7 +234,7 @@ func TestCompileFilter(t *testing.T) {
 			name:   "GroupMembersValueFilter",
 			rt:     scim.GroupResource,
 			filter: `members[value eq "e9e30dba-f08f-4109-8486-d5c6a331660a" and type eq "User"]`,
-			sql:    "EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = groups.id AND (m.member_id = $1 AND lower(m.member_type) = lower($2)))",
+			sql:    "EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = groups.id AND (m.member_id = $1 AND lower(m.member_type) = lower($2::text)))",
 			args:   []any{"e9e30dba-f08f-4109-8486-d5c6a331660a", "User"},
 		},
 	} {

@@ -359,8 +359,9 @@ var GroupSchema = &Schema{
 	Description: "Group",
 	Attributes: []*Attribute{
 		func() *Attribute {
-			a := str("displayName", "A human-readable name for the Group.")
+			a := str("displayName", "A human-readable name for the Group, unique within the tenant (case-insensitively).")
 			a.Required = true
+			a.Uniqueness = UniqueServer // Bulkhead's choice: an IdP retrying a create gets 409, not a twin
 			return a
 		}(),
 		complexAttr("members", "A list of members of the Group.", true,

@@ -294,7 +294,7 @@ func FindResources(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, q ListQue
 	where, args := "TRUE", []any(nil)
 	if strings.TrimSpace(q.Filter) != "" {
 		var err error
-		if where, args, err = rt.CompileFilter(q.Filter, 1); err != nil {
+		if where, args, err = rt.CompileFilter(q.Filter, 0); err != nil {
 			return nil, err
 		}
 	}
