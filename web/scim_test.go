@@ -46,7 +46,7 @@ var env struct {
 func setup(t *testing.T) {
 	t.Helper()
 	env.once.Do(func() {
-		env.db = storetest.NewDB(&onceTB{t})
+		env.db = storetest.SharedDB(t)
 		env.tenants = tenant.NewService(env.db)
 		env.srv = httptest.NewServer(web.NewServer(web.Config{DB: env.db, Log: slog.New(slog.DiscardHandler), BaseURL: baseURL}))
 	})
@@ -54,12 +54,6 @@ func setup(t *testing.T) {
 		t.Fatal("test environment failed to start")
 	}
 }
-
-// onceTB lets the shared database outlive the test that happened to create
-// it: its Cleanup is never run.
-type onceTB struct{ *testing.T }
-
-func (onceTB) Cleanup(func()) {}
 
 // client talks SCIM to one tenant.
 type client struct {

@@ -67,6 +67,9 @@ func setup() error {
 }
 
 func teardown() {
+	if shared.db != nil {
+		shared.db.Close()
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if db, err := sql.Open("postgres", admin); err == nil {
@@ -116,6 +119,30 @@ func NewDB(tb testing.TB) *store.DB {
 		tb.Fatal(err)
 	}
 	return db
+}
+
+var shared struct {
+	once sync.Once
+	db   *store.DB
+	err  error
+}
+
+// SharedDB returns a database shared by all the tests of the binary that
+// ask for it, created on first use with the control plane migrated and
+// closed when Main ends. Tests sharing it keep apart by using tenants of
+// their own.
+func SharedDB(tb testing.TB) *store.DB {
+	tb.Helper()
+	shared.once.Do(func() {
+		shared.db, shared.err = store.Open(context.Background(), URL(tb), store.Options{})
+		if shared.err == nil {
+			_, shared.err = shared.db.MigrateControl(context.Background())
+		}
+	})
+	if shared.err != nil {
+		tb.Fatal(shared.err)
+	}
+	return shared.db
 }
 
 // withDatabase returns dsn pointing at database name instead.
