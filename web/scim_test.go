@@ -43,7 +43,7 @@ var env struct {
 	n       atomic.Int64
 }
 
-func setup(t *testing.T) {
+func setup(t testing.TB) {
 	t.Helper()
 	env.once.Do(func() {
 		env.db = storetest.SharedDB(t)
@@ -57,14 +57,14 @@ func setup(t *testing.T) {
 
 // client talks SCIM to one tenant.
 type client struct {
-	t      *testing.T
+	t      testing.TB
 	tenant string
 	token  string
 	prefix string // path prefix of the SCIM base: /tenants/{id}/scim/v2
 }
 
 // newTenant creates a tenant and returns a client holding its first token.
-func newTenant(t *testing.T, opts ...func(*tenant.NewTenant)) *client {
+func newTenant(t testing.TB, opts ...func(*tenant.NewTenant)) *client {
 	t.Helper()
 	setup(t)
 	nt := tenant.NewTenant{ID: fmt.Sprintf("t%d", env.n.Add(1)), Plan: tenant.PlanEnterprise}
@@ -133,7 +133,7 @@ func (c *client) do(method, path string, body any, headers ...string) *response 
 }
 
 // must fails the test unless the response has the given status.
-func (r *response) must(t *testing.T, status int) *response {
+func (r *response) must(t testing.TB, status int) *response {
 	t.Helper()
 	if r.Status != status {
 		t.Fatalf("status %d, want %d: %s", r.Status, status, r.Raw)
@@ -142,7 +142,7 @@ func (r *response) must(t *testing.T, status int) *response {
 }
 
 // scimError asserts a SCIM error response with status and scimType.
-func (r *response) scimError(t *testing.T, status int, scimType string) {
+func (r *response) scimError(t testing.TB, status int, scimType string) {
 	t.Helper()
 	r.must(t, status)
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/scim+json") {
