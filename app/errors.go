@@ -17,6 +17,7 @@ const (
 	ECONFLICT     = "conflict"     // uniqueness violated: 409
 	EPRECONDITION = "precondition" // If-Match did not match: 412
 	ETOOLARGE     = "too_large"    // payload or operation count too large: 413
+	ETOOMANY      = "too_many"     // rate limit: 429
 	ENOTIMPL      = "not_implemented"
 	EUNAVAILABLE  = "unavailable" // the database is unreachable or overloaded: 503
 	EINTERNAL     = "internal"    // a bug or an unexpected failure: 500
@@ -43,6 +44,23 @@ type Error struct {
 	Code     string
 	ScimType string
 	Message  string
+	// Reason classifies refusals (EUNAUTHORIZED, EFORBIDDEN, rate limits)
+	// for usage metering: one of the Reason constants, or "".
+	Reason string
+}
+
+// Reasons for refusing a request, counted per tenant.
+const (
+	ReasonAuth       = "auth"
+	ReasonPermission = "permission"
+	ReasonQuota      = "quota"
+	ReasonSuspended  = "suspended"
+	ReasonRateLimit  = "rate_limit"
+)
+
+// Refusef returns an *Error with the given code and refusal reason.
+func Refusef(code, reason, format string, args ...any) *Error {
+	return &Error{Code: code, Reason: reason, Message: fmt.Sprintf(format, args...)}
 }
 
 func (e *Error) Error() string { return e.Message }

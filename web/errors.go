@@ -21,6 +21,7 @@ var statusOf = map[string]int{
 	app.ECONFLICT:     http.StatusConflict,
 	app.EPRECONDITION: http.StatusPreconditionFailed,
 	app.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	app.ETOOMANY:      http.StatusTooManyRequests,
 	app.ENOTIMPL:      http.StatusNotImplemented,
 	app.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	app.EINTERNAL:     http.StatusInternalServerError,
@@ -90,6 +91,9 @@ func (s *Server) describeError(err error, c echo.Context) (status int, scimType,
 	var ae *app.Error
 	if errors.As(err, &ae) {
 		scimType = ae.ScimType
+		if ae.Reason != "" {
+			c.Set(ctxRefusalReason, ae.Reason)
+		}
 	}
 	return status, scimType, app.ErrorMessage(err)
 }

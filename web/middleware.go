@@ -9,7 +9,8 @@ import (
 
 // Keys of values the middleware keeps on echo.Context.
 const (
-	ctxTenantID = "tenant_id"
+	ctxTenantID      = "tenant_id"
+	ctxRefusalReason = "refusal_reason" // app.Reason* of a refused request
 )
 
 // logRequests writes one structured line per request, with its request id and

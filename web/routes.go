@@ -25,15 +25,15 @@ func (s *Server) routes() {
 	for _, base := range []string{"/tenants/:tenant/scim/v2", "/scim/v2"} {
 		g := e.Group(base, s.scimAuth)
 		for _, rt := range []*scim.ResourceType{scim.UserResource, scim.GroupResource} {
-			g.GET(rt.Endpoint, s.listResources(rt))
-			g.POST(rt.Endpoint, s.createResource(rt))
-			g.POST(rt.Endpoint+"/.search", s.searchResources(rt))
-			g.GET(rt.Endpoint+"/:id", s.getResource(rt))
-			g.PUT(rt.Endpoint+"/:id", s.replaceResource(rt))
-			g.PATCH(rt.Endpoint+"/:id", s.patchResource)
-			g.DELETE(rt.Endpoint+"/:id", s.deleteResource(rt))
+			g.GET(rt.Endpoint, s.listResources(rt), permit(permList))
+			g.POST(rt.Endpoint, s.createResource(rt), permit(permCreate))
+			g.POST(rt.Endpoint+"/.search", s.searchResources(rt), permit(permList))
+			g.GET(rt.Endpoint+"/:id", s.getResource(rt), permit(permRead))
+			g.PUT(rt.Endpoint+"/:id", s.replaceResource(rt), permit(permUpdate))
+			g.PATCH(rt.Endpoint+"/:id", s.patchResource, permit(permUpdate))
+			g.DELETE(rt.Endpoint+"/:id", s.deleteResource(rt), permit(permDelete))
 		}
-		g.POST("/.search", s.searchResources(nil))
+		g.POST("/.search", s.searchResources(nil), permit(permList))
 		g.GET("/ServiceProviderConfig", s.serviceProviderConfig)
 		g.GET("/ResourceTypes", s.resourceTypes)
 		g.GET("/ResourceTypes/:id", s.resourceType)

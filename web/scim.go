@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,7 +23,7 @@ const (
 	defaultCount    = 100         // page size when the client gives none
 	maxBodyBytes    = 16 << 20    // largest request body
 	scimBearer      = "bearer "   // the Authorization scheme, lower-cased
-	ctxTenant       = "tenant"    // *tenant.Tenant of the request
+	ctxPrincipal    = "principal" // *tenant.Principal of the request
 	ctxSCIMBase     = "scim_base" // the tenant's SCIM base URL as the client reached it
 	listSchema      = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 	searchSchema    = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
@@ -33,46 +34,96 @@ const (
 // tenant. Under /tenants/{tenant}/scim/v2 the token must belong to that
 // tenant; a token of another tenant gets the same 401 as an unknown token,
 // so that nobody learns which tenants exist. Suspended tenants and expired
-// trials get 403.
+// trials get 403; a tenant over its request rate gets 429 with Retry-After.
 func (s *Server) scimAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		unauthorized := app.Errorf(app.EUNAUTHORIZED, "invalid or expired bearer token")
+		unauthorized := app.Refusef(app.EUNAUTHORIZED, app.ReasonAuth, "invalid or expired bearer token")
 		h := c.Request().Header.Get(echo.HeaderAuthorization)
 		if len(h) <= len(scimBearer) || !strings.EqualFold(h[:len(scimBearer)], scimBearer) {
 			return unauthorized
 		}
-		t, _, err := s.tenants.Authenticate(c.Request().Context(), strings.TrimSpace(h[len(scimBearer):]))
+		p, err := s.auth.Authenticate(c.Request().Context(), strings.TrimSpace(h[len(scimBearer):]))
 		if err != nil {
 			return err
 		}
 		base := s.cfg.BaseURL + "/scim/v2"
 		if id := c.Param("tenant"); id != "" {
-			if id != t.ID {
+			if id != p.Tenant.ID {
 				return unauthorized
 			}
-			base = s.cfg.BaseURL + "/tenants/" + t.ID + "/scim/v2"
+			base = s.cfg.BaseURL + "/tenants/" + p.Tenant.ID + "/scim/v2"
 		}
-		c.Set(ctxTenantID, t.ID)
+		c.Set(ctxTenantID, p.Tenant.ID)
 		switch {
-		case t.Status == tenant.StatusSuspended:
-			return app.Errorf(app.EFORBIDDEN, "the tenant is suspended; contact your provider")
-		case t.TrialEndsAt != nil && t.TrialEndsAt.Before(time.Now()):
-			return app.Errorf(app.EFORBIDDEN, trialExpiredMsg)
+		case p.Tenant.Status == tenant.StatusSuspended:
+			return app.Refusef(app.EFORBIDDEN, app.ReasonSuspended, "the tenant is suspended; its data is kept: contact your provider to resume it")
+		case p.Tenant.TrialEndsAt != nil && p.Tenant.TrialEndsAt.Before(time.Now()):
+			return app.Refusef(app.EFORBIDDEN, app.ReasonSuspended, trialExpiredMsg)
 		}
-		c.Set(ctxTenant, t)
+		if ok, wait := s.limiter.Allow(p.Tenant.ID, p.Permissions); !ok {
+			c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			return app.Refusef(app.ETOOMANY, app.ReasonRateLimit, "too many requests: this tenant may send %d per minute", p.Permissions.RequestsPerMinute)
+		}
+		c.Set(ctxPrincipal, p)
 		c.Set(ctxSCIMBase, base)
 		return next(c)
 	}
 }
 
-func tenantOf(c echo.Context) *tenant.Tenant { return c.Get(ctxTenant).(*tenant.Tenant) }
-func scimBase(c echo.Context) string         { return c.Get(ctxSCIMBase).(string) }
+// Operations a tenant's permissions allow or deny.
+const (
+	permCreate = "can_create"
+	permRead   = "can_read"
+	permUpdate = "can_update"
+	permDelete = "can_delete"
+	permList   = "can_list"
+)
+
+// permit refuses the request with 403 unless the tenant's permissions allow
+// the operation.
+func permit(perm string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if !allowed(principalOf(c).Permissions, perm) {
+				return app.Refusef(app.EFORBIDDEN, app.ReasonPermission, "this tenant is not permitted to %s (%s is off)", permVerb[perm], perm)
+			}
+			return next(c)
+		}
+	}
+}
+
+var permVerb = map[string]string{
+	permCreate: "create resources", permRead: "read resources", permUpdate: "update resources",
+	permDelete: "delete resources", permList: "list or search resources",
+}
+
+func allowed(p tenant.Permissions, perm string) bool {
+	switch perm {
+	case permCreate:
+		return p.CanCreate
+	case permRead:
+		return p.CanRead
+	case permUpdate:
+		return p.CanUpdate
+	case permDelete:
+		return p.CanDelete
+	case permList:
+		return p.CanList
+	}
+	return false
+}
+
+func principalOf(c echo.Context) *tenant.Principal { return c.Get(ctxPrincipal).(*tenant.Principal) }
+func scimBase(c echo.Context) string               { return c.Get(ctxSCIMBase).(string) }
 
 // readJSON decodes the request body into a JSON object. Numbers stay
 // json.Number, so that large integers survive. Malformed JSON, anything but
 // one object, and invalid UTF-8 give 400 invalidSyntax; a body over
 // maxBodyBytes gives 413.
 func readJSON(c echo.Context) (map[string]any, error) {
+	if c.Request().ContentLength > maxBodyBytes {
+		return nil, app.Errorf(app.ETOOLARGE, "the request body is larger than %d bytes", maxBodyBytes)
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, maxBodyBytes))
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {

@@ -9,12 +9,21 @@ import (
 
 	"github.com/bulkhead-dev/bulkhead/app"
 	"github.com/bulkhead-dev/bulkhead/app/scim"
+	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
 
 // inTenant runs fn in the request's tenant transaction.
 func (s *Server) inTenant(c echo.Context, fn func(ctx context.Context, tx *sqlx.Tx) error) error {
 	ctx := c.Request().Context()
-	return s.cfg.DB.InTenant(ctx, tenantOf(c).Scope(), func(tx *sqlx.Tx) error { return fn(ctx, tx) })
+	return s.cfg.DB.InTenant(ctx, principalOf(c).Tenant.Scope(), func(tx *sqlx.Tx) error { return fn(ctx, tx) })
+}
+
+// quota returns the tenant's limit on resources of rt.
+func quota(p tenant.Permissions, rt *scim.ResourceType) int {
+	if rt == scim.GroupResource {
+		return p.MaxGroups
+	}
+	return p.MaxUsers
 }
 
 // membersAttr is the attribute holding a resource's memberships.
@@ -52,7 +61,7 @@ func (s *Server) createResource(rt *scim.ResourceType) echo.HandlerFunc {
 		}
 		var r *scim.Resource
 		err = s.inTenant(c, func(ctx context.Context, tx *sqlx.Tx) error {
-			if r, err = scim.CreateResource(ctx, tx, rt, attrs); err != nil {
+			if r, err = scim.CreateResource(ctx, tx, rt, attrs, quota(principalOf(c).Permissions, rt)); err != nil {
 				return err
 			}
 			r, err = scim.FindResource(ctx, tx, rt, r.ID, true)

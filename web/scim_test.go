@@ -48,7 +48,9 @@ func setup(t testing.TB) {
 	env.once.Do(func() {
 		env.db = storetest.SharedDB(t)
 		env.tenants = tenant.NewService(env.db)
-		env.srv = httptest.NewServer(web.NewServer(web.Config{DB: env.db, Log: slog.New(slog.DiscardHandler), BaseURL: baseURL}))
+		srv := web.NewServer(web.Config{DB: env.db, Log: slog.New(slog.DiscardHandler), BaseURL: baseURL})
+		srv.Start(context.Background()) // runs until the test binary exits
+		env.srv = httptest.NewServer(srv)
 	})
 	if env.db == nil {
 		t.Fatal("test environment failed to start")

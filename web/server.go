@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -30,16 +31,21 @@ type Server struct {
 	echo    *echo.Echo
 	http    *http.Server
 	tenants *tenant.Service
+	auth    *tenant.Auth
+	limiter *tenant.RateLimiter
 }
 
 // NewServer returns a server with every route registered.
 func NewServer(cfg Config) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	tenants := tenant.NewService(cfg.DB)
 	s := &Server{
 		cfg:     cfg,
 		echo:    e,
-		tenants: tenant.NewService(cfg.DB),
+		tenants: tenants,
+		auth:    tenant.NewAuth(tenants, cfg.Log),
+		limiter: tenant.NewRateLimiter(tenants, cfg.Log),
 	}
 	s.http = &http.Server{
 		Handler:           e,
@@ -52,6 +58,18 @@ func NewServer(cfg Config) *Server {
 	e.HTTPErrorHandler = s.handleError
 	s.routes()
 	return s
+}
+
+// Start runs the server's background work until ctx ends: the token cache's
+// change listener and the rate limiter's instance heartbeat. The returned
+// function waits for them to finish their last writes.
+func (s *Server) Start(ctx context.Context) (wait func()) {
+	var wg sync.WaitGroup
+	for _, run := range []func(context.Context){s.auth.Run, s.limiter.Run} {
+		wg.Add(1)
+		go func() { defer wg.Done(); run(ctx) }()
+	}
+	return wg.Wait
 }
 
 // ServeHTTP lets tests drive the server without a listener.

@@ -53,14 +53,54 @@ func parseID(rt *ResourceType, id string) (uuid.UUID, error) {
 }
 
 // CreateResource stores a new resource of rt from normalized attributes and
-// returns it. It returns ECONFLICT (uniqueness) for a taken userName or group
-// displayName, and EINVALID for members that do not exist.
-func CreateResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, attrs map[string]any) (*Resource, error) {
+// returns it. quota is how many resources of rt the tenant may hold. It
+// returns EFORBIDDEN (reason quota) when the tenant holds quota already,
+// ECONFLICT (uniqueness) for a taken userName or group displayName, and
+// EINVALID for members that do not exist.
+func CreateResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, attrs map[string]any, quota int) (*Resource, error) {
+	if err := reserve(ctx, tx, rt, quota); err != nil {
+		return nil, err
+	}
 	r := &Resource{Type: rt, ID: uuid.NewString()}
 	if err := write(ctx, tx, r, attrs, true); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// reserve checks that one more resource of rt stays within quota. It locks
+// the counter row, which triggers keep equal to the row count, until the
+// transaction ends: concurrent creates of the tenant take turns here, so no
+// two of them can both take the last place.
+func reserve(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, quota int) error {
+	var n int64
+	if err := tx.GetContext(ctx, &n, `SELECT value FROM counters WHERE name = $1 FOR UPDATE`, rt.store.table); err != nil {
+		return fmt.Errorf("check quota: %w", err)
+	}
+	if n >= int64(quota) {
+		return app.Refusef(app.EFORBIDDEN, app.ReasonQuota, "the tenant's quota of %d %s is reached", quota, strings.ToLower(rt.Name)+"s")
+	}
+	return nil
+}
+
+// Counts returns how many users, groups and group memberships the tenant
+// holds, from the counters the triggers keep.
+func Counts(ctx context.Context, tx *sqlx.Tx) (map[string]int64, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT name, value FROM counters`)
+	if err != nil {
+		return nil, fmt.Errorf("read counters: %w", err)
+	}
+	defer rows.Close()
+	counts := map[string]int64{}
+	for rows.Next() {
+		var name string
+		var n int64
+		if err := rows.Scan(&name, &n); err != nil {
+			return nil, err
+		}
+		counts[name] = n
+	}
+	return counts, rows.Err()
 }
 
 // ReplaceResource replaces all client-settable attributes of the resource

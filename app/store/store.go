@@ -25,6 +25,9 @@ import (
 // DB is the connection pool shared by the control plane and every tenant.
 type DB struct {
 	*sqlx.DB
+	// DSN is the connection string the pool was opened with, for
+	// connections outside the pool (LISTEN).
+	DSN string
 	// rolePrefix makes per-tenant role names unique per database: roles are
 	// cluster-wide, schemas are not.
 	rolePrefix string
@@ -61,7 +64,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("connect to the database: %w", describe(err))
 	}
 	h := sha256.Sum256([]byte(dbname))
-	return &DB{DB: sdb, rolePrefix: "bulkhead_" + hex.EncodeToString(h[:4]) + "_"}, nil
+	return &DB{DB: sdb, DSN: dsn, rolePrefix: "bulkhead_" + hex.EncodeToString(h[:4]) + "_"}, nil
 }
 
 // describe turns the most common connection failures into plain words.

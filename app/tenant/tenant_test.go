@@ -28,8 +28,8 @@ func TestCreateTenant(t *testing.T) {
 		if tn.SchemaVersion != store.LatestVersion(store.TenantMigrations) || tn.TrialEndsAt == nil || tn.Status != tenant.StatusActive {
 			t.Fatalf("tenant = %+v", tn)
 		}
-		got, _, err := s.Authenticate(ctx, tok.Secret)
-		if err != nil || got.ID != "acme" {
+		got, err := s.Authenticate(ctx, tok.Secret)
+		if err != nil || got.Tenant.ID != "acme" {
 			t.Fatalf("the first token does not authenticate: %v", err)
 		}
 		var stored int
@@ -123,13 +123,13 @@ func TestTenantLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Authenticate(ctx, tok.Secret); err != nil {
+	if _, err := s.Authenticate(ctx, tok.Secret); err != nil {
 		t.Fatalf("new token: %v", err)
 	}
 	if err := s.RevokeToken(ctx, "acme", tok.ID.String(), "test"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Authenticate(ctx, tok.Secret); app.ErrorCode(err) != app.EUNAUTHORIZED {
+	if _, err := s.Authenticate(ctx, tok.Secret); app.ErrorCode(err) != app.EUNAUTHORIZED {
 		t.Fatalf("revoked token: %v, want unauthorized", err)
 	}
 	if err := s.RevokeToken(ctx, "other", tok.ID.String(), "test"); app.ErrorCode(err) != app.ENOTFOUND {

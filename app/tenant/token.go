@@ -124,35 +124,53 @@ func (s *Service) FindTokens(ctx context.Context, tenantID string) ([]*Token, er
 	return ts, nil
 }
 
-// Authenticate returns the tenant a bearer token belongs to. Unknown,
-// malformed, expired and revoked tokens all give the same EUNAUTHORIZED, so
-// that a caller learns nothing about which tenants or tokens exist. The
-// lookup is by the token's hash, so its time does not depend on how much of
-// the secret a guess got right.
-func (s *Service) Authenticate(ctx context.Context, secret string) (*Tenant, *Token, error) {
-	unauthorized := app.Errorf(app.EUNAUTHORIZED, "invalid or expired bearer token")
+// Principal is who a SCIM request acts as: a tenant, through one of its
+// tokens, with the tenant's permissions.
+type Principal struct {
+	Tenant      Tenant
+	Permissions Permissions
+	TokenID     uuid.UUID
+	TokenPrefix string
+}
+
+// errUnauthorized is the one answer for every token that does not work.
+var errUnauthorized = app.Refusef(app.EUNAUTHORIZED, app.ReasonAuth, "invalid or expired bearer token")
+
+// Authenticate returns the principal a bearer token stands for, reading the
+// database every time; Auth caches it. Unknown, malformed, expired and
+// revoked tokens all give the same EUNAUTHORIZED, so that a caller learns
+// nothing about which tenants or tokens exist. The lookup is by the token's
+// hash, so its time does not depend on how much of the secret a guess got
+// right.
+func (s *Service) Authenticate(ctx context.Context, secret string) (*Principal, error) {
 	if !strings.HasPrefix(secret, TokenPrefix) || len(secret) > 100 {
-		return nil, nil, unauthorized
+		return nil, errUnauthorized
 	}
+	return s.principal(ctx, hashToken(secret))
+}
+
+func (s *Service) principal(ctx context.Context, hash []byte) (*Principal, error) {
 	var row struct {
 		Tenant
-		TokenID        uuid.UUID  `db:"token_id"`
-		TokenName      string     `db:"token_name"`
-		TokenPrefix    string     `db:"token_prefix"`
-		TokenExpiresAt *time.Time `db:"token_expires_at"`
+		Permissions
+		TokenID     uuid.UUID `db:"token_id"`
+		TokenPrefix string    `db:"token_prefix"`
 	}
 	const q = `
 		SELECT t.id, t.name, t.plan, t.status, t.isolation, t.trial_ends_at, t.schema_version, t.created_at, t.updated_at,
-			k.id AS token_id, k.name AS token_name, k.prefix AS token_prefix, k.expires_at AS token_expires_at
-		FROM control.tokens k JOIN control.tenants t ON t.id = k.tenant_id
+			p.can_create, p.can_read, p.can_update, p.can_delete, p.can_list,
+			p.max_users, p.max_groups, p.requests_per_minute, p.burst, p.bulk_enabled,
+			k.id AS token_id, k.prefix AS token_prefix
+		FROM control.tokens k
+		JOIN control.tenants t ON t.id = k.tenant_id
+		JOIN control.tenant_permissions p ON p.tenant_id = k.tenant_id
 		WHERE k.hash = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())`
-	err := s.DB.GetContext(ctx, &row, q, hashToken(secret))
+	err := s.DB.GetContext(ctx, &row, q, hash)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil, unauthorized
+		return nil, errUnauthorized
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("authenticate: %w", store.Unavailable(err))
+		return nil, fmt.Errorf("authenticate: %w", store.Unavailable(err))
 	}
-	tok := &Token{ID: row.TokenID, TenantID: row.ID, Name: row.TokenName, Prefix: row.TokenPrefix, ExpiresAt: row.TokenExpiresAt}
-	return &row.Tenant, tok, nil
+	return &Principal{Tenant: row.Tenant, Permissions: row.Permissions, TokenID: row.TokenID, TokenPrefix: row.TokenPrefix}, nil
 }

@@ -41,6 +41,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	c.Addr = ln.Addr().String() // resolves port 0
 	srv := web.NewServer(web.Config{DB: db, Log: log, BaseURL: c.baseURL()})
+	bgctx, stopBackground := context.WithCancel(context.Background())
+	waitBackground := srv.Start(bgctx)
+	defer func() { stopBackground(); waitBackground() }()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 

@@ -1,0 +1,160 @@
+package tenant
+
+import (
+	"context"
+	"crypto/sha256"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/lib/pq"
+)
+
+// changesChannel is the PostgreSQL NOTIFY channel on which triggers in the
+// control schema announce every change to a tenant, its permissions or its
+// tokens, with the tenant id as payload (schema/control/004_change_notify.sql).
+const changesChannel = "bulkhead_tenant_changes"
+
+// Auth authenticates SCIM bearer tokens with a cache in front of the
+// database. Entries live at most TTL, and any change made anywhere — this
+// instance, another one, the CLI — evicts them at once through PostgreSQL
+// LISTEN/NOTIFY, so a revoked token or a changed permission is in force
+// everywhere within moments. While the listening connection is down, the
+// cache is bypassed.
+type Auth struct {
+	svc *Service
+	ttl time.Duration
+	log *slog.Logger
+
+	mu        sync.Mutex
+	entries   map[[32]byte]authEntry
+	listening bool
+	gen       uint64             // bumped by every eviction, so a lookup racing one is not cached
+	used      map[uuid.UUID]bool // tokens used since the last flush of last_used_at
+}
+
+type authEntry struct {
+	p       *Principal
+	expires time.Time
+}
+
+// NewAuth returns an Auth over svc. Call Run to listen for changes; until
+// it listens, every call reads the database.
+func NewAuth(svc *Service, log *slog.Logger) *Auth {
+	return &Auth{svc: svc, ttl: time.Minute, log: log, entries: map[[32]byte]authEntry{}, used: map[uuid.UUID]bool{}}
+}
+
+// Authenticate returns the principal of a bearer token, from the cache when
+// it can. It returns EUNAUTHORIZED for any token that does not work.
+func (a *Auth) Authenticate(ctx context.Context, secret string) (*Principal, error) {
+	if !strings.HasPrefix(secret, TokenPrefix) || len(secret) > 100 {
+		return nil, errUnauthorized
+	}
+	hash := sha256.Sum256([]byte(secret))
+	now := time.Now()
+	a.mu.Lock()
+	e, ok := a.entries[hash]
+	cached := ok && a.listening && now.Before(e.expires)
+	gen := a.gen
+	a.mu.Unlock()
+	if cached {
+		a.markUsed(e.p.TokenID)
+		return e.p, nil
+	}
+	p, err := a.svc.principal(ctx, hash[:])
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	if a.listening && a.gen == gen {
+		a.entries[hash] = authEntry{p: p, expires: now.Add(a.ttl)}
+	}
+	a.mu.Unlock()
+	a.markUsed(p.TokenID)
+	return p, nil
+}
+
+func (a *Auth) markUsed(id uuid.UUID) {
+	a.mu.Lock()
+	a.used[id] = true
+	a.mu.Unlock()
+}
+
+// evict drops the cached principals of a tenant, or all of them when
+// tenantID is empty.
+func (a *Auth) evict(tenantID string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.gen++
+	for k, e := range a.entries {
+		if tenantID == "" || e.p.Tenant.ID == tenantID {
+			delete(a.entries, k)
+		}
+	}
+}
+
+func (a *Auth) setListening(on bool) {
+	a.mu.Lock()
+	a.listening = on
+	a.gen++
+	a.entries = map[[32]byte]authEntry{}
+	a.mu.Unlock()
+}
+
+// Run listens for tenant changes and writes tokens' last use every few
+// seconds, until ctx ends; then it writes the last uses once more.
+func (a *Auth) Run(ctx context.Context) {
+	l := pq.NewListener(a.svc.DB.DSN, 100*time.Millisecond, 5*time.Second, func(ev pq.ListenerEventType, err error) {
+		switch ev {
+		case pq.ListenerEventConnected, pq.ListenerEventReconnected:
+			// Changes may have been missed while disconnected.
+			a.setListening(true)
+		case pq.ListenerEventDisconnected, pq.ListenerEventConnectionAttemptFailed:
+			a.setListening(false)
+			if err != nil {
+				a.log.Warn("tenant change listener disconnected; authenticating without cache", "error", err)
+			}
+		}
+	})
+	defer l.Close()
+	if err := l.Listen(changesChannel); err != nil {
+		a.log.Warn("listen for tenant changes", "error", err)
+	}
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case n := <-l.Notify:
+			if n == nil { // reconnected: anything may have changed
+				a.evict("")
+			} else {
+				a.evict(n.Extra)
+			}
+		case <-tick.C:
+			a.flushUsed(ctx)
+		case <-ctx.Done():
+			a.flushUsed(context.Background())
+			return
+		}
+	}
+}
+
+// flushUsed records when tokens were last used, in one statement.
+func (a *Auth) flushUsed(ctx context.Context) {
+	a.mu.Lock()
+	ids := make([]string, 0, len(a.used))
+	for id := range a.used {
+		ids = append(ids, id.String())
+	}
+	a.used = map[uuid.UUID]bool{}
+	a.mu.Unlock()
+	if len(ids) == 0 {
+		return
+	}
+	const q = `UPDATE control.tokens SET last_used_at = now() WHERE id = ANY($1::uuid[])`
+	if _, err := a.svc.DB.ExecContext(ctx, q, pq.Array(ids)); err != nil {
+		a.log.Warn("record token use", "error", err)
+	}
+}
