@@ -39,7 +39,7 @@ Usage:
   bulkhead tenant suspend ID
   bulkhead tenant resume ID
   bulkhead tenant delete ID --yes
-  bulkhead tenant token create ID [--name NAME]
+  bulkhead tenant token create ID [--name NAME] [--expires-in 90d]
   bulkhead tenant token revoke ID TOKEN_ID
   bulkhead staff create --email EMAIL --role admin|support   (password on stdin)
 

@@ -72,7 +72,7 @@ func TestTenantCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"id":"acme"`) {
 		t.Fatalf("list: exit %d, %s", code, out)
 	}
-	code, out, _ = cliRun(t, "", "tenant", "token", "create", "acme", "--name", "okta", "--json", db)
+	code, out, _ = cliRun(t, "", "tenant", "token", "create", "acme", "--name", "okta", "--expires-in", "90d", "--json", db)
 	var tok struct {
 		TokenID string `json:"token_id"`
 		Token   string `json:"token"`
@@ -104,6 +104,7 @@ func TestTenantCommands(t *testing.T) {
 		{"ErrUnknownCommand", []string{"tenants"}, 2, `unknown command "tenants"`},
 		{"ErrMissingArgument", []string{"tenant", "show"}, 2, "takes 1 argument"},
 		{"ErrBadNumber", []string{"tenant", "create", "x", "--max-users", "lots"}, 2, "not a number"},
+		{"ErrBadExpiry", []string{"tenant", "token", "create", "acme", "--expires-in", "soon"}, 2, "--expires-in"},
 		{"ErrRevokeUnknownToken", []string{"tenant", "token", "revoke", "acme", "nope"}, 1, "not found"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
@@ -214,12 +216,22 @@ func (c *cli) token(ctx context.Context, args []string) error {
 	case "create":
 		fs = c.flags("tenant token create")
 		name := fs.String("name", "", "")
+		expiresIn := fs.String("expires-in", "", "")
 		pos, err := parse(fs, args[1:], 1)
 		if err != nil {
 			return err
 		}
+		var expires *time.Time
+		if *expiresIn != "" {
+			d, err := parseDays(*expiresIn)
+			if err != nil || d <= 0 {
+				return fmt.Errorf("%w: --expires-in takes a duration such as 90d or 12h", errUsage)
+			}
+			t := time.Now().Add(d)
+			expires = &t
+		}
 		return c.withTenants(ctx, func(s *tenant.Service) error {
-			tok, err := s.CreateToken(ctx, pos[0], *name, nil, cliActor)
+			tok, err := s.CreateToken(ctx, pos[0], *name, expires, cliActor)
 			if err != nil {
 				return err
 			}
@@ -242,4 +254,13 @@ func (c *cli) token(ctx context.Context, args []string) error {
 		})
 	}
 	return fmt.Errorf("%w: unknown token subcommand %q", errUsage, args[0])
+}
+
+// parseDays parses a Go duration, or a whole number of days such as "90d".
+func parseDays(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		return time.Duration(n) * 24 * time.Hour, err
+	}
+	return time.ParseDuration(s)
 }
