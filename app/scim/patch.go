@@ -411,7 +411,8 @@ func (p *patcher) set(op string, t patchTarget, v any) error {
 				list = append(list, e)
 				i = len(list) - 1
 			} else if m, ok := list[i].(map[string]any); ok {
-				for k, sv := range e.(map[string]any) {
+				em, _ := e.(map[string]any)
+				for k, sv := range em {
 					m[k] = sv
 				}
 			}
@@ -521,7 +522,10 @@ func (p *patcher) setFiltered(op string, t patchTarget, v any) error {
 			}
 		}
 		if op == "replace" {
-			list[i] = m // replaced whole; a nil one is dropped below
+			list[i] = nil // replaced whole; replaced by nothing, dropped below
+			if m != nil {
+				list[i] = m
+			}
 			continue
 		}
 		for k, sv := range m {

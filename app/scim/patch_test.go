@@ -231,6 +231,8 @@ func TestApplyPatchUser(t *testing.T) {
 			want: `{"emails":[{"value":"bjensen@example.com","type":"work","primary":true,"display":"mail"},{"value":"babs@example.org","type":"home","display":"mail"}]}`},
 		{name: "ReplaceNullUnassigns", ops: `[{"op":"replace","path":"title","value":null},{"op":"replace","path":"name","value":null}]`,
 			want: `{"title":null,"name":null}`},
+		{name: "ReplaceFilteredWithNothingRemoves", ops: `[{"op":"replace","path":"emails[type eq \"home\"]","value":null}]`,
+			want: `{"emails":[{"value":"bjensen@example.com","type":"work","primary":true}]}`},
 		{name: "ErrReplaceFilterNoMatch", ops: `[{"op":"replace","path":"emails[type eq \"other\"].value","value":"x@example.com"}]`,
 			scimType: app.ScimNoTarget},
 		{name: "ErrReplaceFilterNoMatchEmptyList", ops: `[{"op":"replace","path":"phoneNumbers[type eq \"work\"]","value":{"value":"+1"}}]`,
