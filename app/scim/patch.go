@@ -327,44 +327,55 @@ func (p *patcher) applyObject(op string, scope *Schema, value any, seen map[stri
 	return nil
 }
 
-// resolve parses and resolves a PATCH path (RFC 7644 §3.5.2, "PATH").
+// resolve parses and resolves a PATCH path (RFC 7644 §3.5.2, "PATH"):
+// attrPath, or attrPath[valFilter] optionally followed by .subAttr.
+//
+// The filter in brackets is parsed as a filter of its own: the parser's
+// grammar for bracketed filters takes at most two terms and no parentheses,
+// and members[value eq "a" or value eq "b" or value eq "c"] must work.
 func (p *patcher) resolve(path string) (patchTarget, error) {
 	if s := p.rt.schemaByURN(path); s != nil {
 		return patchTarget{schema: s}, nil
 	}
+	malformed := invalidPath("invalid path %q", truncate(path))
 	if len(path) > MaxFilterLength || filterDepth(path) > MaxFilterDepth {
-		return patchTarget{}, invalidPath("invalid path %q", truncate(path))
+		return patchTarget{}, malformed
 	}
-	pp, err := parsePath(path)
-	if err != nil {
-		return patchTarget{}, invalidPath("invalid path %q", truncate(path))
+	attrPart, valFilter, subName := path, "", ""
+	if i := strings.IndexByte(path, '['); i >= 0 {
+		j := strings.LastIndexByte(path, ']')
+		if j < i {
+			return patchTarget{}, malformed
+		}
+		attrPart, valFilter, subName = path[:i], path[i+1:j], path[j+1:]
+		if subName != "" && (len(subName) < 2 || subName[0] != '.') {
+			return patchTarget{}, malformed
+		}
+		subName = strings.TrimPrefix(subName, ".")
 	}
-	ap, ok := p.rt.resolve(filter.AttributePath{URIPrefix: pp.AttributePath.URIPrefix, AttributeName: pp.AttributePath.AttributeName})
+	ap, err := parseAttrPath(attrPart)
+	if err != nil || (valFilter != "" && ap.SubAttribute != nil) {
+		return patchTarget{}, malformed
+	}
+	if ap.SubAttribute != nil {
+		subName = *ap.SubAttribute
+	}
+	resolved, ok := p.rt.resolve(filter.AttributePath{URIPrefix: ap.URIPrefix, AttributeName: ap.AttributeName})
 	if !ok {
 		return patchTarget{}, invalidPath("unknown attribute %q", truncate(path))
 	}
-	t := patchTarget{schema: ap.Schema, attr: ap.Attr, filter: pp.ValueExpression}
-	sub := pp.AttributePath.SubAttribute
-	if pp.SubAttribute != nil {
-		sub = pp.SubAttribute
+	t := patchTarget{schema: resolved.Schema, attr: resolved.Attr}
+	if valFilter != "" || strings.Contains(path, "[") {
+		if t.filter, err = parseFilter(valFilter); err != nil {
+			return patchTarget{}, malformed
+		}
 	}
-	if sub != nil {
-		if t.sub = t.attr.Sub(*sub); t.sub == nil {
+	if subName != "" {
+		if t.sub = t.attr.Sub(subName); t.sub == nil {
 			return patchTarget{}, invalidPath("unknown attribute %q", truncate(path))
 		}
 	}
 	return t, nil
-}
-
-// parsePath parses path with the filter parser, turning a panic of the
-// parser into an error.
-func parsePath(path string) (pp filter.Path, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("parse path: %v", r)
-		}
-	}()
-	return filter.ParsePath([]byte(path))
 }
 
 // container returns the object holding the attributes of schema s: the
