@@ -194,7 +194,8 @@ type patcher struct {
 	doc map[string]any
 
 	// Member changes so far: add and remove hold the ids currently to be
-	// added and removed; addOrder and removeOrder remember first mention.
+	// added and removed; addOrder and removeOrder keep the order in which
+	// ids were mentioned, so that the result does not depend on map order.
 	replaceAll            bool
 	add, remove           map[string]bool
 	addOrder, removeOrder []string
@@ -213,6 +214,8 @@ func (t patchTarget) name() string {
 	return AttrPath{Schema: t.schema, Attr: t.attr, Sub: t.sub}.String()
 }
 
+// apply applies one operation: it resolves the path and checks that the
+// target may be written before changing anything.
 func (p *patcher) apply(op PatchOp) error {
 	switch op.Op {
 	case "add", "replace", "remove":
