@@ -30,7 +30,7 @@ func (s *Server) routes() {
 			g.POST(rt.Endpoint+"/.search", s.searchResources(rt), permit(permList))
 			g.GET(rt.Endpoint+"/:id", s.getResource(rt), permit(permRead))
 			g.PUT(rt.Endpoint+"/:id", s.replaceResource(rt), permit(permUpdate))
-			g.PATCH(rt.Endpoint+"/:id", s.patchResource, permit(permUpdate))
+			g.PATCH(rt.Endpoint+"/:id", s.patchResource(rt), permit(permUpdate))
 			g.DELETE(rt.Endpoint+"/:id", s.deleteResource(rt), permit(permDelete))
 		}
 		g.POST("/.search", s.searchResources(nil), permit(permList))

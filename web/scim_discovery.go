@@ -51,7 +51,7 @@ type authScheme struct {
 func (s *Server) serviceProviderConfig(c echo.Context) error {
 	return writeSCIM(c, http.StatusOK, serviceProviderConfig{
 		Schemas:        []string{"urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"},
-		Patch:          supported{false},
+		Patch:          supported{true},
 		Bulk:           bulkConfig{},
 		Filter:         filterConfig{Supported: true, MaxResults: maxResults},
 		ChangePassword: supported{true},
