@@ -34,6 +34,7 @@ func (s *Server) routes() {
 			g.DELETE(rt.Endpoint+"/:id", s.deleteResource(rt), permit(permDelete))
 		}
 		g.POST("/.search", s.searchResources(nil), permit(permList))
+		g.POST("/Bulk", s.bulk)
 		g.GET("/ServiceProviderConfig", s.serviceProviderConfig)
 		g.GET("/ResourceTypes", s.resourceTypes)
 		g.GET("/ResourceTypes/:id", s.resourceType)

@@ -118,16 +118,16 @@ func scimBase(c echo.Context) string               { return c.Get(ctxSCIMBase).(
 
 // readJSON decodes the request body into a JSON object. Numbers stay
 // json.Number, so that large integers survive. Malformed JSON, anything but
-// one object, and invalid UTF-8 give 400 invalidSyntax; a body over
-// maxBodyBytes gives 413.
-func readJSON(c echo.Context) (map[string]any, error) {
-	if c.Request().ContentLength > maxBodyBytes {
-		return nil, app.Errorf(app.ETOOLARGE, "the request body is larger than %d bytes", maxBodyBytes)
+// one object, and invalid UTF-8 give 400 invalidSyntax; a body over limit
+// bytes gives 413, before it is read when its Content-Length says so.
+func readJSON(c echo.Context, limit int64) (map[string]any, error) {
+	if c.Request().ContentLength > limit {
+		return nil, app.Errorf(app.ETOOLARGE, "the request body is larger than %d bytes", limit)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, maxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, limit))
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		return nil, app.Errorf(app.ETOOLARGE, "the request body is larger than %d bytes", maxBodyBytes)
+		return nil, app.Errorf(app.ETOOLARGE, "the request body is larger than %d bytes", limit)
 	}
 	if err != nil {
 		return nil, app.ScimErrorf(app.EINVALID, app.ScimInvalidSyntax, "could not read the request body")
@@ -291,17 +291,21 @@ func intField(v any, name string) (int, error) {
 	return intParam(n.String(), name, 0)
 }
 
-// ifMatchVersion reads the If-Match header: 0 when absent or "*", the
-// version of a W/"n" or "n" tag, and -1 (matches nothing) for any other tag.
-func ifMatchVersion(c echo.Context) int64 {
-	h := strings.TrimSpace(c.Request().Header.Get("If-Match"))
+// ifMatchVersion reads the If-Match header with ifMatch.
+func ifMatchVersion(c echo.Context) int64 { return ifMatch(c.Request().Header.Get("If-Match")) }
+
+// ifMatch reads an If-Match value (a header, or a Bulk operation's
+// version): 0 when empty or "*", the version of the first W/"n" or "n" tag,
+// and -1, which matches nothing, when no tag is well-formed.
+func ifMatch(h string) int64 {
+	h = strings.TrimSpace(h)
 	if h == "" || h == "*" {
 		return 0
 	}
 	for _, tag := range strings.Split(h, ",") {
 		tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
 		if n, err := strconv.ParseInt(strings.Trim(tag, `"`), 10, 64); err == nil && n > 0 {
-			return n // one version per request: the first well-formed tag
+			return n
 		}
 	}
 	return -1

@@ -52,7 +52,7 @@ func (s *Server) serviceProviderConfig(c echo.Context) error {
 	return writeSCIM(c, http.StatusOK, serviceProviderConfig{
 		Schemas:        []string{"urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"},
 		Patch:          supported{true},
-		Bulk:           bulkConfig{},
+		Bulk:           bulkConfig{Supported: principalOf(c).Permissions.BulkEnabled, MaxOperations: bulkMaxOperations, MaxPayloadSize: bulkMaxPayloadSize},
 		Filter:         filterConfig{Supported: true, MaxResults: maxResults},
 		ChangePassword: supported{true},
 		Sort:           supported{true},

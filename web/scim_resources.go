@@ -51,7 +51,7 @@ func projection(c echo.Context, rt *scim.ResourceType) scim.Projection {
 // createResource: POST /Users, POST /Groups.
 func (s *Server) createResource(rt *scim.ResourceType) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		body, err := readJSON(c)
+		body, err := readJSON(c, maxBodyBytes)
 		if err != nil {
 			return err
 		}
@@ -86,7 +86,7 @@ func (s *Server) getResource(rt *scim.ResourceType) echo.HandlerFunc {
 // replaceResource: PUT /Users/{id}, PUT /Groups/{id}.
 func (s *Server) replaceResource(rt *scim.ResourceType) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		body, err := readJSON(c)
+		body, err := readJSON(c, maxBodyBytes)
 		if err != nil {
 			return err
 		}
@@ -105,7 +105,7 @@ func (s *Server) replaceResource(rt *scim.ResourceType) echo.HandlerFunc {
 // of a large group never loads its member list.
 func (s *Server) patchResource(rt *scim.ResourceType) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		body, err := readJSON(c)
+		body, err := readJSON(c, maxBodyBytes)
 		if err != nil {
 			return err
 		}
@@ -148,7 +148,7 @@ func (s *Server) listResources(rt *scim.ResourceType) echo.HandlerFunc {
 // root (rt nil), which searches Users and Groups.
 func (s *Server) searchResources(rt *scim.ResourceType) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		body, err := readJSON(c)
+		body, err := readJSON(c, maxBodyBytes)
 		if err != nil {
 			return err
 		}
