@@ -111,7 +111,7 @@ func TestPatchErrors(t *testing.T) {
 		{"UnknownPath", "/Users/" + uid, patchBody(map[string]any{"op": "replace", "path": "nosuch", "value": "x"}), 400, "invalidPath"},
 		{"MalformedPath", "/Users/" + uid, patchBody(map[string]any{"op": "replace", "path": "emails[type eq", "value": "x"}), 400, "invalidPath"},
 		{"RemoveWithoutPath", "/Users/" + uid, patchBody(map[string]any{"op": "remove"}), 400, "noTarget"},
-		{"ReplaceNoMatch", "/Users/" + uid, patchBody(map[string]any{"op": "replace", "path": `emails[type eq "home"].value`, "value": "x@y"}), 400, "noTarget"},
+		{"ReplaceNoMatch", "/Users/" + uid, patchBody(map[string]any{"op": "replace", "path": `emails[value co "nobody"].type`, "value": "home"}), 400, "noTarget"},
 		{"WrongType", "/Users/" + uid, patchBody(map[string]any{"op": "replace", "path": "active", "value": "maybe"}), 400, "invalidValue"},
 		{"UnknownOp", "/Users/" + uid, patchBody(map[string]any{"op": "merge", "path": "title", "value": "x"}), 400, "invalidSyntax"},
 		{"NoOperations", "/Users/" + uid, patchBody(), 400, "invalidSyntax"},

@@ -240,6 +240,10 @@ func normSingle(s *Schema, path string, a *Attribute, v any) (any, error) {
 	}
 	switch a.Type {
 	case TypeComplex:
+		if id, ok := v.(string); ok && a.Sub("value") != nil {
+			// Entra ID sends the enterprise manager as a bare id.
+			v = map[string]any{"value": id}
+		}
 		obj, ok := v.(map[string]any)
 		if !ok {
 			return nil, bad("an object")

@@ -115,6 +115,14 @@ func ReplaceResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id stri
 	if _, err := lockVersion(ctx, tx, rt, id, version); err != nil {
 		return nil, err
 	}
+	if _, ok := attrs["active"]; !ok && rt == UserResource {
+		// A PUT that leaves active out (Okta's do) keeps it as it is.
+		var active bool
+		if err := tx.GetContext(ctx, &active, `SELECT active FROM users WHERE id = $1`, id); err != nil {
+			return nil, fmt.Errorf("replace user %s: %w", id, err)
+		}
+		attrs["active"] = active
+	}
 	r := &Resource{Type: rt, ID: id}
 	members := takeMembers(rt, attrs)
 	if err := write(ctx, tx, r, attrs, false); err != nil {
