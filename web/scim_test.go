@@ -138,7 +138,7 @@ func (c *client) do(method, path string, body any, headers ...string) *response 
 func (r *response) must(t testing.TB, status int) *response {
 	t.Helper()
 	if r.Status != status {
-		t.Fatalf("status %d, want %d: %s", r.Status, status, r.Raw)
+		t.Fatalf("status %d, want %d: %.500s", r.Status, status, r.Raw)
 	}
 	return r
 }
