@@ -140,3 +140,49 @@ func TestDatabaseRestart(t *testing.T) {
 	}
 	t.Logf("%d users created, %d requests answered 503 during the restart, 0 lost", len(created), unavailable.Load())
 }
+
+// TestPoolExhausted: when every connection is busy, a request gets 503 with
+// Retry-After instead of queuing behind them.
+func TestPoolExhausted(t *testing.T) {
+	t.Parallel()
+	setup(t)
+	ctx := context.Background()
+	db, err := store.Open(ctx, env.db.DSN, store.Options{MaxOpenConns: 2, AcquireTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tn, tok, err := tenant.NewService(db).CreateTenant(ctx, tenant.NewTenant{ID: fmt.Sprintf("busy%d", env.n.Add(1)), Plan: tenant.PlanEnterprise}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(web.NewServer(web.Config{DB: db, Log: slog.New(slog.DiscardHandler), BaseURL: baseURL}))
+	defer hs.Close()
+	c := &client{t: t, tenant: tn.ID, token: tok.Secret, prefix: "/tenants/" + tn.ID + "/scim/v2", server: hs.URL}
+	c.do("GET", "/Users", nil).must(t, http.StatusOK)
+
+	// Hold both connections until the answer is in.
+	var held []interface{ Close() error }
+	for i := 0; i < 2; i++ {
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, conn)
+	}
+	answered := make(chan *response, 1)
+	go func() { answered <- c.do("GET", "/Users", nil) }()
+	select {
+	case r := <-answered:
+		r.scimError(t, http.StatusServiceUnavailable, "")
+		if r.Header.Get("Retry-After") == "" {
+			t.Error("503 without Retry-After")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request queued behind the busy connections")
+	}
+	for _, h := range held {
+		h.Close()
+	}
+	c.do("GET", "/Users", nil).must(t, http.StatusOK)
+}

@@ -112,14 +112,9 @@ func (db *DB) Transact(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 // transact is Transact with settings to apply first (SET LOCAL …), sent
 // with no parameters, so in one round trip.
 func (db *DB) transact(ctx context.Context, settings string, fn func(tx *sqlx.Tx) error) (err error) {
-	actx, cancel := context.WithTimeout(ctx, db.opts.AcquireTimeout)
-	conn, err := db.Connx(actx)
-	cancel()
+	conn, err := db.Conn(ctx)
 	if err != nil {
-		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			return &app.Error{Code: app.EUNAVAILABLE, Message: "the server is busy; retry later"}
-		}
-		return Unavailable(err)
+		return err
 	}
 	defer conn.Close()
 	tx, err := conn.BeginTxx(ctx, nil)
@@ -146,6 +141,22 @@ func (db *DB) transact(ctx context.Context, settings string, fn func(tx *sqlx.Tx
 		}
 	}
 	return fn(tx)
+}
+
+// Conn takes a connection from the pool for the caller's sole use; close
+// it to give it back. When none frees up within the acquire timeout it
+// returns EUNAVAILABLE at once rather than queuing until ctx ends.
+func (db *DB) Conn(ctx context.Context) (*sqlx.Conn, error) {
+	actx, cancel := context.WithTimeout(ctx, db.opts.AcquireTimeout)
+	defer cancel()
+	conn, err := db.Connx(actx)
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return nil, &app.Error{Code: app.EUNAVAILABLE, Message: "the server is busy; retry later"}
+		}
+		return nil, Unavailable(err)
+	}
+	return conn, nil
 }
 
 // Scope names the tenant a transaction works in.
