@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net"
 	"regexp"
@@ -186,6 +187,10 @@ func (db *DB) InTenant(ctx context.Context, s Scope, fn func(tx *sqlx.Tx) error)
 	if s.Strict {
 		set += `; SET LOCAL ROLE ` + pq.QuoteIdentifier(db.RoleName(s.TenantID))
 	}
+	// A shared lock on the tenant, which DropTenantSchema takes exclusively:
+	// a tenant is never dropped under a running transaction, and the two
+	// never deadlock on the schema's tables.
+	set += `; SELECT pg_advisory_xact_lock_shared(` + tenantLockKey(s.TenantID) + `)`
 	err := db.transact(ctx, set, fn)
 	if err != nil && schemaMissing(err) && !db.tenantExists(ctx, s.TenantID) {
 		// The tenant was deleted while this transaction ran.
@@ -193,6 +198,17 @@ func (db *DB) InTenant(ctx context.Context, s Scope, fn func(tx *sqlx.Tx) error)
 	}
 	return err
 }
+
+// tenantLockKey returns the advisory-lock key of a tenant as SQL
+// arguments: a class for Bulkhead's tenant locks and a hash of the id.
+func tenantLockKey(tenantID string) string {
+	h := fnv.New32a()
+	h.Write([]byte(tenantID))
+	return strconv.Itoa(tenantLockClass) + ", " + strconv.Itoa(int(int32(h.Sum32())))
+}
+
+// tenantLockClass is the first key of tenants' advisory locks.
+const tenantLockClass = 0x626b // "bk"
 
 // schemaMissing reports errors that a tenant transaction gets when its schema
 // or role is gone: undefined table, function or object, invalid schema.
@@ -241,7 +257,10 @@ func Unavailable(err error) error {
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr), errors.Is(err, driver.ErrBadConn),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, sql.ErrConnDone),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
-	case errors.As(err, &pqErr) && (pqErr.Code.Class() == "08" || pqErr.Code.Class() == "57" || pqErr.Code == "53300"):
+	case errors.As(err, &pqErr) && (pqErr.Code.Class() == "08" || pqErr.Code.Class() == "57" || pqErr.Code == "53300" ||
+		pqErr.Code == "40P01" || pqErr.Code == "40001"):
+		// 40P01 and 40001: the transaction lost a deadlock or a serialization
+		// conflict (with a tenant being dropped, say); it may simply be retried.
 		// 57014 (query_canceled) includes statement_timeout: the tenant's
 		// request took too long; retrying later is the right advice.
 	default:
