@@ -27,6 +27,11 @@ test: ## run every test against a real PostgreSQL
 bench: ## run the benchmarks and print their tables
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
 
+.PHONY: soak
+soak: ## the load and fault tests at full size (500 tenants, 60 s)
+	BULKHEAD_LOAD_TENANTS=500 BULKHEAD_LOAD_SECONDS=60 $(GO) test -count=1 -timeout 30m -v \
+	  -run 'TestIsolationUnderLoad|TestDeleteTenantUnderTraffic|TestDatabaseRestart|TestPoolExhausted' ./web
+
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	@for pkg in $$($(GO) list ./...); do \
