@@ -154,6 +154,9 @@ func TestJWT(t *testing.T) {
 		c := as(sign(t, jwt.SigningMethodRS256, is.rsaKey, is.claims(issRS), ""))
 		id := c.createUser("jwt-user")
 		a.do("GET", "/Users/"+id, nil).must(t, http.StatusOK)
+		if e := scimAudit(t, a)[0]; e.Target != id || e.Actor != "jwt:"+is.rs.ID.String()[:8]+":idp-sync" {
+			t.Errorf("audit event %+v", e)
+		}
 	})
 
 	other, _ := rsa.GenerateKey(rand.Reader, 2048)

@@ -188,3 +188,21 @@ func (s *Server) gatewaySigned(r *http.Request, tenantID string, now time.Time) 
 func gatewaySigningString(tenantID, method, requestURI, timestamp string) string {
 	return "bulkhead-gateway-v1\n" + tenantID + "\n" + method + "\n" + requestURI + "\n" + timestamp
 }
+
+// clientIP tells Echo how to find a request's client address, as the audit
+// trail records it: the direct peer, or, behind a trusted proxy, the address
+// that proxy forwards in X-Forwarded-For. A forwarded-for header from
+// anywhere else is ignored, so that no client can write another address
+// into the trail.
+func clientIP(proxies []netip.Prefix) echo.IPExtractor {
+	if len(proxies) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range proxies {
+		if _, n, err := net.ParseCIDR(p.Masked().String()); err == nil {
+			opts = append(opts, echo.TrustIPRange(n))
+		}
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}

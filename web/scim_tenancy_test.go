@@ -150,6 +150,7 @@ type gatewayRequest struct {
 	remote, method, target, tenant string
 	body                           string
 	bearer                         string
+	forwardedFor                   string
 	// signature settings; zero values sign correctly
 	secret, signTenant, signMethod, signTarget string
 	skew                                       time.Duration
@@ -170,6 +171,9 @@ func (g gatewayRequest) send(t *testing.T, srv http.Handler) *response {
 	}
 	if g.bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+g.bearer)
+	}
+	if g.forwardedFor != "" {
+		req.Header.Set("X-Forwarded-For", g.forwardedFor)
 	}
 	if g.tenant != "" {
 		req.Header.Set("X-Tenant-ID", g.tenant)
@@ -229,13 +233,17 @@ func TestGateway(t *testing.T) {
 				}
 			})
 		}
-		// Writes work and locations follow the URL the gateway used.
-		r := gatewayRequest{remote: trusted, method: "POST", target: "/scim/v2/Users", tenant: a.tenant,
+		// Writes work and locations follow the URL the gateway used. The
+		// audit trail names the gateway and the client address it forwards.
+		r := gatewayRequest{remote: trusted, method: "POST", target: "/scim/v2/Users", tenant: a.tenant, forwardedFor: "198.51.100.9",
 			body: `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"gw-created"}`}.send(t, srv)
 		if loc := location(t, r); !strings.HasPrefix(loc, baseURL+"/scim/v2/Users/") {
 			t.Errorf("location %q", loc)
 		}
 		a.do("GET", "/Users/"+r.str("id"), nil).must(t, http.StatusOK)
+		if e := scimAudit(t, a)[0]; e.Actor != "gateway" || e.Target != r.str("id") || e.ClientAddr != "198.51.100.9" {
+			t.Errorf("audit event %+v", e)
+		}
 	})
 
 	t.Run("UntrustedAddressIgnored", func(t *testing.T) {
@@ -244,6 +252,14 @@ func TestGateway(t *testing.T) {
 		r := gatewayRequest{remote: untrusted, method: "GET", target: "/scim/v2/Users?filter=" + q(`userName eq "gw-a"`), tenant: b.tenant, bearer: a.token}.send(t, srv)
 		if got := usersOf(t, r); len(got) != 1 || got[0] != "gw-a" {
 			t.Errorf("users %v, want A's [gw-a]", got)
+		}
+		// Nor does an untrusted address write a forwarded-for address into
+		// the audit trail.
+		r = gatewayRequest{remote: untrusted, method: "POST", target: "/scim/v2/Users", tenant: b.tenant, bearer: a.token, forwardedFor: "198.51.100.9",
+			body: `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"gw-untrusted"}`}.send(t, srv)
+		r.must(t, http.StatusCreated)
+		if e := scimAudit(t, a)[0]; e.Actor != "token:"+a.token[:11] || e.ClientAddr != "192.0.2.7" {
+			t.Errorf("audit event %+v", e)
 		}
 		// Without a token it is an ordinary unauthenticated request.
 		r = gatewayRequest{remote: untrusted, method: "GET", target: "/scim/v2/Users/" + aID, tenant: a.tenant}.send(t, srv)

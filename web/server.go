@@ -52,6 +52,7 @@ type Server struct {
 func NewServer(cfg Config) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	e.IPExtractor = clientIP(cfg.TrustedProxies)
 	tenants := tenant.NewService(cfg.DB)
 	s := &Server{
 		cfg:     cfg,
