@@ -30,29 +30,27 @@ const (
 	trialExpiredMsg = "the tenant's trial has expired; contact your provider to continue"
 )
 
-// scimAuth authenticates a SCIM request by its bearer token and resolves the
-// tenant. Under /tenants/{tenant}/scim/v2 the token must belong to that
-// tenant; a token of another tenant gets the same 401 as an unknown token,
-// so that nobody learns which tenants exist. Suspended tenants and expired
-// trials get 403; a tenant over its request rate gets 429 with Retry-After.
+// scimAuth authenticates a SCIM request and resolves the tenant. The
+// credential is an opaque token or a JWT, or a trusted gateway's signed
+// X-Tenant-ID (scim_tenancy.go). Under /tenants/{tenant}/scim/v2 and on a
+// tenant's subdomain the credential must belong to that tenant; a
+// credential of another tenant gets the same 401 as an unknown one, so that
+// nobody learns which tenants exist. Suspended tenants and expired trials
+// get 403; a tenant over its request rate gets 429 with Retry-After.
 func (s *Server) scimAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		unauthorized := app.Refusef(app.EUNAUTHORIZED, app.ReasonAuth, "invalid or expired bearer token")
-		h := c.Request().Header.Get(echo.HeaderAuthorization)
-		if len(h) <= len(scimBearer) || !strings.EqualFold(h[:len(scimBearer)], scimBearer) {
-			return unauthorized
-		}
-		p, err := s.auth.Authenticate(c.Request().Context(), strings.TrimSpace(h[len(scimBearer):]))
+		rt, err := s.routeOf(c)
 		if err != nil {
 			return err
 		}
-		base := s.cfg.BaseURL + "/scim/v2"
-		if id := c.Param("tenant"); id != "" {
-			if id != p.Tenant.ID {
-				return unauthorized
-			}
-			base = s.cfg.BaseURL + "/tenants/" + p.Tenant.ID + "/scim/v2"
+		p, err := s.authenticate(c)
+		if err != nil {
+			return err
 		}
+		if rt.tenant != "" && rt.tenant != p.Tenant.ID {
+			return errNoTenant
+		}
+		base := s.base(rt, p.Tenant.ID)
 		c.Set(ctxTenantID, p.Tenant.ID)
 		switch {
 		case p.Tenant.Status == tenant.StatusSuspended:

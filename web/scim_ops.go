@@ -32,7 +32,7 @@ func writerOf(c echo.Context) writer {
 // record appends the write to the tenant's audit trail.
 func (w writer) record(ctx context.Context, tx *sqlx.Tx, rt *scim.ResourceType, verb, id string) error {
 	return audit.RecordSCIM(ctx, tx, audit.SCIMEvent{
-		Actor: "token:" + w.p.TokenPrefix, Action: strings.ToLower(rt.Name) + "." + verb, Target: id,
+		Actor: w.p.Actor(), Action: strings.ToLower(rt.Name) + "." + verb, Target: id,
 		RequestID: w.requestID, ClientAddr: w.addr, Details: w.details,
 	})
 }

@@ -64,6 +64,7 @@ type client struct {
 	token  string
 	prefix string // path prefix of the SCIM base: /tenants/{id}/scim/v2
 	server string // the server's URL; the shared one when empty
+	host   string // the Host header, when not the server's
 }
 
 // newTenant creates a tenant and returns a client holding its first token.
@@ -116,6 +117,9 @@ func (c *client) do(method, path string, body any, headers ...string) *response 
 	req, err := http.NewRequest(method, server+path, r)
 	if err != nil {
 		c.t.Fatal(err)
+	}
+	if c.host != "" {
+		req.Host = c.host
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	if body != nil {

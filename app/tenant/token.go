@@ -125,12 +125,14 @@ func (s *Service) FindTokens(ctx context.Context, tenantID string) ([]*Token, er
 }
 
 // Principal is who a SCIM request acts as: a tenant, through one of its
-// tokens, with the tenant's permissions.
+// credentials, with the tenant's permissions (narrowed by a JWT's scope).
 type Principal struct {
 	Tenant      Tenant
 	Permissions Permissions
-	TokenID     uuid.UUID
-	TokenPrefix string
+	TokenID     uuid.UUID // the opaque token, or the JWT issuer's id
+	TokenPrefix string    // the opaque token's prefix, or "jwt:" and the issuer id's first characters
+	Kind        string    // CredentialToken, CredentialJWT or CredentialGateway
+	Subject     string    // a JWT's sub claim
 }
 
 // errUnauthorized is the one answer for every token that does not work.
@@ -178,5 +180,5 @@ func (s *Service) principal(ctx context.Context, hash []byte) (*Principal, error
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", store.Unavailable(err))
 	}
-	return &Principal{Tenant: row.Tenant, Permissions: row.Permissions, TokenID: row.TokenID, TokenPrefix: row.TokenPrefix}, nil
+	return &Principal{Tenant: row.Tenant, Permissions: row.Permissions, TokenID: row.TokenID, TokenPrefix: row.TokenPrefix, Kind: CredentialToken}, nil
 }

@@ -24,6 +24,10 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
+	tenancy, err := c.tenancyConfig()
+	if err != nil {
+		return err
+	}
 	log := newLogger(c.stdout)
 	db, closeDB, err := c.connect(ctx, func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) })
 	if err != nil {
@@ -40,7 +44,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
 	c.Addr = ln.Addr().String() // resolves port 0
-	srv := web.NewServer(web.Config{DB: db, Log: log, BaseURL: c.baseURL()})
+	cfg := tenancy
+	cfg.DB, cfg.Log, cfg.BaseURL = db, log, c.baseURL()
+	srv := web.NewServer(cfg)
 	bgctx, stopBackground := context.WithCancel(context.Background())
 	waitBackground := srv.Start(bgctx)
 	defer func() { stopBackground(); waitBackground() }()
