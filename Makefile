@@ -2,7 +2,7 @@
 
 GO        ?= go
 BIN       := bin/bulkhead
-TEMPL     := $(GO) run github.com/a-h/templ/cmd/templ
+TEMPL     := $(GO) run github.com/a-h/templ/cmd/templ@v0.3.977
 FUZZTIME  ?= 30s
 
 .DEFAULT_GOAL := help

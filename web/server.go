@@ -22,6 +22,10 @@ type Config struct {
 	DB      *store.DB
 	Log     *slog.Logger
 	BaseURL string // public URL, e.g. https://scim.example.com; no trailing slash
+
+	// Console is what the console shows beyond the control plane: counts,
+	// usage and health. Nil means insight.Basic.
+	Console ConsoleData
 }
 
 // Server serves SCIM, the console and the health endpoints.
@@ -30,6 +34,7 @@ type Server struct {
 	echo    *echo.Echo
 	http    *http.Server
 	tenants *tenant.Service
+	console *console
 }
 
 // NewServer returns a server with every route registered.
@@ -68,4 +73,7 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Shutdown stops accepting connections and waits for in-flight requests to
 // finish, until ctx ends.
-func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
+func (s *Server) Shutdown(ctx context.Context) error {
+	defer s.console.store.StopCleanup()
+	return s.http.Shutdown(ctx)
+}
