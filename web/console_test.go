@@ -527,7 +527,7 @@ func TestConsolePermissions(t *testing.T) {
 	}
 	t.Run("OK", func(t *testing.T) {
 		b.post(path, valid()).must(t, http.StatusSeeOther)
-		p := b.get("/admin/tenants/" + tn.ID).must(t, http.StatusOK)
+		p := b.get("/admin/tenants/"+tn.ID).must(t, http.StatusOK)
 		if p.Doc.Find(`[data-testid=permissions-saved]`).Length() != 1 {
 			t.Error("no saved message")
 		}
@@ -555,7 +555,7 @@ func TestConsoleDeleteTenant(t *testing.T) {
 	cs := sharedConsole(t)
 	b := cs.signedIn(t, staff.RoleAdmin)
 	tn, _ := cs.createTenant(t, tenant.PlanStartup)
-	b.get("/admin/tenants/" + tn.ID + "/delete").must(t, http.StatusOK)
+	b.get("/admin/tenants/"+tn.ID+"/delete").must(t, http.StatusOK)
 	t.Run("ErrWrongConfirmation", func(t *testing.T) {
 		p := b.post("/admin/tenants/"+tn.ID+"/delete", url.Values{"confirm": {"yes"}}).must(t, http.StatusBadRequest)
 		if got := p.text(`[data-testid=error-confirm]`); !strings.Contains(got, tn.ID) {
@@ -573,7 +573,7 @@ func TestConsoleDeleteTenant(t *testing.T) {
 		if got := b.get("/admin/tenants").text(`[data-testid=flash]`); !strings.Contains(got, "deleted") {
 			t.Errorf("flash %q", got)
 		}
-		b.get("/admin/tenants/" + tn.ID).must(t, http.StatusNotFound)
+		b.get("/admin/tenants/"+tn.ID).must(t, http.StatusNotFound)
 	})
 }
 
@@ -596,8 +596,8 @@ func TestConsoleTenantsSearch(t *testing.T) {
 		{"LikeIsEscaped", "q=" + url.QueryEscape("%"), false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			p := b.get("/admin/tenants?" + tt.query).must(t, http.StatusOK)
-			found := p.Doc.Find(`tr[data-tenant=` + a.ID + `]`).Length() == 1
+			p := b.get("/admin/tenants?"+tt.query).must(t, http.StatusOK)
+			found := p.Doc.Find(`tr[data-tenant=`+a.ID+`]`).Length() == 1
 			if found != tt.found {
 				t.Errorf("found %v, want %v", found, tt.found)
 			}
