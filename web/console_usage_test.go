@@ -215,7 +215,7 @@ func TestConsoleUsageCharts(t *testing.T) {
 	fillUsage(t, db, tn.ID)
 	b := cs.signedIn(t, staff.RoleSupport)
 
-	p := b.get("/admin/tenants/" + tn.ID + "/usage").must(t, http.StatusOK)
+	p := b.get("/admin/tenants/"+tn.ID+"/usage").must(t, http.StatusOK)
 	charts := p.Doc.Find(`svg[data-testid=chart]`)
 	if charts.Length() != 4 {
 		t.Fatalf("%d charts, want 4 (per day, per hour, latency, users and groups)", charts.Length())
@@ -281,7 +281,7 @@ func TestConsoleUsageNotRecorded(t *testing.T) {
 	t.Parallel()
 	cs := sharedConsole(t)
 	tn, _ := cs.createTenant(t, tenant.PlanStartup)
-	p := cs.signedIn(t, staff.RoleSupport).get("/admin/tenants/" + tn.ID + "/usage").must(t, http.StatusOK)
+	p := cs.signedIn(t, staff.RoleSupport).get("/admin/tenants/"+tn.ID+"/usage").must(t, http.StatusOK)
 	if !strings.Contains(p.Doc.Find(`[data-testid=empty]`).Text(), "No usage recorded yet") {
 		t.Error("no honest empty state without metering")
 	}
