@@ -15,20 +15,34 @@ func joinReasons(h insight.TenantHealth) string {
 	return strings.Join(h.Reasons, "; ")
 }
 
+// shortReasons are the badge labels of insight.Assess's reasons; the full
+// reasons show on hover.
+var shortReasons = map[string]string{
+	"suspended":                           "Suspended",
+	"trial expired":                       "Trial expired",
+	"trial ends in under 3 days":          "Trial ending",
+	"no usable SCIM token":                "No token",
+	"schema behind: run bulkhead migrate": "Schema behind",
+	"users at 90% of quota or more":       "Near user quota",
+	"groups at 90% of quota or more":      "Near group quota",
+}
+
+// healthLabel names the worst of a tenant's problems in a word or two.
 func healthLabel(h insight.TenantHealth) string {
-	switch h.Level {
-	case insight.LevelOK:
+	if h.Level == insight.LevelOK {
 		return "Healthy"
-	case insight.LevelInfo:
-		if len(h.Reasons) > 0 {
-			return capitalize(h.Reasons[0])
-		}
-		return "Note"
 	}
-	if len(h.Reasons) > 0 {
-		return capitalize(h.Reasons[0])
+	if len(h.Reasons) == 0 {
+		return levelLabel(h.Level)
 	}
-	return levelLabel(h.Level)
+	label := capitalize(h.Reasons[0])
+	if s, ok := shortReasons[h.Reasons[0]]; ok {
+		label = s
+	}
+	if len(h.Reasons) > 1 {
+		label += " +" + strconv.Itoa(len(h.Reasons)-1)
+	}
+	return label
 }
 
 func levelLabel(level string) string {

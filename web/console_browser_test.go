@@ -370,9 +370,12 @@ func seedTenants(t testing.TB, cs *consoleServer) {
 				t.Fatal(err)
 			}
 		case "stark", "globex":
-			for i := 0; i < 12; i++ {
-				req, _ := http.NewRequest("POST", cs.srv.URL+"/tenants/"+nt.ID+"/scim/v2/Users",
-					strings.NewReader(fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"user%d@%s.test"}`, i, nt.ID)))
+			users, groups := 12, 2
+			if nt.ID == "stark" {
+				users, groups = 160, 9
+			}
+			post := func(resource, body string) {
+				req, _ := http.NewRequest("POST", cs.srv.URL+"/tenants/"+nt.ID+"/scim/v2/"+resource, strings.NewReader(body))
 				req.Header.Set("Authorization", "Bearer "+tok.Secret)
 				req.Header.Set("Content-Type", "application/scim+json")
 				res, err := http.DefaultClient.Do(req)
@@ -380,6 +383,12 @@ func seedTenants(t testing.TB, cs *consoleServer) {
 					t.Fatal(err)
 				}
 				res.Body.Close()
+			}
+			for i := 0; i < users; i++ {
+				post("Users", fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"user%d@%s.test"}`, i, nt.ID))
+			}
+			for i := 0; i < groups; i++ {
+				post("Groups", fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Team %d"}`, i))
 			}
 			if nt.ID == "stark" {
 				fillUsage(t, cs.db, nt.ID)

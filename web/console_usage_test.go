@@ -197,12 +197,22 @@ func fillUsage(t testing.TB, db *store.DB, tenantID string) {
 			generate_series(1, 2 + (extract(dow FROM h)::int % 6) + CASE WHEN extract(hour FROM h) BETWEEN 8 AND 18 THEN 12 ELSE 0 END) i`
 	const sizes = `
 		INSERT INTO public.test_tenant_sizes (tenant_id, day, users, groups)
-		SELECT $1, d::date, 400 + n * 23 + (n * n) % 17, 30 + n / 2
+		SELECT $1, d::date, round($2 * (0.35 + 0.65 * n / 30.0)), round($3 * (0.5 + 0.5 * n / 30.0))
 		FROM generate_series(current_date - 29, current_date, interval '1 day') WITH ORDINALITY AS g(d, n)`
-	for _, q := range []string{q, sizes} {
-		if _, err := db.ExecContext(context.Background(), q, tenantID); err != nil {
-			t.Fatal(err)
-		}
+	tn, err := tenant.NewService(db).FindTenant(context.Background(), tenantID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Sizes grow to today's real counts.
+	stats, err := insight.NewBasic(db).TenantStats(context.Background(), []*tenant.Tenant{tn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(context.Background(), q, tenantID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(context.Background(), sizes, tenantID, stats[tenantID].Users, stats[tenantID].Groups); err != nil {
+		t.Fatal(err)
 	}
 }
 
