@@ -39,6 +39,10 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 generate: ## regenerate the templ components (*_templ.go are committed)
 	$(TEMPL) generate ./templates
 
+.PHONY: screenshots
+screenshots: ## run the console's browser test and save its screenshots to docs/screenshots
+	$(GO) test -count=1 -run '^TestConsoleInBrowser$$' ./web -args -screenshots
+
 .PHONY: lint
 lint: ## go vet, gofmt and staticcheck
 	$(GO) vet ./...
