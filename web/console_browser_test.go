@@ -45,6 +45,13 @@ func TestConsoleInBrowser(t *testing.T) {
 		shotDir = filepath.Join("..", "docs", "screenshots")
 	}
 
+	// A fresh profile; removed after Chromium has exited, which t.TempDir
+	// cannot wait for.
+	profile, err := os.MkdirTemp("", "bulkhead-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(profile)
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Flag("headless", true),
@@ -55,13 +62,14 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1280, 900),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancelAlloc()
 	bctx, cancelBrowser := chromedp.NewContext(actx)
 	defer cancelBrowser()
+	defer func() { _ = chromedp.Cancel(bctx) }() // close Chromium and wait for it
 	ctx, cancel := context.WithTimeout(bctx, 3*time.Minute)
 	defer cancel()
 	// Accept the console's "are you sure?" questions.
