@@ -69,7 +69,6 @@ func TestConsoleInBrowser(t *testing.T) {
 	defer cancelAlloc()
 	bctx, cancelBrowser := chromedp.NewContext(actx)
 	defer cancelBrowser()
-	defer func() { _ = chromedp.Cancel(bctx) }() // close Chromium and wait for it
 	ctx, cancel := context.WithTimeout(bctx, 3*time.Minute)
 	defer cancel()
 	// Accept the console's "are you sure?" questions.
