@@ -2,7 +2,7 @@
 
 GO        ?= go
 BIN       := bin/bulkhead
-TEMPL     := $(GO) run github.com/a-h/templ/cmd/templ
+TEMPL     := $(GO) run github.com/a-h/templ/cmd/templ@v0.3.977
 FUZZTIME  ?= 30s
 
 .DEFAULT_GOAL := help
@@ -43,6 +43,10 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 .PHONY: generate
 generate: ## regenerate the templ components (*_templ.go are committed)
 	$(TEMPL) generate ./templates
+
+.PHONY: screenshots
+screenshots: ## run the console's browser test and save its screenshots to docs/screenshots
+	$(GO) test -count=1 -run '^TestConsoleInBrowser$$' ./web -args -screenshots
 
 .PHONY: lint
 lint: ## go vet, gofmt and staticcheck

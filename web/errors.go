@@ -38,7 +38,8 @@ type scimError struct {
 const scimErrorSchema = "urn:ietf:params:scim:api:messages:2.0:Error"
 
 // handleError writes the response for an error a handler returned: a SCIM
-// Error under the SCIM base paths, JSON elsewhere. Internal errors are logged
+// Error under the SCIM base paths, an HTML page in the console, JSON elsewhere
+// (the admin API included). Internal errors are logged
 // once with the request and tenant ids; clients see a plain message.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
@@ -58,6 +59,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 			ScimType: scimType,
 			Detail:   detail,
 		})
+		return
+	}
+	if isConsolePath(c.Request().URL.Path) {
+		s.consoleError(c, status, detail)
 		return
 	}
 	if c.Request().Method == http.MethodHead {

@@ -15,6 +15,7 @@ func (s *Server) routes() {
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
+	s.consoleRoutes()
 
 	// SCIM, at the tenant's own base URL and at /scim/v2, where the token
 	// alone picks the tenant.

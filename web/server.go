@@ -34,6 +34,9 @@ type Config struct {
 	// the header is ignored. Gateway mode needs both.
 	TrustedProxies []netip.Prefix
 	GatewaySecret  string
+	// Console is what the console shows beyond the control plane: counts,
+	// usage and health. Nil means insight.Basic.
+	Console ConsoleData
 }
 
 // Server serves SCIM, the console and the health endpoints.
@@ -46,6 +49,7 @@ type Server struct {
 	limiter *tenant.RateLimiter
 
 	tenantDomain string // cfg.TenantDomain, lower-case, without dots at the ends
+	console      *console
 }
 
 // NewServer returns a server with every route registered.
@@ -102,4 +106,7 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Shutdown stops accepting connections and waits for in-flight requests to
 // finish, until ctx ends.
-func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
+func (s *Server) Shutdown(ctx context.Context) error {
+	defer s.console.store.StopCleanup()
+	return s.http.Shutdown(ctx)
+}

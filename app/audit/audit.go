@@ -23,8 +23,9 @@ type Event struct {
 }
 
 // Record appends an event to the trail using ext, usually the transaction
-// that makes the change.
+// that makes the change. Details carried by ctx (WithDetails) are added.
 func Record(ctx context.Context, ext sqlx.ExtContext, actor, action, tenantID string, details map[string]any) error {
+	details = contextDetails(ctx, details)
 	if details == nil {
 		details = map[string]any{}
 	}

@@ -46,6 +46,7 @@ Usage:
   bulkhead tenant jwt list ID
   bulkhead tenant jwt remove ID ISSUER_ID
   bulkhead staff create --email EMAIL --role admin|support   (password on stdin)
+  bulkhead staff apikey create --email EMAIL [--name NAME]   (admin JSON API key)
 
 Every command takes:
   --database-url URL   PostgreSQL to use (env DATABASE_URL); without it, a

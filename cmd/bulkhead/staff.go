@@ -13,8 +13,11 @@ import (
 )
 
 func (c *cli) staff(ctx context.Context, args []string) error {
+	if len(args) >= 2 && args[0] == "apikey" && args[1] == "create" {
+		return c.staffAPIKeyCreate(ctx, args[2:])
+	}
 	if len(args) == 0 || args[0] != "create" {
-		return fmt.Errorf("%w: staff needs the subcommand create", errUsage)
+		return fmt.Errorf("%w: staff needs the subcommand create or apikey create", errUsage)
 	}
 	fs := c.flags("staff create")
 	email := fs.String("email", "", "")

@@ -1,0 +1,218 @@
+package insight
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/bulkhead-dev/bulkhead/app/store"
+	"github.com/bulkhead-dev/bulkhead/app/tenant"
+)
+
+// Basic computes insight from what exists without usage metering: counts
+// and storage read from each tenant's schema, health from the control plane.
+// Request numbers are left unrecorded (nil, empty), never made up.
+type Basic struct {
+	DB      *store.DB
+	Tenants *tenant.Service
+	// Workers bounds how many tenant schemas are counted at once; default 4.
+	Workers int
+}
+
+// NewBasic returns a Basic over db.
+func NewBasic(db *store.DB) *Basic { return &Basic{DB: db, Tenants: tenant.NewService(db)} }
+
+// TenantStats counts users and groups and sums the storage of each tenant,
+// several tenants at once. A tenant whose schema cannot be read is left with
+// Known false rather than failing the whole list.
+func (b *Basic) TenantStats(ctx context.Context, ts []*tenant.Tenant) (map[string]TenantStats, error) {
+	out := make(map[string]TenantStats, len(ts))
+	var mu sync.Mutex
+	sem := make(chan struct{}, cmp.Or(b.Workers, 4))
+	var wg sync.WaitGroup
+	for _, t := range ts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			st, err := b.count(ctx, t)
+			st.Known = err == nil
+			mu.Lock()
+			out[t.ID] = st
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out, ctx.Err()
+}
+
+func (b *Basic) count(ctx context.Context, t *tenant.Tenant) (TenantStats, error) {
+	var st TenantStats
+	err := b.DB.InTenant(ctx, t.Scope(), func(tx *sqlx.Tx) error {
+		const q = `SELECT
+			(SELECT count(*) FROM users),
+			(SELECT count(*) FROM groups),
+			(SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_catalog.pg_class c
+				WHERE c.relnamespace = current_schema()::text::regnamespace AND c.relkind = 'r')`
+		return tx.QueryRowxContext(ctx, q).Scan(&st.Users, &st.Groups, &st.StorageBytes)
+	})
+	if err != nil {
+		return st, fmt.Errorf("count tenant %s: %w", t.ID, err)
+	}
+	return st, nil
+}
+
+// TenantUsage returns the tenant's counts and storage today. Without usage
+// metering it has no request series: Recorded is false.
+func (b *Basic) TenantUsage(ctx context.Context, t *tenant.Tenant, days int) (*Usage, error) {
+	st, err := b.count(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	st.Known = true
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	return &Usage{
+		Days:   days,
+		Stats:  st,
+		Users:  Series{Name: "users", Points: []Point{{At: today, Value: float64(st.Users)}}},
+		Groups: Series{Name: "groups", Points: []Point{{At: today, Value: float64(st.Groups)}}},
+	}, nil
+}
+
+// Health runs the checks that need no metering and lists the tenants to look
+// at first, worst first.
+func (b *Basic) Health(ctx context.Context) (*HealthReport, error) {
+	r := &HealthReport{At: time.Now()}
+	timed := func(name string, fn func() (level, detail string)) {
+		start := time.Now()
+		level, detail := fn()
+		r.Checks = append(r.Checks, Check{Name: name, Level: level, Detail: detail, Took: time.Since(start)})
+	}
+	timed("Database", func() (string, string) {
+		if err := b.DB.PingContext(ctx); err != nil {
+			return LevelFailing, "the database does not answer"
+		}
+		return LevelOK, "answers"
+	})
+	timed("Control schema", func() (string, string) {
+		v, err := b.DB.ControlVersion(ctx)
+		want := store.LatestVersion(store.ControlMigrations)
+		switch {
+		case err != nil:
+			return LevelFailing, "cannot read the control schema version"
+		case v != want:
+			return LevelFailing, fmt.Sprintf("at version %d, this binary expects %d: run bulkhead migrate", v, want)
+		}
+		return LevelOK, fmt.Sprintf("at version %d", v)
+	})
+	latest := store.LatestVersion(b.Tenants.Migrations)
+	timed("Tenant schemas", func() (string, string) {
+		vs, err := b.Tenants.MigrationStatus(ctx)
+		if err != nil {
+			return LevelFailing, "cannot read tenant schema versions"
+		}
+		var behind, all int
+		for _, v := range vs {
+			all += v.Tenants
+			if v.Version < latest {
+				behind += v.Tenants
+			}
+		}
+		if behind > 0 {
+			return LevelWarn, fmt.Sprintf("%d of %d tenants behind version %d: run bulkhead migrate", behind, all, latest)
+		}
+		return LevelOK, fmt.Sprintf("all %d at version %d", all, latest)
+	})
+	timed("Connection pool", func() (string, string) {
+		s := b.DB.Stats()
+		detail := fmt.Sprintf("%d of %d connections in use, %d waits so far", s.InUse, s.MaxOpenConnections, s.WaitCount)
+		if s.MaxOpenConnections > 0 && s.InUse*10 >= s.MaxOpenConnections*8 {
+			return LevelWarn, detail
+		}
+		return LevelOK, detail
+	})
+	timed("Failed sign-ins", func() (string, string) {
+		var n int
+		err := b.DB.GetContext(ctx, &n, `SELECT count(*) FROM control.sign_in_failures WHERE at > now() - interval '1 hour'`)
+		switch {
+		case err != nil:
+			return LevelFailing, "cannot read failed sign-ins"
+		case n >= 20:
+			return LevelWarn, fmt.Sprintf("%d in the last hour: someone may be guessing passwords", n)
+		}
+		return LevelOK, fmt.Sprintf("%d in the last hour", n)
+	})
+	r.Checks = append(r.Checks, Check{Name: "SCIM traffic", Level: LevelInfo,
+		Detail: "not recorded yet: request rates and error ratios appear once usage metering is on"})
+
+	page, err := b.Tenants.SearchTenants(ctx, tenant.TenantFilter{Limit: 1000})
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range page.Tenants {
+		h := Assess(t, nil, latest, r.At)
+		if h.Level != LevelOK {
+			r.Attention = append(r.Attention, Attention{TenantID: t.ID, TenantName: t.Name, Health: h})
+		}
+	}
+	slices.SortStableFunc(r.Attention, func(a, b Attention) int { return severity(b.Health.Level) - severity(a.Health.Level) })
+	return r, nil
+}
+
+func severity(level string) int {
+	switch level {
+	case LevelFailing:
+		return 3
+	case LevelWarn:
+		return 2
+	case LevelInfo:
+		return 1
+	}
+	return 0
+}
+
+// Assess gives a tenant its health badge from its control rows and, when
+// known, its stats: failing when SCIM cannot work (expired trial, no usable
+// token, schema behind), warn when it soon may not (trial ending, quota
+// nearly used), info when suspended on purpose.
+func Assess(t *tenant.TenantSummary, st *TenantStats, latestVersion int, now time.Time) TenantHealth {
+	h := TenantHealth{Level: LevelOK}
+	raise := func(level, reason string) {
+		if severity(level) > severity(h.Level) {
+			h.Level = level
+		}
+		h.Reasons = append(h.Reasons, reason)
+	}
+	if t.Status == tenant.StatusSuspended {
+		raise(LevelInfo, "suspended")
+	}
+	if t.TrialEndsAt != nil {
+		switch left := t.TrialEndsAt.Sub(now); {
+		case left <= 0:
+			raise(LevelFailing, "trial expired")
+		case left < 3*24*time.Hour:
+			raise(LevelWarn, "trial ends in under 3 days")
+		}
+	}
+	if t.ActiveTokens == 0 && t.Status == tenant.StatusActive {
+		raise(LevelFailing, "no usable SCIM token")
+	}
+	if t.SchemaVersion < latestVersion {
+		raise(LevelWarn, "schema behind: run bulkhead migrate")
+	}
+	if st != nil && st.Known {
+		if t.MaxUsers > 0 && st.Users*10 >= t.MaxUsers*9 {
+			raise(LevelWarn, "users at 90% of quota or more")
+		}
+		if t.MaxGroups > 0 && st.Groups*10 >= t.MaxGroups*9 {
+			raise(LevelWarn, "groups at 90% of quota or more")
+		}
+	}
+	return h
+}

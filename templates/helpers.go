@@ -1,0 +1,110 @@
+package templates
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bulkhead-dev/bulkhead/app/insight"
+)
+
+func joinReasons(h insight.TenantHealth) string {
+	if len(h.Reasons) == 0 {
+		return "nothing needs attention"
+	}
+	return strings.Join(h.Reasons, "; ")
+}
+
+// shortReasons are the badge labels of insight.Assess's reasons; the full
+// reasons show on hover.
+var shortReasons = map[string]string{
+	"suspended":                           "Suspended",
+	"trial expired":                       "Trial expired",
+	"trial ends in under 3 days":          "Trial ending",
+	"no usable SCIM token":                "No token",
+	"schema behind: run bulkhead migrate": "Schema behind",
+	"users at 90% of quota or more":       "Near user quota",
+	"groups at 90% of quota or more":      "Near group quota",
+}
+
+// healthLabel names the worst of a tenant's problems in a word or two.
+func healthLabel(h insight.TenantHealth) string {
+	if h.Level == insight.LevelOK {
+		return "Healthy"
+	}
+	if len(h.Reasons) == 0 {
+		return levelLabel(h.Level)
+	}
+	label := capitalize(h.Reasons[0])
+	if s, ok := shortReasons[h.Reasons[0]]; ok {
+		label = s
+	}
+	if len(h.Reasons) > 1 {
+		label += " +" + strconv.Itoa(len(h.Reasons)-1)
+	}
+	return label
+}
+
+func levelLabel(level string) string {
+	switch level {
+	case insight.LevelOK:
+		return "OK"
+	case insight.LevelWarn:
+		return "Warning"
+	case insight.LevelFailing:
+		return "Failing"
+	}
+	return "Not measured"
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func filteredNote(filtered bool) string {
+	if filtered {
+		return " match"
+	}
+	return ""
+}
+
+// lastActivity is the last SCIM activity of a tenant: from usage metering
+// when it is on, else the last use of any of its tokens.
+func lastActivity(r TenantRow) *time.Time {
+	if r.Stats.LastActivity != nil {
+		return r.Stats.LastActivity
+	}
+	return r.Tenant.LastTokenUse
+}
+
+// overall is the worst level of the report's checks.
+func overall(r *insight.HealthReport) string {
+	level := insight.LevelOK
+	rank := map[string]int{insight.LevelOK: 0, insight.LevelInfo: 0, insight.LevelWarn: 1, insight.LevelFailing: 2}
+	for _, c := range r.Checks {
+		if rank[c.Level] > rank[level] {
+			level = c.Level
+		}
+	}
+	return level
+}
+
+func took(c insight.Check) string {
+	if c.Took == 0 {
+		return "—"
+	}
+	if c.Took < time.Millisecond {
+		return strconv.FormatFloat(float64(c.Took.Microseconds())/1000, 'f', 2, 64) + " ms"
+	}
+	return strconv.FormatFloat(float64(c.Took.Microseconds())/1000, 'f', 1, 64) + " ms"
+}

@@ -1,0 +1,106 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/bulkhead-dev/bulkhead/app"
+	"github.com/bulkhead-dev/bulkhead/static"
+)
+
+// Who may use a console route.
+const (
+	anyone  = "anyone"  // signed in or not: the sign-in page
+	support = "support" // any signed-in staff: reading
+	admin   = "admin"   // administrators only: every change
+)
+
+// consoleRoutes registers the console under /admin/ and its JSON API under
+// /admin/api/v1/, in one table each. Every route names who may use it; the
+// server checks it on every request, whatever the page showed.
+func (s *Server) consoleRoutes() {
+	s.console = s.newConsole()
+	e := s.echo
+
+	files := http.StripPrefix("/admin/static/", http.FileServerFS(static.FS))
+	e.GET("/admin/static/*", func(c echo.Context) error {
+		c.Response().Header().Set("Cache-Control", "public, max-age=3600")
+		files.ServeHTTP(c.Response(), c.Request())
+		return nil
+	})
+	e.GET("/admin", func(c echo.Context) error { return seeOther(c, "/admin/tenants") })
+
+	g := e.Group("/admin", consoleHeaders, s.loadSession, s.checkCSRF)
+	for _, r := range []struct {
+		method, path, who string
+		h                 echo.HandlerFunc
+	}{
+		{http.MethodGet, "/", support, func(c echo.Context) error { return seeOther(c, "/admin/tenants") }},
+		{http.MethodGet, "/signin", anyone, s.signInForm},
+		{http.MethodPost, "/signin", anyone, s.signIn},
+		{http.MethodPost, "/signout", support, s.signOut},
+
+		{http.MethodGet, "/tenants", support, s.tenantsPage},
+		{http.MethodGet, "/tenants/new", admin, s.newTenantForm},
+		{http.MethodPost, "/tenants", admin, s.createTenant},
+		{http.MethodGet, "/tenants/:id", support, s.tenantPage},
+		{http.MethodGet, "/tenants/:id/usage", support, s.usagePage},
+		{http.MethodPost, "/tenants/:id/permissions", admin, s.updatePermissions},
+		{http.MethodPost, "/tenants/:id/tokens", admin, s.createToken},
+		{http.MethodPost, "/tenants/:id/tokens/:token/revoke", admin, s.revokeToken},
+		{http.MethodPost, "/tenants/:id/suspend", admin, s.setStatus(false)},
+		{http.MethodPost, "/tenants/:id/resume", admin, s.setStatus(true)},
+		{http.MethodGet, "/tenants/:id/delete", admin, s.deleteTenantForm},
+		{http.MethodPost, "/tenants/:id/delete", admin, s.deleteTenant},
+
+		{http.MethodGet, "/health", support, s.healthPage},
+		{http.MethodGet, "/audit", support, s.auditPage},
+		{http.MethodGet, "/account", support, s.accountPage},
+		{http.MethodPost, "/account/keys", admin, s.createAPIKey},
+		{http.MethodPost, "/account/keys/:key/revoke", admin, s.revokeAPIKey},
+	} {
+		var mw []echo.MiddlewareFunc
+		switch r.who {
+		case support:
+			mw = []echo.MiddlewareFunc{s.requireStaff}
+		case admin:
+			mw = []echo.MiddlewareFunc{s.requireStaff, requireAdmin}
+		}
+		g.Add(r.method, r.path, r.h, mw...)
+	}
+	g.RouteNotFound("/*", func(c echo.Context) error {
+		return app.Errorf(app.ENOTFOUND, "there is no console page at %s", c.Request().URL.Path)
+	}, s.requireStaff)
+
+	api := e.Group("/admin/api/v1", s.apiAuth)
+	for _, r := range []struct {
+		method, path, who string
+		h                 echo.HandlerFunc
+	}{
+		{http.MethodGet, "/tenants", support, s.apiTenants},
+		{http.MethodPost, "/tenants", admin, s.apiCreateTenant},
+		{http.MethodGet, "/tenants/:id", support, s.apiTenant},
+		{http.MethodDelete, "/tenants/:id", admin, s.apiDeleteTenant},
+		{http.MethodPost, "/tenants/:id/suspend", admin, s.apiSetStatus(false)},
+		{http.MethodPost, "/tenants/:id/resume", admin, s.apiSetStatus(true)},
+		{http.MethodGet, "/tenants/:id/permissions", support, s.apiPermissions},
+		{http.MethodPut, "/tenants/:id/permissions", admin, s.apiUpdatePermissions},
+		{http.MethodGet, "/tenants/:id/tokens", support, s.apiTokens},
+		{http.MethodPost, "/tenants/:id/tokens", admin, s.apiCreateToken},
+		{http.MethodDelete, "/tenants/:id/tokens/:token", admin, s.apiRevokeToken},
+		{http.MethodGet, "/tenants/:id/audit", support, s.apiAudit},
+		{http.MethodGet, "/tenants/:id/usage", support, s.apiUsage},
+		{http.MethodGet, "/health", support, s.apiHealth},
+		{http.MethodGet, "/audit", support, s.apiAudit},
+	} {
+		var mw []echo.MiddlewareFunc
+		if r.who == admin {
+			mw = append(mw, requireAdmin)
+		}
+		api.Add(r.method, r.path, r.h, mw...)
+	}
+	api.RouteNotFound("/*", func(c echo.Context) error {
+		return app.Errorf(app.ENOTFOUND, "no admin API endpoint at %s %s", c.Request().Method, c.Request().URL.Path)
+	})
+}
