@@ -132,6 +132,7 @@ func (db *DB) InTenant(ctx context.Context, s Scope, fn func(tx *sqlx.Tx) error)
 	if s.Strict {
 		set += `; SET LOCAL ROLE ` + pq.QuoteIdentifier(db.RoleName(s.TenantID))
 	}
+	defer measure(ctx, time.Now())
 	return db.Transact(ctx, func(tx *sqlx.Tx) error {
 		// No parameters: one simple-protocol round trip for both settings.
 		if _, err := tx.ExecContext(ctx, set); err != nil {
