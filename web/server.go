@@ -16,6 +16,7 @@ import (
 
 	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
+	"github.com/bulkhead-dev/bulkhead/app/usage"
 )
 
 // Config holds what the server needs.
@@ -23,6 +24,11 @@ type Config struct {
 	DB      *store.DB
 	Log     *slog.Logger
 	BaseURL string // public URL, e.g. https://scim.example.com; no trailing slash
+
+	// Meter counts SCIM usage per tenant (nil: not metered); MetricsTenantLabels
+	// adds the busiest tenants to /metrics (web/metrics.go).
+	Meter               *usage.Meter
+	MetricsTenantLabels bool
 }
 
 // Server serves SCIM, the console and the health endpoints.
@@ -33,6 +39,7 @@ type Server struct {
 	tenants *tenant.Service
 	auth    *tenant.Auth
 	limiter *tenant.RateLimiter
+	obs     *observer
 }
 
 // NewServer returns a server with every route registered.
@@ -46,6 +53,7 @@ func NewServer(cfg Config) *Server {
 		tenants: tenants,
 		auth:    tenant.NewAuth(tenants, cfg.Log),
 		limiter: tenant.NewRateLimiter(tenants, cfg.Log),
+		obs:     newObserver(cfg),
 	}
 	s.http = &http.Server{
 		Handler:           e,
