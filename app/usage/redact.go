@@ -102,9 +102,13 @@ func RedactBody(body []byte, truncated bool) (string, []string) {
 	)
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
+	var scratch bytes.Buffer
+	enc := json.NewEncoder(&scratch)
+	enc.SetEscapeHTML(false) // keep <string:7> readable
 	writeJSON := func(v any) {
-		b, _ := json.Marshal(v)
-		out.Write(b)
+		scratch.Reset()
+		_ = enc.Encode(v)
+		out.Write(bytes.TrimSuffix(scratch.Bytes(), []byte("\n")))
 	}
 	for {
 		tok, err := dec.Token()
