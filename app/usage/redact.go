@@ -52,7 +52,7 @@ func Shape(s string) string {
 
 var (
 	uuidPattern  = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-	emailPattern = regexp.MustCompile(`[^\s"'<>@,;()\[\]]+@[^\s"'<>@,;()\[\]]+`)
+	emailPattern = regexp.MustCompile(`[^\s"'<>@,;()\[\]/?&=]+@[^\s"'<>@,;()\[\]/?&=]+`)
 	// literalPattern finds `attr op "literal"` in a filter or a path.
 	literalPattern = regexp.MustCompile(`([A-Za-z0-9_.:$-]*)(\s+(?i:eq|ne|co|sw|ew|gt|ge|lt|le)\s+)"((?:[^"\\]|\\.)*)"`)
 )
