@@ -42,6 +42,7 @@ Usage:
   bulkhead tenant token create ID [--name NAME] [--expires-in 90d]
   bulkhead tenant token revoke ID TOKEN_ID
   bulkhead staff create --email EMAIL --role admin|support   (password on stdin)
+  bulkhead audit [--tenant ID] [--since 24h]   the audit trail, newest first
 
 Every command takes:
   --database-url URL   PostgreSQL to use (env DATABASE_URL); without it, a
@@ -100,6 +101,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		return c.tenant(ctx, rest)
 	case "staff":
 		return c.staff(ctx, rest)
+	case "audit":
+		return c.audit(ctx, rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(c.stdout, usage)
 		return nil
