@@ -245,7 +245,17 @@ func TestMeteringShutdownLosesNothing(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(400 * time.Millisecond) // several flushes happen meanwhile
+	// Shut down mid-traffic once enough has been served for several
+	// flushes to have happened, however busy the machine is.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		var n int64
+		for _, x := range tenants {
+			n += x.received.Load()
+		}
+		if n >= 200 {
+			break
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
@@ -270,7 +280,7 @@ func TestMeteringShutdownLosesNothing(t *testing.T) {
 		}
 		total += tot.Requests
 	}
-	if total < 100 {
+	if total < 200 {
 		t.Fatalf("only %d requests were made", total)
 	}
 	t.Logf("%d requests across the shutdown, all counted", total)
