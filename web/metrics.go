@@ -131,11 +131,14 @@ var (
 		"SCIM errors of the busiest tenants in the current and previous clock hour, all instances.", []string{"tenant"}, nil)
 )
 
+// Describe sends the descriptions of the per-tenant metrics.
 func (tc *tenantCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- tenantRequestsDesc
 	ch <- tenantErrorsDesc
 }
 
+// Collect sends the busiest tenants' metrics, refreshed from the roll-ups
+// when the last read is older than 15 seconds.
 func (tc *tenantCollector) Collect(ch chan<- prometheus.Metric) {
 	tc.mu.Lock()
 	defer tc.mu.Unlock()

@@ -202,11 +202,13 @@ type errorCapture struct {
 	buf    bytes.Buffer
 }
 
+// WriteHeader notes the status, so that Write knows whether to keep the body.
 func (w *errorCapture) WriteHeader(code int) {
 	w.status = code
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// Write passes p on, keeping its start when the response is an error.
 func (w *errorCapture) Write(p []byte) (int, error) {
 	if w.status >= 400 {
 		if room := maxCapturedError - w.buf.Len(); room > 0 {

@@ -22,18 +22,18 @@ const isError = `status >= 400 AND status NOT IN (404, 409, 412)`
 
 // Rollup is one row of control.usage_hourly.
 type Rollup struct {
-	TenantID  string        `db:"tenant_id" json:"tenant_id"`
-	Hour      time.Time     `db:"hour" json:"hour"`
-	Resource  string        `db:"resource" json:"resource"`
-	Operation string        `db:"operation" json:"operation"`
-	Status    int           `db:"status" json:"status"`
-	Refusal   string        `db:"refusal" json:"refusal,omitempty"`
-	Requests  int64         `db:"requests" json:"requests"`
-	BytesIn   int64         `db:"bytes_in" json:"bytes_in"`
-	BytesOut  int64         `db:"bytes_out" json:"bytes_out"`
-	DurationU int64         `db:"duration_us" json:"duration_us"`
-	DBU       int64         `db:"db_us" json:"db_us"`
-	Latency   pq.Int64Array `db:"latency" json:"latency"`
+	TenantID   string        `db:"tenant_id" json:"tenant_id"`
+	Hour       time.Time     `db:"hour" json:"hour"`
+	Resource   string        `db:"resource" json:"resource"`
+	Operation  string        `db:"operation" json:"operation"`
+	Status     int           `db:"status" json:"status"`
+	Refusal    string        `db:"refusal" json:"refusal,omitempty"`
+	Requests   int64         `db:"requests" json:"requests"`
+	BytesIn    int64         `db:"bytes_in" json:"bytes_in"`
+	BytesOut   int64         `db:"bytes_out" json:"bytes_out"`
+	DurationUS int64         `db:"duration_us" json:"duration_us"` // total latency, in microseconds
+	DBUS       int64         `db:"db_us" json:"db_us"`             // total time in tenant transactions, in microseconds
+	Latency    pq.Int64Array `db:"latency" json:"latency"`
 }
 
 // RollupFilter selects roll-ups: of one tenant (all when empty), with hours
@@ -50,7 +50,8 @@ func (f RollupFilter) until() time.Time {
 	return f.Until
 }
 
-// FindRollups returns the hourly roll-ups matching f, oldest first.
+// FindRollups returns the hourly roll-ups matching f, by tenant and oldest
+// first. It returns EUNAVAILABLE when the database cannot be reached.
 func FindRollups(ctx context.Context, q sqlx.QueryerContext, f RollupFilter) ([]Rollup, error) {
 	const query = `
 		SELECT tenant_id, hour, resource, operation, status, refusal, requests,
@@ -89,7 +90,8 @@ func (t Totals) ErrorRate() float64 {
 }
 
 // Summarize returns the totals of each tenant with traffic matching f
-// (every tenant when f.TenantID is empty), ordered by tenant id.
+// (every tenant when f.TenantID is empty), ordered by tenant id. It returns
+// EUNAVAILABLE when the database cannot be reached.
 func Summarize(ctx context.Context, q sqlx.QueryerContext, f RollupFilter) ([]*Totals, error) {
 	const sums = `
 		SELECT tenant_id, sum(requests), COALESCE(sum(requests) FILTER (WHERE ` + isError + `), 0),
@@ -178,7 +180,7 @@ func eachRow(ctx context.Context, q sqlx.QueryerContext, query string, args []an
 }
 
 // SummarizeTenant returns one tenant's totals over [since, until); a tenant
-// without traffic gets zero totals.
+// without traffic gets zero totals. It returns the errors of Summarize.
 func SummarizeTenant(ctx context.Context, q sqlx.QueryerContext, tenantID string, since, until time.Time) (*Totals, error) {
 	ts, err := Summarize(ctx, q, RollupFilter{TenantID: tenantID, Since: since, Until: until})
 	if err != nil {
@@ -191,7 +193,8 @@ func SummarizeTenant(ctx context.Context, q sqlx.QueryerContext, tenantID string
 }
 
 // FindFailures returns the tenant's latest failed requests, newest first, at
-// most limit (at most MaxFailures are kept).
+// most limit (at most MaxFailures are kept). It returns EUNAVAILABLE when
+// the database cannot be reached.
 func FindFailures(ctx context.Context, q sqlx.QueryerContext, tenantID string, limit int) ([]Failure, error) {
 	const query = `
 		SELECT id, tenant_id, at, request_id, method, path, status, scim_type, detail, idp, body

@@ -25,7 +25,7 @@ type Counts struct {
 // tenant holds, inside its tenant transaction. It reads the counters that
 // triggers keep (tenant migration 003) and counts the tables of a schema
 // not yet migrated that far. Every caller goes through it, so the source
-// can change in one place.
+// can change in one place. It returns the errors of store.InTenant.
 func ResourceCounts(ctx context.Context, db *store.DB, t *tenant.Tenant) (Counts, error) {
 	var c Counts
 	err := db.InTenant(ctx, t.Scope(), func(tx *sqlx.Tx) error {
@@ -48,7 +48,8 @@ func ResourceCounts(ctx context.Context, db *store.DB, t *tenant.Tenant) (Counts
 }
 
 // StorageBytes returns the disk space of the tenant's schema: its tables
-// with their indexes and TOAST data. It reads the catalog only.
+// with their indexes and TOAST data. It reads the catalog only and returns
+// EUNAVAILABLE when the database cannot be reached.
 func StorageBytes(ctx context.Context, q sqlx.QueryerContext, tenantID string) (int64, error) {
 	const query = `
 		SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0)::bigint
