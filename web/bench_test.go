@@ -100,3 +100,67 @@ func setupBench(b *testing.B) {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// BenchmarkPatchAndBulk measures, on the 100,000-user tenant: PATCH adding
+// (and then removing) one member of a group of 100,000 members against a
+// group of 10, and Bulk requests of 1,000 user creations.
+func BenchmarkPatchAndBulk(b *testing.B) {
+	setupBench(b)
+	c := benchClient
+	ctx := context.Background()
+	big := c.createGroup("Everyone")
+	small := c.createGroup("Ten")
+	err := env.db.InTenant(ctx, benchScope, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO group_members (group_id, member_id, member_type) SELECT $1, id, 'User' FROM users`, big); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO group_members (group_id, member_id, member_type) SELECT $1, id, 'User' FROM users LIMIT 10`, small)
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	extra := c.createUser("not-yet-a-member")
+	const requests = 200
+	fmt.Fprintf(os.Stdout, "\nPATCH one member in and out of a group, %d sequential requests each:\n\n| group size | median | p99 |\n|---|---:|---:|\n", requests)
+	for _, g := range []struct {
+		name, id string
+	}{{"10 members", small}, {"100,000 members", big}} {
+		durs := make([]time.Duration, 0, requests)
+		for i := 0; i < requests; i++ {
+			op := map[string]any{"op": "add", "path": "members", "value": []any{map[string]any{"value": extra}}}
+			if i%2 == 1 {
+				op = map[string]any{"op": "remove", "path": `members[value eq "` + extra + `"]`}
+			}
+			start := time.Now()
+			r := c.do("PATCH", "/Groups/"+g.id, patchBody(op))
+			durs = append(durs, time.Since(start))
+			if r.Status != http.StatusNoContent {
+				b.Fatalf("PATCH: %d %s", r.Status, r.Raw)
+			}
+		}
+		slices.Sort(durs)
+		fmt.Fprintf(os.Stdout, "| %s | %.2f ms | %.2f ms |\n", g.name, ms(durs[len(durs)/2]), ms(durs[len(durs)*99/100]))
+	}
+
+	const rounds, perRequest = 5, 1000
+	durs := make([]time.Duration, 0, rounds)
+	for round := 0; round < rounds; round++ {
+		ops := make([]map[string]any, perRequest)
+		for i := range ops {
+			ops[i] = map[string]any{"method": "POST", "path": "/Users", "bulkId": fmt.Sprint(i),
+				"data": user(fmt.Sprintf("bulk-%d-%04d@example.com", round, i), "name", map[string]any{"givenName": "Bulk", "familyName": fmt.Sprint(i)},
+					"emails", []any{map[string]any{"value": fmt.Sprintf("bulk-%d-%04d@example.com", round, i), "type": "work", "primary": true}})}
+		}
+		start := time.Now()
+		r := c.do("POST", "/Bulk", bulkBody(0, ops...))
+		durs = append(durs, time.Since(start))
+		if r.Status != http.StatusOK || strings.Count(string(r.Raw), `"status":"201"`) != perRequest {
+			b.Fatalf("bulk: %d %.300s", r.Status, r.Raw)
+		}
+	}
+	slices.Sort(durs)
+	med := durs[len(durs)/2]
+	fmt.Fprintf(os.Stdout, "\nBulk of %d user creations, %d requests:\n\n| median | slowest | users per second (median) |\n|---:|---:|---:|\n| %.0f ms | %.0f ms | %.0f |\n",
+		perRequest, rounds, ms(med), ms(durs[len(durs)-1]), perRequest/med.Seconds())
+}

@@ -1,12 +1,8 @@
 package web
 
 import (
-	"net/http"
-
-	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
-	"github.com/bulkhead-dev/bulkhead/app"
 	"github.com/bulkhead-dev/bulkhead/app/scim"
 )
 
@@ -32,22 +28,18 @@ func (s *Server) routes() {
 			g.POST(rt.Endpoint+"/.search", s.searchResources(rt), permit(permList))
 			g.GET(rt.Endpoint+"/:id", s.getResource(rt), permit(permRead))
 			g.PUT(rt.Endpoint+"/:id", s.replaceResource(rt), permit(permUpdate))
-			g.PATCH(rt.Endpoint+"/:id", s.patchResource, permit(permUpdate))
+			g.PATCH(rt.Endpoint+"/:id", s.patchResource(rt), permit(permUpdate))
 			g.DELETE(rt.Endpoint+"/:id", s.deleteResource(rt), permit(permDelete))
 		}
 		g.POST("/.search", s.searchResources(nil), permit(permList))
+		g.POST("/Bulk", s.bulk)
 		g.GET("/ServiceProviderConfig", s.serviceProviderConfig)
 		g.GET("/ResourceTypes", s.resourceTypes)
 		g.GET("/ResourceTypes/:id", s.resourceType)
 		g.GET("/Schemas", s.schemas)
 		g.GET("/Schemas/:id", s.schema)
-		for _, path := range []string{"/ServiceProviderConfig", "/ResourceTypes", "/ResourceTypes/:id", "/Schemas", "/Schemas/:id"} {
-			for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
-				g.Add(m, path, readOnlyEndpoint)
-			}
-		}
-		g.Any("/*", func(c echo.Context) error {
-			return app.Errorf(app.ENOTFOUND, "no SCIM endpoint at %s", c.Request().URL.Path)
-		})
+		// Anything else: 405 with Allow where the path exists (writes to the
+		// discovery endpoints among them), 404 where it does not.
+		g.Any("/*", scimNoRoute)
 	}
 }

@@ -30,29 +30,27 @@ const (
 	trialExpiredMsg = "the tenant's trial has expired; contact your provider to continue"
 )
 
-// scimAuth authenticates a SCIM request by its bearer token and resolves the
-// tenant. Under /tenants/{tenant}/scim/v2 the token must belong to that
-// tenant; a token of another tenant gets the same 401 as an unknown token,
-// so that nobody learns which tenants exist. Suspended tenants and expired
-// trials get 403; a tenant over its request rate gets 429 with Retry-After.
+// scimAuth authenticates a SCIM request and resolves the tenant. The
+// credential is an opaque token or a JWT, or a trusted gateway's signed
+// X-Tenant-ID (scim_tenancy.go). Under /tenants/{tenant}/scim/v2 and on a
+// tenant's subdomain the credential must belong to that tenant; a
+// credential of another tenant gets the same 401 as an unknown one, so that
+// nobody learns which tenants exist. Suspended tenants and expired trials
+// get 403; a tenant over its request rate gets 429 with Retry-After.
 func (s *Server) scimAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		unauthorized := app.Refusef(app.EUNAUTHORIZED, app.ReasonAuth, "invalid or expired bearer token")
-		h := c.Request().Header.Get(echo.HeaderAuthorization)
-		if len(h) <= len(scimBearer) || !strings.EqualFold(h[:len(scimBearer)], scimBearer) {
-			return unauthorized
-		}
-		p, err := s.auth.Authenticate(c.Request().Context(), strings.TrimSpace(h[len(scimBearer):]))
+		rt, err := s.routeOf(c)
 		if err != nil {
 			return err
 		}
-		base := s.cfg.BaseURL + "/scim/v2"
-		if id := c.Param("tenant"); id != "" {
-			if id != p.Tenant.ID {
-				return unauthorized
-			}
-			base = s.cfg.BaseURL + "/tenants/" + p.Tenant.ID + "/scim/v2"
+		p, err := s.authenticate(c)
+		if err != nil {
+			return err
 		}
+		if rt.tenant != "" && rt.tenant != p.Tenant.ID {
+			return errNoTenant
+		}
+		base := s.base(rt, p.Tenant.ID)
 		c.Set(ctxTenantID, p.Tenant.ID)
 		switch {
 		case p.Tenant.Status == tenant.StatusSuspended:
@@ -118,22 +116,25 @@ func scimBase(c echo.Context) string               { return c.Get(ctxSCIMBase).(
 
 // readJSON decodes the request body into a JSON object. Numbers stay
 // json.Number, so that large integers survive. Malformed JSON, anything but
-// one object, and invalid UTF-8 give 400 invalidSyntax; a body over
-// maxBodyBytes gives 413.
-func readJSON(c echo.Context) (map[string]any, error) {
-	if c.Request().ContentLength > maxBodyBytes {
-		return nil, app.Errorf(app.ETOOLARGE, "the request body is larger than %d bytes", maxBodyBytes)
+// one object, and invalid UTF-8 give 400 invalidSyntax; a body over limit
+// bytes gives 413, before it is read when its Content-Length says so.
+func readJSON(c echo.Context, limit int64) (map[string]any, error) {
+	if c.Request().ContentLength > limit {
+		return nil, app.Errorf(app.ETOOLARGE, "the request body is larger than %d bytes", limit)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, maxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, limit))
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		return nil, app.Errorf(app.ETOOLARGE, "the request body is larger than %d bytes", maxBodyBytes)
+		return nil, app.Errorf(app.ETOOLARGE, "the request body is larger than %d bytes", limit)
 	}
 	if err != nil {
 		return nil, app.ScimErrorf(app.EINVALID, app.ScimInvalidSyntax, "could not read the request body")
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, app.ScimErrorf(app.EINVALID, app.ScimInvalidSyntax, "the request body is empty; send a JSON object")
+	}
+	if err := checkJSON(body); err != nil {
+		return nil, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -291,17 +292,21 @@ func intField(v any, name string) (int, error) {
 	return intParam(n.String(), name, 0)
 }
 
-// ifMatchVersion reads the If-Match header: 0 when absent or "*", the
-// version of a W/"n" or "n" tag, and -1 (matches nothing) for any other tag.
-func ifMatchVersion(c echo.Context) int64 {
-	h := strings.TrimSpace(c.Request().Header.Get("If-Match"))
+// ifMatchVersion reads the If-Match header with ifMatch.
+func ifMatchVersion(c echo.Context) int64 { return ifMatch(c.Request().Header.Get("If-Match")) }
+
+// ifMatch reads an If-Match value (a header, or a Bulk operation's
+// version): 0 when empty or "*", the version of the first W/"n" or "n" tag,
+// and -1, which matches nothing, when no tag is well-formed.
+func ifMatch(h string) int64 {
+	h = strings.TrimSpace(h)
 	if h == "" || h == "*" {
 		return 0
 	}
 	for _, tag := range strings.Split(h, ",") {
 		tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
 		if n, err := strconv.ParseInt(strings.Trim(tag, `"`), 10, 64); err == nil && n > 0 {
-			return n // one version per request: the first well-formed tag
+			return n
 		}
 	}
 	return -1

@@ -51,8 +51,8 @@ type authScheme struct {
 func (s *Server) serviceProviderConfig(c echo.Context) error {
 	return writeSCIM(c, http.StatusOK, serviceProviderConfig{
 		Schemas:        []string{"urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"},
-		Patch:          supported{false},
-		Bulk:           bulkConfig{},
+		Patch:          supported{true},
+		Bulk:           bulkConfig{Supported: principalOf(c).Permissions.BulkEnabled, MaxOperations: bulkMaxOperations, MaxPayloadSize: bulkMaxPayloadSize},
 		Filter:         filterConfig{Supported: true, MaxResults: maxResults},
 		ChangePassword: supported{true},
 		Sort:           supported{true},
@@ -103,10 +103,4 @@ func (s *Server) schema(c echo.Context) error {
 		}
 	}
 	return app.Errorf(app.ENOTFOUND, "schema %q not found", c.Param("id"))
-}
-
-// readOnlyEndpoint answers writes to the discovery endpoints.
-func readOnlyEndpoint(c echo.Context) error {
-	c.Response().Header().Set(echo.HeaderAllow, "GET")
-	return echo.NewHTTPError(http.StatusMethodNotAllowed, "this endpoint is read-only")
 }

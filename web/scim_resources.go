@@ -51,22 +51,11 @@ func projection(c echo.Context, rt *scim.ResourceType) scim.Projection {
 // createResource: POST /Users, POST /Groups.
 func (s *Server) createResource(rt *scim.ResourceType) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		body, err := readJSON(c)
+		body, err := readJSON(c, maxBodyBytes)
 		if err != nil {
 			return err
 		}
-		attrs, err := rt.Normalize(body)
-		if err != nil {
-			return err
-		}
-		var r *scim.Resource
-		err = s.inTenant(c, func(ctx context.Context, tx *sqlx.Tx) error {
-			if r, err = scim.CreateResource(ctx, tx, rt, attrs, quota(principalOf(c).Permissions, rt)); err != nil {
-				return err
-			}
-			r, err = scim.FindResource(ctx, tx, rt, r.ID, true)
-			return err
-		})
+		r, err := s.create(c.Request().Context(), writerOf(c), rt, body)
 		if err != nil {
 			return err
 		}
@@ -97,22 +86,11 @@ func (s *Server) getResource(rt *scim.ResourceType) echo.HandlerFunc {
 // replaceResource: PUT /Users/{id}, PUT /Groups/{id}.
 func (s *Server) replaceResource(rt *scim.ResourceType) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		body, err := readJSON(c)
+		body, err := readJSON(c, maxBodyBytes)
 		if err != nil {
 			return err
 		}
-		attrs, err := rt.Normalize(body)
-		if err != nil {
-			return err
-		}
-		var r *scim.Resource
-		err = s.inTenant(c, func(ctx context.Context, tx *sqlx.Tx) error {
-			if _, err := scim.ReplaceResource(ctx, tx, rt, c.Param("id"), ifMatchVersion(c), attrs); err != nil {
-				return err
-			}
-			r, err = scim.FindResource(ctx, tx, rt, c.Param("id"), true)
-			return err
-		})
+		r, err := s.replace(c.Request().Context(), writerOf(c), rt, c.Param("id"), ifMatchVersion(c), body)
 		if err != nil {
 			return err
 		}
@@ -120,22 +98,39 @@ func (s *Server) replaceResource(rt *scim.ResourceType) echo.HandlerFunc {
 	}
 }
 
+// patchResource: PATCH /Users/{id}, PATCH /Groups/{id}. A User comes back
+// whole (200). A Group comes back only when the request asks for attributes
+// with attributes or excludedAttributes (200); otherwise the answer is 204
+// with the new ETag, as RFC 7644 §3.5.2 allows, so that changing one member
+// of a large group never loads its member list.
+func (s *Server) patchResource(rt *scim.ResourceType) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		body, err := readJSON(c, maxBodyBytes)
+		if err != nil {
+			return err
+		}
+		proj := projection(c, rt)
+		wantBody := rt != scim.GroupResource || c.QueryParam("attributes") != "" || c.QueryParam("excludedAttributes") != ""
+		r, err := s.patch(c.Request().Context(), writerOf(c), rt, c.Param("id"), ifMatchVersion(c), body, wantBody && proj.Includes(membersAttr(rt)))
+		if err != nil {
+			return err
+		}
+		if !wantBody {
+			c.Response().Header().Set("ETag", r.ETag())
+			return c.NoContent(http.StatusNoContent)
+		}
+		return writeResource(c, http.StatusOK, r, proj)
+	}
+}
+
 // deleteResource: DELETE /Users/{id}, DELETE /Groups/{id}.
 func (s *Server) deleteResource(rt *scim.ResourceType) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		err := s.inTenant(c, func(ctx context.Context, tx *sqlx.Tx) error {
-			return scim.DeleteResource(ctx, tx, rt, c.Param("id"), ifMatchVersion(c))
-		})
-		if err != nil {
+		if err := s.delete(c.Request().Context(), writerOf(c), rt, c.Param("id"), ifMatchVersion(c)); err != nil {
 			return err
 		}
 		return c.NoContent(http.StatusNoContent)
 	}
-}
-
-// patchResource: PATCH is not supported yet, as ServiceProviderConfig says.
-func (s *Server) patchResource(c echo.Context) error {
-	return app.Errorf(app.ENOTIMPL, "PATCH is not supported by this server; use PUT")
 }
 
 // listResources: GET /Users, GET /Groups.
@@ -153,7 +148,7 @@ func (s *Server) listResources(rt *scim.ResourceType) echo.HandlerFunc {
 // root (rt nil), which searches Users and Groups.
 func (s *Server) searchResources(rt *scim.ResourceType) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		body, err := readJSON(c)
+		body, err := readJSON(c, maxBodyBytes)
 		if err != nil {
 			return err
 		}

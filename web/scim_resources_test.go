@@ -391,7 +391,7 @@ func TestErrors(t *testing.T) {
 		{"WriteToSchemas", "PUT", "/Schemas", map[string]any{}, 405, ""},
 		{"WriteToServiceProviderConfig", "POST", "/ServiceProviderConfig", map[string]any{}, 405, ""},
 		{"DeleteResourceType", "DELETE", "/ResourceTypes/User", nil, 405, ""},
-		{"PatchNotSupported", "PATCH", "/Users/" + id, map[string]any{}, 501, ""},
+		{"PatchWithoutSchemas", "PATCH", "/Users/" + id, map[string]any{}, 400, "invalidSyntax"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := c.do(tt.method, tt.path, tt.body)

@@ -63,6 +63,8 @@ type client struct {
 	tenant string
 	token  string
 	prefix string // path prefix of the SCIM base: /tenants/{id}/scim/v2
+	server string // the server's URL; the shared one when empty
+	host   string // the Host header, when not the server's
 }
 
 // newTenant creates a tenant and returns a client holding its first token.
@@ -108,9 +110,16 @@ func (c *client) do(method, path string, body any, headers ...string) *response 
 	if !strings.HasPrefix(path, "/tenants/") && !strings.HasPrefix(path, "/scim/") {
 		path = c.prefix + path
 	}
-	req, err := http.NewRequest(method, env.srv.URL+path, r)
+	server := c.server
+	if server == "" {
+		server = env.srv.URL
+	}
+	req, err := http.NewRequest(method, server+path, r)
 	if err != nil {
 		c.t.Fatal(err)
+	}
+	if c.host != "" {
+		req.Host = c.host
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	if body != nil {
@@ -138,7 +147,7 @@ func (c *client) do(method, path string, body any, headers ...string) *response 
 func (r *response) must(t testing.TB, status int) *response {
 	t.Helper()
 	if r.Status != status {
-		t.Fatalf("status %d, want %d: %s", r.Status, status, r.Raw)
+		t.Fatalf("status %d, want %d: %.500s", r.Status, status, r.Raw)
 	}
 	return r
 }

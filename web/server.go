@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +27,15 @@ type Config struct {
 	Log     *slog.Logger
 	BaseURL string // public URL, e.g. https://scim.example.com; no trailing slash
 
+	// TenantDomain turns on subdomain tenancy: with scim.example.com, a
+	// request to acme.scim.example.com/scim/v2 is for tenant acme. "" is off.
+	TenantDomain string
+	// TrustedProxies are the addresses of an API gateway whose X-Tenant-ID
+	// header is honoured, when signed with GatewaySecret; from anywhere else
+	// the header is ignored. Gateway mode needs both.
+	TrustedProxies []netip.Prefix
+	GatewaySecret  string
+
 	// Meter counts SCIM usage per tenant (nil: not metered); MetricsTenantLabels
 	// adds the busiest tenants to /metrics (web/metrics.go).
 	Meter               *usage.Meter
@@ -40,12 +51,15 @@ type Server struct {
 	auth    *tenant.Auth
 	limiter *tenant.RateLimiter
 	obs     *observer
+
+	tenantDomain string // cfg.TenantDomain, lower-case, without dots at the ends
 }
 
 // NewServer returns a server with every route registered.
 func NewServer(cfg Config) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	e.IPExtractor = clientIP(cfg.TrustedProxies)
 	tenants := tenant.NewService(cfg.DB)
 	s := &Server{
 		cfg:     cfg,
@@ -54,6 +68,8 @@ func NewServer(cfg Config) *Server {
 		auth:    tenant.NewAuth(tenants, cfg.Log),
 		limiter: tenant.NewRateLimiter(tenants, cfg.Log),
 		obs:     newObserver(cfg),
+
+		tenantDomain: strings.Trim(strings.ToLower(cfg.TenantDomain), "."),
 	}
 	s.http = &http.Server{
 		Handler:           e,

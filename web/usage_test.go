@@ -151,6 +151,14 @@ func TestMeteringCounts(t *testing.T) {
 	m.send(t, tok, "GET", "/scim/v2/Groups", nil).must(t, 200) // the token alone picks the tenant
 	m.send(t, "bh_not-a-token", "GET", p+"/Users", nil).must(t, 401)
 	m.send(t, tok, "GET", p+"/Nothing", nil).must(t, 404)
+	m.send(t, tok, "PATCH", p+"/Users/"+ids[0], map[string]any{
+		"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []any{map[string]any{"op": "replace", "path": "displayName", "value": "Zero"}},
+	}, okta...).must(t, 200)
+	m.send(t, tok, "POST", p+"/Bulk", map[string]any{
+		"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:BulkRequest"},
+		"Operations": []any{map[string]any{"method": "DELETE", "path": "/Users/" + ids[0]}},
+	}, okta...).must(t, 200)
 
 	want := map[string]int64{
 		"Users create 201":        3,
@@ -168,6 +176,8 @@ func TestMeteringCounts(t *testing.T) {
 		"discovery discovery 200": 2,
 		"Groups list 200":         1,
 		"other other 404":         1,
+		"Users patch 200":         1,
+		"Bulk bulk 200":           1,
 	}
 	got := m.rollups(t, id)
 	if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -182,7 +192,7 @@ func TestMeteringCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tot.Requests != 19 || tot.BytesIn == 0 || tot.BytesOut == 0 || tot.Refusals["quota"] != 1 || tot.DBTime <= 0 {
+	if tot.Requests != 21 || tot.BytesIn == 0 || tot.BytesOut == 0 || tot.Refusals["quota"] != 1 || tot.DBTime <= 0 {
 		t.Errorf("totals: %+v", tot)
 	}
 	lw, err := usage.FindLastWrite(context.Background(), env.db, id)

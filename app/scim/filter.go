@@ -48,13 +48,71 @@ func (rt *ResourceType) CompileFilter(expr string, argOffset int) (sql string, a
 	}
 	e, err := parseFilter(expr)
 	if err != nil {
-		return "", nil, invalidFilter("filter does not parse: %s", strings.TrimSpace(expr))
+		// Entra ID's documentation writes values without quotes
+		// (userName eq jdoe@contoso.com): quote them and try again.
+		if e, err = parseFilter(quoteBareValues(expr)); err != nil {
+			return "", nil, invalidFilter("filter does not parse: %s", strings.TrimSpace(expr))
+		}
 	}
 	c := &compiler{rt: rt, st: rt.store, offset: argOffset}
 	if sql, err = c.expr(e); err != nil {
 		return "", nil, err
 	}
 	return sql, c.args, nil
+}
+
+// quoteBareValues puts double quotes around the comparison values of expr
+// that have none and are not true, false, null or a number.
+func quoteBareValues(expr string) string {
+	type token struct{ start, end int }
+	var toks []token
+	for i := 0; i < len(expr); {
+		switch c := expr[i]; {
+		case c == ' ' || c == '\t' || c == '(' || c == ')' || c == '[' || c == ']':
+			i++
+		case c == '"':
+			j := i + 1
+			for j < len(expr) && expr[j] != '"' {
+				if expr[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			toks = append(toks, token{i, min(j+1, len(expr))})
+			i = j + 1
+		default:
+			j := i
+			for j < len(expr) && !strings.ContainsRune(" \t()[]\"", rune(expr[j])) {
+				j++
+			}
+			toks = append(toks, token{i, j})
+			i = j
+		}
+	}
+	var b strings.Builder
+	last := 0
+	for k := 2; k < len(toks); k++ {
+		op, v := expr[toks[k-1].start:toks[k-1].end], expr[toks[k].start:toks[k].end]
+		switch strings.ToLower(op) {
+		case "eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le":
+		default:
+			continue
+		}
+		if prev := strings.ToLower(expr[toks[k-2].start:toks[k-2].end]); prev == "and" || prev == "or" || prev == "not" {
+			continue
+		}
+		if v[0] == '"' || v == "true" || v == "false" || v == "null" {
+			continue
+		}
+		if _, err := strconv.ParseFloat(v, 64); err == nil {
+			continue
+		}
+		b.WriteString(expr[last:toks[k].start])
+		b.WriteString(strconv.Quote(v))
+		last = toks[k].end
+	}
+	b.WriteString(expr[last:])
+	return b.String()
 }
 
 func invalidFilter(format string, args ...any) error {

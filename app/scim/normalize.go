@@ -206,6 +206,9 @@ func normValue(s *Schema, path string, a *Attribute, v any) (any, error) {
 	if !ok {
 		return nil, app.ScimErrorf(app.EINVALID, app.ScimInvalidValue, "attribute %q must be an array", path)
 	}
+	if limit := maxValues(a); len(list) > limit {
+		return nil, app.ScimErrorf(app.EINVALID, app.ScimInvalidValue, "attribute %q has %d values; at most %d are allowed", path, len(list), limit)
+	}
 	out := make([]any, 0, len(list))
 	primaries := 0
 	for _, e := range list {
@@ -230,6 +233,20 @@ func normValue(s *Schema, path string, a *Attribute, v any) (any, error) {
 	return out, nil
 }
 
+// MaxValues is the most values a multi-valued attribute may hold, members of
+// a Group excepted: a person has a handful of emails, never thousands.
+const MaxValues = 1000
+
+// MaxMembers is the most members one request may give a Group.
+const MaxMembers = 200_000
+
+func maxValues(a *Attribute) int {
+	if a.Name == "members" {
+		return MaxMembers
+	}
+	return MaxValues
+}
+
 // normSingle checks one value of a, ignoring a.MultiValued.
 func normSingle(s *Schema, path string, a *Attribute, v any) (any, error) {
 	if v == nil {
@@ -240,6 +257,10 @@ func normSingle(s *Schema, path string, a *Attribute, v any) (any, error) {
 	}
 	switch a.Type {
 	case TypeComplex:
+		if id, ok := v.(string); ok && a.Sub("value") != nil {
+			// Entra ID sends the enterprise manager as a bare id.
+			v = map[string]any{"value": id}
+		}
 		obj, ok := v.(map[string]any)
 		if !ok {
 			return nil, bad("an object")

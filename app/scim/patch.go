@@ -312,6 +312,14 @@ func (p *patcher) applyObject(op string, scope *Schema, value any, seen map[stri
 				continue
 			}
 			s, name = p.rt.splitURN(key)
+			if strings.Contains(name, ".") {
+				// Entra ID writes sub-attributes as dotted keys
+				// ("name.givenName"): each is an operation with that path.
+				if err := p.apply(PatchOp{Op: op, Path: key, Value: v}); err != nil {
+					return err
+				}
+				continue
+			}
 		}
 		a := findAttr(p.rt.attrsOf(s), name)
 		if a == nil || a == schemasAttribute || a.Mutability == ReadOnly {
@@ -496,18 +504,18 @@ func (p *patcher) setFiltered(op string, t patchTarget, v any) error {
 		}
 	}
 	if len(matched) == 0 {
-		// RFC 7644 §3.5.2.3 says noTarget for replace. For add the RFC is
-		// silent; Entra ID adds a new work email as emails[type eq "work"].value,
-		// so the element is built from the filter.
-		if op == "replace" {
-			return noTarget("no value of %q matches the filter", t.attr.Name)
-		}
+		// Entra ID sets a user's first work email with an add or a replace
+		// of emails[type eq "work"].value, and expects it created: the
+		// element is built from the filter's eq terms. Only a filter that
+		// cannot build one is noTarget (RFC 7644 §3.5.2.3 asks noTarget for
+		// every replace that matches nothing; Bulkhead follows the IdP).
 		el, err := elementFromFilter(t, t.filter, map[string]any{})
 		if err != nil {
 			return err
 		}
 		list = append(list, el)
 		matched = []int{len(list) - 1}
+		op = "add" // the new element keeps what the filter says of it
 	}
 	for _, i := range matched {
 		el, _ := list[i].(map[string]any)
@@ -552,8 +560,12 @@ func (p *patcher) setFiltered(op string, t patchTarget, v any) error {
 	return nil
 }
 
-// setSub sets sub-attribute t.sub of el to v, or unassigns it for null.
+// setSub sets sub-attribute t.sub of el to v, or unassigns it for null or
+// "".
 func setSub(t patchTarget, el map[string]any, v any) error {
+	if v == "" {
+		v = nil
+	}
 	nv, err := normSingle(t.schema, t.name(), t.sub, v)
 	if err != nil {
 		return err
@@ -648,7 +660,8 @@ func checkImmutable(t patchTarget, def *Attribute, old, nv any) error {
 }
 
 // normAttr normalizes v as the value of t.attr, accepting one object where
-// a list is due and an id where a complex attribute with a "value" is.
+// a list is due. An empty string unassigns, as Entra ID clears attributes
+// with "".
 func normAttr(t patchTarget, v any) (any, error) {
 	a := t.attr
 	switch s := v.(type) {
@@ -657,8 +670,8 @@ func normAttr(t patchTarget, v any) (any, error) {
 			v = []any{s}
 		}
 	case string:
-		if a.Type == TypeComplex && !a.MultiValued && a.Sub("value") != nil {
-			v = map[string]any{"value": s}
+		if s == "" {
+			return nil, nil
 		}
 	}
 	return normValue(t.schema, t.name(), a, v)

@@ -237,10 +237,16 @@ func TestApplyPatchUser(t *testing.T) {
 			want: `{"title":null,"name":null}`},
 		{name: "ReplaceFilteredWithNothingRemoves", ops: `[{"op":"replace","path":"emails[type eq \"home\"]","value":null}]`,
 			want: `{"emails":[{"value":"bjensen@example.com","type":"work","primary":true}]}`},
-		{name: "ErrReplaceFilterNoMatch", ops: `[{"op":"replace","path":"emails[type eq \"other\"].value","value":"x@example.com"}]`,
+		{name: "ReplaceFilterNoMatchAdds", ops: `[{"op":"replace","path":"emails[type eq \"other\"].value","value":"x@example.com"}]`,
+			want: `{"emails":[{"value":"bjensen@example.com","type":"work","primary":true},{"value":"babs@example.org","type":"home"},{"type":"other","value":"x@example.com"}]}`},
+		{name: "ReplaceFilterNoMatchEmptyListAdds", ops: `[{"op":"replace","path":"phoneNumbers[type eq \"work\"]","value":{"value":"+1"}}]`,
+			want: `{"phoneNumbers":[{"type":"work","value":"+1"}]}`},
+		{name: "ErrReplaceFilterNoMatchCannotBuild", ops: `[{"op":"replace","path":"emails[value co \"nobody\"].type","value":"x"}]`,
 			scimType: app.ScimNoTarget},
-		{name: "ErrReplaceFilterNoMatchEmptyList", ops: `[{"op":"replace","path":"phoneNumbers[type eq \"work\"]","value":{"value":"+1"}}]`,
-			scimType: app.ScimNoTarget},
+		{name: "NoPathDottedKey", ops: `[{"op":"replace","value":{"name.givenName":"Babs"}}]`,
+			want: `{"name":{"givenName":"Babs","familyName":"Jensen"}}`},
+		{name: "EmptyStringClears", ops: `[{"op":"replace","path":"title","value":""},{"op":"replace","path":"name.givenName","value":""}]`,
+			want: `{"title":null,"name":{"familyName":"Jensen"}}`},
 
 		// remove
 		{name: "RemoveAttribute", ops: `[{"op":"remove","path":"title"}]`, want: `{"title":null}`},
@@ -401,7 +407,9 @@ func TestApplyPatchGroup(t *testing.T) {
 			want: `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Guides"}`},
 		{name: "ErrMemberNotUUID", ops: `[{"op":"add","path":"members","value":[{"value":"f648f8d5ea4e4cd38e9c"}]}]`, scimType: app.ScimInvalidValue},
 		{name: "ErrMemberWithoutValue", ops: `[{"op":"add","path":"members","value":[{"display":"Alice"}]}]`, scimType: app.ScimInvalidValue},
-		{name: "ErrMembersNotObjects", ops: `[{"op":"add","path":"members","value":["` + alice + `"]}]`, scimType: app.ScimInvalidValue},
+		{name: "AddMembersAsBareIDs", ops: `[{"op":"add","path":"members","value":["` + alice + `"]}]`,
+			changes: MemberChanges{Add: []string{alice}}},
+		{name: "ErrMembersNotObjects", ops: `[{"op":"add","path":"members","value":[7]}]`, scimType: app.ScimInvalidValue},
 		{name: "ErrRemoveFilterNotUUID", ops: `[{"op":"remove","path":"members[value eq \"123abc\"]"}]`, scimType: app.ScimInvalidValue},
 		{name: "ErrRemoveFilterOtherThanValue", ops: `[{"op":"remove","path":"members[display eq \"Alice\"]"}]`, scimType: app.ScimInvalidFilter},
 		{name: "ErrRemoveFilterAnd", ops: `[{"op":"remove","path":"members[value eq \"` + alice + `\" and type eq \"User\"]"}]`, scimType: app.ScimInvalidFilter},
@@ -520,8 +528,10 @@ func TestApplyPatchSCIMMY(t *testing.T) {
 		{name: "ReplaceListWithOneObject", data: `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"asdf","emails":[{"type":"home","value":"asdf@dsaf.com"}]}`,
 			ops: `[{"op":"replace","path":"emails","value":{"type":"work","value":"test@example.com"}}]`, want: `{"userName":"asdf","emails":[{"type":"work","value":"test@example.com"}]}`},
 		// SCIMMY appends; RFC 7644 §3.5.2.3 says noTarget.
+		// SCIMMY appends when a replace's filter matches nothing, as Entra ID
+		// expects; so does Bulkhead.
 		{name: "ReplaceFilterNoMatch", data: `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"asdf","emails":[{"type":"home","value":"asdf@dsaf.com"}]}`,
-			ops: `[{"op":"replace","path":"emails[type eq \"work\"]","value":{"type":"work","value":"test@example.com"}}]`, scimType: app.ScimNoTarget},
+			ops: `[{"op":"replace","path":"emails[type eq \"work\"]","value":{"type":"work","value":"test@example.com"}}]`, want: `{"userName":"asdf","emails":[{"type":"home","value":"asdf@dsaf.com"},{"type":"work","value":"test@example.com"}]}`},
 		{name: "ReplaceFiltered", data: `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"asdf","emails":[{"type":"work","value":"asdf@dsaf.com"}]}`,
 			ops: `[{"op":"replace","path":"emails[type eq \"work\"]","value":{"type":"work","value":"test@example.com"}}]`, want: `{"userName":"asdf","emails":[{"type":"work","value":"test@example.com"}]}`},
 		{name: "ReplaceFilteredValue", data: `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"asdf","emails":[{"type":"work","value":"asdf@dsaf.com"}]}`,

@@ -62,8 +62,12 @@ func CreateResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, attrs ma
 		return nil, err
 	}
 	r := &Resource{Type: rt, ID: uuid.NewString()}
+	members := takeMembers(rt, attrs)
 	if err := write(ctx, tx, r, attrs, true); err != nil {
 		return nil, err
+	}
+	if rt == GroupResource {
+		return r, setMembers(ctx, tx, r.ID, members, true)
 	}
 	return r, nil
 }
@@ -111,11 +115,77 @@ func ReplaceResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id stri
 	if _, err := lockVersion(ctx, tx, rt, id, version); err != nil {
 		return nil, err
 	}
+	if _, ok := attrs["active"]; !ok && rt == UserResource {
+		// A PUT that leaves active out (Okta's do) keeps it as it is.
+		var active bool
+		if err := tx.GetContext(ctx, &active, `SELECT active FROM users WHERE id = $1`, id); err != nil {
+			return nil, fmt.Errorf("replace user %s: %w", id, err)
+		}
+		attrs["active"] = active
+	}
+	r := &Resource{Type: rt, ID: id}
+	members := takeMembers(rt, attrs)
+	if err := write(ctx, tx, r, attrs, false); err != nil {
+		return nil, err
+	}
+	if rt == GroupResource {
+		return r, setMembers(ctx, tx, r.ID, members, true)
+	}
+	return r, nil
+}
+
+// PatchResource applies PATCH operations (RFC 7644 §3.5.2) to the resource
+// of rt with the given id, all or nothing. version, when not 0, must match
+// (If-Match). A Group's membership changes touch only the member rows named:
+// the member list is never loaded. It returns ENOTFOUND, EPRECONDITION, and
+// the EINVALID errors of ApplyPatch (invalidPath, noTarget, mutability,
+// invalidValue) and of CreateResource.
+func PatchResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string, version int64, ops []PatchOp) (*Resource, error) {
+	if _, err := lockVersion(ctx, tx, rt, id, version); err != nil {
+		return nil, err
+	}
+	cur, err := FindResource(ctx, tx, rt, id, false)
+	if err != nil {
+		return nil, err
+	}
+	attrs, changes, err := rt.ApplyPatch(cur.Data, ops)
+	if err != nil {
+		return nil, err
+	}
 	r := &Resource{Type: rt, ID: id}
 	if err := write(ctx, tx, r, attrs, false); err != nil {
 		return nil, err
 	}
-	return r, nil
+	if rt != GroupResource {
+		return r, nil
+	}
+	if changes.ReplaceAll {
+		return r, setMembers(ctx, tx, id, changes.Add, true)
+	}
+	if len(changes.Remove) > 0 {
+		const q = `DELETE FROM group_members WHERE group_id = $1 AND member_id = ANY($2::uuid[])`
+		if _, err := tx.ExecContext(ctx, q, id, pq.Array(changes.Remove)); err != nil {
+			return nil, fmt.Errorf("remove members: %w", err)
+		}
+	}
+	return r, setMembers(ctx, tx, id, changes.Add, false)
+}
+
+// takeMembers removes the member ids from a Group's normalized attributes
+// and returns them; members live as rows, never in data.
+func takeMembers(rt *ResourceType, attrs map[string]any) []string {
+	if rt != GroupResource {
+		return nil
+	}
+	list, _ := attrs["members"].([]any)
+	delete(attrs, "members")
+	ids := make([]string, 0, len(list))
+	for _, m := range list {
+		obj, _ := m.(map[string]any)
+		v, _ := obj["value"].(string)
+		ids = append(ids, v)
+	}
+	return ids
 }
 
 // lockVersion locks the resource's row for the rest of the transaction and
@@ -139,14 +209,11 @@ func lockVersion(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string, 
 	return v, nil
 }
 
-// write inserts (create) or updates r from attrs, with its child rows.
+// write inserts (create) or updates r from attrs, and a User's emails. A
+// Group's members are the caller's business.
 func write(ctx context.Context, tx *sqlx.Tx, r *Resource, attrs map[string]any, create bool) error {
 	password, hasPassword := TakePassword(attrs)
-	var members []any
-	if r.Type == GroupResource {
-		members, _ = attrs["members"].([]any)
-		delete(attrs, "members")
-	} else if _, ok := attrs["active"]; !ok {
+	if _, ok := attrs["active"]; !ok && r.Type == UserResource {
 		attrs["active"] = true // RFC 7643 §4.1.1 leaves it to the provider; IdPs expect true
 	}
 	delete(attrs, "groups") // readOnly; Normalize drops it already
@@ -203,7 +270,7 @@ func write(ctx context.Context, tx *sqlx.Tx, r *Resource, attrs map[string]any, 
 	if r.Type == UserResource {
 		return writeEmails(ctx, tx, r.ID, attrs, create)
 	}
-	return replaceMembers(ctx, tx, r, members)
+	return nil
 }
 
 // uniqueness turns a unique violation into the SCIM uniqueness error.
@@ -250,63 +317,79 @@ func writeEmails(ctx context.Context, tx *sqlx.Tx, userID string, attrs map[stri
 	return nil
 }
 
-// replaceMembers makes the group's member rows exactly members (PUT or
-// POST), touching only the rows that change.
-func replaceMembers(ctx context.Context, tx *sqlx.Tx, r *Resource, members []any) error {
-	ids := make([]string, 0, len(members))
-	seen := make(map[string]bool, len(members))
-	for _, m := range members {
-		obj, _ := m.(map[string]any)
-		v, _ := obj["value"].(string)
-		u, err := uuid.Parse(v)
-		if err != nil {
-			return app.ScimErrorf(app.EINVALID, app.ScimInvalidValue, "members: %q is not the id of a User or Group", v)
-		}
-		if id := u.String(); !seen[id] {
-			seen[id] = true
-			ids = append(ids, id)
-		}
-	}
-	if seen[r.ID] {
-		return app.ScimErrorf(app.EINVALID, app.ScimInvalidValue, "members: a group cannot be a member of itself")
-	}
-	// Resolve each id to a User or a Group of this tenant; unknown ids are
-	// refused rather than kept dangling.
-	var found []Member
-	const resolve = `
-		SELECT id::text AS value, 'User' AS type FROM users WHERE id = ANY($1::uuid[])
-		UNION ALL
-		SELECT id::text, 'Group' FROM groups WHERE id = ANY($1::uuid[])`
-	if err := tx.SelectContext(ctx, &found, resolve, pq.Array(ids)); err != nil {
-		return fmt.Errorf("resolve members: %w", err)
-	}
-	if len(found) != len(ids) {
-		known := make(map[string]bool, len(found))
-		for _, m := range found {
-			known[m.Value] = true
-		}
-		for _, id := range ids {
-			if !known[id] {
-				return app.ScimErrorf(app.EINVALID, app.ScimInvalidValue, "members: no User or Group has id %q", id)
-			}
-		}
+// setMembers adds the Users and Groups with the given ids to the group;
+// with replace, it also removes every other member. Only the rows that
+// change are touched. Ids must name Users or Groups of this tenant, and not
+// the group itself: EINVALID (invalidValue) otherwise.
+func setMembers(ctx context.Context, tx *sqlx.Tx, groupID string, ids []string, replace bool) error {
+	found, err := resolveMembers(ctx, tx, groupID, ids)
+	if err != nil {
+		return err
 	}
 	values := make([]string, len(found))
 	types := make([]string, len(found))
 	for i, m := range found {
 		values[i], types[i] = m.Value, m.Type
 	}
-	const del = `DELETE FROM group_members WHERE group_id = $1 AND NOT (member_id = ANY($2::uuid[]))`
-	if _, err := tx.ExecContext(ctx, del, r.ID, pq.Array(values)); err != nil {
-		return fmt.Errorf("replace members: %w", err)
+	if replace {
+		const del = `DELETE FROM group_members WHERE group_id = $1 AND NOT (member_id = ANY($2::uuid[]))`
+		if _, err := tx.ExecContext(ctx, del, groupID, pq.Array(values)); err != nil {
+			return fmt.Errorf("replace members: %w", err)
+		}
+	}
+	if len(values) == 0 {
+		return nil
 	}
 	const ins = `INSERT INTO group_members (group_id, member_id, member_type)
 		SELECT $1, v, t FROM unnest($2::uuid[], $3::text[]) AS x(v, t)
 		ON CONFLICT (group_id, member_id) DO NOTHING`
-	if _, err := tx.ExecContext(ctx, ins, r.ID, pq.Array(values), pq.Array(types)); err != nil {
-		return fmt.Errorf("replace members: %w", err)
+	if _, err := tx.ExecContext(ctx, ins, groupID, pq.Array(values), pq.Array(types)); err != nil {
+		return fmt.Errorf("add members: %w", err)
 	}
 	return nil
+}
+
+// resolveMembers returns each id as a User or Group of this tenant, each
+// once. Unknown ids are refused rather than kept dangling.
+func resolveMembers(ctx context.Context, tx *sqlx.Tx, groupID string, ids []string) ([]Member, error) {
+	uniq := make([]string, 0, len(ids))
+	seen := make(map[string]bool, len(ids))
+	for _, v := range ids {
+		u, err := uuid.Parse(v)
+		if err != nil {
+			return nil, app.ScimErrorf(app.EINVALID, app.ScimInvalidValue, "members: %q is not the id of a User or Group", v)
+		}
+		if id := u.String(); !seen[id] {
+			seen[id] = true
+			uniq = append(uniq, id)
+		}
+	}
+	if seen[groupID] {
+		return nil, app.ScimErrorf(app.EINVALID, app.ScimInvalidValue, "members: a group cannot be a member of itself")
+	}
+	if len(uniq) == 0 {
+		return nil, nil
+	}
+	var found []Member
+	const resolve = `
+		SELECT id::text AS value, 'User' AS type FROM users WHERE id = ANY($1::uuid[])
+		UNION ALL
+		SELECT id::text, 'Group' FROM groups WHERE id = ANY($1::uuid[])`
+	if err := tx.SelectContext(ctx, &found, resolve, pq.Array(uniq)); err != nil {
+		return nil, fmt.Errorf("resolve members: %w", err)
+	}
+	if len(found) != len(uniq) {
+		known := make(map[string]bool, len(found))
+		for _, m := range found {
+			known[m.Value] = true
+		}
+		for _, id := range uniq {
+			if !known[id] {
+				return nil, app.ScimErrorf(app.EINVALID, app.ScimInvalidValue, "members: no User or Group has id %q", id)
+			}
+		}
+	}
+	return found, nil
 }
 
 // FindResource returns the resource of rt with the given id, with its

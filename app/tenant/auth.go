@@ -33,6 +33,9 @@ type Auth struct {
 	listening bool
 	gen       uint64             // bumped by every eviction, so a lookup racing one is not cached
 	used      map[uuid.UUID]bool // tokens used since the last flush of last_used_at
+
+	credsCache  map[string]credsEntry // by tenant id, for JWTs and the gateway (credentials.go)
+	usedIssuers map[uuid.UUID]bool    // JWT issuers used since the last flush
 }
 
 type authEntry struct {
@@ -43,7 +46,8 @@ type authEntry struct {
 // NewAuth returns an Auth over svc. Call Run to listen for changes; until
 // it listens, every call reads the database.
 func NewAuth(svc *Service, log *slog.Logger) *Auth {
-	return &Auth{svc: svc, ttl: time.Minute, log: log, entries: map[[32]byte]authEntry{}, used: map[uuid.UUID]bool{}}
+	return &Auth{svc: svc, ttl: time.Minute, log: log, entries: map[[32]byte]authEntry{}, used: map[uuid.UUID]bool{},
+		credsCache: map[string]credsEntry{}, usedIssuers: map[uuid.UUID]bool{}}
 }
 
 // Authenticate returns the principal of a bearer token, from the cache when
@@ -93,6 +97,10 @@ func (a *Auth) evict(tenantID string) {
 			delete(a.entries, k)
 		}
 	}
+	if tenantID == "" {
+		a.credsCache = map[string]credsEntry{}
+	}
+	delete(a.credsCache, tenantID)
 }
 
 func (a *Auth) setListening(on bool) {
@@ -100,6 +108,7 @@ func (a *Auth) setListening(on bool) {
 	a.listening = on
 	a.gen++
 	a.entries = map[[32]byte]authEntry{}
+	a.credsCache = map[string]credsEntry{}
 	a.mu.Unlock()
 }
 
@@ -141,20 +150,31 @@ func (a *Auth) Run(ctx context.Context) {
 	}
 }
 
-// flushUsed records when tokens were last used, in one statement.
+// flushUsed records when tokens and JWT issuers were last used, in one
+// statement each.
 func (a *Auth) flushUsed(ctx context.Context) {
 	a.mu.Lock()
-	ids := make([]string, 0, len(a.used))
-	for id := range a.used {
+	ids, issuers := idList(a.used), idList(a.usedIssuers)
+	a.used, a.usedIssuers = map[uuid.UUID]bool{}, map[uuid.UUID]bool{}
+	a.mu.Unlock()
+	if len(ids) > 0 {
+		const q = `UPDATE control.tokens SET last_used_at = now() WHERE id = ANY($1::uuid[])`
+		if _, err := a.svc.DB.ExecContext(ctx, q, pq.Array(ids)); err != nil {
+			a.log.Warn("record token use", "error", err)
+		}
+	}
+	if len(issuers) > 0 {
+		const q = `UPDATE control.jwt_issuers SET last_used_at = now() WHERE id = ANY($1::uuid[])`
+		if _, err := a.svc.DB.ExecContext(ctx, q, pq.Array(issuers)); err != nil {
+			a.log.Warn("record JWT issuer use", "error", err)
+		}
+	}
+}
+
+func idList(set map[uuid.UUID]bool) []string {
+	ids := make([]string, 0, len(set))
+	for id := range set {
 		ids = append(ids, id.String())
 	}
-	a.used = map[uuid.UUID]bool{}
-	a.mu.Unlock()
-	if len(ids) == 0 {
-		return
-	}
-	const q = `UPDATE control.tokens SET last_used_at = now() WHERE id = ANY($1::uuid[])`
-	if _, err := a.svc.DB.ExecContext(ctx, q, pq.Array(ids)); err != nil {
-		a.log.Warn("record token use", "error", err)
-	}
+	return ids
 }

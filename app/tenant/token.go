@@ -125,12 +125,14 @@ func (s *Service) FindTokens(ctx context.Context, tenantID string) ([]*Token, er
 }
 
 // Principal is who a SCIM request acts as: a tenant, through one of its
-// tokens, with the tenant's permissions.
+// credentials, with the tenant's permissions (narrowed by a JWT's scope).
 type Principal struct {
 	Tenant      Tenant
 	Permissions Permissions
-	TokenID     uuid.UUID
-	TokenPrefix string
+	TokenID     uuid.UUID // the opaque token, or the JWT issuer's id
+	TokenPrefix string    // the opaque token's prefix, or "jwt:" and the issuer id's first characters
+	Kind        string    // CredentialToken, CredentialJWT or CredentialGateway
+	Subject     string    // a JWT's sub claim
 }
 
 // errUnauthorized is the one answer for every token that does not work.
@@ -164,13 +166,19 @@ func (s *Service) principal(ctx context.Context, hash []byte) (*Principal, error
 		FROM control.tokens k
 		JOIN control.tenants t ON t.id = k.tenant_id
 		JOIN control.tenant_permissions p ON p.tenant_id = k.tenant_id
-		WHERE k.hash = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())`
-	err := s.DB.GetContext(ctx, &row, q, hash)
+		WHERE k.hash = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())
+			AND t.status <> 'deleting'`
+	conn, err := s.DB.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	err = conn.GetContext(ctx, &row, q, hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errUnauthorized
 	}
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", store.Unavailable(err))
 	}
-	return &Principal{Tenant: row.Tenant, Permissions: row.Permissions, TokenID: row.TokenID, TokenPrefix: row.TokenPrefix}, nil
+	return &Principal{Tenant: row.Tenant, Permissions: row.Permissions, TokenID: row.TokenID, TokenPrefix: row.TokenPrefix, Kind: CredentialToken}, nil
 }

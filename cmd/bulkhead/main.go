@@ -41,6 +41,10 @@ Usage:
   bulkhead tenant delete ID --yes
   bulkhead tenant token create ID [--name NAME] [--expires-in 90d]
   bulkhead tenant token revoke ID TOKEN_ID
+  bulkhead tenant jwt add ID --issuer ISS --alg HS256|RS256|ES256
+                            (--key-file FILE | --secret-stdin) [--audience AUD]
+  bulkhead tenant jwt list ID
+  bulkhead tenant jwt remove ID ISSUER_ID
   bulkhead staff create --email EMAIL --role admin|support   (password on stdin)
   bulkhead audit [--tenant ID] [--since 24h]   the audit trail, newest first
 
@@ -50,6 +54,13 @@ Every command takes:
   --data DIR           local data directory (env BULKHEAD_DATA, default .bulkhead)
   --base-url URL       public URL for SCIM locations (env BULKHEAD_BASE_URL)
   --json               print one JSON object instead of text
+
+serve also takes:
+  --tenant-domain D    serve tenant acme at acme.D (env BULKHEAD_TENANT_DOMAIN)
+  --trusted-proxies L  comma-separated CIDRs of an API gateway allowed to name
+                       the tenant in X-Tenant-ID (env BULKHEAD_TRUSTED_PROXIES)
+  --gateway-secret S   HMAC secret the gateway signs with, 32+ bytes
+                       (env BULKHEAD_GATEWAY_SECRET; prefer the environment)
 `
 
 // errUsage marks errors in how the command was called: exit code 2.
@@ -62,6 +73,10 @@ type cli struct {
 	BaseURL     string
 	Addr        string
 	JSON        bool
+
+	TenantDomain   string // serve: subdomain tenancy
+	TrustedProxies string // serve: comma-separated CIDRs of the gateway
+	GatewaySecret  string // serve: the gateway's HMAC secret
 
 	printed        bool // print wrote the command's one JSON object
 	stdin          io.Reader
@@ -120,6 +135,9 @@ func (c *cli) flags(name string) *flag.FlagSet {
 	fs.StringVar(&c.BaseURL, "base-url", os.Getenv("BULKHEAD_BASE_URL"), "")
 	fs.StringVar(&c.Addr, "addr", envOr("BULKHEAD_ADDR", "127.0.0.1:8080"), "")
 	fs.BoolVar(&c.JSON, "json", false, "")
+	fs.StringVar(&c.TenantDomain, "tenant-domain", os.Getenv("BULKHEAD_TENANT_DOMAIN"), "")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", os.Getenv("BULKHEAD_TRUSTED_PROXIES"), "")
+	fs.StringVar(&c.GatewaySecret, "gateway-secret", os.Getenv("BULKHEAD_GATEWAY_SECRET"), "")
 	return fs
 }
 

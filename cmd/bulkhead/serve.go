@@ -25,6 +25,10 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
+	tenancy, err := c.tenancyConfig()
+	if err != nil {
+		return err
+	}
 	log := newLogger(c.stdout)
 	db, closeDB, err := c.connect(ctx, func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) })
 	if err != nil {
@@ -43,8 +47,10 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	c.Addr = ln.Addr().String() // resolves port 0
 	meter := metering.NewMeter(db, metering.Options{Log: log})
 	go meter.Run(ctx) // flushes usage every few seconds; Close saves the rest below
-	srv := web.NewServer(web.Config{DB: db, Log: log, BaseURL: c.baseURL(),
-		Meter: meter, MetricsTenantLabels: os.Getenv("BULKHEAD_METRICS_TENANT_LABELS") == "1"})
+	cfg := tenancy
+	cfg.DB, cfg.Log, cfg.BaseURL = db, log, c.baseURL()
+	cfg.Meter, cfg.MetricsTenantLabels = meter, os.Getenv("BULKHEAD_METRICS_TENANT_LABELS") == "1"
+	srv := web.NewServer(cfg)
 	bgctx, stopBackground := context.WithCancel(context.Background())
 	waitBackground := srv.Start(bgctx)
 	defer func() { stopBackground(); waitBackground() }()

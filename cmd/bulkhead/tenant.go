@@ -35,6 +35,8 @@ func (c *cli) tenant(ctx context.Context, args []string) error {
 		return c.tenantDelete(ctx, args)
 	case "token":
 		return c.token(ctx, args)
+	case "jwt":
+		return c.jwt(ctx, args)
 	}
 	return fmt.Errorf("%w: unknown tenant subcommand %q", errUsage, sub)
 }

@@ -39,6 +39,10 @@ func SeedUsers(ctx context.Context, db *store.DB, scope store.Scope, n int) erro
 			ON u.r % greatest($1::int / 10, 1) = g.r - 1 AND u.r <= $1::int / 2`,
 	}
 	return db.InTenant(ctx, scope, func(tx *sqlx.Tx) error {
+		// Seeding is bulk work, not a request: no statement timeout.
+		if _, err := tx.ExecContext(ctx, `SET LOCAL statement_timeout = 0`); err != nil {
+			return err
+		}
 		for _, q := range stmts {
 			if _, err := tx.ExecContext(ctx, q, n); err != nil {
 				return err
