@@ -10,12 +10,14 @@ import (
 func (s *Server) routes() {
 	e := s.echo
 	e.Use(middleware.RequestID())
+	e.Use(s.observe) // usage and Prometheus: web/usage.go, web/metrics.go
 	e.Use(s.logRequests)
 	e.Use(middleware.Recover())
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	s.consoleRoutes()
+	e.GET("/metrics", s.metrics)
 
 	// SCIM, at the tenant's own base URL and at /scim/v2, where the token
 	// alone picks the tenant.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
+	"github.com/bulkhead-dev/bulkhead/app/usage"
 )
 
 // Config holds what the server needs.
@@ -37,6 +38,11 @@ type Config struct {
 	// Console is what the console shows beyond the control plane: counts,
 	// usage and health. Nil means insight.Basic.
 	Console ConsoleData
+
+	// Meter counts SCIM usage per tenant (nil: not metered); MetricsTenantLabels
+	// adds the busiest tenants to /metrics (web/metrics.go).
+	Meter               *usage.Meter
+	MetricsTenantLabels bool
 }
 
 // Server serves SCIM, the console and the health endpoints.
@@ -47,6 +53,7 @@ type Server struct {
 	tenants *tenant.Service
 	auth    *tenant.Auth
 	limiter *tenant.RateLimiter
+	obs     *observer
 
 	tenantDomain string // cfg.TenantDomain, lower-case, without dots at the ends
 	console      *console
@@ -64,6 +71,7 @@ func NewServer(cfg Config) *Server {
 		tenants: tenants,
 		auth:    tenant.NewAuth(tenants, cfg.Log),
 		limiter: tenant.NewRateLimiter(tenants, cfg.Log),
+		obs:     newObserver(cfg),
 
 		tenantDomain: strings.Trim(strings.ToLower(cfg.TenantDomain), "."),
 	}

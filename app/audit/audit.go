@@ -47,11 +47,17 @@ func Record(ctx context.Context, ext sqlx.ExtContext, actor, action, tenantID st
 // FindEvents returns the newest events of a tenant (all tenants when
 // tenantID is empty), at most limit of them.
 func FindEvents(ctx context.Context, q sqlx.QueryerContext, tenantID string, limit int) ([]Event, error) {
+	return FindEventsSince(ctx, q, tenantID, time.Time{}, limit)
+}
+
+// FindEventsSince is FindEvents for the events at or after since (all of
+// them when since is zero).
+func FindEventsSince(ctx context.Context, q sqlx.QueryerContext, tenantID string, since time.Time, limit int) ([]Event, error) {
 	const query = `
 		SELECT id, at, actor, action, tenant_id, details FROM control.audit_events
-		WHERE $1 = '' OR tenant_id = $1
+		WHERE ($1 = '' OR tenant_id = $1) AND at >= $3
 		ORDER BY at DESC, id DESC LIMIT $2`
-	rows, err := q.QueryxContext(ctx, query, tenantID, limit)
+	rows, err := q.QueryxContext(ctx, query, tenantID, limit, since)
 	if err != nil {
 		return nil, fmt.Errorf("find audit events: %w", err)
 	}

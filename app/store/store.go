@@ -191,6 +191,7 @@ func (db *DB) InTenant(ctx context.Context, s Scope, fn func(tx *sqlx.Tx) error)
 	// a tenant is never dropped under a running transaction, and the two
 	// never deadlock on the schema's tables.
 	set += `; SELECT pg_advisory_xact_lock_shared(` + tenantLockKey(s.TenantID) + `)`
+	defer measure(ctx, time.Now()) // usage metering's database time
 	err := db.transact(ctx, set, fn)
 	if err != nil && schemaMissing(err) && !db.tenantExists(ctx, s.TenantID) {
 		// The tenant was deleted while this transaction ran.

@@ -47,6 +47,7 @@ Usage:
   bulkhead tenant jwt remove ID ISSUER_ID
   bulkhead staff create --email EMAIL --role admin|support   (password on stdin)
   bulkhead staff apikey create --email EMAIL [--name NAME]   (admin JSON API key)
+  bulkhead audit [--tenant ID] [--since 24h]   the audit trail, newest first
 
 Every command takes:
   --database-url URL   PostgreSQL to use (env DATABASE_URL); without it, a
@@ -116,6 +117,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		return c.tenant(ctx, rest)
 	case "staff":
 		return c.staff(ctx, rest)
+	case "audit":
+		return c.audit(ctx, rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(c.stdout, usage)
 		return nil

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/bulkhead-dev/bulkhead/app/staff"
+	metering "github.com/bulkhead-dev/bulkhead/app/usage"
 	"github.com/bulkhead-dev/bulkhead/web"
 )
 
@@ -44,8 +45,11 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
 	c.Addr = ln.Addr().String() // resolves port 0
+	meter := metering.NewMeter(db, metering.Options{Log: log})
+	go meter.Run(ctx) // flushes usage every few seconds; Close saves the rest below
 	cfg := tenancy
 	cfg.DB, cfg.Log, cfg.BaseURL = db, log, c.baseURL()
+	cfg.Meter, cfg.MetricsTenantLabels = meter, os.Getenv("BULKHEAD_METRICS_TENANT_LABELS") == "1"
 	srv := web.NewServer(cfg)
 	bgctx, stopBackground := context.WithCancel(context.Background())
 	waitBackground := srv.Start(bgctx)
@@ -69,8 +73,12 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	log.Info("shutting down: finishing in-flight requests")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	shutdownErr := srv.Shutdown(sctx)
+	if err := meter.Close(sctx); err != nil { // after the drain: every request is counted
+		log.Error("usage", "error", err.Error())
+	}
+	if shutdownErr != nil {
+		return fmt.Errorf("shutdown: %w", shutdownErr)
 	}
 	log.Info("stopped")
 	return nil

@@ -1,0 +1,314 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/bulkhead-dev/bulkhead/app"
+	"github.com/bulkhead-dev/bulkhead/app/store"
+	"github.com/bulkhead-dev/bulkhead/app/tenant"
+	"github.com/bulkhead-dev/bulkhead/app/usage"
+)
+
+// Thresholds of the checks.
+const (
+	slowProbe        = 250 * time.Millisecond
+	minRequests      = 20                  // fewer in the last hour: too little traffic to judge
+	tokenWarning     = 14 * 24 * time.Hour // tokens expiring sooner are flagged
+	staleWrite       = 7 * 24 * time.Hour  // no write for longer: the IdP may have stopped syncing
+	noisyFactor      = 2                   // times the median tenant
+	noisyMinRequests = 100                 // fewer requests are never noisy
+	noisyMinDBTime   = time.Second
+)
+
+var notChecked = "not checked: the tenant's schema is missing"
+
+func (h *Checker) checkSchema(ctx context.Context, t *tenant.Tenant) (Status, string) {
+	var exists bool
+	err := h.DB.GetContext(ctx, &exists, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, store.SchemaName(t.ID))
+	switch {
+	case err != nil:
+		return Fail, "could not look for the schema: " + app.ErrorMessageOrText(err)
+	case !exists:
+		return Fail, fmt.Sprintf("schema %s does not exist: the tenant's users and groups are gone (dropped or moved outside Bulkhead); restore it from a backup or delete the tenant", store.SchemaName(t.ID))
+	}
+	return OK, fmt.Sprintf("schema %s is present", store.SchemaName(t.ID))
+}
+
+func (h *Checker) checkMigrations(_ context.Context, t *tenant.Tenant, schemaOK bool) (Status, string) {
+	latest := store.LatestVersion(h.Tenants.Migrations)
+	switch {
+	case !schemaOK:
+		return Fail, notChecked
+	case t.SchemaVersion < latest:
+		return Warn, fmt.Sprintf("the schema is at version %d, behind the current %d: run bulkhead migrate", t.SchemaVersion, latest)
+	case t.SchemaVersion > latest:
+		return Fail, fmt.Sprintf("the schema is at version %d, newer than this binary knows (%d): upgrade Bulkhead", t.SchemaVersion, latest)
+	}
+	return OK, fmt.Sprintf("the schema is at the current version %d", latest)
+}
+
+// errProbeDone rolls the probe's transaction back.
+var errProbeDone = errors.New("probe done")
+
+// checkProbe reads and writes a user in a tenant transaction that is always
+// rolled back, so the probe leaves nothing behind.
+func (h *Checker) checkProbe(ctx context.Context, t *tenant.Tenant, schemaOK bool) (Status, string) {
+	if !schemaOK {
+		return Fail, notChecked
+	}
+	start := time.Now()
+	err := h.DB.InTenant(ctx, t.Scope(), func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `SELECT set_config('statement_timeout', '2000', true)`); err != nil {
+			return err
+		}
+		var n int
+		if err := tx.GetContext(ctx, &n, `SELECT count(*) FROM (SELECT 1 FROM users LIMIT 1) AS one`); err != nil {
+			return fmt.Errorf("read: %w", err)
+		}
+		id := uuid.New()
+		if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, user_name, data) VALUES ($1, $2, '{}')`, id, "bulkhead-probe-"+id.String()); err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+		return errProbeDone
+	})
+	took := time.Since(start)
+	if !errors.Is(err, errProbeDone) {
+		return Fail, fmt.Sprintf("the read/write probe failed after %s: %s", round(took), app.ErrorMessageOrText(err))
+	}
+	if took > slowProbe {
+		return Warn, fmt.Sprintf("the read/write probe took %s (slower than %s)", round(took), slowProbe)
+	}
+	return OK, fmt.Sprintf("a read and a write took %s (rolled back)", round(took))
+}
+
+func (h *Checker) checkQuota(ctx context.Context, t *tenant.Tenant, schemaOK bool) (Status, string) {
+	if !schemaOK {
+		return Fail, notChecked
+	}
+	res, err := usage.FindResources(ctx, h.DB, t)
+	if err != nil {
+		return Fail, "could not count resources: " + app.ErrorMessageOrText(err)
+	}
+	st := OK
+	var parts []string
+	for _, q := range []struct {
+		what string
+		q    usage.Quota
+	}{{"users", res.UsersQuota}, {"groups", res.GroupsQuota}} {
+		s := fmt.Sprintf("%d of %d %s (%.0f%%)", q.q.Used, q.q.Limit, q.what, 100*q.q.Utilisation)
+		switch {
+		case q.q.Utilisation >= 1:
+			st = worse(st, Fail)
+			s += ": full, new " + q.what + " are refused"
+		case q.q.Warning:
+			st = worse(st, Warn)
+			s += fmt.Sprintf(": over %.0f%%", 100*usage.QuotaWarnAt)
+		}
+		parts = append(parts, s)
+	}
+	return st, strings.Join(parts, "; ")
+}
+
+// lastHourAndBaseline returns the tenant's totals over the last hour and
+// over the week before it.
+func (h *Checker) lastHourAndBaseline(ctx context.Context, tenantID string) (last, base *usage.Totals, err error) {
+	lastStart, baseStart := windows(time.Now())
+	if last, err = usage.SummarizeTenant(ctx, h.DB, tenantID, lastStart, time.Time{}); err != nil {
+		return nil, nil, err
+	}
+	base, err = usage.SummarizeTenant(ctx, h.DB, tenantID, baseStart, lastStart)
+	return last, base, err
+}
+
+func (h *Checker) checkErrorRate(ctx context.Context, t *tenant.Tenant, _ bool) (Status, string) {
+	last, base, err := h.lastHourAndBaseline(ctx, t.ID)
+	if err != nil {
+		return Warn, "could not read usage: " + app.ErrorMessageOrText(err)
+	}
+	if last.Requests < minRequests {
+		return OK, fmt.Sprintf("too little traffic in the last hour to judge (%d requests)", last.Requests)
+	}
+	r, b := last.ErrorRate(), base.ErrorRate()
+	reason := fmt.Sprintf("%s of %d requests failed in the last hour, against %s over the week before", pct(r), last.Requests, pct(b))
+	if base.Requests == 0 {
+		reason = fmt.Sprintf("%s of %d requests failed in the last hour (no baseline yet)", pct(r), last.Requests)
+	}
+	switch {
+	case r >= 0.5:
+		return Fail, reason + top(last.Refusals)
+	case r >= 0.05 && r > 2*b:
+		return Warn, reason + top(last.Refusals)
+	}
+	return OK, reason
+}
+
+// top names the commonest refusal reason, if any.
+func top(refusals map[string]int64) string {
+	best, n := "", int64(0)
+	for k, v := range refusals {
+		if v > n || (v == n && k < best) {
+			best, n = k, v
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf("; most refusals: %s (%d)", best, n)
+}
+
+func (h *Checker) checkLatency(ctx context.Context, t *tenant.Tenant, _ bool) (Status, string) {
+	last, base, err := h.lastHourAndBaseline(ctx, t.ID)
+	if err != nil {
+		return Warn, "could not read usage: " + app.ErrorMessageOrText(err)
+	}
+	if last.Requests < minRequests {
+		return OK, fmt.Sprintf("too little traffic in the last hour to judge (%d requests)", last.Requests)
+	}
+	p, b := last.Latency.Percentile(95), base.Latency.Percentile(95)
+	if base.Requests < minRequests {
+		reason := fmt.Sprintf("p95 latency %s in the last hour (no baseline yet)", p)
+		if p >= 5*time.Second {
+			return Fail, reason
+		}
+		if p >= time.Second {
+			return Warn, reason
+		}
+		return OK, reason
+	}
+	reason := fmt.Sprintf("p95 latency %s in the last hour, against %s over the week before", p, b)
+	switch {
+	case p >= 5*time.Second || (p > 4*b && p >= time.Second):
+		return Fail, reason
+	case p > 2*b && p >= 100*time.Millisecond:
+		return Warn, reason
+	}
+	return OK, reason
+}
+
+func (h *Checker) checkTokens(ctx context.Context, t *tenant.Tenant, _ bool) (Status, string) {
+	toks, err := h.Tenants.FindTokens(ctx, t.ID)
+	if err != nil {
+		return Warn, "could not read tokens: " + app.ErrorMessageOrText(err)
+	}
+	now := time.Now()
+	var active int
+	var expiring []string
+	for _, k := range toks {
+		if k.RevokedAt != nil || (k.ExpiresAt != nil && !k.ExpiresAt.After(now)) {
+			continue
+		}
+		active++
+		if k.ExpiresAt != nil && k.ExpiresAt.Sub(now) < tokenWarning {
+			expiring = append(expiring, fmt.Sprintf("%q (%s…) expires in %s, on %s", k.Name, k.Prefix, days(k.ExpiresAt.Sub(now)), k.ExpiresAt.Format(time.DateOnly)))
+		}
+	}
+	switch {
+	case active == 0:
+		return Fail, "no active token: the identity provider cannot connect; issue one with bulkhead tenant token create"
+	case len(expiring) > 0:
+		return Warn, "token " + strings.Join(expiring, "; token ") + ": issue a new one and update the identity provider"
+	}
+	return OK, fmt.Sprintf("%d active token(s), none expiring within 14 days", active)
+}
+
+func (h *Checker) checkLastWrite(ctx context.Context, t *tenant.Tenant, _ bool) (Status, string) {
+	lw, err := usage.FindLastWrite(ctx, h.DB, t.ID)
+	if app.ErrorCode(err) == app.ENOTFOUND {
+		return OK, "no successful SCIM write yet"
+	}
+	if err != nil {
+		return Warn, "could not read the last write: " + app.ErrorMessageOrText(err)
+	}
+	ago := time.Since(lw.At)
+	reason := fmt.Sprintf("last successful SCIM write %s ago, by %s", days(ago), usage.IdPNames[lw.IdP])
+	if ago > staleWrite {
+		return Warn, reason + ": the identity provider may have stopped syncing"
+	}
+	return OK, reason
+}
+
+// fleetNow returns the fleet's last-hour totals, cached for TTL.
+func (h *Checker) fleetNow(ctx context.Context) (*fleet, error) {
+	h.mu.Lock()
+	f := h.fleet
+	h.mu.Unlock()
+	if f != nil && time.Since(f.at) < h.TTL {
+		return f, nil
+	}
+	lastStart, _ := windows(time.Now())
+	ts, err := usage.Summarize(ctx, h.DB, usage.RollupFilter{Since: lastStart})
+	if err != nil {
+		return nil, err
+	}
+	f = &fleet{at: time.Now(), byTenant: map[string]*usage.Totals{}, activeTenantsCount: len(ts)}
+	var reqs []float64
+	var dbs []time.Duration
+	for _, t := range ts {
+		f.byTenant[t.TenantID] = t
+		reqs = append(reqs, float64(t.Requests))
+		dbs = append(dbs, t.DBTime)
+	}
+	f.medianRequests, f.medianDBTime = median(reqs), median(dbs)
+	h.mu.Lock()
+	h.fleet = f
+	h.mu.Unlock()
+	return f, nil
+}
+
+func (h *Checker) checkNoisy(ctx context.Context, t *tenant.Tenant, _ bool) (Status, string) {
+	f, err := h.fleetNow(ctx)
+	if err != nil {
+		return Warn, "could not read usage: " + app.ErrorMessageOrText(err)
+	}
+	mine := f.byTenant[t.ID]
+	if mine == nil {
+		return OK, "no SCIM traffic in the last hour"
+	}
+	var noisy []string
+	if float64(mine.Requests) > noisyFactor*f.medianRequests && mine.Requests >= noisyMinRequests {
+		noisy = append(noisy, fmt.Sprintf("%d requests, %.1f× the median tenant's %.0f", mine.Requests, float64(mine.Requests)/f.medianRequests, f.medianRequests))
+	}
+	if mine.DBTime > noisyFactor*f.medianDBTime && mine.DBTime >= noisyMinDBTime {
+		noisy = append(noisy, fmt.Sprintf("%s of database time, %.1f× the median tenant's %s", round(mine.DBTime), float64(mine.DBTime)/float64(f.medianDBTime), round(f.medianDBTime)))
+	}
+	if len(noisy) > 0 {
+		return Warn, "noisy neighbour in the last hour: " + strings.Join(noisy, "; ")
+	}
+	return OK, fmt.Sprintf("%d requests in the last hour, within twice the median of %d active tenants", mine.Requests, f.activeTenantsCount)
+}
+
+func median[T float64 | time.Duration](xs []T) T {
+	if len(xs) == 0 {
+		return 0
+	}
+	slices.Sort(xs)
+	if len(xs)%2 == 1 {
+		return xs[len(xs)/2]
+	}
+	return (xs[len(xs)/2-1] + xs[len(xs)/2]) / 2
+}
+
+func pct(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) }
+
+func round(d time.Duration) time.Duration {
+	if d > time.Second {
+		return d.Round(10 * time.Millisecond)
+	}
+	return d.Round(10 * time.Microsecond)
+}
+
+// days writes a duration the way people say it: "3 days", "5h0m0s".
+func days(d time.Duration) string {
+	if d >= 48*time.Hour {
+		return fmt.Sprintf("%d days", int(d.Hours()/24))
+	}
+	return d.Round(time.Minute).String()
+}

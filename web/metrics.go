@@ -1,0 +1,161 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/bulkhead-dev/bulkhead/app/usage"
+)
+
+// topTenants is how many tenants get a labelled series when
+// Config.MetricsTenantLabels is on.
+const topTenants = 20
+
+// observer holds what observe and /metrics share: the Meter and the
+// Prometheus registry of this server. No metric has a tenant label, so that
+// 10,000 tenants do not make 10,000 series; tenantCollector adds a few, for
+// the busiest tenants, only when asked to.
+type observer struct {
+	meter    *usage.Meter
+	registry *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	refusals *prometheus.CounterVec
+	captures sync.Pool
+}
+
+func newObserver(cfg Config) *observer {
+	o := &observer{
+		meter:    cfg.Meter,
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulkhead_http_requests_total",
+			Help: "HTTP requests by route pattern, method and status.",
+		}, []string{"route", "method", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "bulkhead_http_request_duration_seconds",
+			Help:    "Time from the request's arrival to its response, by route pattern and method.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route", "method"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulkhead_scim_refusals_total",
+			Help: "SCIM requests refused, by reason: auth, permission, quota, suspended, rate_limit.",
+		}, []string{"reason"}),
+		captures: sync.Pool{New: newCapture},
+	}
+	o.registry.MustRegister(o.requests, o.latency, o.refusals,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewDBStatsCollector(cfg.DB.DB.DB, "bulkhead"))
+	if m := cfg.Meter; m != nil {
+		o.registry.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "bulkhead_usage_flush_lag_seconds",
+				Help: "Time since usage counts were last written to the database.",
+			}, func() float64 { return time.Since(m.Stats().LastFlush).Seconds() }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "bulkhead_usage_pending_requests",
+				Help: "Requests counted in memory and not yet written to the database.",
+			}, func() float64 { return float64(m.Stats().Pending) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "bulkhead_usage_flush_errors_total",
+				Help: "Usage flushes that failed and were retried.",
+			}, func() float64 { return float64(m.Stats().FlushErrors) }),
+		)
+	}
+	if cfg.MetricsTenantLabels {
+		o.registry.MustRegister(&tenantCollector{cfg: cfg})
+	}
+	return o
+}
+
+// statusLabels holds the status codes as strings, so that counting a
+// request does not format one.
+var statusLabels = func() (s [600]string) {
+	for i := range s {
+		s[i] = strconv.Itoa(i)
+	}
+	return s
+}()
+
+func statusLabel(code int) string {
+	if code >= 0 && code < len(statusLabels) {
+		return statusLabels[code]
+	}
+	return strconv.Itoa(code)
+}
+
+// observeHTTP counts one request. route is the Echo route pattern, never
+// the raw path, which would make a series per resource id.
+func (o *observer) observeHTTP(route, method string, status int, took time.Duration) {
+	if route == "" {
+		route = "unmatched"
+	}
+	o.requests.WithLabelValues(route, method, statusLabel(status)).Inc()
+	o.latency.WithLabelValues(route, method).Observe(took.Seconds())
+}
+
+// metrics serves /metrics in the Prometheus text format.
+func (s *Server) metrics(c echo.Context) error {
+	if s.obs == nil {
+		return c.NoContent(http.StatusNotFound)
+	}
+	promhttp.HandlerFor(s.obs.registry, promhttp.HandlerOpts{}).ServeHTTP(c.Response(), c.Request())
+	return nil
+}
+
+// tenantCollector reports the busiest tenants of the last hour, across all
+// instances, from the usage roll-ups: at most topTenants series per metric.
+// A scrape reads the database at most every 15 seconds.
+type tenantCollector struct {
+	cfg Config
+
+	mu     sync.Mutex
+	at     time.Time
+	totals []*usage.Totals
+}
+
+var (
+	tenantRequestsDesc = prometheus.NewDesc("bulkhead_tenant_requests_last_hour",
+		"SCIM requests of the busiest tenants in the current and previous clock hour, all instances.", []string{"tenant"}, nil)
+	tenantErrorsDesc = prometheus.NewDesc("bulkhead_tenant_errors_last_hour",
+		"SCIM errors of the busiest tenants in the current and previous clock hour, all instances.", []string{"tenant"}, nil)
+)
+
+// Describe sends the descriptions of the per-tenant metrics.
+func (tc *tenantCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- tenantRequestsDesc
+	ch <- tenantErrorsDesc
+}
+
+// Collect sends the busiest tenants' metrics, refreshed from the roll-ups
+// when the last read is older than 15 seconds.
+func (tc *tenantCollector) Collect(ch chan<- prometheus.Metric) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	if time.Since(tc.at) > 15*time.Second {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		since := time.Now().Add(-time.Hour).Truncate(time.Hour)
+		ts, err := usage.Summarize(ctx, tc.cfg.DB, usage.RollupFilter{Since: since})
+		cancel()
+		if err != nil {
+			tc.cfg.Log.Warn("metrics: busiest tenants", "error", err.Error())
+		} else {
+			slices.SortFunc(ts, func(a, b *usage.Totals) int { return int(b.Requests - a.Requests) })
+			tc.totals, tc.at = ts[:min(len(ts), topTenants)], time.Now()
+		}
+	}
+	for _, t := range tc.totals {
+		ch <- prometheus.MustNewConstMetric(tenantRequestsDesc, prometheus.GaugeValue, float64(t.Requests), t.TenantID)
+		ch <- prometheus.MustNewConstMetric(tenantErrorsDesc, prometheus.GaugeValue, float64(t.Errors), t.TenantID)
+	}
+}
