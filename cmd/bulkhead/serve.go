@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/bulkhead-dev/bulkhead/app/insight"
 	"github.com/bulkhead-dev/bulkhead/app/staff"
 	metering "github.com/bulkhead-dev/bulkhead/app/usage"
 	"github.com/bulkhead-dev/bulkhead/web"
@@ -50,6 +51,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	cfg := tenancy
 	cfg.DB, cfg.Log, cfg.BaseURL = db, log, c.baseURL()
 	cfg.Meter, cfg.MetricsTenantLabels = meter, os.Getenv("BULKHEAD_METRICS_TENANT_LABELS") == "1"
+	cfg.Console = insight.NewMetered(db) // the console reads what the meter flushes
 	srv := web.NewServer(cfg)
 	bgctx, stopBackground := context.WithCancel(context.Background())
 	waitBackground := srv.Start(bgctx)
