@@ -46,6 +46,7 @@ func (s *Server) consoleRoutes() {
 		{http.MethodPost, "/tenants", admin, s.createTenant},
 		{http.MethodGet, "/tenants/:id", support, s.tenantPage},
 		{http.MethodGet, "/tenants/:id/usage", support, s.usagePage},
+		{http.MethodGet, "/tenants/:id/requests", support, s.requestsPage},
 		{http.MethodPost, "/tenants/:id/permissions", admin, s.updatePermissions},
 		{http.MethodPost, "/tenants/:id/tokens", admin, s.createToken},
 		{http.MethodPost, "/tenants/:id/tokens/:token/revoke", admin, s.revokeToken},
@@ -91,6 +92,7 @@ func (s *Server) consoleRoutes() {
 		{http.MethodDelete, "/tenants/:id/tokens/:token", admin, s.apiRevokeToken},
 		{http.MethodGet, "/tenants/:id/audit", support, s.apiAudit},
 		{http.MethodGet, "/tenants/:id/usage", support, s.apiUsage},
+		{http.MethodGet, "/tenants/:id/requests", support, s.apiRequests},
 		{http.MethodGet, "/health", support, s.apiHealth},
 		{http.MethodGet, "/audit", support, s.apiAudit},
 	} {
