@@ -108,3 +108,6 @@ func took(c insight.Check) string {
 	}
 	return strconv.FormatFloat(float64(c.Took.Microseconds())/1000, 'f', 1, 64) + " ms"
 }
+
+// checkName turns a check's key ("error_rate") into words ("Error rate").
+func checkName(name string) string { return capitalize(strings.ReplaceAll(name, "_", " ")) }

@@ -38,6 +38,12 @@ type ConsoleData interface {
 	Health(ctx context.Context) (*insight.HealthReport, error)
 }
 
+// tenantChecker is a ConsoleData that can also run one tenant's health
+// checks (insight.Metered does); the tenant page then lists them.
+type tenantChecker interface {
+	TenantChecks(ctx context.Context, t *tenant.Tenant) ([]insight.Check, error)
+}
+
 // Console session timeouts: a session ends after IdleTimeout without a
 // request, and after Lifetime whatever happens.
 const (

@@ -55,6 +55,12 @@ func (s *Server) tenantParams(c echo.Context, id string) (*templates.TenantParam
 		return nil, store.Unavailable(err)
 	}
 	st := stats[id]
+	var checks []insight.Check
+	if tc, ok := s.console.data.(tenantChecker); ok {
+		if checks, err = tc.TenantChecks(ctx, &t.Tenant); err != nil {
+			return nil, err
+		}
+	}
 	return &templates.TenantParams{
 		Page:        s.page(c, t.Name, "tenants"),
 		Tenant:      t,
@@ -65,6 +71,7 @@ func (s *Server) tenantParams(c echo.Context, id string) (*templates.TenantParam
 		Stats:       st,
 		Health:      insight.Assess(t, &st, store.LatestVersion(s.tenants.Migrations), time.Now()),
 		Events:      events,
+		Checks:      checks,
 	}, nil
 }
 
