@@ -165,6 +165,16 @@ func TestConsoleMetered(t *testing.T) {
 		}
 	})
 
+	t.Run("Health", func(t *testing.T) {
+		p := b.get("/admin/health").must(t, http.StatusOK)
+		checks := p.Doc.Find(`[data-testid=checks]`).Text()
+		for _, want := range []string{"SCIM traffic", "4 requests from 1 tenant ", "Slowest tenants"} {
+			if !strings.Contains(checks, want) {
+				t.Errorf("health checks lack %q:\n%s", want, checks)
+			}
+		}
+	})
+
 	t.Run("API", func(t *testing.T) {
 		status, body := cs.api(t, cs.apiKey(t, staff.RoleSupport), "GET", "/tenants/"+tn.ID+"/requests", nil)
 		reqs, _ := body["requests"].([]any)

@@ -371,7 +371,12 @@ func (m *Metered) traffic(ctx context.Context, hourAgo time.Time) (string, strin
 				Reasons: []string{fmt.Sprintf("%.0f%% of SCIM requests failed in the last hour", t.ErrorRate()*100)}}})
 		}
 	}
-	detail := fmt.Sprintf("%d requests from %d tenants since %s UTC, %.1f%% failed", all.Requests, len(ts), hourAgo.UTC().Format("15:04"), all.ErrorRate()*100)
+	tenants := "tenants"
+	if len(ts) == 1 {
+		tenants = "tenant"
+	}
+	detail := fmt.Sprintf("%d requests from %d %s since %s UTC, %.1f%% failed (not counting 404, 409, 412)",
+		all.Requests, len(ts), tenants, hourAgo.UTC().Format("15:04"), all.ErrorRate()*100)
 	if all.Requests >= minHourRequests && all.ErrorRate() >= errorRateWarn {
 		return LevelWarn, detail, att
 	}
