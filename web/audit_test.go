@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -21,7 +22,7 @@ func scimAudit(t *testing.T, c *client) []audit.SCIMEvent {
 	}
 	var events []audit.SCIMEvent
 	err = env.db.InTenant(context.Background(), tn.Scope(), func(tx *sqlx.Tx) (err error) {
-		events, err = audit.FindSCIMEvents(context.Background(), tx, 100)
+		events, err = audit.FindSCIMEvents(context.Background(), tx, time.Time{}, 100)
 		return err
 	})
 	if err != nil {
@@ -76,5 +77,35 @@ func TestSCIMAuditTrail(t *testing.T) {
 	}
 	if _, err := env.db.ExecContext(context.Background(), `DELETE FROM control.audit_events`); err == nil {
 		t.Error("the control plane's audit trail could be deleted")
+	}
+}
+
+// TestTenantTrail: a tenant's trail, as the console and `bulkhead audit`
+// show it, holds both its staff actions and its SCIM writes, newest first.
+func TestTenantTrail(t *testing.T) {
+	t.Parallel()
+	c := newTenant(t)
+	c.createUser("trail")
+	events, err := audit.FindTrail(context.Background(), env.db, c.tenant, time.Time{}, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range events {
+		actions = append(actions, e.Action)
+	}
+	if got := strings.Join(actions, ","); got != "user.create,tenant.create" {
+		t.Fatalf("trail = %s", got)
+	}
+	if events[0].Details["target"] == nil || events[0].Details["request_id"] == nil {
+		t.Errorf("SCIM event details = %v", events[0].Details)
+	}
+	// A deleted tenant keeps its control-plane events.
+	if err := env.tenants.DeleteTenant(context.Background(), c.tenant, "test"); err != nil {
+		t.Fatal(err)
+	}
+	events, err = audit.FindTrail(context.Background(), env.db, c.tenant, time.Time{}, 50)
+	if err != nil || len(events) != 2 || events[0].Action != "tenant.delete" {
+		t.Fatalf("after delete: %v, %v", events, err)
 	}
 }

@@ -253,7 +253,7 @@ func (s *Server) apiAudit(c echo.Context) error {
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
-	events, err := audit.FindEvents(c.Request().Context(), s.cfg.DB, tid, limit)
+	events, err := audit.FindTrail(c.Request().Context(), s.cfg.DB, tid, time.Time{}, limit)
 	if err != nil {
 		return store.Unavailable(err)
 	}

@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -17,7 +18,7 @@ const auditEvents = 200
 // auditPage shows the audit log, of one tenant or of all.
 func (s *Server) auditPage(c echo.Context) error {
 	tid := strings.TrimSpace(c.QueryParam("tenant"))
-	events, err := audit.FindEvents(c.Request().Context(), s.cfg.DB, tid, auditEvents)
+	events, err := audit.FindTrail(c.Request().Context(), s.cfg.DB, tid, time.Time{}, auditEvents)
 	if err != nil {
 		return store.Unavailable(err)
 	}

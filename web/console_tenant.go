@@ -50,7 +50,7 @@ func (s *Server) tenantParams(c echo.Context, id string) (*templates.TenantParam
 	if err != nil {
 		return nil, err
 	}
-	events, err := audit.FindEvents(ctx, s.cfg.DB, id, tenantAuditEvents)
+	events, err := audit.FindTrail(ctx, s.cfg.DB, id, time.Time{}, tenantAuditEvents)
 	if err != nil {
 		return nil, store.Unavailable(err)
 	}

@@ -45,10 +45,10 @@ func RecordSCIM(ctx context.Context, tx sqlx.ExtContext, e SCIMEvent) error {
 }
 
 // FindSCIMEvents returns the newest events of the tenant whose transaction
-// q is, at most limit of them.
-func FindSCIMEvents(ctx context.Context, q sqlx.QueryerContext, limit int) ([]SCIMEvent, error) {
+// q is, at or after since (all when zero), at most limit of them.
+func FindSCIMEvents(ctx context.Context, q sqlx.QueryerContext, since time.Time, limit int) ([]SCIMEvent, error) {
 	rows, err := q.QueryxContext(ctx, `SELECT id, at, actor, action, target, outcome, COALESCE(request_id, '') AS request_id,
-		COALESCE(client_addr, '') AS client_addr, details FROM audit_events ORDER BY at DESC, id DESC LIMIT $1`, limit)
+		COALESCE(client_addr, '') AS client_addr, details FROM audit_events WHERE at >= $2 ORDER BY at DESC, id DESC LIMIT $1`, limit, since)
 	if err != nil {
 		return nil, fmt.Errorf("find audit events: %w", err)
 	}

@@ -32,7 +32,7 @@ func (c *cli) audit(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeDB()
-	events, err := audit.FindEventsSince(ctx, db, *tenantID, time.Now().Add(-d), auditLimit)
+	events, err := audit.FindTrail(ctx, db, *tenantID, time.Now().Add(-d), auditLimit)
 	if err != nil {
 		return err
 	}
