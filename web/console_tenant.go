@@ -61,7 +61,12 @@ func (s *Server) tenantParams(c echo.Context, id string) (*templates.TenantParam
 			return nil, err
 		}
 	}
+	creds, err := s.tenants.FindCredentials(ctx, id, s.modes())
+	if err != nil {
+		return nil, err
+	}
 	return &templates.TenantParams{
+		Creds:       creds,
 		Page:        s.page(c, t.Name, "tenants"),
 		Tenant:      t,
 		Perms:       *perms,
