@@ -25,9 +25,11 @@ import (
 // DB is the connection pool shared by the control plane and every tenant.
 type DB struct {
 	*sqlx.DB
-	// DSN is the connection string the pool was opened with, for
-	// connections outside the pool (LISTEN).
+	// DSN is the connection string the pool was opened with.
 	DSN string
+	// ListenDSN is the connection string for LISTEN, which needs a
+	// session of its own: Options.ListenDSN, or DSN when that is empty.
+	ListenDSN string
 	// rolePrefix makes per-tenant role names unique per database: roles are
 	// cluster-wide, schemas are not.
 	rolePrefix string
@@ -36,7 +38,31 @@ type DB struct {
 // Options tune the pool.
 type Options struct {
 	MaxOpenConns int // default 20
+	// MaxIdleConns is how many connections stay open while idle; default
+	// MaxOpenConns / 2.
+	MaxIdleConns int
+	// ConnMaxLifetime and ConnMaxIdleTime recycle connections; defaults
+	// DefaultConnMaxLifetime and DefaultConnMaxIdleTime.
+	ConnMaxLifetime time.Duration
+	ConnMaxIdleTime time.Duration
+	// ListenDSN is a direct connection string for LISTEN/NOTIFY, for
+	// deployments whose DSN goes through a transaction pooler such as
+	// PgBouncer, where LISTEN does not work. Empty: use the DSN.
+	ListenDSN string
 }
+
+// Connection recycling. A backend's catalog and plan caches grow with every
+// tenant table it touches (about 118 MB after all tables of 1,000 tenants)
+// and are freed only when the connection closes. While traffic sweeps over
+// many tenants, each connection lives at most DefaultConnMaxLifetime, so a
+// backend touches the tables of a bounded number of tenants before it is
+// replaced; connections idle for DefaultConnMaxIdleTime close early. A new
+// connection costs a few milliseconds (fork and authentication), paid once
+// per connection per lifetime: negligible against the requests it serves.
+const (
+	DefaultConnMaxLifetime = 5 * time.Minute
+	DefaultConnMaxIdleTime = time.Minute
+)
 
 // Open connects to the database at dsn and checks that it answers. Errors
 // name what failed in words an operator can act on.
@@ -44,17 +70,24 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if opts.MaxOpenConns == 0 {
 		opts.MaxOpenConns = 20
 	}
-	connector, err := pq.NewConnector(dsn)
+	if opts.MaxIdleConns == 0 {
+		opts.MaxIdleConns = max(opts.MaxOpenConns/2, 2)
+	}
+	if opts.ConnMaxLifetime == 0 {
+		opts.ConnMaxLifetime = DefaultConnMaxLifetime
+	}
+	if opts.ConnMaxIdleTime == 0 {
+		opts.ConnMaxIdleTime = DefaultConnMaxIdleTime
+	}
+	pqc, err := pq.NewConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("invalid DATABASE_URL: %w", err)
 	}
-	sdb := sqlx.NewDb(sql.OpenDB(connector), "postgres")
+	sdb := sqlx.NewDb(sql.OpenDB(connector{pqc}), "postgres")
 	sdb.SetMaxOpenConns(opts.MaxOpenConns)
-	sdb.SetMaxIdleConns(opts.MaxOpenConns)
-	// A backend's catalog cache grows with every tenant table it touches and
-	// is freed only when the connection closes: recycle connections.
-	sdb.SetConnMaxLifetime(30 * time.Minute)
-	sdb.SetConnMaxIdleTime(5 * time.Minute)
+	sdb.SetMaxIdleConns(opts.MaxIdleConns)
+	sdb.SetConnMaxLifetime(opts.ConnMaxLifetime)
+	sdb.SetConnMaxIdleTime(opts.ConnMaxIdleTime)
 
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
@@ -64,7 +97,11 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("connect to the database: %w", describe(err))
 	}
 	h := sha256.Sum256([]byte(dbname))
-	return &DB{DB: sdb, DSN: dsn, rolePrefix: "bulkhead_" + hex.EncodeToString(h[:4]) + "_"}, nil
+	listen := opts.ListenDSN
+	if listen == "" {
+		listen = dsn
+	}
+	return &DB{DB: sdb, DSN: dsn, ListenDSN: listen, rolePrefix: "bulkhead_" + hex.EncodeToString(h[:4]) + "_"}, nil
 }
 
 // describe turns the most common connection failures into plain words.
@@ -87,9 +124,13 @@ func describe(err error) error {
 // Transact runs fn in a control-plane transaction. It commits when fn
 // returns nil and rolls back when fn returns an error or panics.
 func (db *DB) Transact(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
-	tx, err := db.BeginTxx(ctx, nil)
+	return db.transact(ctx, nil, fn)
+}
+
+func (db *DB) transact(ctx context.Context, opts *sql.TxOptions, fn func(tx *sqlx.Tx) error) (err error) {
+	tx, err := db.BeginTxx(ctx, opts)
 	if err != nil {
-		return Unavailable(err)
+		return fmt.Errorf("begin: %w", Unavailable(err))
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -121,10 +162,19 @@ type Scope struct {
 // transaction mode). For strict tenants the transaction also switches to the
 // tenant's role, so that even SQL naming another schema is refused by
 // PostgreSQL. It commits when fn returns nil and rolls back when fn returns an
-// error or panics.
+// error or panics. It returns EINVALID for an invalid tenant id.
+//
+// BEGIN and the SET LOCAL statements travel as one simple-protocol query
+// (see connector), so entering a tenant costs one round trip.
 //
 // InTenant is the only way Bulkhead touches tenant tables.
 func (db *DB) InTenant(ctx context.Context, s Scope, fn func(tx *sqlx.Tx) error) error {
+	return db.InTenantTx(ctx, s, nil, fn)
+}
+
+// InTenantTx is InTenant with transaction options, such as a REPEATABLE
+// READ snapshot for an export.
+func (db *DB) InTenantTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn func(tx *sqlx.Tx) error) error {
 	if !ValidTenantID(s.TenantID) {
 		return app.Errorf(app.EINVALID, "invalid tenant id %q", s.TenantID)
 	}
@@ -132,13 +182,7 @@ func (db *DB) InTenant(ctx context.Context, s Scope, fn func(tx *sqlx.Tx) error)
 	if s.Strict {
 		set += `; SET LOCAL ROLE ` + pq.QuoteIdentifier(db.RoleName(s.TenantID))
 	}
-	return db.Transact(ctx, func(tx *sqlx.Tx) error {
-		// No parameters: one simple-protocol round trip for both settings.
-		if _, err := tx.ExecContext(ctx, set); err != nil {
-			return fmt.Errorf("enter tenant %s: %w", s.TenantID, err)
-		}
-		return fn(tx)
-	})
+	return db.transact(withBegin(ctx, set), opts, fn)
 }
 
 var tenantIDPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
