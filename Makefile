@@ -27,6 +27,11 @@ test: ## run every test against a real PostgreSQL
 bench: ## run the benchmarks and print their tables
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
 
+.PHONY: soak
+soak: ## the load and fault tests at full size (500 tenants, 60 s)
+	BULKHEAD_LOAD_TENANTS=500 BULKHEAD_LOAD_SECONDS=60 $(GO) test -count=1 -timeout 30m -v \
+	  -run 'TestIsolationUnderLoad|TestDeleteTenantUnderTraffic|TestDatabaseRestart|TestPoolExhausted' ./web
+
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	@for pkg in $$($(GO) list ./...); do \
@@ -43,7 +48,7 @@ generate: ## regenerate the templ components (*_templ.go are committed)
 lint: ## go vet, gofmt and staticcheck
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '_templ.go$$'))" || (gofmt -l $$(git ls-files '*.go' | grep -v '_templ.go$$'); exit 1)
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 .PHONY: clean
 clean: ## remove the binary (the local database under .bulkhead stays)

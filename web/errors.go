@@ -69,6 +69,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 
 func (s *Server) describeError(err error, c echo.Context) (status int, scimType, detail string) {
 	var he *echo.HTTPError
+	if errors.As(err, &he) && (he.Code == http.StatusNotFound || he.Code == http.StatusMethodNotAllowed) && isSCIMPath(c.Request().URL.Path) {
+		err = scimNoRoute(c) // a method Echo does not route at all
+	}
 	if errors.As(err, &he) {
 		detail = http.StatusText(he.Code)
 		if m, ok := he.Message.(string); ok {
@@ -126,4 +129,32 @@ func writeSCIM(c echo.Context, status int, v any) error {
 		return c.NoContent(status)
 	}
 	return c.Blob(status, scimContentType, b)
+}
+
+// scimNoRoute answers a SCIM request that no route takes: 405 with Allow
+// when the path exists for other methods, 404 otherwise.
+func scimNoRoute(c echo.Context) error {
+	path := c.Request().URL.Path
+	if i := strings.Index(path, "/scim/v2"); i >= 0 {
+		path = path[i+len("/scim/v2"):]
+	}
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	discovery := parts[0] == "ServiceProviderConfig" || parts[0] == "ResourceTypes" || parts[0] == "Schemas"
+	allow := ""
+	switch {
+	case discovery && (len(parts) == 1 || (len(parts) == 2 && parts[0] != "ServiceProviderConfig")):
+		allow = "GET"
+	case len(parts) == 1 && (parts[0] == "Users" || parts[0] == "Groups"):
+		allow = "GET, POST"
+	case len(parts) == 2 && (parts[0] == "Users" || parts[0] == "Groups") && parts[1] == ".search",
+		len(parts) == 1 && (parts[0] == "Bulk" || parts[0] == ".search"):
+		allow = "POST"
+	case len(parts) == 2 && (parts[0] == "Users" || parts[0] == "Groups"):
+		allow = "GET, PUT, PATCH, DELETE"
+	}
+	if allow == "" {
+		return app.Errorf(app.ENOTFOUND, "no SCIM endpoint at %s", c.Request().URL.Path)
+	}
+	c.Response().Header().Set(echo.HeaderAllow, allow)
+	return echo.NewHTTPError(http.StatusMethodNotAllowed, c.Request().Method+" is not allowed here; use "+allow)
 }

@@ -1,12 +1,8 @@
 package web
 
 import (
-	"net/http"
-
-	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
-	"github.com/bulkhead-dev/bulkhead/app"
 	"github.com/bulkhead-dev/bulkhead/app/scim"
 )
 
@@ -40,13 +36,8 @@ func (s *Server) routes() {
 		g.GET("/ResourceTypes/:id", s.resourceType)
 		g.GET("/Schemas", s.schemas)
 		g.GET("/Schemas/:id", s.schema)
-		for _, path := range []string{"/ServiceProviderConfig", "/ResourceTypes", "/ResourceTypes/:id", "/Schemas", "/Schemas/:id"} {
-			for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
-				g.Add(m, path, readOnlyEndpoint)
-			}
-		}
-		g.Any("/*", func(c echo.Context) error {
-			return app.Errorf(app.ENOTFOUND, "no SCIM endpoint at %s", c.Request().URL.Path)
-		})
+		// Anything else: 405 with Allow where the path exists (writes to the
+		// discovery endpoints among them), 404 where it does not.
+		g.Any("/*", scimNoRoute)
 	}
 }

@@ -135,6 +135,9 @@ func readJSON(c echo.Context, limit int64) (map[string]any, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, app.ScimErrorf(app.EINVALID, app.ScimInvalidSyntax, "the request body is empty; send a JSON object")
 	}
+	if err := checkJSON(body); err != nil {
+		return nil, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var v any

@@ -11,7 +11,6 @@ import (
 
 	"github.com/bulkhead-dev/bulkhead/app"
 	"github.com/bulkhead-dev/bulkhead/app/scim"
-	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
 
 // Bulk limits (RFC 7644 §3.7.4), advertised in ServiceProviderConfig.
@@ -60,7 +59,7 @@ func (s *Server) bulk(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	results := s.runBulk(c.Request().Context(), p, scimBase(c), ops, failOnErrors)
+	results := s.runBulk(c.Request().Context(), writerOf(c), scimBase(c), ops, failOnErrors)
 	return writeSCIM(c, http.StatusOK, map[string]any{"schemas": []string{bulkResponseSchema}, "Operations": results})
 }
 
@@ -165,7 +164,7 @@ func containsString(list []any, s string) bool {
 
 // runBulk runs the operations, resolving bulkId references, and returns a
 // result for each operation it ran, in request order.
-func (s *Server) runBulk(ctx context.Context, p *tenant.Principal, base string, ops []bulkOp, failOnErrors int) []bulkResult {
+func (s *Server) runBulk(ctx context.Context, w writer, base string, ops []bulkOp, failOnErrors int) []bulkResult {
 	results := make([]*bulkResult, len(ops))
 	created := map[string]string{} // bulkId → id
 	failedIDs := map[string]bool{} // bulkIds whose POST failed
@@ -194,7 +193,7 @@ func (s *Server) runBulk(ctx context.Context, p *tenant.Principal, base string, 
 				next = append(next, i)
 				continue
 			}
-			res := s.runBulkOp(ctx, p, base, op, refs, created, failedIDs)
+			res := s.runBulkOp(ctx, w, base, op, refs, created, failedIDs)
 			if res.Response != nil {
 				errs++
 				if op.BulkID != "" {
@@ -238,7 +237,12 @@ func waiting(refs []string, created map[string]string, failed map[string]bool) b
 }
 
 // runBulkOp runs one operation whose references are all resolved or failed.
-func (s *Server) runBulkOp(ctx context.Context, p *tenant.Principal, base string, op bulkOp, refs []string, created map[string]string, failed map[string]bool) *bulkResult {
+func (s *Server) runBulkOp(ctx context.Context, w writer, base string, op bulkOp, refs []string, created map[string]string, failed map[string]bool) *bulkResult {
+	p := w.p
+	w.details = map[string]any{"bulk": true}
+	if op.BulkID != "" {
+		w.details["bulkId"] = op.BulkID
+	}
 	for _, r := range refs {
 		if failed[r] {
 			return bulkFailure(op, app.ScimErrorf(app.ECONFLICT, app.ScimInvalidValue, "the operation refers to bulkId %q, whose operation failed", r))
@@ -259,17 +263,17 @@ func (s *Server) runBulkOp(ctx context.Context, p *tenant.Principal, base string
 	status := http.StatusOK
 	switch op.Method {
 	case http.MethodPost:
-		r, err = s.create(ctx, p, rt, data)
+		r, err = s.create(ctx, w, rt, data)
 		status = http.StatusCreated
 		if err == nil {
 			created[op.BulkID] = r.ID
 		}
 	case http.MethodPut:
-		r, err = s.replace(ctx, p, rt, id, version, data)
+		r, err = s.replace(ctx, w, rt, id, version, data)
 	case http.MethodPatch:
-		r, err = s.patch(ctx, p, rt, id, version, data, false)
+		r, err = s.patch(ctx, w, rt, id, version, data, false)
 	case http.MethodDelete:
-		err = s.delete(ctx, p, rt, id, version)
+		err = s.delete(ctx, w, rt, id, version)
 		status = http.StatusNoContent
 	}
 	if err != nil {

@@ -104,9 +104,3 @@ func (s *Server) schema(c echo.Context) error {
 	}
 	return app.Errorf(app.ENOTFOUND, "schema %q not found", c.Param("id"))
 }
-
-// readOnlyEndpoint answers writes to the discovery endpoints.
-func readOnlyEndpoint(c echo.Context) error {
-	c.Response().Header().Set(echo.HeaderAllow, "GET")
-	return echo.NewHTTPError(http.StatusMethodNotAllowed, "this endpoint is read-only")
-}

@@ -55,7 +55,7 @@ func (s *Server) createResource(rt *scim.ResourceType) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		r, err := s.create(c.Request().Context(), principalOf(c), rt, body)
+		r, err := s.create(c.Request().Context(), writerOf(c), rt, body)
 		if err != nil {
 			return err
 		}
@@ -90,7 +90,7 @@ func (s *Server) replaceResource(rt *scim.ResourceType) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		r, err := s.replace(c.Request().Context(), principalOf(c), rt, c.Param("id"), ifMatchVersion(c), body)
+		r, err := s.replace(c.Request().Context(), writerOf(c), rt, c.Param("id"), ifMatchVersion(c), body)
 		if err != nil {
 			return err
 		}
@@ -111,7 +111,7 @@ func (s *Server) patchResource(rt *scim.ResourceType) echo.HandlerFunc {
 		}
 		proj := projection(c, rt)
 		wantBody := rt != scim.GroupResource || c.QueryParam("attributes") != "" || c.QueryParam("excludedAttributes") != ""
-		r, err := s.patch(c.Request().Context(), principalOf(c), rt, c.Param("id"), ifMatchVersion(c), body, wantBody && proj.Includes(membersAttr(rt)))
+		r, err := s.patch(c.Request().Context(), writerOf(c), rt, c.Param("id"), ifMatchVersion(c), body, wantBody && proj.Includes(membersAttr(rt)))
 		if err != nil {
 			return err
 		}
@@ -126,7 +126,7 @@ func (s *Server) patchResource(rt *scim.ResourceType) echo.HandlerFunc {
 // deleteResource: DELETE /Users/{id}, DELETE /Groups/{id}.
 func (s *Server) deleteResource(rt *scim.ResourceType) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if err := s.delete(c.Request().Context(), principalOf(c), rt, c.Param("id"), ifMatchVersion(c)); err != nil {
+		if err := s.delete(c.Request().Context(), writerOf(c), rt, c.Param("id"), ifMatchVersion(c)); err != nil {
 			return err
 		}
 		return c.NoContent(http.StatusNoContent)

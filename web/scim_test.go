@@ -63,6 +63,7 @@ type client struct {
 	tenant string
 	token  string
 	prefix string // path prefix of the SCIM base: /tenants/{id}/scim/v2
+	server string // the server's URL; the shared one when empty
 }
 
 // newTenant creates a tenant and returns a client holding its first token.
@@ -108,7 +109,11 @@ func (c *client) do(method, path string, body any, headers ...string) *response 
 	if !strings.HasPrefix(path, "/tenants/") && !strings.HasPrefix(path, "/scim/") {
 		path = c.prefix + path
 	}
-	req, err := http.NewRequest(method, env.srv.URL+path, r)
+	server := c.server
+	if server == "" {
+		server = env.srv.URL
+	}
+	req, err := http.NewRequest(method, server+path, r)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -138,7 +143,7 @@ func (c *client) do(method, path string, body any, headers ...string) *response 
 func (r *response) must(t testing.TB, status int) *response {
 	t.Helper()
 	if r.Status != status {
-		t.Fatalf("status %d, want %d: %s", r.Status, status, r.Raw)
+		t.Fatalf("status %d, want %d: %.500s", r.Status, status, r.Raw)
 	}
 	return r
 }

@@ -206,6 +206,9 @@ func normValue(s *Schema, path string, a *Attribute, v any) (any, error) {
 	if !ok {
 		return nil, app.ScimErrorf(app.EINVALID, app.ScimInvalidValue, "attribute %q must be an array", path)
 	}
+	if limit := maxValues(a); len(list) > limit {
+		return nil, app.ScimErrorf(app.EINVALID, app.ScimInvalidValue, "attribute %q has %d values; at most %d are allowed", path, len(list), limit)
+	}
 	out := make([]any, 0, len(list))
 	primaries := 0
 	for _, e := range list {
@@ -228,6 +231,20 @@ func normValue(s *Schema, path string, a *Attribute, v any) (any, error) {
 		return nil, nil
 	}
 	return out, nil
+}
+
+// MaxValues is the most values a multi-valued attribute may hold, members of
+// a Group excepted: a person has a handful of emails, never thousands.
+const MaxValues = 1000
+
+// MaxMembers is the most members one request may give a Group.
+const MaxMembers = 200_000
+
+func maxValues(a *Attribute) int {
+	if a.Name == "members" {
+		return MaxMembers
+	}
+	return MaxValues
 }
 
 // normSingle checks one value of a, ignoring a.MultiValued.

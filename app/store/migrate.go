@@ -165,7 +165,12 @@ func (db *DB) MigrateTenantSchema(ctx context.Context, tx *sqlx.Tx, s Scope, fro
 }
 
 // DropTenantSchema drops the tenant's schema and, if it has one, its role.
+// It first waits for the tenant's running transactions to end and keeps new
+// ones waiting until tx ends (see InTenant).
 func (db *DB) DropTenantSchema(ctx context.Context, tx *sqlx.Tx, tenantID string) error {
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(`+tenantLockKey(tenantID)+`)`); err != nil {
+		return fmt.Errorf("wait for the tenant's transactions: %w", err)
+	}
 	if _, err := tx.ExecContext(ctx, `DROP SCHEMA IF EXISTS `+pq.QuoteIdentifier(SchemaName(tenantID))+` CASCADE`); err != nil {
 		return fmt.Errorf("drop schema: %w", err)
 	}

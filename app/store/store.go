@@ -8,11 +8,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"io"
 	"net"
 	"regexp"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -33,11 +37,19 @@ type DB struct {
 	// rolePrefix makes per-tenant role names unique per database: roles are
 	// cluster-wide, schemas are not.
 	rolePrefix string
+	opts       Options
 }
 
 // Options tune the pool.
 type Options struct {
 	MaxOpenConns int // default 20
+	// StatementTimeout bounds every statement of a tenant transaction, so
+	// that one slow tenant cannot hold connections; default 10s.
+	StatementTimeout time.Duration
+	// AcquireTimeout bounds the wait for a free connection when all are
+	// busy: past it a request gets EUNAVAILABLE (503) instead of queuing
+	// without end; default 3s.
+	AcquireTimeout time.Duration
 	// MaxIdleConns is how many connections stay open while idle; default
 	// MaxOpenConns / 2.
 	MaxIdleConns int
@@ -70,6 +82,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if opts.MaxOpenConns == 0 {
 		opts.MaxOpenConns = 20
 	}
+	if opts.StatementTimeout == 0 {
+		opts.StatementTimeout = 10 * time.Second
+	}
+	if opts.AcquireTimeout == 0 {
+		opts.AcquireTimeout = 3 * time.Second
+	}
 	if opts.MaxIdleConns == 0 {
 		opts.MaxIdleConns = max(opts.MaxOpenConns/2, 2)
 	}
@@ -101,7 +119,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if listen == "" {
 		listen = dsn
 	}
-	return &DB{DB: sdb, DSN: dsn, ListenDSN: listen, rolePrefix: "bulkhead_" + hex.EncodeToString(h[:4]) + "_"}, nil
+	return &DB{DB: sdb, DSN: dsn, ListenDSN: listen, rolePrefix: "bulkhead_" + hex.EncodeToString(h[:4]) + "_", opts: opts}, nil
 }
 
 // describe turns the most common connection failures into plain words.
@@ -122,15 +140,25 @@ func describe(err error) error {
 }
 
 // Transact runs fn in a control-plane transaction. It commits when fn
-// returns nil and rolls back when fn returns an error or panics.
-func (db *DB) Transact(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
-	return db.transact(ctx, nil, fn)
+// returns nil and rolls back when fn returns an error or panics. When no
+// connection frees up within the acquire timeout, or the database fails
+// under it, the error is EUNAVAILABLE.
+func (db *DB) Transact(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	return db.transact(ctx, nil, "", fn)
 }
 
-func (db *DB) transact(ctx context.Context, opts *sql.TxOptions, fn func(tx *sqlx.Tx) error) (err error) {
-	tx, err := db.BeginTxx(ctx, opts)
+// transact is Transact with transaction options and settings to apply
+// first (SET LOCAL …), sent without parameters together with BEGIN, so that
+// beginning costs one round trip (see connector).
+func (db *DB) transact(ctx context.Context, opts *sql.TxOptions, settings string, fn func(tx *sqlx.Tx) error) (err error) {
+	conn, err := db.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("begin: %w", Unavailable(err))
+		return err
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTxx(withBegin(ctx, settings), opts)
+	if err != nil {
+		return Unavailable(err)
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -139,6 +167,7 @@ func (db *DB) transact(ctx context.Context, opts *sql.TxOptions, fn func(tx *sql
 		}
 		if err != nil {
 			_ = tx.Rollback()
+			err = Unavailable(err)
 			return
 		}
 		if err = tx.Commit(); err != nil {
@@ -146,6 +175,22 @@ func (db *DB) transact(ctx context.Context, opts *sql.TxOptions, fn func(tx *sql
 		}
 	}()
 	return fn(tx)
+}
+
+// Conn takes a connection from the pool for the caller's sole use; close
+// it to give it back. When none frees up within the acquire timeout it
+// returns EUNAVAILABLE at once rather than queuing until ctx ends.
+func (db *DB) Conn(ctx context.Context) (*sqlx.Conn, error) {
+	actx, cancel := context.WithTimeout(ctx, db.opts.AcquireTimeout)
+	defer cancel()
+	conn, err := db.Connx(actx)
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return nil, &app.Error{Code: app.EUNAVAILABLE, Message: "the server is busy; retry later"}
+		}
+		return nil, Unavailable(err)
+	}
+	return conn, nil
 }
 
 // Scope names the tenant a transaction works in.
@@ -162,10 +207,10 @@ type Scope struct {
 // transaction mode). For strict tenants the transaction also switches to the
 // tenant's role, so that even SQL naming another schema is refused by
 // PostgreSQL. It commits when fn returns nil and rolls back when fn returns an
-// error or panics. It returns EINVALID for an invalid tenant id.
+// error or panics.
 //
-// BEGIN and the SET LOCAL statements travel as one simple-protocol query
-// (see connector), so entering a tenant costs one round trip.
+// BEGIN and these settings travel as one simple-protocol query (see
+// connector), so entering a tenant costs one round trip.
 //
 // InTenant is the only way Bulkhead touches tenant tables.
 func (db *DB) InTenant(ctx context.Context, s Scope, fn func(tx *sqlx.Tx) error) error {
@@ -178,11 +223,53 @@ func (db *DB) InTenantTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn f
 	if !ValidTenantID(s.TenantID) {
 		return app.Errorf(app.EINVALID, "invalid tenant id %q", s.TenantID)
 	}
-	set := `SET LOCAL search_path TO ` + pq.QuoteIdentifier(SchemaName(s.TenantID))
+	// No parameters: one simple-protocol round trip for all settings.
+	set := `SET LOCAL search_path TO ` + pq.QuoteIdentifier(SchemaName(s.TenantID)) +
+		`; SET LOCAL statement_timeout = ` + strconv.FormatInt(db.opts.StatementTimeout.Milliseconds(), 10)
 	if s.Strict {
 		set += `; SET LOCAL ROLE ` + pq.QuoteIdentifier(db.RoleName(s.TenantID))
 	}
-	return db.transact(withBegin(ctx, set), opts, fn)
+	// A shared lock on the tenant, which DropTenantSchema takes exclusively:
+	// a tenant is never dropped under a running transaction, and the two
+	// never deadlock on the schema's tables.
+	set += `; SELECT pg_advisory_xact_lock_shared(` + tenantLockKey(s.TenantID) + `)`
+	err := db.transact(ctx, opts, set, fn)
+	if err != nil && schemaMissing(err) && !db.tenantExists(ctx, s.TenantID) {
+		// The tenant was deleted while this transaction ran.
+		return app.Refusef(app.EUNAUTHORIZED, app.ReasonAuth, "invalid or expired bearer token")
+	}
+	return err
+}
+
+// tenantLockKey returns the advisory-lock key of a tenant as SQL
+// arguments: a class for Bulkhead's tenant locks and a hash of the id.
+func tenantLockKey(tenantID string) string {
+	h := fnv.New32a()
+	h.Write([]byte(tenantID))
+	return strconv.Itoa(tenantLockClass) + ", " + strconv.Itoa(int(int32(h.Sum32())))
+}
+
+// tenantLockClass is the first key of tenants' advisory locks.
+const tenantLockClass = 0x626b // "bk"
+
+// schemaMissing reports errors that a tenant transaction gets when its schema
+// or role is gone: undefined table, function or object, invalid schema.
+func schemaMissing(err error) bool {
+	var pqErr *pq.Error
+	if !errors.As(err, &pqErr) {
+		return false
+	}
+	switch pqErr.Code {
+	case "42P01", "42883", "42704", "3F000":
+		return true
+	}
+	return false
+}
+
+func (db *DB) tenantExists(ctx context.Context, tenantID string) bool {
+	var exists bool
+	err := db.GetContext(ctx, &exists, `SELECT to_regnamespace($1) IS NOT NULL`, SchemaName(tenantID))
+	return err != nil || exists // when in doubt, keep the original error
 }
 
 var tenantIDPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
@@ -197,18 +284,27 @@ func SchemaName(tenantID string) string { return "tenant_" + tenantID }
 // RoleName returns the database role of a strict tenant.
 func (db *DB) RoleName(tenantID string) string { return db.rolePrefix + tenantID }
 
-// Unavailable marks errors that mean the database could not be reached or
-// did not answer in time, so that clients get a 503 they may retry.
+// Unavailable marks errors that mean the database could not be reached,
+// went away, or did not answer in time, so that clients get a 503 they may
+// retry. Other errors, and errors that already carry an *app.Error, pass
+// unchanged.
 func Unavailable(err error) error {
-	if err == nil {
-		return nil
+	var ae *app.Error
+	if err == nil || errors.As(err, &ae) {
+		return err
 	}
 	var pqErr *pq.Error
 	var netErr net.Error
 	switch {
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr),
-		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET):
-	case errors.As(err, &pqErr) && (pqErr.Code.Class() == "08" || pqErr.Code.Class() == "57" || pqErr.Code == "53300"):
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr), errors.Is(err, driver.ErrBadConn),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, sql.ErrConnDone),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+	case errors.As(err, &pqErr) && (pqErr.Code.Class() == "08" || pqErr.Code.Class() == "57" || pqErr.Code == "53300" ||
+		pqErr.Code == "40P01" || pqErr.Code == "40001"):
+		// 40P01 and 40001: the transaction lost a deadlock or a serialization
+		// conflict (with a tenant being dropped, say); it may simply be retried.
+		// 57014 (query_canceled) includes statement_timeout: the tenant's
+		// request took too long; retrying later is the right advice.
 	default:
 		return err
 	}

@@ -17,10 +17,12 @@ import (
 	"github.com/bulkhead-dev/bulkhead/app/store"
 )
 
-// Status of a tenant. Suspended tenants keep their data but SCIM refuses them.
+// Status of a tenant. Suspended tenants keep their data but SCIM refuses
+// them; a tenant being deleted is as unknown to SCIM.
 const (
 	StatusActive    = "active"
 	StatusSuspended = "suspended"
+	StatusDeleting  = "deleting"
 )
 
 // Isolation levels. Strict tenants run under their own database role.
@@ -197,20 +199,49 @@ func (s *Service) SetStatus(ctx context.Context, id, status, actor string) (*Ten
 
 // DeleteTenant drops the tenant's schema, role, tokens and control rows. It
 // returns ENOTFOUND for an unknown tenant.
+//
+// It works in two steps, so that it completes while the tenant's IdP is
+// still sending requests: it first marks the tenant deleting, which every
+// instance's token cache learns at once, so new requests get 401; then it
+// drops the schema, waiting for requests still running and retrying when a
+// lock conflict with one of them ends in a deadlock.
 func (s *Service) DeleteTenant(ctx context.Context, id, actor string) error {
-	return s.DB.Transact(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM control.tenants WHERE id = $1`, id)
-		if err != nil {
-			return fmt.Errorf("delete tenant %q: %w", id, err)
+	const mark = `UPDATE control.tenants SET status = 'deleting', updated_at = now() WHERE id = $1`
+	res, err := s.DB.ExecContext(ctx, mark, id)
+	if err != nil {
+		return fmt.Errorf("delete tenant %q: %w", id, store.Unavailable(err))
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return app.Errorf(app.ENOTFOUND, "tenant %q not found", id)
+	}
+	for attempt := 1; ; attempt++ {
+		err = s.DB.Transact(ctx, func(tx *sqlx.Tx) error {
+			if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = '10s'`); err != nil {
+				return err
+			}
+			if err := s.DB.DropTenantSchema(ctx, tx, id); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM control.tenants WHERE id = $1`, id); err != nil {
+				return err
+			}
+			return audit.Record(ctx, tx, actor, "tenant.delete", id, nil)
+		})
+		if err == nil || !isLockConflict(err) || attempt == 5 {
+			break
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return app.Errorf(app.ENOTFOUND, "tenant %q not found", id)
-		}
-		if err := s.DB.DropTenantSchema(ctx, tx, id); err != nil {
-			return fmt.Errorf("delete tenant %q: %w", id, err)
-		}
-		return audit.Record(ctx, tx, actor, "tenant.delete", id, nil)
-	})
+		time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("delete tenant %q (run the delete again to finish it): %w", id, err)
+	}
+	return nil
+}
+
+// isLockConflict reports a deadlock or a lock timeout.
+func isLockConflict(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && (pqErr.Code == "40P01" || pqErr.Code == "55P03")
 }
 
 func isUniqueViolation(err error) bool {

@@ -164,8 +164,14 @@ func (s *Service) principal(ctx context.Context, hash []byte) (*Principal, error
 		FROM control.tokens k
 		JOIN control.tenants t ON t.id = k.tenant_id
 		JOIN control.tenant_permissions p ON p.tenant_id = k.tenant_id
-		WHERE k.hash = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())`
-	err := s.DB.GetContext(ctx, &row, q, hash)
+		WHERE k.hash = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())
+			AND t.status <> 'deleting'`
+	conn, err := s.DB.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	err = conn.GetContext(ctx, &row, q, hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errUnauthorized
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -334,4 +335,92 @@ func waitGone(t *testing.T, pid int) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("PostgreSQL (pid %d) still runs 10s after the server stopped", pid)
+}
+
+// TestKillDuringWrites: kill -9 of the server during a stream of writes.
+// After a restart every write that got a 2xx is there, and no group exists
+// without its member.
+func TestKillDuringWrites(t *testing.T) {
+	url := storetest.URL(t)
+	code, out, errOut := cliRun(t, "", "tenant", "create", "crash", "--plan", "enterprise", "--json", "--database-url", url)
+	if code != 0 {
+		t.Fatalf("create tenant: %s", errOut)
+	}
+	var tn struct{ Token string }
+	if err := json.Unmarshal([]byte(out), &tn); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, "DATABASE_URL="+url)
+	base := s.url + "/tenants/crash/scim/v2"
+	send := func(method, path, body string) (int, map[string]any) {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tn.Token)
+		req.Header.Set("Content-Type", "application/scim+json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, nil
+		}
+		defer res.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(res.Body).Decode(&m)
+		return res.StatusCode, m
+	}
+	type write struct{ user, group string }
+	var mu sync.Mutex
+	var acked []write
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				code, u := send("POST", "/Users", fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"crash-%d-%d"}`, w, i))
+				if code != http.StatusCreated {
+					return // the server is gone
+				}
+				uid, _ := u["id"].(string)
+				code, g := send("POST", "/Groups", fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"crash-%d-%d","members":[{"value":%q}]}`, w, i, uid))
+				gid, _ := g["id"].(string)
+				mu.Lock()
+				acked = append(acked, write{uid, map[bool]string{true: gid}[code == http.StatusCreated]})
+				mu.Unlock()
+				if code != http.StatusCreated {
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(700 * time.Millisecond)
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+	wg.Wait()
+
+	s = startServer(t, "DATABASE_URL="+url)
+	base = s.url + "/tenants/crash/scim/v2"
+	for _, w := range acked {
+		if code, _ := send("GET", "/Users/"+w.user, ""); code != http.StatusOK {
+			t.Errorf("acknowledged user %s: %d after restart", w.user, code)
+		}
+		if w.group == "" {
+			continue
+		}
+		code, g := send("GET", "/Groups/"+w.group, "")
+		members, _ := g["members"].([]any)
+		if code != http.StatusOK || len(members) != 1 {
+			t.Errorf("acknowledged group %s: %d, %d members after restart", w.group, code, len(members))
+		}
+	}
+	// No group anywhere lacks its member: every group has exactly one.
+	code, list := send("GET", "/Groups?count=1000", "")
+	groups, _ := list["Resources"].([]any)
+	for _, g := range groups {
+		if members, _ := g.(map[string]any)["members"].([]any); len(members) != 1 {
+			t.Errorf("group %v has %d members", g.(map[string]any)["displayName"], len(members))
+		}
+	}
+	if code != http.StatusOK || len(acked) == 0 {
+		t.Fatalf("list after restart: %d; %d acknowledged writes", code, len(acked))
+	}
+	t.Logf("%d user+group writes acknowledged before kill -9, all present and whole after restart", len(acked))
+	s.stop(t)
 }

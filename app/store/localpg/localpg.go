@@ -60,6 +60,8 @@ type Options struct {
 	Fast bool
 	// Log receives the progress lines ("initializing ...", "started ...").
 	Log func(format string, args ...any)
+	// Port to listen on; 0 picks a free one.
+	Port int
 }
 
 // Cluster is an open handle on a running local cluster. Close it when done.
@@ -210,9 +212,11 @@ func (c *Cluster) start(run *syscall.Credential, opts Options) error {
 			return err
 		}
 	}
-	port, err := freePort()
-	if err != nil {
-		return err
+	port := opts.Port
+	if port == 0 {
+		if port, err = freePort(); err != nil {
+			return err
+		}
 	}
 	logf, err := os.OpenFile(filepath.Join(filepath.Dir(c.lockPath), "postgres.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
