@@ -4,6 +4,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -23,6 +24,10 @@ type Config struct {
 	DB      *store.DB
 	Log     *slog.Logger
 	BaseURL string // public URL, e.g. https://scim.example.com; no trailing slash
+	// Spares is how many spare tenant schemas to keep ready, so that
+	// creating a tenant renames one; 0 means tenant.DefaultSpares, negative
+	// turns the pool off.
+	Spares int
 }
 
 // Server serves SCIM, the console and the health endpoints.
@@ -33,6 +38,7 @@ type Server struct {
 	tenants *tenant.Service
 	auth    *tenant.Auth
 	limiter *tenant.RateLimiter
+	spares  *tenant.SparePool
 }
 
 // NewServer returns a server with every route registered.
@@ -46,6 +52,7 @@ func NewServer(cfg Config) *Server {
 		tenants: tenants,
 		auth:    tenant.NewAuth(tenants, cfg.Log),
 		limiter: tenant.NewRateLimiter(tenants, cfg.Log),
+		spares:  tenant.NewSparePool(tenants, cmp.Or(cfg.Spares, tenant.DefaultSpares), cfg.Log),
 	}
 	s.http = &http.Server{
 		Handler:           e,
@@ -61,11 +68,12 @@ func NewServer(cfg Config) *Server {
 }
 
 // Start runs the server's background work until ctx ends: the token cache's
-// change listener and the rate limiter's instance heartbeat. The returned
-// function waits for them to finish their last writes.
+// change listener, the rate limiter's instance heartbeat and the refill of
+// spare tenant schemas. The returned function waits for them to finish
+// their last writes.
 func (s *Server) Start(ctx context.Context) (wait func()) {
 	var wg sync.WaitGroup
-	for _, run := range []func(context.Context){s.auth.Run, s.limiter.Run} {
+	for _, run := range []func(context.Context){s.auth.Run, s.limiter.Run, s.spares.Run} {
 		wg.Add(1)
 		go func() { defer wg.Done(); run(ctx) }()
 	}

@@ -38,6 +38,7 @@ type DB struct {
 	// cluster-wide, schemas are not.
 	rolePrefix string
 	opts       Options
+	citus      bool // create tenant schemas as Citus distributed schemas
 }
 
 // Options tune the pool.
@@ -57,6 +58,10 @@ type Options struct {
 	// DefaultConnMaxLifetime and DefaultConnMaxIdleTime.
 	ConnMaxLifetime time.Duration
 	ConnMaxIdleTime time.Duration
+	// CitusSchemas creates new tenant schemas as Citus distributed schemas
+	// (schema-based sharding) when the citus extension is installed; without
+	// the extension it has no effect. See docs/scaling.md.
+	CitusSchemas bool
 	// ListenDSN is a direct connection string for LISTEN/NOTIFY, for
 	// deployments whose DSN goes through a transaction pooler such as
 	// PgBouncer, where LISTEN does not work. Empty: use the DSN.
@@ -115,11 +120,18 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("connect to the database: %w", describe(err))
 	}
 	h := sha256.Sum256([]byte(dbname))
+	var citus bool
+	if opts.CitusSchemas {
+		if err := sdb.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')`).Scan(&citus); err != nil {
+			sdb.Close()
+			return nil, fmt.Errorf("look for the citus extension: %w", err)
+		}
+	}
 	listen := opts.ListenDSN
 	if listen == "" {
 		listen = dsn
 	}
-	return &DB{DB: sdb, DSN: dsn, ListenDSN: listen, rolePrefix: "bulkhead_" + hex.EncodeToString(h[:4]) + "_", opts: opts}, nil
+	return &DB{DB: sdb, DSN: dsn, ListenDSN: listen, rolePrefix: "bulkhead_" + hex.EncodeToString(h[:4]) + "_", opts: opts, citus: citus}, nil
 }
 
 // describe turns the most common connection failures into plain words.

@@ -75,7 +75,15 @@ func (s *Service) MigrateTenants(ctx context.Context, opts MigrateOptions) (migr
 			opts.Progress(r)
 		}
 	}
-	return migrated, failed, ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return migrated, failed, err
+	}
+	// Spare schemas follow, so that tenants created from them start at
+	// the latest version.
+	if _, _, err := s.DB.MigrateSpareSchemas(ctx, s.Migrations); err != nil {
+		return migrated, failed, err
+	}
+	return migrated, failed, nil
 }
 
 func (s *Service) migrateTenant(ctx context.Context, t *Tenant, lockTimeout string) MigrationResult {
