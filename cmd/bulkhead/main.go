@@ -30,8 +30,8 @@ func main() {
 const usage = `Bulkhead: a schema-per-tenant SCIM 2.0 backend.
 
 Usage:
-  bulkhead serve [--addr ADDR]                 serve SCIM and the console
-  bulkhead migrate [--status]                  migrate the control plane and every tenant
+  bulkhead serve [--addr ADDR] [--spares N]    serve SCIM and the console
+  bulkhead migrate [--status] [--workers N]    migrate the control plane and every tenant
   bulkhead tenant create ID [--name NAME] [--plan enterprise|startup|trial]
                             [--max-users N] [--max-groups N] [--strict]
   bulkhead tenant list
@@ -175,7 +175,10 @@ func (c *cli) connect(ctx context.Context, logf func(string, ...any)) (db *store
 			}
 		}
 	}
-	db, err = store.Open(ctx, dsn, store.Options{})
+	db, err = store.Open(ctx, dsn, store.Options{
+		ListenDSN:    os.Getenv("BULKHEAD_LISTEN_DATABASE_URL"),
+		CitusSchemas: os.Getenv("BULKHEAD_CITUS_SCHEMAS") == "on",
+	})
 	if err != nil {
 		closeCluster()
 		return nil, nil, err

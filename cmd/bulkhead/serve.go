@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"time"
 
 	"golang.org/x/term"
 
 	"github.com/bulkhead-dev/bulkhead/app/staff"
+	"github.com/bulkhead-dev/bulkhead/app/tenant"
 	"github.com/bulkhead-dev/bulkhead/web"
 )
 
@@ -21,8 +23,19 @@ const shutdownTimeout = 30 * time.Second
 
 func (c *cli) serve(ctx context.Context, args []string) error {
 	fs := c.flags("serve")
+	spares := fs.Int("spares", tenant.DefaultSpares, "")
+	if v := os.Getenv("BULKHEAD_SPARES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("%w: BULKHEAD_SPARES must be a number", errUsage)
+		}
+		*spares = n
+	}
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
+	}
+	if *spares == 0 {
+		*spares = -1 // web.Config: 0 means the default, negative none
 	}
 	log := newLogger(c.stdout)
 	db, closeDB, err := c.connect(ctx, func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) })
@@ -40,7 +53,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
 	c.Addr = ln.Addr().String() // resolves port 0
-	srv := web.NewServer(web.Config{DB: db, Log: log, BaseURL: c.baseURL()})
+	srv := web.NewServer(web.Config{DB: db, Log: log, BaseURL: c.baseURL(), Spares: *spares})
 	bgctx, stopBackground := context.WithCancel(context.Background())
 	waitBackground := srv.Start(bgctx)
 	defer func() { stopBackground(); waitBackground() }()
