@@ -75,7 +75,7 @@ func NewSparePool(svc *Service, size int, log *slog.Logger) *SparePool {
 
 // refillEvery is how often the pool checks its spares when nothing in this
 // process took one (another instance or the CLI may have).
-const refillEvery = 10 * time.Second
+const refillEvery = time.Second
 
 // Run refills the pool whenever a spare is taken, and every few seconds,
 // until ctx ends.
