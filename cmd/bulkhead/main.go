@@ -41,6 +41,8 @@ Usage:
   bulkhead tenant delete ID --yes
   bulkhead tenant token create ID [--name NAME] [--expires-in 90d]
   bulkhead tenant token revoke ID TOKEN_ID
+  bulkhead tenant export ID > ID.json          users, groups, memberships, permissions
+  bulkhead tenant import [FILE|-] [--id NEW_ID]   from a file or stdin
   bulkhead staff create --email EMAIL --role admin|support   (password on stdin)
 
 Every command takes:

@@ -35,6 +35,10 @@ func (c *cli) tenant(ctx context.Context, args []string) error {
 		return c.tenantDelete(ctx, args)
 	case "token":
 		return c.token(ctx, args)
+	case "export":
+		return c.tenantExport(ctx, args)
+	case "import":
+		return c.tenantImport(ctx, args)
 	}
 	return fmt.Errorf("%w: unknown tenant subcommand %q", errUsage, sub)
 }
