@@ -17,7 +17,17 @@ import (
 // This stays safe behind PgBouncer in transaction mode: the query opens the
 // transaction itself, so the server connection is pinned to us from its
 // first byte until COMMIT or ROLLBACK, and SET LOCAL ends with it.
-type connector struct{ driver.Connector }
+//
+// With pooler set (Options.TransactionPooler), statements with parameters
+// that run outside a transaction are wrapped in one. lib/pq sends such a
+// statement in two exchanges (Parse and Describe, then Bind and Execute),
+// and between them a transaction pooler may hand the server connection to
+// another client: the Bind can then run another client's statement. Inside
+// a transaction the server connection stays ours, so this is safe.
+type connector struct {
+	driver.Connector
+	pooler bool
+}
 
 // pqConn is what lib/pq's connection implements and the wrapper forwards.
 type pqConn interface {
@@ -42,13 +52,76 @@ func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 		cn.Close()
 		return nil, fmt.Errorf("store: the driver's connection %T lacks what Bulkhead needs", cn)
 	}
-	return &conn{pqConn: pc}, nil
+	return &conn{pqConn: pc, pooler: c.pooler}, nil
 }
 
 // conn is one pooled connection: lib/pq's, with BeginTx replaced.
 type conn struct {
 	pqConn
-	bad atomic.Bool // a failed BEGIN could not be rolled back: discard
+	bad    atomic.Bool // a failed BEGIN could not be rolled back: discard
+	pooler bool        // wrap parameterized statements outside transactions
+	inTx   bool        // database/sql uses a conn from one goroutine at a time
+}
+
+// tx ends a transaction begun by conn.BeginTx.
+type tx struct{ c *conn }
+
+func (t tx) Commit() error   { t.c.inTx = false; return t.c.pqConn.Commit() }
+func (t tx) Rollback() error { t.c.inTx = false; return t.c.pqConn.Rollback() }
+
+// ExecContext runs a statement; see connector for what pooler mode adds.
+func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if !c.pooler || c.inTx || len(args) == 0 {
+		return c.pqConn.ExecContext(ctx, query, args)
+	}
+	if _, err := c.pqConn.ExecContext(ctx, "BEGIN", nil); err != nil {
+		return nil, err
+	}
+	res, err := c.pqConn.ExecContext(ctx, query, args)
+	if err != nil {
+		_ = c.pqConn.Rollback()
+		return nil, err
+	}
+	if err := c.pqConn.Commit(); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// QueryContext runs a query; see connector for what pooler mode adds. The
+// wrapping transaction commits when the rows are closed.
+func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if !c.pooler || c.inTx || len(args) == 0 {
+		return c.pqConn.QueryContext(ctx, query, args)
+	}
+	if _, err := c.pqConn.ExecContext(ctx, "BEGIN", nil); err != nil {
+		return nil, err
+	}
+	rows, err := c.pqConn.QueryContext(ctx, query, args)
+	if err != nil {
+		_ = c.pqConn.Rollback()
+		return nil, err
+	}
+	return &txRows{Rows: rows, c: c}, nil
+}
+
+// txRows commits the transaction wrapping a query when closed.
+type txRows struct {
+	driver.Rows
+	c      *conn
+	closed bool
+}
+
+func (r *txRows) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	err := r.Rows.Close()
+	if cerr := r.c.pqConn.Commit(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // beginKey carries the statements InTenant wants run right after BEGIN.
@@ -97,7 +170,8 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 	}
 	// lib/pq's connection is its own driver.Tx: its Commit and Rollback
 	// follow the transaction status the server reported for our query.
-	return c.pqConn, nil
+	c.inTx = true
+	return tx{c}, nil
 }
 
 // Begin is BeginTx with default options.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,3 +98,20 @@ func BenchmarkInTenantBegin(b *testing.B) {
 }
 
 func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
+
+// TestThroughPgBouncer checks, when make test-pgbouncer runs the suite,
+// that the tests really reach PostgreSQL through the pooler: the port in
+// the DSN is PgBouncer's, not the server's.
+func TestThroughPgBouncer(t *testing.T) {
+	if os.Getenv("BULKHEAD_TEST_PGBOUNCER") == "" {
+		t.Skip("only under make test-pgbouncer")
+	}
+	db := storetest.NewDB(t)
+	var serverPort *int // NULL over a unix socket
+	if err := db.GetContext(context.Background(), &serverPort, `SELECT inet_server_port()`); err != nil {
+		t.Fatal(err)
+	}
+	if serverPort != nil && strings.Contains(db.DSN, fmt.Sprintf(":%d/", *serverPort)) {
+		t.Fatalf("DSN %s points at PostgreSQL itself (port %d)", db.DSN, *serverPort)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"hash/fnv"
 	"io"
 	"net"
+	"os"
 	"regexp"
 	"strconv"
 	"syscall"
@@ -62,6 +63,12 @@ type Options struct {
 	// (schema-based sharding) when the citus extension is installed; without
 	// the extension it has no effect. See docs/scaling.md.
 	CitusSchemas bool
+	// TransactionPooler says that the DSN goes through a transaction
+	// pooler such as PgBouncer in transaction mode: statements with
+	// parameters outside a transaction then run in one of their own (see
+	// connector). Also on when the environment has
+	// BULKHEAD_TRANSACTION_POOLER=on.
+	TransactionPooler bool
 	// ListenDSN is a direct connection string for LISTEN/NOTIFY, for
 	// deployments whose DSN goes through a transaction pooler such as
 	// PgBouncer, where LISTEN does not work. Empty: use the DSN.
@@ -106,7 +113,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid DATABASE_URL: %w", err)
 	}
-	sdb := sqlx.NewDb(sql.OpenDB(connector{pqc}), "postgres")
+	pooler := opts.TransactionPooler || os.Getenv("BULKHEAD_TRANSACTION_POOLER") == "on"
+	sdb := sqlx.NewDb(sql.OpenDB(connector{Connector: pqc, pooler: pooler}), "postgres")
 	sdb.SetMaxOpenConns(opts.MaxOpenConns)
 	sdb.SetMaxIdleConns(opts.MaxIdleConns)
 	sdb.SetConnMaxLifetime(opts.ConnMaxLifetime)
