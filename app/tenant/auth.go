@@ -101,6 +101,9 @@ func (a *Auth) shrink(now time.Time) {
 			delete(a.entries, k)
 		}
 	}
+	if len(a.entries) < MaxCachedTokens {
+		return
+	}
 	for k := range a.entries {
 		if len(a.entries) < MaxCachedTokens*7/8 {
 			break
