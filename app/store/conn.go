@@ -26,7 +26,8 @@ import (
 // a transaction the server connection stays ours, so this is safe.
 type connector struct {
 	driver.Connector
-	pooler bool
+	pooler  bool
+	maxUses int64 // transactions per connection before it is closed; 0: no limit
 }
 
 // pqConn is what lib/pq's connection implements and the wrapper forwards.
@@ -52,7 +53,7 @@ func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 		cn.Close()
 		return nil, fmt.Errorf("store: the driver's connection %T lacks what Bulkhead needs", cn)
 	}
-	return &conn{pqConn: pc, pooler: c.pooler}, nil
+	return &conn{pqConn: pc, pooler: c.pooler, maxUses: c.maxUses}, nil
 }
 
 // conn is one pooled connection: lib/pq's, with BeginTx replaced.
@@ -61,6 +62,9 @@ type conn struct {
 	bad    atomic.Bool // a failed BEGIN could not be rolled back: discard
 	pooler bool        // wrap parameterized statements outside transactions
 	inTx   bool        // database/sql uses a conn from one goroutine at a time
+	// uses counts transactions; past maxUses the connection reports itself
+	// invalid and database/sql closes it instead of pooling it.
+	uses, maxUses int64
 }
 
 // tx ends a transaction begun by conn.BeginTx.
@@ -171,6 +175,7 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 	// lib/pq's connection is its own driver.Tx: its Commit and Rollback
 	// follow the transaction status the server reported for our query.
 	c.inTx = true
+	c.uses++
 	return tx{c}, nil
 }
 
@@ -186,7 +191,9 @@ func (c *conn) ResetSession(ctx context.Context) error {
 	return c.pqConn.ResetSession(ctx)
 }
 
-func (c *conn) IsValid() bool { return !c.bad.Load() && c.pqConn.IsValid() }
+func (c *conn) IsValid() bool {
+	return !c.bad.Load() && (c.maxUses == 0 || c.uses < c.maxUses) && c.pqConn.IsValid()
+}
 
 // conn must keep every optional interface lib/pq's connection has.
 var (

@@ -115,3 +115,29 @@ func TestThroughPgBouncer(t *testing.T) {
 		t.Fatalf("DSN %s points at PostgreSQL itself (port %d)", db.DSN, *serverPort)
 	}
 }
+
+// TestMaxConnUses: a connection is replaced after MaxConnUses transactions,
+// so no backend accumulates the caches of every tenant.
+func TestMaxConnUses(t *testing.T) {
+	if os.Getenv("BULKHEAD_TEST_PGBOUNCER") != "" {
+		t.Skip("behind PgBouncer the backend of a client connection changes anyway")
+	}
+	db0 := storetest.NewDB(t)
+	db, err := store.Open(context.Background(), db0.DSN, store.Options{MaxOpenConns: 1, MaxConnUses: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	pids := map[int]int{}
+	for range 9 {
+		var pid int
+		if err := db.Transact(ctx, func(tx *sqlx.Tx) error { return tx.GetContext(ctx, &pid, `SELECT pg_backend_pid()`) }); err != nil {
+			t.Fatal(err)
+		}
+		pids[pid]++
+	}
+	if len(pids) != 3 {
+		t.Fatalf("9 transactions ran on backends %v, want 3 backends of 3 each", pids)
+	}
+}

@@ -59,6 +59,9 @@ type Options struct {
 	// DefaultConnMaxLifetime and DefaultConnMaxIdleTime.
 	ConnMaxLifetime time.Duration
 	ConnMaxIdleTime time.Duration
+	// MaxConnUses closes a connection after this many transactions;
+	// default DefaultMaxConnUses, negative for no limit.
+	MaxConnUses int
 	// CitusSchemas creates new tenant schemas as Citus distributed schemas
 	// (schema-based sharding) when the citus extension is installed; without
 	// the extension it has no effect. See docs/scaling.md.
@@ -83,9 +86,16 @@ type Options struct {
 // replaced; connections idle for DefaultConnMaxIdleTime close early. A new
 // connection costs a few milliseconds (fork and authentication), paid once
 // per connection per lifetime: negligible against the requests it serves.
+//
+// Time alone does not bound what a busy connection touches: one serving
+// hundreds of transactions a second over random tenants reaches thousands
+// of schemas within its lifetime, and a backend holding the caches of
+// thousands of schemas is slow as well as large (see docs/scaling.md). So a
+// connection is also closed after DefaultMaxConnUses transactions.
 const (
 	DefaultConnMaxLifetime = 5 * time.Minute
 	DefaultConnMaxIdleTime = time.Minute
+	DefaultMaxConnUses     = 1000
 )
 
 // Open connects to the database at dsn and checks that it answers. Errors
@@ -109,12 +119,15 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if opts.ConnMaxIdleTime == 0 {
 		opts.ConnMaxIdleTime = DefaultConnMaxIdleTime
 	}
+	if opts.MaxConnUses == 0 {
+		opts.MaxConnUses = DefaultMaxConnUses
+	}
 	pqc, err := pq.NewConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("invalid DATABASE_URL: %w", err)
 	}
 	pooler := opts.TransactionPooler || os.Getenv("BULKHEAD_TRANSACTION_POOLER") == "on"
-	sdb := sqlx.NewDb(sql.OpenDB(connector{Connector: pqc, pooler: pooler}), "postgres")
+	sdb := sqlx.NewDb(sql.OpenDB(connector{Connector: pqc, pooler: pooler, maxUses: int64(max(opts.MaxConnUses, 0))}), "postgres")
 	sdb.SetMaxOpenConns(opts.MaxOpenConns)
 	sdb.SetMaxIdleConns(opts.MaxIdleConns)
 	sdb.SetConnMaxLifetime(opts.ConnMaxLifetime)
