@@ -9,6 +9,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -91,15 +92,52 @@ pidfile = %s
 		}
 		args = append([]string{"-u", "postgres"}, args...)
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	// PgBouncer 1.18 can die on a cancel request (lib/pq sends one when a
+	// query's context ends): "FATAL … disconnect_client(): bad client
+	// state: 0" in its log. A supervisor restarts it on the same port, so
+	// one such crash does not fail every later test of the binary.
+	start := func() (*exec.Cmd, error) {
+		cmd := exec.Command(bin, args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		return cmd, cmd.Start()
+	}
+	cmd, err := start()
+	if err != nil {
 		return "", nil, fmt.Errorf("start pgbouncer: %w", err)
 	}
+	var mu sync.Mutex
+	stopping := false
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		for {
+			_ = cmd.Wait()
+			mu.Lock()
+			if stopping {
+				mu.Unlock()
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+			next, err := start()
+			if err != nil {
+				mu.Unlock()
+				fmt.Fprintf(os.Stderr, "storetest: restart pgbouncer: %v\n", err)
+				return
+			}
+			fmt.Fprintln(os.Stderr, "storetest: pgbouncer exited; restarted it")
+			cmd = next
+			mu.Unlock()
+		}
+	}()
 	stop := func() {
+		mu.Lock()
+		stopping = true
 		_ = cmd.Process.Signal(syscall.SIGINT)
-		_ = cmd.Wait()
-		os.RemoveAll(dir)
+		mu.Unlock()
+		<-exited
+		if os.Getenv("BULKHEAD_TEST_PGBOUNCER_KEEP") == "" {
+			os.RemoveAll(dir)
+		}
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(listen)); err == nil {
