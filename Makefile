@@ -23,6 +23,10 @@ run: build ## serve on http://127.0.0.1:8080 (starts a local PostgreSQL unless D
 test: ## run every test against a real PostgreSQL
 	$(GO) test -count=1 -timeout 30m ./...
 
+.PHONY: test-pgbouncer
+test-pgbouncer: ## run every test through PgBouncer in transaction mode (apt-get install pgbouncer)
+	BULKHEAD_TEST_PGBOUNCER=1 $(GO) test -count=1 -timeout 30m ./...
+
 .PHONY: bench
 bench: ## run the benchmarks and print their tables
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 60m ./...

@@ -4,6 +4,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -43,6 +44,10 @@ type Config struct {
 	// adds the busiest tenants to /metrics (web/metrics.go).
 	Meter               *usage.Meter
 	MetricsTenantLabels bool
+	// Spares is how many spare tenant schemas to keep ready, so that
+	// creating a tenant renames one; 0 means tenant.DefaultSpares, negative
+	// turns the pool off.
+	Spares int
 }
 
 // Server serves SCIM, the console and the health endpoints.
@@ -57,6 +62,7 @@ type Server struct {
 
 	tenantDomain string // cfg.TenantDomain, lower-case, without dots at the ends
 	console      *console
+	spares       *tenant.SparePool
 }
 
 // NewServer returns a server with every route registered.
@@ -74,6 +80,7 @@ func NewServer(cfg Config) *Server {
 		obs:     newObserver(cfg),
 
 		tenantDomain: strings.Trim(strings.ToLower(cfg.TenantDomain), "."),
+		spares:       tenant.NewSparePool(tenants, cmp.Or(cfg.Spares, tenant.DefaultSpares), cfg.Log),
 	}
 	s.http = &http.Server{
 		Handler:           e,
@@ -89,11 +96,12 @@ func NewServer(cfg Config) *Server {
 }
 
 // Start runs the server's background work until ctx ends: the token cache's
-// change listener and the rate limiter's instance heartbeat. The returned
-// function waits for them to finish their last writes.
+// change listener, the rate limiter's instance heartbeat and the refill of
+// spare tenant schemas. The returned function waits for them to finish
+// their last writes.
 func (s *Server) Start(ctx context.Context) (wait func()) {
 	var wg sync.WaitGroup
-	for _, run := range []func(context.Context){s.auth.Run, s.limiter.Run} {
+	for _, run := range []func(context.Context){s.auth.Run, s.limiter.Run, s.spares.Run} {
 		wg.Add(1)
 		go func() { defer wg.Done(); run(ctx) }()
 	}

@@ -122,8 +122,7 @@ func (db *DB) ControlVersion(ctx context.Context) (int, error) {
 // happens in the caller's transaction, so a failure leaves nothing behind.
 // It returns the schema's version.
 func (db *DB) CreateTenantSchema(ctx context.Context, tx *sqlx.Tx, s Scope, ms []Migration) (int, error) {
-	schema := pq.QuoteIdentifier(SchemaName(s.TenantID))
-	if _, err := tx.ExecContext(ctx, `CREATE SCHEMA `+schema); err != nil {
+	if _, err := tx.ExecContext(ctx, db.createSchemaSQL(SchemaName(s.TenantID))); err != nil {
 		return 0, fmt.Errorf("create schema: %w", err)
 	}
 	if s.Strict {
@@ -140,14 +139,9 @@ func (db *DB) CreateTenantSchema(ctx context.Context, tx *sqlx.Tx, s Scope, ms [
 // migrations create.
 func (db *DB) MigrateTenantSchema(ctx context.Context, tx *sqlx.Tx, s Scope, from int, ms []Migration) (int, error) {
 	schema := pq.QuoteIdentifier(SchemaName(s.TenantID))
-	if _, err := tx.ExecContext(ctx, `SET LOCAL search_path TO `+schema); err != nil {
+	from, err := db.migrateSchema(ctx, tx, SchemaName(s.TenantID), from, ms)
+	if err != nil {
 		return from, err
-	}
-	for _, m := range ms[from:] {
-		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-			return from, fmt.Errorf("tenant migration %03d_%s: %w", m.Version, m.Name, err)
-		}
-		from = m.Version
 	}
 	if s.Strict {
 		role := pq.QuoteIdentifier(db.RoleName(s.TenantID))
@@ -158,10 +152,37 @@ func (db *DB) MigrateTenantSchema(ctx context.Context, tx *sqlx.Tx, s Scope, fro
 			return from, fmt.Errorf("grant tenant role: %w", err)
 		}
 	}
+	return from, nil
+}
+
+// migrateSchema applies ms[from:] to the named schema inside tx and returns
+// the new version, or the last version applied with the error.
+func (db *DB) migrateSchema(ctx context.Context, tx *sqlx.Tx, schema string, from int, ms []Migration) (int, error) {
+	if _, err := tx.ExecContext(ctx, `SET LOCAL search_path TO `+pq.QuoteIdentifier(schema)); err != nil {
+		return from, err
+	}
+	for _, m := range ms[from:] {
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return from, fmt.Errorf("tenant migration %03d_%s: %w", m.Version, m.Name, err)
+		}
+		from = m.Version
+	}
 	if _, err := tx.ExecContext(ctx, `SET LOCAL search_path TO DEFAULT`); err != nil {
 		return from, err
 	}
 	return from, nil
+}
+
+// createSchemaSQL returns the statement that creates an empty schema: a
+// Citus distributed schema when the pool was opened with CitusSchemas and
+// the citus extension is installed. The schema is created in a statement of
+// its own, before its tables, as Citus schema-based sharding requires.
+func (db *DB) createSchemaSQL(name string) string {
+	q := `CREATE SCHEMA ` + pq.QuoteIdentifier(name)
+	if db.citus {
+		q = `SET LOCAL citus.enable_schema_based_sharding TO on; ` + q + `; SET LOCAL citus.enable_schema_based_sharding TO off`
+	}
+	return q
 }
 
 // DropTenantSchema drops the tenant's schema and, if it has one, its role.

@@ -15,6 +15,7 @@ import (
 	"hash/fnv"
 	"io"
 	"net"
+	"os"
 	"regexp"
 	"strconv"
 	"syscall"
@@ -29,13 +30,16 @@ import (
 // DB is the connection pool shared by the control plane and every tenant.
 type DB struct {
 	*sqlx.DB
-	// DSN is the connection string the pool was opened with, for
-	// connections outside the pool (LISTEN).
+	// DSN is the connection string the pool was opened with.
 	DSN string
+	// ListenDSN is the connection string for LISTEN, which needs a
+	// session of its own: Options.ListenDSN, or DSN when that is empty.
+	ListenDSN string
 	// rolePrefix makes per-tenant role names unique per database: roles are
 	// cluster-wide, schemas are not.
 	rolePrefix string
 	opts       Options
+	citus      bool // create tenant schemas as Citus distributed schemas
 }
 
 // Options tune the pool.
@@ -48,7 +52,51 @@ type Options struct {
 	// busy: past it a request gets EUNAVAILABLE (503) instead of queuing
 	// without end; default 3s.
 	AcquireTimeout time.Duration
+	// MaxIdleConns is how many connections stay open while idle; default
+	// MaxOpenConns / 2.
+	MaxIdleConns int
+	// ConnMaxLifetime and ConnMaxIdleTime recycle connections; defaults
+	// DefaultConnMaxLifetime and DefaultConnMaxIdleTime.
+	ConnMaxLifetime time.Duration
+	ConnMaxIdleTime time.Duration
+	// MaxConnUses closes a connection after this many transactions;
+	// default DefaultMaxConnUses, negative for no limit.
+	MaxConnUses int
+	// CitusSchemas creates new tenant schemas as Citus distributed schemas
+	// (schema-based sharding) when the citus extension is installed; without
+	// the extension it has no effect. See docs/scaling.md.
+	CitusSchemas bool
+	// TransactionPooler says that the DSN goes through a transaction
+	// pooler such as PgBouncer in transaction mode: statements with
+	// parameters outside a transaction then run in one of their own (see
+	// connector). Also on when the environment has
+	// BULKHEAD_TRANSACTION_POOLER=on.
+	TransactionPooler bool
+	// ListenDSN is a direct connection string for LISTEN/NOTIFY, for
+	// deployments whose DSN goes through a transaction pooler such as
+	// PgBouncer, where LISTEN does not work. Empty: use the DSN.
+	ListenDSN string
 }
+
+// Connection recycling. A backend's catalog and plan caches grow with every
+// tenant table it touches (about 118 MB after all tables of 1,000 tenants)
+// and are freed only when the connection closes. While traffic sweeps over
+// many tenants, each connection lives at most DefaultConnMaxLifetime, so a
+// backend touches the tables of a bounded number of tenants before it is
+// replaced; connections idle for DefaultConnMaxIdleTime close early. A new
+// connection costs a few milliseconds (fork and authentication), paid once
+// per connection per lifetime: negligible against the requests it serves.
+//
+// Time alone does not bound what a busy connection touches: one serving
+// hundreds of transactions a second over random tenants reaches thousands
+// of schemas within its lifetime, and a backend holding the caches of
+// thousands of schemas is slow as well as large (see docs/scaling.md). So a
+// connection is also closed after DefaultMaxConnUses transactions.
+const (
+	DefaultConnMaxLifetime = 5 * time.Minute
+	DefaultConnMaxIdleTime = time.Minute
+	DefaultMaxConnUses     = 1000
+)
 
 // Open connects to the database at dsn and checks that it answers. Errors
 // name what failed in words an operator can act on.
@@ -62,17 +110,28 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if opts.AcquireTimeout == 0 {
 		opts.AcquireTimeout = 3 * time.Second
 	}
-	connector, err := pq.NewConnector(dsn)
+	if opts.MaxIdleConns == 0 {
+		opts.MaxIdleConns = max(opts.MaxOpenConns/2, 2)
+	}
+	if opts.ConnMaxLifetime == 0 {
+		opts.ConnMaxLifetime = DefaultConnMaxLifetime
+	}
+	if opts.ConnMaxIdleTime == 0 {
+		opts.ConnMaxIdleTime = DefaultConnMaxIdleTime
+	}
+	if opts.MaxConnUses == 0 {
+		opts.MaxConnUses = DefaultMaxConnUses
+	}
+	pqc, err := pq.NewConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("invalid DATABASE_URL: %w", err)
 	}
-	sdb := sqlx.NewDb(sql.OpenDB(connector), "postgres")
+	pooler := opts.TransactionPooler || os.Getenv("BULKHEAD_TRANSACTION_POOLER") == "on"
+	sdb := sqlx.NewDb(sql.OpenDB(connector{Connector: pqc, pooler: pooler, maxUses: int64(max(opts.MaxConnUses, 0))}), "postgres")
 	sdb.SetMaxOpenConns(opts.MaxOpenConns)
-	sdb.SetMaxIdleConns(opts.MaxOpenConns)
-	// A backend's catalog cache grows with every tenant table it touches and
-	// is freed only when the connection closes: recycle connections.
-	sdb.SetConnMaxLifetime(30 * time.Minute)
-	sdb.SetConnMaxIdleTime(5 * time.Minute)
+	sdb.SetMaxIdleConns(opts.MaxIdleConns)
+	sdb.SetConnMaxLifetime(opts.ConnMaxLifetime)
+	sdb.SetConnMaxIdleTime(opts.ConnMaxIdleTime)
 
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
@@ -82,7 +141,18 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("connect to the database: %w", describe(err))
 	}
 	h := sha256.Sum256([]byte(dbname))
-	return &DB{DB: sdb, DSN: dsn, rolePrefix: "bulkhead_" + hex.EncodeToString(h[:4]) + "_", opts: opts}, nil
+	var citus bool
+	if opts.CitusSchemas {
+		if err := sdb.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')`).Scan(&citus); err != nil {
+			sdb.Close()
+			return nil, fmt.Errorf("look for the citus extension: %w", err)
+		}
+	}
+	listen := opts.ListenDSN
+	if listen == "" {
+		listen = dsn
+	}
+	return &DB{DB: sdb, DSN: dsn, ListenDSN: listen, rolePrefix: "bulkhead_" + hex.EncodeToString(h[:4]) + "_", opts: opts, citus: citus}, nil
 }
 
 // describe turns the most common connection failures into plain words.
@@ -107,18 +177,19 @@ func describe(err error) error {
 // connection frees up within the acquire timeout, or the database fails
 // under it, the error is EUNAVAILABLE.
 func (db *DB) Transact(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	return db.transact(ctx, "", fn)
+	return db.transact(ctx, nil, "", fn)
 }
 
-// transact is Transact with settings to apply first (SET LOCAL …), sent
-// with no parameters, so in one round trip.
-func (db *DB) transact(ctx context.Context, settings string, fn func(tx *sqlx.Tx) error) (err error) {
+// transact is Transact with transaction options and settings to apply
+// first (SET LOCAL …), sent without parameters together with BEGIN, so that
+// beginning costs one round trip (see connector).
+func (db *DB) transact(ctx context.Context, opts *sql.TxOptions, settings string, fn func(tx *sqlx.Tx) error) (err error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	tx, err := conn.BeginTxx(ctx, nil)
+	tx, err := conn.BeginTxx(withBegin(ctx, settings), opts)
 	if err != nil {
 		return Unavailable(err)
 	}
@@ -136,11 +207,6 @@ func (db *DB) transact(ctx context.Context, settings string, fn func(tx *sqlx.Tx
 			err = fmt.Errorf("commit: %w", Unavailable(err))
 		}
 	}()
-	if settings != "" {
-		if _, err := tx.ExecContext(ctx, settings); err != nil {
-			return err
-		}
-	}
 	return fn(tx)
 }
 
@@ -176,8 +242,17 @@ type Scope struct {
 // PostgreSQL. It commits when fn returns nil and rolls back when fn returns an
 // error or panics.
 //
+// BEGIN and these settings travel as one simple-protocol query (see
+// connector), so entering a tenant costs one round trip.
+//
 // InTenant is the only way Bulkhead touches tenant tables.
 func (db *DB) InTenant(ctx context.Context, s Scope, fn func(tx *sqlx.Tx) error) error {
+	return db.InTenantTx(ctx, s, nil, fn)
+}
+
+// InTenantTx is InTenant with transaction options, such as a REPEATABLE
+// READ snapshot for an export.
+func (db *DB) InTenantTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn func(tx *sqlx.Tx) error) error {
 	if !ValidTenantID(s.TenantID) {
 		return app.Errorf(app.EINVALID, "invalid tenant id %q", s.TenantID)
 	}
@@ -192,7 +267,7 @@ func (db *DB) InTenant(ctx context.Context, s Scope, fn func(tx *sqlx.Tx) error)
 	// never deadlock on the schema's tables.
 	set += `; SELECT pg_advisory_xact_lock_shared(` + tenantLockKey(s.TenantID) + `)`
 	defer measure(ctx, time.Now()) // usage metering's database time
-	err := db.transact(ctx, set, fn)
+	err := db.transact(ctx, opts, set, fn)
 	if err != nil && schemaMissing(err) && !db.tenantExists(ctx, s.TenantID) {
 		// The tenant was deleted while this transaction ran.
 		return app.Refusef(app.EUNAUTHORIZED, app.ReasonAuth, "invalid or expired bearer token")

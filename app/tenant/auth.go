@@ -21,8 +21,15 @@ const changesChannel = "bulkhead_tenant_changes"
 // database. Entries live at most TTL, and any change made anywhere — this
 // instance, another one, the CLI — evicts them at once through PostgreSQL
 // LISTEN/NOTIFY, so a revoked token or a changed permission is in force
-// everywhere within moments. While the listening connection is down, the
-// cache is bypassed.
+// everywhere within moments. The cache holds at most MaxCachedTokens
+// entries, so memory does not grow with the number of tenants.
+//
+// The cache is used only while notifications provably arrive: after
+// (re)connecting, Run sends a probe NOTIFY through the pool and turns the
+// cache on when the probe comes back on the listening connection. Behind a
+// transaction pooler such as PgBouncer, LISTEN on the pooled DSN never
+// delivers, so the probe never returns and every call reads the database;
+// give the pool a direct ListenDSN (BULKHEAD_LISTEN_DATABASE_URL) to cache.
 type Auth struct {
 	svc *Service
 	ttl time.Duration
@@ -31,6 +38,7 @@ type Auth struct {
 	mu        sync.Mutex
 	entries   map[[32]byte]authEntry
 	listening bool
+	probe     string             // payload of this instance's probe notification
 	gen       uint64             // bumped by every eviction, so a lookup racing one is not cached
 	used      map[uuid.UUID]bool // tokens used since the last flush of last_used_at
 
@@ -47,8 +55,14 @@ type authEntry struct {
 // it listens, every call reads the database.
 func NewAuth(svc *Service, log *slog.Logger) *Auth {
 	return &Auth{svc: svc, ttl: time.Minute, log: log, entries: map[[32]byte]authEntry{}, used: map[uuid.UUID]bool{},
-		credsCache: map[string]credsEntry{}, usedIssuers: map[uuid.UUID]bool{}}
+		credsCache: map[string]credsEntry{}, usedIssuers: map[uuid.UUID]bool{},
+		probe: "probe:" + uuid.NewString()}
 }
+
+// MaxCachedTokens bounds the token cache, and the cache of tenants'
+// JWT and gateway credentials. Past it, expired entries go first, then
+// arbitrary ones: a miss costs one indexed read.
+const MaxCachedTokens = 10000
 
 // Authenticate returns the principal of a bearer token, from the cache when
 // it can. It returns EUNAUTHORIZED for any token that does not work.
@@ -73,11 +87,34 @@ func (a *Auth) Authenticate(ctx context.Context, secret string) (*Principal, err
 	}
 	a.mu.Lock()
 	if a.listening && a.gen == gen {
+		if len(a.entries) >= MaxCachedTokens {
+			shrink(a.entries, now, func(e authEntry) time.Time { return e.expires })
+		}
 		a.entries[hash] = authEntry{p: p, expires: now.Add(a.ttl)}
 	}
 	a.mu.Unlock()
 	a.markUsed(p.TokenID)
 	return p, nil
+}
+
+// shrink makes room in a full cache: it drops expired entries, and when
+// that is not enough, an eighth of the entries, whichever map order yields.
+// Callers hold a.mu.
+func shrink[K comparable, V any](m map[K]V, now time.Time, expires func(V) time.Time) {
+	for k, e := range m {
+		if !now.Before(expires(e)) {
+			delete(m, k)
+		}
+	}
+	if len(m) < MaxCachedTokens {
+		return
+	}
+	for k := range m {
+		if len(m) < MaxCachedTokens*7/8 {
+			break
+		}
+		delete(m, k)
+	}
 }
 
 func (a *Auth) markUsed(id uuid.UUID) {
@@ -115,11 +152,8 @@ func (a *Auth) setListening(on bool) {
 // Run listens for tenant changes and writes tokens' last use every few
 // seconds, until ctx ends; then it writes the last uses once more.
 func (a *Auth) Run(ctx context.Context) {
-	l := pq.NewListener(a.svc.DB.DSN, 100*time.Millisecond, 5*time.Second, func(ev pq.ListenerEventType, err error) {
+	l := pq.NewListener(a.svc.DB.ListenDSN, 100*time.Millisecond, 5*time.Second, func(ev pq.ListenerEventType, err error) {
 		switch ev {
-		case pq.ListenerEventConnected, pq.ListenerEventReconnected:
-			// Changes may have been missed while disconnected.
-			a.setListening(true)
 		case pq.ListenerEventDisconnected, pq.ListenerEventConnectionAttemptFailed:
 			a.setListening(false)
 			if err != nil {
@@ -130,15 +164,22 @@ func (a *Auth) Run(ctx context.Context) {
 	defer l.Close()
 	if err := l.Listen(changesChannel); err != nil {
 		a.log.Warn("listen for tenant changes", "error", err)
+	} else {
+		a.sendProbe(ctx)
 	}
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	for {
 		select {
 		case n := <-l.Notify:
-			if n == nil { // reconnected: anything may have changed
+			switch {
+			case n == nil: // reconnected: anything may have changed
 				a.evict("")
-			} else {
+				a.sendProbe(ctx)
+			case n.Extra == a.probe:
+				a.setListening(true)
+			case strings.HasPrefix(n.Extra, "probe:"): // another instance's
+			default:
 				a.evict(n.Extra)
 			}
 		case <-tick.C:
@@ -147,6 +188,14 @@ func (a *Auth) Run(ctx context.Context) {
 			a.flushUsed(context.Background())
 			return
 		}
+	}
+}
+
+// sendProbe sends this instance's probe notification through the pool;
+// the cache turns on when it arrives on the listening connection.
+func (a *Auth) sendProbe(ctx context.Context) {
+	if _, err := a.svc.DB.ExecContext(ctx, `SELECT pg_notify($1, $2)`, changesChannel, a.probe); err != nil && ctx.Err() == nil {
+		a.log.Warn("probe the tenant change listener", "error", err)
 	}
 }
 

@@ -157,6 +157,9 @@ func (a *Auth) creds(ctx context.Context, tenantID string) (*tenantCreds, error)
 	}
 	a.mu.Lock()
 	if a.listening && a.gen == gen {
+		if len(a.credsCache) >= MaxCachedTokens {
+			shrink(a.credsCache, now, func(e credsEntry) time.Time { return e.expires })
+		}
 		a.credsCache[tenantID] = credsEntry{c: c, expires: now.Add(a.ttl)}
 	}
 	a.mu.Unlock()

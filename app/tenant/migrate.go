@@ -22,6 +22,7 @@ type MigrationResult struct {
 type MigrateOptions struct {
 	Workers     int                   // parallel tenants; default 4
 	LockTimeout string                // per tenant, e.g. "5s"; default "5s"
+	Start       func(total int)       // called once with the number of tenants behind
 	Progress    func(MigrationResult) // called once per tenant, from any goroutine
 }
 
@@ -41,6 +42,9 @@ func (s *Service) MigrateTenants(ctx context.Context, opts MigrateOptions) (migr
 	const q = `SELECT ` + tenantColumns + ` FROM control.tenants WHERE schema_version < $1 ORDER BY id`
 	if err := s.DB.SelectContext(ctx, &behind, q, latest); err != nil {
 		return 0, 0, fmt.Errorf("find tenants to migrate: %w", err)
+	}
+	if opts.Start != nil {
+		opts.Start(len(behind))
 	}
 	jobs := make(chan *Tenant)
 	results := make(chan MigrationResult)
@@ -75,7 +79,15 @@ func (s *Service) MigrateTenants(ctx context.Context, opts MigrateOptions) (migr
 			opts.Progress(r)
 		}
 	}
-	return migrated, failed, ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return migrated, failed, err
+	}
+	// Spare schemas follow, so that tenants created from them start at
+	// the latest version.
+	if _, _, err := s.DB.MigrateSpareSchemas(ctx, s.Migrations); err != nil {
+		return migrated, failed, err
+	}
+	return migrated, failed, nil
 }
 
 func (s *Service) migrateTenant(ctx context.Context, t *Tenant, lockTimeout string) MigrationResult {

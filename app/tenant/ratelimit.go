@@ -72,6 +72,19 @@ func (r *RateLimiter) Allow(tenantID string, p Permissions) (bool, time.Duration
 	return true, 0
 }
 
+// forgetIdle drops the limiters of tenants idle long enough for their
+// bucket to be full again: a new limiter starts full, so nothing changes for
+// the tenant, and the map holds only recently active tenants.
+func (r *RateLimiter) forgetIdle(now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, tl := range r.limiters {
+		if tl.lim.TokensAt(now) >= float64(tl.lim.Burst()) {
+			delete(r.limiters, id)
+		}
+	}
+}
+
 // heartbeat is how often an instance renews its registration; an instance
 // silent for three heartbeats no longer counts.
 const heartbeat = 5 * time.Second
@@ -109,6 +122,7 @@ func (r *RateLimiter) beat(ctx context.Context) {
 		return
 	}
 	r.instances.Store(n)
+	r.forgetIdle(time.Now())
 	// Forget long-gone instances.
 	_, _ = r.svc.DB.ExecContext(ctx, `DELETE FROM control.instances WHERE heartbeat_at < now() - interval '1 hour'`)
 }

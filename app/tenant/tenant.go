@@ -54,6 +54,8 @@ func (t *Tenant) Scope() store.Scope {
 type Service struct {
 	DB         *store.DB
 	Migrations []store.Migration
+
+	refill chan struct{} // wakes this process's SparePool (spare.go)
 }
 
 // NewService returns a Service over db with the embedded tenant migrations.
@@ -125,7 +127,7 @@ func (s *Service) CreateTenant(ctx context.Context, nt NewTenant, actor string) 
 		if err := insertPermissions(ctx, tx, t.ID, perms); err != nil {
 			return err
 		}
-		v, err := s.DB.CreateTenantSchema(ctx, tx, t.Scope(), s.Migrations)
+		v, err := s.createSchema(ctx, tx, t.Scope())
 		if err != nil {
 			if isDuplicateSchema(err) {
 				return app.Errorf(app.ECONFLICT, "schema %s already exists", store.SchemaName(t.ID))

@@ -30,8 +30,8 @@ func main() {
 const usage = `Bulkhead: a schema-per-tenant SCIM 2.0 backend.
 
 Usage:
-  bulkhead serve [--addr ADDR]                 serve SCIM and the console
-  bulkhead migrate [--status]                  migrate the control plane and every tenant
+  bulkhead serve [--addr ADDR] [--spares N]    serve SCIM and the console
+  bulkhead migrate [--status] [--workers N]    migrate the control plane and every tenant
   bulkhead tenant create ID [--name NAME] [--plan enterprise|startup|trial]
                             [--max-users N] [--max-groups N] [--strict]
   bulkhead tenant list
@@ -45,6 +45,8 @@ Usage:
                             (--key-file FILE | --secret-stdin) [--audience AUD]
   bulkhead tenant jwt list ID
   bulkhead tenant jwt remove ID ISSUER_ID
+  bulkhead tenant export ID > ID.json          users, groups, memberships, permissions
+  bulkhead tenant import [FILE|-] [--id NEW_ID]   from a file or stdin
   bulkhead staff create --email EMAIL --role admin|support   (password on stdin)
   bulkhead staff apikey create --email EMAIL [--name NAME]   (admin JSON API key)
   bulkhead audit [--tenant ID] [--since 24h]   the audit trail, newest first
@@ -197,7 +199,10 @@ func (c *cli) connect(ctx context.Context, logf func(string, ...any)) (db *store
 			}
 		}
 	}
-	db, err = store.Open(ctx, dsn, store.Options{})
+	db, err = store.Open(ctx, dsn, store.Options{
+		ListenDSN:    os.Getenv("BULKHEAD_LISTEN_DATABASE_URL"),
+		CitusSchemas: os.Getenv("BULKHEAD_CITUS_SCHEMAS") == "on",
+	})
 	if err != nil {
 		closeCluster()
 		return nil, nil, err

@@ -42,17 +42,19 @@ func (c *cli) migrate(ctx context.Context, args []string) error {
 		}
 		var mu sync.Mutex
 		var failures []map[string]string
+		var bar *progress
 		migrated, failed, err := s.MigrateTenants(ctx, tenant.MigrateOptions{
 			Workers: *workers,
+			Start:   func(total int) { bar = newProgress(c.stderr, "tenants migrated", total) },
 			Progress: func(r tenant.MigrationResult) {
-				mu.Lock()
-				defer mu.Unlock()
-				if r.Err != nil {
-					failures = append(failures, map[string]string{"tenant_id": r.TenantID, "error": r.Err.Error()})
-					fmt.Fprintf(c.stderr, "tenant %s: FAILED: %v\n", r.TenantID, r.Err)
-				} else if !c.JSON {
-					fmt.Fprintf(c.stderr, "tenant %s: %d -> %d\n", r.TenantID, r.From, r.To)
+				if r.Err == nil {
+					bar.add("")
+					return
 				}
+				mu.Lock()
+				failures = append(failures, map[string]string{"tenant_id": r.TenantID, "error": r.Err.Error()})
+				mu.Unlock()
+				bar.add(fmt.Sprintf("tenant %s: FAILED: %v", r.TenantID, r.Err))
 			},
 		})
 		if err != nil {

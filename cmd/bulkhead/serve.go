@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"time"
 
 	"golang.org/x/term"
 
 	"github.com/bulkhead-dev/bulkhead/app/insight"
 	"github.com/bulkhead-dev/bulkhead/app/staff"
+	"github.com/bulkhead-dev/bulkhead/app/tenant"
 	metering "github.com/bulkhead-dev/bulkhead/app/usage"
 	"github.com/bulkhead-dev/bulkhead/web"
 )
@@ -23,12 +25,23 @@ const shutdownTimeout = 30 * time.Second
 
 func (c *cli) serve(ctx context.Context, args []string) error {
 	fs := c.flags("serve")
+	spares := fs.Int("spares", tenant.DefaultSpares, "")
+	if v := os.Getenv("BULKHEAD_SPARES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("%w: BULKHEAD_SPARES must be a number", errUsage)
+		}
+		*spares = n
+	}
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
 	tenancy, err := c.tenancyConfig()
 	if err != nil {
 		return err
+	}
+	if *spares == 0 {
+		*spares = -1 // web.Config: 0 means the default, negative none
 	}
 	log := newLogger(c.stdout)
 	db, closeDB, err := c.connect(ctx, func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) })
@@ -52,6 +65,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	cfg.DB, cfg.Log, cfg.BaseURL = db, log, c.baseURL()
 	cfg.Meter, cfg.MetricsTenantLabels = meter, os.Getenv("BULKHEAD_METRICS_TENANT_LABELS") == "1"
 	cfg.Console = insight.NewMetered(db) // the console reads what the meter flushes
+	cfg.Spares = *spares
 	srv := web.NewServer(cfg)
 	bgctx, stopBackground := context.WithCancel(context.Background())
 	waitBackground := srv.Start(bgctx)

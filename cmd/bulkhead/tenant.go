@@ -37,6 +37,10 @@ func (c *cli) tenant(ctx context.Context, args []string) error {
 		return c.token(ctx, args)
 	case "jwt":
 		return c.jwt(ctx, args)
+	case "export":
+		return c.tenantExport(ctx, args)
+	case "import":
+		return c.tenantImport(ctx, args)
 	}
 	return fmt.Errorf("%w: unknown tenant subcommand %q", errUsage, sub)
 }

@@ -6,6 +6,11 @@
 // runs it) and stopped by the last test binary to finish. No test skips for
 // want of a database.
 //
+// With BULKHEAD_TEST_PGBOUNCER=1 (make test-pgbouncer), each test binary
+// starts PgBouncer in transaction pooling mode in front of that server and
+// every test connects through it, which proves that nothing in Bulkhead
+// depends on session state surviving between transactions.
+//
 // A package using it calls Main from its TestMain:
 //
 //	func TestMain(m *testing.M) { storetest.Main(m) }
@@ -35,6 +40,8 @@ var (
 	cluster *localpg.Cluster // nil with DATABASE_URL
 	admin   string           // URL of a database to run CREATE DATABASE from
 	created []string
+	// stopBouncer stops the PgBouncer this binary started, if any.
+	stopBouncer = func() {}
 )
 
 // Main runs the tests with a database server available, then drops the
@@ -50,6 +57,23 @@ func Main(m *testing.M) {
 }
 
 func setup() error {
+	if err := setupServer(); err != nil {
+		return err
+	}
+	if os.Getenv("BULKHEAD_TEST_PGBOUNCER") == "" {
+		return nil
+	}
+	through, stop, err := startPgBouncer(admin)
+	if err != nil {
+		return err
+	}
+	admin, stopBouncer = through, stop
+	// Every pool the tests open, also the server's and the CLI's in
+	// process, then knows it talks to a transaction pooler.
+	return os.Setenv("BULKHEAD_TRANSACTION_POOLER", "on")
+}
+
+func setupServer() error {
 	if u := os.Getenv("DATABASE_URL"); u != "" {
 		admin = u
 		return nil
@@ -78,6 +102,7 @@ func teardown() {
 		}
 		db.Close()
 	}
+	stopBouncer()
 	if cluster != nil {
 		_ = cluster.Close()
 	}

@@ -1,0 +1,208 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"sync/atomic"
+)
+
+// connector wraps lib/pq's connector so that a tenant transaction costs one
+// round trip to begin: InTenant puts its SET LOCAL statements in the context,
+// and BeginTx sends them with BEGIN as one simple-protocol query
+// ("BEGIN READ WRITE; SET LOCAL search_path TO …"). lib/pq's own BeginTx
+// would send BEGIN alone and leave the SET for a second round trip.
+//
+// This stays safe behind PgBouncer in transaction mode: the query opens the
+// transaction itself, so the server connection is pinned to us from its
+// first byte until COMMIT or ROLLBACK, and SET LOCAL ends with it.
+//
+// With pooler set (Options.TransactionPooler), statements with parameters
+// that run outside a transaction are wrapped in one. lib/pq sends such a
+// statement in two exchanges (Parse and Describe, then Bind and Execute),
+// and between them a transaction pooler may hand the server connection to
+// another client: the Bind can then run another client's statement. Inside
+// a transaction the server connection stays ours, so this is safe.
+type connector struct {
+	driver.Connector
+	pooler  bool
+	maxUses int64 // transactions per connection before it is closed; 0: no limit
+}
+
+// pqConn is what lib/pq's connection implements and the wrapper forwards.
+type pqConn interface {
+	driver.Conn
+	driver.Tx
+	driver.ConnPrepareContext
+	driver.ExecerContext
+	driver.QueryerContext
+	driver.Pinger
+	driver.SessionResetter
+	driver.Validator
+	driver.NamedValueChecker
+}
+
+func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
+	cn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pc, ok := cn.(pqConn)
+	if !ok {
+		cn.Close()
+		return nil, fmt.Errorf("store: the driver's connection %T lacks what Bulkhead needs", cn)
+	}
+	return &conn{pqConn: pc, pooler: c.pooler, maxUses: c.maxUses}, nil
+}
+
+// conn is one pooled connection: lib/pq's, with BeginTx replaced.
+type conn struct {
+	pqConn
+	bad    atomic.Bool // a failed BEGIN could not be rolled back: discard
+	pooler bool        // wrap parameterized statements outside transactions
+	inTx   bool        // database/sql uses a conn from one goroutine at a time
+	// uses counts transactions; past maxUses the connection reports itself
+	// invalid and database/sql closes it instead of pooling it.
+	uses, maxUses int64
+}
+
+// tx ends a transaction begun by conn.BeginTx.
+type tx struct{ c *conn }
+
+func (t tx) Commit() error   { t.c.inTx = false; return t.c.pqConn.Commit() }
+func (t tx) Rollback() error { t.c.inTx = false; return t.c.pqConn.Rollback() }
+
+// ExecContext runs a statement; see connector for what pooler mode adds.
+func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if !c.pooler || c.inTx || len(args) == 0 {
+		return c.pqConn.ExecContext(ctx, query, args)
+	}
+	if _, err := c.pqConn.ExecContext(ctx, "BEGIN", nil); err != nil {
+		return nil, err
+	}
+	res, err := c.pqConn.ExecContext(ctx, query, args)
+	if err != nil {
+		_ = c.pqConn.Rollback()
+		return nil, err
+	}
+	if err := c.pqConn.Commit(); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// QueryContext runs a query; see connector for what pooler mode adds. The
+// wrapping transaction commits when the rows are closed.
+func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if !c.pooler || c.inTx || len(args) == 0 {
+		return c.pqConn.QueryContext(ctx, query, args)
+	}
+	if _, err := c.pqConn.ExecContext(ctx, "BEGIN", nil); err != nil {
+		return nil, err
+	}
+	rows, err := c.pqConn.QueryContext(ctx, query, args)
+	if err != nil {
+		_ = c.pqConn.Rollback()
+		return nil, err
+	}
+	return &txRows{Rows: rows, c: c}, nil
+}
+
+// txRows commits the transaction wrapping a query when closed.
+type txRows struct {
+	driver.Rows
+	c      *conn
+	closed bool
+}
+
+func (r *txRows) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	err := r.Rows.Close()
+	if cerr := r.c.pqConn.Commit(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// beginKey carries the statements InTenant wants run right after BEGIN.
+type beginKey struct{}
+
+// withBegin returns ctx carrying stmts for BeginTx to append to BEGIN. stmts
+// must be built from validated identifiers only: it is sent as SQL text.
+func withBegin(ctx context.Context, stmts string) context.Context {
+	return context.WithValue(ctx, beginKey{}, stmts)
+}
+
+// BeginTx begins a transaction in one round trip together with the
+// statements the context carries. It never uses lib/pq's BeginTx, which
+// keeps a cancel watcher per transaction that a begin made here would leave
+// stale; every statement inside the transaction watches its own context.
+func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	var mode string
+	switch sql.IsolationLevel(opts.Isolation) {
+	case sql.LevelDefault:
+	case sql.LevelReadCommitted:
+		mode = " ISOLATION LEVEL READ COMMITTED"
+	case sql.LevelRepeatableRead:
+		mode = " ISOLATION LEVEL REPEATABLE READ"
+	case sql.LevelSerializable:
+		mode = " ISOLATION LEVEL SERIALIZABLE"
+	default:
+		return nil, fmt.Errorf("store: isolation level %v not supported", sql.IsolationLevel(opts.Isolation))
+	}
+	if opts.ReadOnly {
+		mode += " READ ONLY"
+	} else {
+		mode += " READ WRITE"
+	}
+	q := "BEGIN" + mode
+	if stmts, _ := ctx.Value(beginKey{}).(string); stmts != "" {
+		q += "; " + stmts
+	}
+	if _, err := c.pqConn.ExecContext(ctx, q, nil); err != nil {
+		// BEGIN may have succeeded and a later statement failed, leaving an
+		// aborted transaction: end it before the connection goes back to
+		// the pool. ROLLBACK outside a transaction is only a warning.
+		if _, rerr := c.pqConn.ExecContext(context.Background(), "ROLLBACK", nil); rerr != nil {
+			c.bad.Store(true)
+		}
+		return nil, err
+	}
+	// lib/pq's connection is its own driver.Tx: its Commit and Rollback
+	// follow the transaction status the server reported for our query.
+	c.inTx = true
+	c.uses++
+	return tx{c}, nil
+}
+
+// Begin is BeginTx with default options.
+func (c *conn) Begin() (driver.Tx, error) { return c.BeginTx(context.Background(), driver.TxOptions{}) }
+
+// ResetSession and IsValid also discard a connection whose failed BEGIN
+// could not be rolled back.
+func (c *conn) ResetSession(ctx context.Context) error {
+	if c.bad.Load() {
+		return driver.ErrBadConn
+	}
+	return c.pqConn.ResetSession(ctx)
+}
+
+func (c *conn) IsValid() bool {
+	return !c.bad.Load() && (c.maxUses == 0 || c.uses < c.maxUses) && c.pqConn.IsValid()
+}
+
+// conn must keep every optional interface lib/pq's connection has.
+var (
+	_ driver.ConnBeginTx        = (*conn)(nil)
+	_ driver.ConnPrepareContext = (*conn)(nil)
+	_ driver.ExecerContext      = (*conn)(nil)
+	_ driver.QueryerContext     = (*conn)(nil)
+	_ driver.Pinger             = (*conn)(nil)
+	_ driver.SessionResetter    = (*conn)(nil)
+	_ driver.Validator          = (*conn)(nil)
+	_ driver.NamedValueChecker  = (*conn)(nil)
+)

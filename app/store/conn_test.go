@@ -1,0 +1,143 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/bulkhead-dev/bulkhead/app/store"
+	"github.com/bulkhead-dev/bulkhead/app/store/storetest"
+	"github.com/bulkhead-dev/bulkhead/app/tenant"
+)
+
+// TestInTenantFailedBegin: when the statements sent with BEGIN fail (here a
+// strict tenant whose role is gone), InTenant returns the error and the
+// connection goes back to the pool outside any transaction, with the
+// default search_path.
+func TestInTenantFailedBegin(t *testing.T) {
+	db := storetest.NewDB(t)
+	db.SetMaxOpenConns(1)
+	ctx := context.Background()
+	tn, _, err := tenant.NewService(db).CreateTenant(ctx, tenant.NewTenant{ID: "gone", Strict: true}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := db.RoleName(tn.ID)
+	if _, err := db.ExecContext(ctx, `DROP OWNED BY "`+role+`"; DROP ROLE "`+role+`"`); err != nil {
+		t.Fatal(err)
+	}
+	ran := false
+	err = db.InTenant(ctx, tn.Scope(), func(*sqlx.Tx) error { ran = true; return nil })
+	if err == nil || ran {
+		t.Fatalf("InTenant with a missing role: err %v, fn ran %v", err, ran)
+	}
+	var path string
+	var inTx bool
+	if err := db.QueryRowContext(ctx, `SELECT current_setting('search_path'), now() <> statement_timestamp()`).Scan(&path, &inTx); err != nil {
+		t.Fatal(err)
+	}
+	if path != `"$user", public` || inTx {
+		t.Fatalf("after a failed begin the connection has search_path %q, in a transaction: %v", path, inTx)
+	}
+	// The snapshot option reaches the server.
+	var iso string
+	err = db.InTenantTx(ctx, store.Scope{TenantID: tn.ID}, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}, func(tx *sqlx.Tx) error {
+		return tx.GetContext(ctx, &iso, `SELECT current_setting('transaction_isolation') || ' ' || current_setting('transaction_read_only')`)
+	})
+	if err != nil || iso != "repeatable read on" {
+		t.Fatalf("isolation %q, err %v", iso, err)
+	}
+}
+
+// BenchmarkInTenantBegin prints what entering a tenant costs: an empty
+// InTenant (BEGIN with SET LOCAL in one round trip, then COMMIT) against
+// BEGIN and SET LOCAL sent separately, as before.
+func BenchmarkInTenantBegin(b *testing.B) {
+	db := storetest.NewDB(b)
+	ctx := context.Background()
+	tn, _, err := tenant.NewService(db).CreateTenant(ctx, tenant.NewTenant{ID: "rt"}, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n = 2000
+	measure := func(fn func() error) (med, p99 time.Duration) {
+		durs := make([]time.Duration, n)
+		for i := range durs {
+			start := time.Now()
+			if err := fn(); err != nil {
+				b.Fatal(err)
+			}
+			durs[i] = time.Since(start)
+		}
+		slices.Sort(durs)
+		return durs[n/2], durs[n*99/100]
+	}
+	measure(func() error { // warm up the connection and caches
+		return db.InTenant(ctx, tn.Scope(), func(tx *sqlx.Tx) error { return nil })
+	})
+	oneTrip, oneP99 := measure(func() error {
+		return db.InTenant(ctx, tn.Scope(), func(tx *sqlx.Tx) error { return nil })
+	})
+	twoTrips, twoP99 := measure(func() error {
+		return db.Transact(ctx, func(tx *sqlx.Tx) error {
+			_, err := tx.ExecContext(ctx, `SET LOCAL search_path TO "tenant_rt"`)
+			return err
+		})
+	})
+	fmt.Fprintf(os.Stdout, "\nEntering a tenant, empty transaction, %d sequential:\n\n| how | median | p99 |\n|---|---:|---:|\n"+
+		"| BEGIN; SET LOCAL … in one query, COMMIT (InTenant) | %.0f µs | %.0f µs |\n"+
+		"| BEGIN, SET LOCAL …, COMMIT | %.0f µs | %.0f µs |\n",
+		n, us(oneTrip), us(oneP99), us(twoTrips), us(twoP99))
+}
+
+func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
+
+// TestThroughPgBouncer checks, when make test-pgbouncer runs the suite,
+// that the tests really reach PostgreSQL through the pooler: the port in
+// the DSN is PgBouncer's, not the server's.
+func TestThroughPgBouncer(t *testing.T) {
+	if os.Getenv("BULKHEAD_TEST_PGBOUNCER") == "" {
+		t.Skip("only under make test-pgbouncer")
+	}
+	db := storetest.NewDB(t)
+	var serverPort *int // NULL over a unix socket
+	if err := db.GetContext(context.Background(), &serverPort, `SELECT inet_server_port()`); err != nil {
+		t.Fatal(err)
+	}
+	if serverPort != nil && strings.Contains(db.DSN, fmt.Sprintf(":%d/", *serverPort)) {
+		t.Fatalf("DSN %s points at PostgreSQL itself (port %d)", db.DSN, *serverPort)
+	}
+}
+
+// TestMaxConnUses: a connection is replaced after MaxConnUses transactions,
+// so no backend accumulates the caches of every tenant.
+func TestMaxConnUses(t *testing.T) {
+	if os.Getenv("BULKHEAD_TEST_PGBOUNCER") != "" {
+		t.Skip("behind PgBouncer the backend of a client connection changes anyway")
+	}
+	db0 := storetest.NewDB(t)
+	db, err := store.Open(context.Background(), db0.DSN, store.Options{MaxOpenConns: 1, MaxConnUses: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	pids := map[int]int{}
+	for range 9 {
+		var pid int
+		if err := db.Transact(ctx, func(tx *sqlx.Tx) error { return tx.GetContext(ctx, &pid, `SELECT pg_backend_pid()`) }); err != nil {
+			t.Fatal(err)
+		}
+		pids[pid]++
+	}
+	if len(pids) != 3 {
+		t.Fatalf("9 transactions ran on backends %v, want 3 backends of 3 each", pids)
+	}
+}

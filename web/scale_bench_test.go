@@ -1,0 +1,448 @@
+package web_test
+
+import (
+	"context"
+	"crypto/md5"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/bulkhead-dev/bulkhead/app/store"
+	"github.com/bulkhead-dev/bulkhead/app/store/storetest"
+	"github.com/bulkhead-dev/bulkhead/app/tenant"
+	"github.com/bulkhead-dev/bulkhead/web"
+)
+
+// BenchmarkScale seeds BENCH_TENANTS tenants (default 1,000) of 20 users and
+// a group each in a database of its own, then measures, over real HTTP, the
+// requests an identity provider sends spread over random tenants, tenant
+// creation and a migration of every tenant, and runs pgbench with the same
+// SQL per request on the same database for the database's own limit. It
+// prints markdown tables (make bench; docs/benchmarks.md keeps one run).
+func BenchmarkScale(b *testing.B) {
+	n := 1000
+	if v := os.Getenv("BENCH_TENANTS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 10 {
+			b.Fatalf("BENCH_TENANTS=%q: want a number of at least 10", v)
+		}
+	}
+	const conc = 8
+	dur := 10 * time.Second
+	ctx := context.Background()
+	dsn := storetest.URL(b)
+	db, err := store.Open(ctx, dsn, store.Options{MaxOpenConns: 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.MigrateControl(ctx); err != nil {
+		b.Fatal(err)
+	}
+	out := os.Stdout
+	fmt.Fprintf(out, "\n## Scale: %d tenants\n\nMachine: %s\n", n, machine(ctx, db))
+
+	// Seed: tenants s1 … sN, built several at a time over a pool of its
+	// own whose connections live 15 s. A backend that has created thousands
+	// of schemas holds their catalog entries and compiled trigger functions
+	// and slows down tenfold (statements past the 10 s timeout at 8,000
+	// tenants): the same reason the server's pool recycles connections.
+	seedDB, err := store.Open(ctx, dsn, store.Options{MaxOpenConns: 4, ConnMaxLifetime: 15 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	seeder := tenant.NewService(seedDB)
+	svc := tenant.NewService(db)
+	tokens := make([]string, n+1)
+	start := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var seedErr error
+	var errOnce sync.Once
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1))
+				if i > n {
+					return
+				}
+				if err := seedTenant(ctx, seeder, i, tokens); err != nil {
+					errOnce.Do(func() { seedErr = err })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if seedErr != nil {
+		b.Fatal(seedErr)
+	}
+	seedTime := time.Since(start)
+	seedDB.Close()
+	// Rate limits out of the way: the benchmark measures the server.
+	if _, err := db.ExecContext(ctx, `UPDATE control.tenant_permissions SET requests_per_minute = 100000000, burst = 10000000`); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `ANALYZE`); err != nil {
+		b.Fatal(err)
+	}
+	fmt.Fprintf(out, "\nSeeded %d tenants (20 users, 1 group each) in %s, 4 at a time over connections recycled every 15 s: %.0f tenants/s.\n", n, seedTime.Round(time.Second), float64(n)/seedTime.Seconds())
+
+	srv := web.NewServer(web.Config{DB: db, Log: slog.New(slog.DiscardHandler), BaseURL: "http://bench", Spares: 20})
+	bctx, stop := context.WithCancel(ctx)
+	wait := srv.Start(bctx)
+	defer func() { stop(); wait() }()
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	do := func(method, tid, path, body string) (int, error) {
+		i, _ := strconv.Atoi(tid[1:])
+		var r io.Reader
+		if body != "" {
+			r = strings.NewReader(body)
+		}
+		req, _ := http.NewRequest(method, hs.URL+"/tenants/"+tid+"/scim/v2"+path, r)
+		req.Header.Set("Authorization", "Bearer "+tokens[i])
+		if body != "" {
+			req.Header.Set("Content-Type", "application/scim+json")
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	waitPool := func() {
+		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			var k int
+			_ = db.GetContext(ctx, &k, `SELECT count(*) FROM control.spare_schemas`)
+			if k >= 20 {
+				return
+			}
+		}
+	}
+	// Tenant creation: from the spare pool at a sign-up pace, and with the
+	// pool empty.
+	create := func(spares bool, count int, pause time.Duration) []time.Duration {
+		s := svc
+		if !spares {
+			if _, err := db.DropSpareSchemas(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		var durs []time.Duration
+		for i := range count {
+			id := fmt.Sprintf("new%d_%d", i, rand.IntN(1e9))
+			t0 := time.Now()
+			if _, _, err := s.CreateTenant(ctx, tenant.NewTenant{ID: id}, "bench"); err != nil {
+				b.Fatal(err)
+			}
+			durs = append(durs, time.Since(t0))
+			time.Sleep(pause)
+		}
+		slices.Sort(durs)
+		return durs
+	}
+	// Let the server's pool fill up first.
+	waitPool()
+	pooled := create(true, 100, 250*time.Millisecond)
+	// The load below runs with the pool full, so refills do not compete.
+	waitPool()
+	randTenant := func(of int) string { return "s" + strconv.Itoa(1+rand.IntN(of)) }
+	var seq atomic.Int64
+	scenarios := []struct {
+		name    string
+		tenants int
+		req     func() (int, error)
+		want    int
+	}{
+		{"GET /Users/{id}", n, func() (int, error) { return do("GET", randTenant(n), "/Users/"+userID(1+rand.IntN(20)), "") }, 200},
+		{"GET /Users/{id}, 10 tenants", 10, func() (int, error) { return do("GET", randTenant(10), "/Users/"+userID(1+rand.IntN(20)), "") }, 200},
+		{`GET /Users?filter=userName eq …`, n, func() (int, error) {
+			return do("GET", randTenant(n), "/Users?filter="+q(fmt.Sprintf(`userName eq "user%02d"`, 1+rand.IntN(20))), "")
+		}, 200},
+		{"POST /Users", n, func() (int, error) {
+			return do("POST", randTenant(n), "/Users", fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"new%d@example.com"}`, seq.Add(1)))
+		}, 201},
+		{"PATCH /Groups/{id} add member", n, func() (int, error) {
+			return do("PATCH", randTenant(n), "/Groups/"+groupID, fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":[{"value":"%s"}]}]}`, userID(11+rand.IntN(10))))
+		}, 204},
+	}
+	fmt.Fprintf(out, "\nHTTP, %d concurrent clients for %s each (client, server and PostgreSQL share the machine):\n\n| request | tenants | median | p99 | requests/s |\n|---|---:|---:|---:|---:|\n", conc, dur)
+	results := map[string]loadResult{}
+	for _, sc := range scenarios {
+		r := runLoad(conc, dur, sc.req, sc.want)
+		if r.errors > 0 {
+			b.Fatalf("%s: %d errors, first: %v", sc.name, r.errors, r.firstErr)
+		}
+		results[sc.name] = r
+		fmt.Fprintf(out, "| %s | %d | %.2f ms | %.2f ms | %.0f |\n", sc.name, sc.tenants, ms(r.med), ms(r.p99), r.rate)
+	}
+	get, get10 := results["GET /Users/{id}"], results["GET /Users/{id}, 10 tenants"]
+	fmt.Fprintf(out, "\np99 of GET by id over %d tenants ÷ over 10 tenants: %.2f (goal ≤ 1.3)\n", n, float64(get.p99)/float64(get10.p99))
+
+	// The database's own limit: pgbench, same SQL, same concurrency.
+	if pg, err := runPgbench(dsn, n, conc, dur); err != nil {
+		fmt.Fprintf(out, "\npgbench: not run: %v\n", err)
+	} else {
+		fmt.Fprintf(out, "\npgbench, %d clients, %s, the SQL of GET /Users/{id} per transaction (BEGIN with SET LOCAL search_path, statement_timeout and the tenant lock; the user; its groups; COMMIT):\n\n"+
+			"| | transactions/s | mean latency |\n|---|---:|---:|\n| pgbench | %.0f | %.2f ms |\n| Bulkhead GET /Users/{id} over HTTP | %.0f | %.2f ms (median) |\n\nBulkhead ÷ pgbench: %.0f%% (goal ≥ 50%%)\n",
+			conc, dur, pg.tps, pg.latencyMS, get.rate, ms(get.med), 100*get.rate/pg.tps)
+	}
+
+	stop() // the server's refill would race the empty-pool case
+	wait()
+	cold := create(false, 20, 0)
+	fmt.Fprintf(out, "\nTenant creation (control rows, schema, first token, audit; one transaction), %d tenants present:\n\n| how | tenants | median | p99 |\n|---|---:|---:|---:|\n"+
+		"| spare schema renamed (pool of 20, one sign-up every 250 ms) | %d | %.1f ms | %.1f ms |\n| pool empty: schema built | %d | %.1f ms | %.1f ms |\n",
+		n, len(pooled), ms(pooled[len(pooled)/2]), ms(pooled[len(pooled)*99/100]), len(cold), ms(cold[len(cold)/2]), ms(cold[len(cold)*99/100]))
+
+	// Migrate every tenant: a column with a default and an index, while
+	// GET requests keep coming.
+	svc.Migrations = append(slices.Clone(store.TenantMigrations), store.Migration{
+		Version: len(store.TenantMigrations) + 1, Name: "bench",
+		SQL: `ALTER TABLE users ADD COLUMN bench_flag boolean NOT NULL DEFAULT false; CREATE INDEX users_bench_flag_idx ON users (bench_flag);`,
+	})
+	srv2 := web.NewServer(web.Config{DB: db, Log: slog.New(slog.DiscardHandler), BaseURL: "http://bench", Spares: -1})
+	hs.Config.Handler = srv2
+	var during loadResult
+	loadDone := make(chan struct{})
+	migrating := make(chan struct{})
+	go func() {
+		defer close(loadDone)
+		during = runLoadUntil(2, migrating, scenarios[0].req, 200)
+	}()
+	total := 0
+	for _, w := range []int{4} {
+		t0 := time.Now()
+		migrated, failed, err := svc.MigrateTenants(ctx, tenant.MigrateOptions{Workers: w})
+		el := time.Since(t0)
+		close(migrating)
+		<-loadDone
+		if err != nil || failed > 0 {
+			b.Fatalf("migrate: %d failed, %v", failed, err)
+		}
+		total = migrated
+		fmt.Fprintf(out, "\nMigrate all (ADD COLUMN … DEFAULT false and CREATE INDEX, each tenant in its own transaction, %d workers):\n\n| tenants | time | tenants/s |\n|---:|---:|---:|\n| %d | %.1f s | %.0f |\n",
+			w, total, el.Seconds(), float64(total)/el.Seconds())
+	}
+	fmt.Fprintf(out, "\nDuring the migration, GET /Users/{id} from 2 clients: %d requests, %d errors, median %.2f ms, p99 %.2f ms.\n",
+		during.count, during.errors, ms(during.med), ms(during.p99))
+	if during.errors > 0 {
+		b.Fatalf("requests failed during the migration: %v", during.firstErr)
+	}
+}
+
+var groupID = userID(1000)
+
+// userID returns the id of user i of every benchmark tenant (group ids
+// follow the same rule from 1000 on): a uuid both Go and pgbench compute.
+func userID(i int) string {
+	return uuidFromMD5("u" + strconv.Itoa(i))
+}
+
+// seedTenant creates tenant s<i> and fills it with 20 users and a group of
+// the first 10, trying each step up to three times (a busy machine may
+// time a statement out).
+func seedTenant(ctx context.Context, svc *tenant.Service, i int, tokens []string) error {
+	var tn *tenant.Tenant
+	err := retry(func() error {
+		var tok *tenant.NewToken
+		var err error
+		tn, tok, err = svc.CreateTenant(ctx, tenant.NewTenant{ID: "s" + strconv.Itoa(i), Plan: tenant.PlanEnterprise}, "bench")
+		if err == nil {
+			tokens[i] = tok.Secret
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return retry(func() error { return seedRows(ctx, svc.DB, tn.Scope()) })
+}
+
+func retry(fn func() error) (err error) {
+	for range 3 {
+		if err = fn(); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+func seedRows(ctx context.Context, db *store.DB, scope store.Scope) error {
+	return db.InTenant(ctx, scope, func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, `
+			INSERT INTO users (id, user_name, display_name, data)
+			SELECT md5('u' || i)::uuid, 'user' || lpad(i::text, 2, '0'), 'User ' || i,
+				jsonb_build_object('schemas', jsonb_build_array('urn:ietf:params:scim:schemas:core:2.0:User'),
+					'userName', 'user' || lpad(i::text, 2, '0'), 'displayName', 'User ' || i,
+					'emails', jsonb_build_array(jsonb_build_object('value', 'user' || i || '@example.com', 'type', 'work', 'primary', true)))
+			FROM generate_series(1, 20) AS i;
+			INSERT INTO user_emails (user_id, value, type, is_primary)
+			SELECT md5('u' || i)::uuid, 'user' || i || '@example.com', 'work', true FROM generate_series(1, 20) AS i;
+			INSERT INTO groups (id, display_name, data)
+			VALUES (md5('u1000')::uuid, 'Everyone', '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Everyone"}');
+			INSERT INTO group_members (group_id, member_id, member_type)
+			SELECT md5('u1000')::uuid, md5('u' || i)::uuid, 'User' FROM generate_series(1, 10) AS i`)
+		return err
+	})
+}
+
+type loadResult struct {
+	count, errors int
+	firstErr      error
+	med, p99      time.Duration
+	rate          float64
+}
+
+// runLoad sends requests from conc goroutines for d and sums up.
+func runLoad(conc int, d time.Duration, req func() (int, error), want int) loadResult {
+	stop := make(chan struct{})
+	time.AfterFunc(d, func() { close(stop) })
+	return runLoadUntil(conc, stop, req, want)
+}
+
+func runLoadUntil(conc int, stop <-chan struct{}, req func() (int, error), want int) loadResult {
+	var mu sync.Mutex
+	var all []time.Duration
+	var res loadResult
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var durs []time.Duration
+			for {
+				select {
+				case <-stop:
+					mu.Lock()
+					all = append(all, durs...)
+					mu.Unlock()
+					return
+				default:
+				}
+				t0 := time.Now()
+				status, err := req()
+				durs = append(durs, time.Since(t0))
+				if err == nil && status != want {
+					err = fmt.Errorf("status %d, want %d", status, want)
+				}
+				if err != nil {
+					mu.Lock()
+					if res.errors == 0 {
+						res.firstErr = err
+					}
+					res.errors++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	slices.Sort(all)
+	res.count = len(all)
+	if len(all) > 0 {
+		res.med, res.p99 = all[len(all)/2], all[len(all)*99/100]
+	}
+	res.rate = float64(len(all)) / el.Seconds()
+	return res
+}
+
+type pgbenchResult struct{ tps, latencyMS float64 }
+
+// runPgbench runs pgbench against dsn with the SQL Bulkhead sends for GET
+// /Users/{id}, over random tenants of n, with conc clients for d.
+func runPgbench(dsn string, n, conc int, d time.Duration) (pgbenchResult, error) {
+	bin, err := exec.LookPath("pgbench")
+	if err != nil {
+		found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pgbench")
+		if len(found) == 0 {
+			return pgbenchResult{}, fmt.Errorf("pgbench not found (Debian: apt-get install postgresql-client)")
+		}
+		bin = found[len(found)-1]
+	}
+	script := `\set t random(1, ` + strconv.Itoa(n) + `)
+\set i random(1, 20)
+BEGIN READ WRITE \; SET LOCAL search_path TO tenant_s:t \; SET LOCAL statement_timeout = 10000 \; SELECT pg_advisory_xact_lock_shared(25195, hashtext('s' || :t));
+SELECT users.id::text, users.version, users.created, users.last_modified, users.data FROM users WHERE id = md5('u' || :i)::uuid;
+SELECT m.member_id::text AS owner, m.group_id::text AS value, 'direct' AS type, g.display_name AS display FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.member_id = ANY(ARRAY[md5('u' || :i)::uuid]) ORDER BY m.member_id, g.display_name;
+COMMIT;
+`
+	f, err := os.CreateTemp("", "bulkhead-pgbench-*.sql")
+	if err != nil {
+		return pgbenchResult{}, err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.WriteString(script); err != nil {
+		return pgbenchResult{}, err
+	}
+	f.Close()
+	cmd := exec.Command(bin, "-n", "-M", "simple", "-f", f.Name(), "-c", strconv.Itoa(conc), "-j", strconv.Itoa(min(conc, runtime.NumCPU())),
+		"-T", strconv.Itoa(int(d.Seconds())), dsn)
+	outb, err := cmd.CombinedOutput()
+	if err != nil {
+		return pgbenchResult{}, fmt.Errorf("%v: %s", err, outb)
+	}
+	var r pgbenchResult
+	if m := regexp.MustCompile(`tps = ([0-9.]+)`).FindSubmatch(outb); m != nil {
+		r.tps, _ = strconv.ParseFloat(string(m[1]), 64)
+	}
+	if m := regexp.MustCompile(`latency average = ([0-9.]+) ms`).FindSubmatch(outb); m != nil {
+		r.latencyMS, _ = strconv.ParseFloat(string(m[1]), 64)
+	}
+	if r.tps == 0 {
+		return r, fmt.Errorf("could not read pgbench's output: %s", outb)
+	}
+	return r, nil
+}
+
+// machine describes the machine and the PostgreSQL the benchmark runs on.
+func machine(ctx context.Context, db *store.DB) string {
+	cpu := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		if m := regexp.MustCompile(`model name\s*:\s*(.*)`).FindSubmatch(b); m != nil {
+			cpu = string(m[1])
+		}
+	}
+	mem := ""
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		if m := regexp.MustCompile(`MemTotal:\s*(\d+) kB`).FindSubmatch(b); m != nil {
+			kb, _ := strconv.Atoi(string(m[1]))
+			mem = fmt.Sprintf(", %.0f GiB RAM", float64(kb)/1024/1024)
+		}
+	}
+	var version, fsync string
+	_ = db.GetContext(ctx, &version, `SELECT split_part(version(), ' on ', 1)`)
+	_ = db.GetContext(ctx, &fsync, `SHOW fsync`)
+	return fmt.Sprintf("%d cores (%s)%s, %s, %s, fsync %s (the test cluster)", runtime.NumCPU(), cpu, mem, runtime.Version(), version, fsync)
+}
+
+// uuidFromMD5 is PostgreSQL's md5(s)::uuid.
+func uuidFromMD5(s string) string {
+	h := fmt.Sprintf("%x", md5.Sum([]byte(s)))
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
