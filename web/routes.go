@@ -24,15 +24,15 @@ func (s *Server) routes() {
 	for _, base := range []string{"/tenants/:tenant/scim/v2", "/scim/v2"} {
 		g := e.Group(base, s.scimAuth)
 		for _, rt := range []*scim.ResourceType{scim.UserResource, scim.GroupResource} {
-			g.GET(rt.Endpoint, s.listResources(rt), permit(permList))
-			g.POST(rt.Endpoint, s.createResource(rt), permit(permCreate))
-			g.POST(rt.Endpoint+"/.search", s.searchResources(rt), permit(permList))
-			g.GET(rt.Endpoint+"/:id", s.getResource(rt), permit(permRead))
-			g.PUT(rt.Endpoint+"/:id", s.replaceResource(rt), permit(permUpdate))
-			g.PATCH(rt.Endpoint+"/:id", s.patchResource(rt), permit(permUpdate))
-			g.DELETE(rt.Endpoint+"/:id", s.deleteResource(rt), permit(permDelete))
+			g.GET(rt.Endpoint, forType(rt, s.listResources), permit(permList))
+			g.POST(rt.Endpoint, forType(rt, s.createResource), permit(permCreate))
+			g.POST(rt.Endpoint+"/.search", forType(rt, s.searchResources), permit(permList))
+			g.GET(rt.Endpoint+"/:id", forType(rt, s.getResource), permit(permRead))
+			g.PUT(rt.Endpoint+"/:id", forType(rt, s.replaceResource), permit(permUpdate))
+			g.PATCH(rt.Endpoint+"/:id", forType(rt, s.patchResource), permit(permUpdate))
+			g.DELETE(rt.Endpoint+"/:id", forType(rt, s.deleteResource), permit(permDelete))
 		}
-		g.POST("/.search", s.searchResources(nil), permit(permList))
+		g.POST("/.search", forType(nil, s.searchResources), permit(permList))
 		g.POST("/Bulk", s.bulk)
 		g.GET("/ServiceProviderConfig", s.serviceProviderConfig)
 		g.GET("/ResourceTypes", s.resourceTypes)

@@ -254,6 +254,7 @@ func (s *Server) runBulkOp(ctx context.Context, w writer, base string, op bulkOp
 	if err != nil {
 		return bulkFailure(op, err)
 	}
+	rt = w.types.Of(rt)
 	perm := map[string]string{http.MethodPost: permCreate, http.MethodPut: permUpdate, http.MethodPatch: permUpdate, http.MethodDelete: permDelete}[op.Method]
 	if !allowed(p.Permissions, perm) {
 		return bulkFailure(op, app.Refusef(app.EFORBIDDEN, app.ReasonPermission, "this tenant is not permitted to %s (%s is off)", permVerb[perm], perm))

@@ -69,7 +69,7 @@ func (s *Server) serviceProviderConfig(c echo.Context) error {
 
 func (s *Server) resourceTypes(c echo.Context) error {
 	var docs []any
-	for _, rt := range scim.ResourceTypes {
+	for _, rt := range typesOf(c).All() {
 		docs = append(docs, rt.Document(scimBase(c)+"/ResourceTypes/"+rt.ID))
 	}
 	return writeSCIM(c, http.StatusOK, listResponse{
@@ -78,7 +78,7 @@ func (s *Server) resourceTypes(c echo.Context) error {
 }
 
 func (s *Server) resourceType(c echo.Context) error {
-	for _, rt := range scim.ResourceTypes {
+	for _, rt := range typesOf(c).All() {
 		if strings.EqualFold(rt.ID, c.Param("id")) {
 			return writeSCIM(c, http.StatusOK, rt.Document(scimBase(c)+"/ResourceTypes/"+rt.ID))
 		}
@@ -88,7 +88,7 @@ func (s *Server) resourceType(c echo.Context) error {
 
 func (s *Server) schemas(c echo.Context) error {
 	var docs []any
-	for _, sc := range scim.Schemas {
+	for _, sc := range typesOf(c).Schemas() {
 		docs = append(docs, sc.Document(scimBase(c)+"/Schemas/"+sc.ID))
 	}
 	return writeSCIM(c, http.StatusOK, listResponse{
@@ -97,7 +97,7 @@ func (s *Server) schemas(c echo.Context) error {
 }
 
 func (s *Server) schema(c echo.Context) error {
-	for _, sc := range scim.Schemas {
+	for _, sc := range typesOf(c).Schemas() {
 		if strings.EqualFold(sc.ID, c.Param("id")) {
 			return writeSCIM(c, http.StatusOK, sc.Document(scimBase(c)+"/Schemas/"+sc.ID))
 		}

@@ -19,6 +19,7 @@ import (
 // writer is who makes a write, for the audit trail.
 type writer struct {
 	p         *tenant.Principal
+	types     tenant.ResourceTypes // the tenant's, for Bulk operations
 	requestID string
 	addr      string
 	details   map[string]any // e.g. the bulkId of a Bulk operation
@@ -26,7 +27,7 @@ type writer struct {
 
 // writerOf returns the writer of a request.
 func writerOf(c echo.Context) writer {
-	return writer{p: principalOf(c), requestID: c.Response().Header().Get(echo.HeaderXRequestID), addr: c.RealIP()}
+	return writer{p: principalOf(c), types: typesOf(c), requestID: c.Response().Header().Get(echo.HeaderXRequestID), addr: c.RealIP()}
 }
 
 // record appends the write to the tenant's audit trail.

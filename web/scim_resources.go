@@ -20,7 +20,7 @@ func (s *Server) inTenant(c echo.Context, fn func(ctx context.Context, tx *sqlx.
 
 // quota returns the tenant's limit on resources of rt.
 func quota(p tenant.Permissions, rt *scim.ResourceType) int {
-	if rt == scim.GroupResource {
+	if rt.Is(scim.GroupResource) {
 		return p.MaxGroups
 	}
 	return p.MaxUsers
@@ -28,7 +28,7 @@ func quota(p tenant.Permissions, rt *scim.ResourceType) int {
 
 // membersAttr is the attribute holding a resource's memberships.
 func membersAttr(rt *scim.ResourceType) string {
-	if rt == scim.GroupResource {
+	if rt.Is(scim.GroupResource) {
 		return "members"
 	}
 	return "groups"
@@ -48,54 +48,60 @@ func projection(c echo.Context, rt *scim.ResourceType) scim.Projection {
 	return rt.Projection(c.QueryParam("attributes"), c.QueryParam("excludedAttributes"))
 }
 
-// createResource: POST /Users, POST /Groups.
-func (s *Server) createResource(rt *scim.ResourceType) echo.HandlerFunc {
+// forType adapts a handler of User or Group requests: rt, registered as
+// scim.UserResource or scim.GroupResource, becomes the tenant's own version
+// with its schema extensions. rt nil stays nil.
+func forType(rt *scim.ResourceType, h func(echo.Context, *scim.ResourceType) error) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		body, err := readJSON(c, maxBodyBytes)
-		if err != nil {
-			return err
+		if rt != nil {
+			return h(c, typesOf(c).Of(rt))
 		}
-		r, err := s.create(c.Request().Context(), writerOf(c), rt, body)
-		if err != nil {
-			return err
-		}
-		return writeResource(c, http.StatusCreated, r, projection(c, rt))
+		return h(c, nil)
 	}
+}
+
+// createResource: POST /Users, POST /Groups.
+func (s *Server) createResource(c echo.Context, rt *scim.ResourceType) error {
+	body, err := readJSON(c, maxBodyBytes)
+	if err != nil {
+		return err
+	}
+	r, err := s.create(c.Request().Context(), writerOf(c), rt, body)
+	if err != nil {
+		return err
+	}
+	return writeResource(c, http.StatusCreated, r, projection(c, rt))
 }
 
 // getResource: GET /Users/{id}, GET /Groups/{id}.
-func (s *Server) getResource(rt *scim.ResourceType) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		proj := projection(c, rt)
-		var r *scim.Resource
-		err := s.inTenant(c, func(ctx context.Context, tx *sqlx.Tx) (err error) {
-			r, err = scim.FindResource(ctx, tx, rt, c.Param("id"), proj.Includes(membersAttr(rt)))
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		if noneMatch(c, r.ETag()) {
-			c.Response().Header().Set("ETag", r.ETag())
-			return c.NoContent(http.StatusNotModified)
-		}
-		return writeResource(c, http.StatusOK, r, proj)
+func (s *Server) getResource(c echo.Context, rt *scim.ResourceType) error {
+	proj := projection(c, rt)
+	var r *scim.Resource
+	err := s.inTenant(c, func(ctx context.Context, tx *sqlx.Tx) (err error) {
+		r, err = scim.FindResource(ctx, tx, rt, c.Param("id"), proj.Includes(membersAttr(rt)))
+		return err
+	})
+	if err != nil {
+		return err
 	}
+	if noneMatch(c, r.ETag()) {
+		c.Response().Header().Set("ETag", r.ETag())
+		return c.NoContent(http.StatusNotModified)
+	}
+	return writeResource(c, http.StatusOK, r, proj)
 }
 
 // replaceResource: PUT /Users/{id}, PUT /Groups/{id}.
-func (s *Server) replaceResource(rt *scim.ResourceType) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		body, err := readJSON(c, maxBodyBytes)
-		if err != nil {
-			return err
-		}
-		r, err := s.replace(c.Request().Context(), writerOf(c), rt, c.Param("id"), ifMatchVersion(c), body)
-		if err != nil {
-			return err
-		}
-		return writeResource(c, http.StatusOK, r, projection(c, rt))
+func (s *Server) replaceResource(c echo.Context, rt *scim.ResourceType) error {
+	body, err := readJSON(c, maxBodyBytes)
+	if err != nil {
+		return err
 	}
+	r, err := s.replace(c.Request().Context(), writerOf(c), rt, c.Param("id"), ifMatchVersion(c), body)
+	if err != nil {
+		return err
+	}
+	return writeResource(c, http.StatusOK, r, projection(c, rt))
 }
 
 // patchResource: PATCH /Users/{id}, PATCH /Groups/{id}. A User comes back
@@ -103,65 +109,57 @@ func (s *Server) replaceResource(rt *scim.ResourceType) echo.HandlerFunc {
 // with attributes or excludedAttributes (200); otherwise the answer is 204
 // with the new ETag, as RFC 7644 §3.5.2 allows, so that changing one member
 // of a large group never loads its member list.
-func (s *Server) patchResource(rt *scim.ResourceType) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		body, err := readJSON(c, maxBodyBytes)
-		if err != nil {
-			return err
-		}
-		proj := projection(c, rt)
-		wantBody := rt != scim.GroupResource || c.QueryParam("attributes") != "" || c.QueryParam("excludedAttributes") != ""
-		r, err := s.patch(c.Request().Context(), writerOf(c), rt, c.Param("id"), ifMatchVersion(c), body, wantBody && proj.Includes(membersAttr(rt)))
-		if err != nil {
-			return err
-		}
-		if !wantBody {
-			c.Response().Header().Set("ETag", r.ETag())
-			return c.NoContent(http.StatusNoContent)
-		}
-		return writeResource(c, http.StatusOK, r, proj)
+func (s *Server) patchResource(c echo.Context, rt *scim.ResourceType) error {
+	body, err := readJSON(c, maxBodyBytes)
+	if err != nil {
+		return err
 	}
+	proj := projection(c, rt)
+	wantBody := !rt.Is(scim.GroupResource) || c.QueryParam("attributes") != "" || c.QueryParam("excludedAttributes") != ""
+	r, err := s.patch(c.Request().Context(), writerOf(c), rt, c.Param("id"), ifMatchVersion(c), body, wantBody && proj.Includes(membersAttr(rt)))
+	if err != nil {
+		return err
+	}
+	if !wantBody {
+		c.Response().Header().Set("ETag", r.ETag())
+		return c.NoContent(http.StatusNoContent)
+	}
+	return writeResource(c, http.StatusOK, r, proj)
 }
 
 // deleteResource: DELETE /Users/{id}, DELETE /Groups/{id}.
-func (s *Server) deleteResource(rt *scim.ResourceType) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if err := s.delete(c.Request().Context(), writerOf(c), rt, c.Param("id"), ifMatchVersion(c)); err != nil {
-			return err
-		}
-		return c.NoContent(http.StatusNoContent)
+func (s *Server) deleteResource(c echo.Context, rt *scim.ResourceType) error {
+	if err := s.delete(c.Request().Context(), writerOf(c), rt, c.Param("id"), ifMatchVersion(c)); err != nil {
+		return err
 	}
+	return c.NoContent(http.StatusNoContent)
 }
 
 // listResources: GET /Users, GET /Groups.
-func (s *Server) listResources(rt *scim.ResourceType) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		p, err := queryListParams(c)
-		if err != nil {
-			return err
-		}
-		return s.list(c, []*scim.ResourceType{rt}, p)
+func (s *Server) listResources(c echo.Context, rt *scim.ResourceType) error {
+	p, err := queryListParams(c)
+	if err != nil {
+		return err
 	}
+	return s.list(c, []*scim.ResourceType{rt}, p)
 }
 
 // searchResources: POST /Users/.search, /Groups/.search, and /.search at the
 // root (rt nil), which searches Users and Groups.
-func (s *Server) searchResources(rt *scim.ResourceType) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		body, err := readJSON(c, maxBodyBytes)
-		if err != nil {
-			return err
-		}
-		p, err := searchListParams(body)
-		if err != nil {
-			return err
-		}
-		types := scim.ResourceTypes
-		if rt != nil {
-			types = []*scim.ResourceType{rt}
-		}
-		return s.list(c, types, p)
+func (s *Server) searchResources(c echo.Context, rt *scim.ResourceType) error {
+	body, err := readJSON(c, maxBodyBytes)
+	if err != nil {
+		return err
 	}
+	p, err := searchListParams(body)
+	if err != nil {
+		return err
+	}
+	types := typesOf(c).All()
+	if rt != nil {
+		types = []*scim.ResourceType{rt}
+	}
+	return s.list(c, types, p)
 }
 
 // list answers a list or search over one or more resource types. Over

@@ -78,6 +78,9 @@ func (rt *ResourceType) Normalize(body map[string]any) (map[string]any, error) {
 			obj, _ = out[s.ID].(map[string]any)
 		}
 		if obj == nil {
+			if rt.requiredExtension(s) {
+				return nil, app.ScimErrorf(app.EINVALID, app.ScimInvalidValue, "extension %q is required", s.ID)
+			}
 			continue
 		}
 		if err := checkRequired(obj, s, "", s.Attributes); err != nil {

@@ -172,7 +172,7 @@ func (rt *ResourceType) ApplyPatch(data map[string]any, ops []PatchOp) (map[stri
 		doc = make(map[string]any)
 	}
 	p := &patcher{rt: rt, doc: doc, add: map[string]bool{}, remove: map[string]bool{}}
-	if rt == GroupResource {
+	if rt.Is(GroupResource) {
 		delete(p.doc, "members")
 	}
 	for i, op := range ops {
@@ -970,7 +970,7 @@ func elementFromFilter(t patchTarget, e filter.Expression, el map[string]any) (m
 // isMembers reports whether a is the members attribute of a Group, whose
 // values live as rows of group_members rather than in the data.
 func (p *patcher) isMembers(a *Attribute) bool {
-	return p.rt == GroupResource && a != nil && a.Name == "members"
+	return p.rt.Is(GroupResource) && a != nil && a.Name == "members"
 }
 
 // members turns an operation on members into member changes. Only whole

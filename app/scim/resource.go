@@ -68,7 +68,7 @@ func (r *Resource) Render(baseURL string) map[string]any {
 			e["$ref"] = baseURL + endpoint + m.Value
 			list[i] = e
 		}
-		if r.Type == GroupResource {
+		if r.Type.Is(GroupResource) {
 			out["members"] = list
 		} else {
 			out["groups"] = list

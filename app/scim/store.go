@@ -66,7 +66,7 @@ func CreateResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, attrs ma
 	if err := write(ctx, tx, r, attrs, true); err != nil {
 		return nil, err
 	}
-	if rt == GroupResource {
+	if rt.Is(GroupResource) {
 		return r, setMembers(ctx, tx, r.ID, members, true)
 	}
 	return r, nil
@@ -115,7 +115,7 @@ func ReplaceResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id stri
 	if _, err := lockVersion(ctx, tx, rt, id, version); err != nil {
 		return nil, err
 	}
-	if _, ok := attrs["active"]; !ok && rt == UserResource {
+	if _, ok := attrs["active"]; !ok && rt.Is(UserResource) {
 		// A PUT that leaves active out (Okta's do) keeps it as it is.
 		var active bool
 		if err := tx.GetContext(ctx, &active, `SELECT active FROM users WHERE id = $1`, id); err != nil {
@@ -128,7 +128,7 @@ func ReplaceResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id stri
 	if err := write(ctx, tx, r, attrs, false); err != nil {
 		return nil, err
 	}
-	if rt == GroupResource {
+	if rt.Is(GroupResource) {
 		return r, setMembers(ctx, tx, r.ID, members, true)
 	}
 	return r, nil
@@ -156,7 +156,7 @@ func PatchResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string
 	if err := write(ctx, tx, r, attrs, false); err != nil {
 		return nil, err
 	}
-	if rt != GroupResource {
+	if !rt.Is(GroupResource) {
 		return r, nil
 	}
 	if changes.ReplaceAll {
@@ -174,7 +174,7 @@ func PatchResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string
 // takeMembers removes the member ids from a Group's normalized attributes
 // and returns them; members live as rows, never in data.
 func takeMembers(rt *ResourceType, attrs map[string]any) []string {
-	if rt != GroupResource {
+	if !rt.Is(GroupResource) {
 		return nil
 	}
 	list, _ := attrs["members"].([]any)
@@ -213,7 +213,7 @@ func lockVersion(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string, 
 // Group's members are the caller's business.
 func write(ctx context.Context, tx *sqlx.Tx, r *Resource, attrs map[string]any, create bool) error {
 	password, hasPassword := TakePassword(attrs)
-	if _, ok := attrs["active"]; !ok && r.Type == UserResource {
+	if _, ok := attrs["active"]; !ok && r.Type.Is(UserResource) {
 		attrs["active"] = true // RFC 7643 §4.1.1 leaves it to the provider; IdPs expect true
 	}
 	delete(attrs, "groups") // readOnly; Normalize drops it already
@@ -232,8 +232,8 @@ func write(ctx context.Context, tx *sqlx.Tx, r *Resource, attrs map[string]any, 
 		}
 		return nil
 	}
-	switch r.Type {
-	case UserResource:
+	switch r.Type.ID {
+	case UserResource.ID:
 		var hash *string
 		if hasPassword {
 			b, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
@@ -244,22 +244,25 @@ func write(ctx context.Context, tx *sqlx.Tx, r *Resource, attrs map[string]any, 
 			hash = &h
 		}
 		active, _ := attrs["active"].(bool)
-		args = []any{r.ID, str("userName"), str("externalId"), str("displayName"), active, hash, data}
+		args = []any{r.ID, str("userName"), str("externalId"), str("displayName"), active, hash, data, served(r.Type)}
 		if create {
+			args = args[:len(args)-1]
 			q = `INSERT INTO users (id, user_name, external_id, display_name, active, password_hash, data)
 				VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING version, created, last_modified`
 		} else {
 			q = `UPDATE users SET user_name = $2, external_id = $3, display_name = $4, active = $5,
-				password_hash = COALESCE($6, password_hash), data = $7, version = version + 1, last_modified = now()
+				password_hash = COALESCE($6, password_hash), data = $7::jsonb || ` + keepDormant("users", 8) + `,
+				version = version + 1, last_modified = now()
 				WHERE id = $1 RETURNING version, created, last_modified`
 		}
-	case GroupResource:
-		args = []any{r.ID, str("displayName"), str("externalId"), data}
+	case GroupResource.ID:
+		args = []any{r.ID, str("displayName"), str("externalId"), data, served(r.Type)}
 		if create {
+			args = args[:len(args)-1]
 			q = `INSERT INTO groups (id, display_name, external_id, data)
 				VALUES ($1, $2, $3, $4) RETURNING version, created, last_modified`
 		} else {
-			q = `UPDATE groups SET display_name = $2, external_id = $3, data = $4,
+			q = `UPDATE groups SET display_name = $2, external_id = $3, data = $4::jsonb || ` + keepDormant("groups", 5) + `,
 				version = version + 1, last_modified = now()
 				WHERE id = $1 RETURNING version, created, last_modified`
 		}
@@ -267,17 +270,43 @@ func write(ctx context.Context, tx *sqlx.Tx, r *Resource, attrs map[string]any, 
 	if err := row(ctx, q, args...).Scan(&r.Version, &r.Created, &r.LastModified); err != nil {
 		return uniqueness(r.Type, attrs, err)
 	}
-	if r.Type == UserResource {
+	if r.Type.Is(UserResource) {
 		return writeEmails(ctx, tx, r.ID, attrs, create)
 	}
 	return nil
+}
+
+// keepDormant is the SQL expression that carries over, when a row of table
+// is replaced, the values stored under extension URNs that the resource type
+// no longer serves: a removed extension keeps them until staff purge it.
+// Parameter $n lists the URNs served, in lower case (served).
+func keepDormant(table string, n int) string {
+	return `COALESCE((SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(` + table + `.data) e
+		WHERE e.key LIKE 'urn:%' AND lower(e.key) <> ALL($` + strconv.Itoa(n) + `::text[])), '{}')`
+}
+
+// served returns the schema URNs of rt in lower case, for keepDormant.
+func served(rt *ResourceType) any {
+	urns := make([]string, 0, len(rt.extensions)+1)
+	for _, s := range rt.schemas() {
+		urns = append(urns, strings.ToLower(s.ID))
+	}
+	return pq.Array(urns)
 }
 
 // uniqueness turns a unique violation into the SCIM uniqueness error.
 func uniqueness(rt *ResourceType, attrs map[string]any, err error) error {
 	var pqErr *pq.Error
 	if errors.As(err, &pqErr) && pqErr.Code == "23505" {
-		if rt == UserResource {
+		for _, ext := range rt.extensions {
+			for _, a := range ext.Attributes {
+				if pqErr.Constraint == IndexName(ext.ID, a) {
+					v, _ := attrs[ext.ID].(map[string]any)
+					return app.ScimErrorf(app.ECONFLICT, app.ScimUniqueness, "%s %q is already taken", pathName(ext, "", a), fmt.Sprint(v[a.Name]))
+				}
+			}
+		}
+		if rt.Is(UserResource) {
 			return app.ScimErrorf(app.ECONFLICT, app.ScimUniqueness, "userName %q is already taken", attrs["userName"])
 		}
 		return app.ScimErrorf(app.ECONFLICT, app.ScimUniqueness, "a group named %q already exists", attrs["displayName"])
@@ -483,7 +512,7 @@ func loadMembers(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, byID map[st
 		r.Members = []Member{}
 	}
 	var q string
-	if rt == GroupResource {
+	if rt.Is(GroupResource) {
 		q = `SELECT m.group_id::text AS owner, m.member_id::text AS value, m.member_type AS type,
 				COALESCE(u.display_name, u.user_name, g.display_name) AS display
 			FROM group_members m

@@ -12,6 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
+	"github.com/bulkhead-dev/bulkhead/app/scim"
 	"github.com/bulkhead-dev/bulkhead/app/store"
 )
 
@@ -61,6 +62,7 @@ func (p *Principal) Actor() string {
 type tenantCreds struct {
 	base    Principal
 	issuers []verifier
+	types   ResourceTypes
 }
 
 type credsEntry struct {
@@ -136,6 +138,11 @@ func (s *Service) loadCreds(ctx context.Context, tenantID string) (*tenantCreds,
 		}
 		c.issuers = append(c.issuers, verifier{id: is.ID, issuer: is.Issuer, audience: is.Audience, alg: is.Alg, keys: keys})
 	}
+	exts, err := activeExtensions(ctx, conn, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	c.types = ResourceTypes{User: scim.UserResource.Extend(exts), Group: scim.GroupResource.Extend(exts)}
 	return c, nil
 }
 

@@ -1,0 +1,301 @@
+package tenant
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/bulkhead-dev/bulkhead/app"
+	"github.com/bulkhead-dev/bulkhead/app/audit"
+	"github.com/bulkhead-dev/bulkhead/app/scim"
+	"github.com/bulkhead-dev/bulkhead/app/store"
+)
+
+// SchemaExtension is one of a tenant's SCIM schema extensions as staff see
+// it: its definition and when it was added, changed and removed. A removed
+// extension is no longer served, but the values stored under it stay until
+// it is purged.
+type SchemaExtension struct {
+	Definition scim.ExtensionDef `json:"definition"`
+	CreatedAt  time.Time         `json:"created_at"`
+	UpdatedAt  time.Time         `json:"updated_at"`
+	RemovedAt  *time.Time        `json:"removed_at,omitempty"`
+}
+
+// ResourceTypes are a tenant's SCIM resource types: User and Group with the
+// tenant's own extensions, if it has any.
+type ResourceTypes struct {
+	User, Group *scim.ResourceType
+}
+
+// All returns the resource types in the order discovery lists them.
+func (t ResourceTypes) All() []*scim.ResourceType { return []*scim.ResourceType{t.User, t.Group} }
+
+// Schemas returns the schemas /Schemas serves: the standard ones, then
+// the tenant's extensions.
+func (t ResourceTypes) Schemas() []*scim.Schema {
+	out := append([]*scim.Schema(nil), scim.Schemas...)
+	for _, rt := range t.All() {
+		for _, s := range rt.Extensions() {
+			if !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// Of returns the tenant's version of rt, scim.UserResource or
+// scim.GroupResource.
+func (t ResourceTypes) Of(rt *scim.ResourceType) *scim.ResourceType {
+	if rt.Is(scim.GroupResource) {
+		return t.Group
+	}
+	return t.User
+}
+
+// ResourceTypes returns the tenant's resource types, from the cache that
+// every change of the tenant's extensions evicts on every instance.
+func (a *Auth) ResourceTypes(ctx context.Context, tenantID string) (ResourceTypes, error) {
+	c, err := a.creds(ctx, tenantID)
+	if err != nil {
+		return ResourceTypes{}, err
+	}
+	return c.types, nil
+}
+
+// extensionDDLTimeout bounds building the indexes of an extension, which
+// reads every user (or group) of the tenant once.
+const extensionDDLTimeout = "5min"
+
+type extensionRow struct {
+	URN        string     `db:"urn"`
+	Definition []byte     `db:"definition"`
+	CreatedAt  time.Time  `db:"created_at"`
+	UpdatedAt  time.Time  `db:"updated_at"`
+	RemovedAt  *time.Time `db:"removed_at"`
+}
+
+// FindSchemaExtensions lists the tenant's extensions, removed ones too,
+// by URN. It returns ENOTFOUND for an unknown tenant.
+func (s *Service) FindSchemaExtensions(ctx context.Context, tenantID string) ([]*SchemaExtension, error) {
+	if _, err := s.FindTenant(ctx, tenantID); err != nil {
+		return nil, err
+	}
+	var rows []extensionRow
+	const q = `SELECT urn, definition, created_at, updated_at, removed_at
+		FROM control.schema_extensions WHERE tenant_id = $1 ORDER BY lower(urn)`
+	if err := s.DB.SelectContext(ctx, &rows, q, tenantID); err != nil {
+		return nil, fmt.Errorf("find schema extensions of %q: %w", tenantID, store.Unavailable(err))
+	}
+	out := make([]*SchemaExtension, 0, len(rows))
+	for _, r := range rows {
+		e := &SchemaExtension{CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, RemovedAt: r.RemovedAt}
+		if err := json.Unmarshal(r.Definition, &e.Definition); err != nil {
+			return nil, fmt.Errorf("extension %q of %q: %w", r.URN, tenantID, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// activeExtensions returns the extensions the tenant's SCIM endpoints
+// serve. A definition that no longer parses (edited by hand) is skipped.
+func activeExtensions(ctx context.Context, q sqlx.QueryerContext, tenantID string) ([]*scim.Extension, error) {
+	var defs [][]byte
+	const sel = `SELECT definition FROM control.schema_extensions
+		WHERE tenant_id = $1 AND removed_at IS NULL ORDER BY lower(urn)`
+	if err := sqlx.SelectContext(ctx, q, &defs, sel, tenantID); err != nil {
+		return nil, fmt.Errorf("load schema extensions of %q: %w", tenantID, store.Unavailable(err))
+	}
+	var exts []*scim.Extension
+	for _, d := range defs {
+		if e, err := scim.ParseExtension(d); err == nil {
+			exts = append(exts, e)
+		}
+	}
+	return exts, nil
+}
+
+// PutSchemaExtension adds an extension to the tenant, or replaces the
+// definition of one with the same URN (a removed one comes back, with the
+// values stored under it). Indexes of indexed and unique attributes are
+// built in the tenant's schema in the same transaction, so the change is
+// whole or absent. It returns EINVALID for a definition Bulkhead cannot
+// serve, ECONFLICT when stored values break a new uniqueness rule, and
+// ENOTFOUND for an unknown tenant.
+func (s *Service) PutSchemaExtension(ctx context.Context, tenantID string, ext *scim.Extension, actor string) error {
+	def, err := json.Marshal(ext.Def())
+	if err != nil {
+		return fmt.Errorf("encode extension: %w", err)
+	}
+	return s.changeExtension(ctx, tenantID, func(tx *sqlx.Tx) error {
+		old, err := lockExtension(ctx, tx, tenantID, ext.Schema.ID)
+		if err != nil {
+			return err
+		}
+		action := "schema_extension.add"
+		if old != nil {
+			action = "schema_extension.update"
+			if err := dropIndexes(ctx, tx, old.Extension); err != nil {
+				return err
+			}
+			const q = `UPDATE control.schema_extensions SET urn = $3, resource_type = $4, definition = $5,
+				updated_at = now(), removed_at = NULL WHERE tenant_id = $1 AND lower(urn) = lower($2)`
+			if _, err := tx.ExecContext(ctx, q, tenantID, old.Schema.ID, ext.Schema.ID, ext.ResourceType, def); err != nil {
+				return fmt.Errorf("update extension: %w", err)
+			}
+		} else {
+			const q = `INSERT INTO control.schema_extensions (tenant_id, urn, resource_type, definition) VALUES ($1, $2, $3, $4)`
+			if _, err := tx.ExecContext(ctx, q, tenantID, ext.Schema.ID, ext.ResourceType, def); err != nil {
+				return fmt.Errorf("add extension: %w", err)
+			}
+		}
+		if err := createIndexes(ctx, tx, ext); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, actor, action, tenantID, map[string]any{"schema": ext.Schema.ID, "definition": json.RawMessage(def)})
+	})
+}
+
+// RemoveSchemaExtension stops serving one of the tenant's extensions: its
+// attributes are no longer advertised, accepted or returned, and its
+// indexes are dropped, but the values stored under it stay until
+// PurgeSchemaExtension. It returns ENOTFOUND when the tenant has no such
+// extension in service.
+func (s *Service) RemoveSchemaExtension(ctx context.Context, tenantID, urn, actor string) error {
+	return s.changeExtension(ctx, tenantID, func(tx *sqlx.Tx) error {
+		old, err := lockExtension(ctx, tx, tenantID, urn)
+		if err != nil {
+			return err
+		}
+		if old == nil || old.removed {
+			return app.Errorf(app.ENOTFOUND, "tenant %q has no schema extension %q in service", tenantID, urn)
+		}
+		if err := dropIndexes(ctx, tx, old.Extension); err != nil {
+			return err
+		}
+		const q = `UPDATE control.schema_extensions SET removed_at = now(), updated_at = now() WHERE tenant_id = $1 AND lower(urn) = lower($2)`
+		if _, err := tx.ExecContext(ctx, q, tenantID, urn); err != nil {
+			return fmt.Errorf("remove extension: %w", err)
+		}
+		return audit.Record(ctx, tx, actor, "schema_extension.remove", tenantID, map[string]any{"schema": old.Schema.ID})
+	})
+}
+
+// PurgeSchemaExtension deletes a removed extension for good: its
+// definition, and the values stored under it in every user (or group) of
+// the tenant. It returns the number of resources that held values, EINVALID
+// when the extension is still in service (remove it first) and ENOTFOUND
+// when the tenant has no such extension.
+func (s *Service) PurgeSchemaExtension(ctx context.Context, tenantID, urn, actor string) (int64, error) {
+	var purged int64
+	err := s.changeExtension(ctx, tenantID, func(tx *sqlx.Tx) error {
+		old, err := lockExtension(ctx, tx, tenantID, urn)
+		if err != nil {
+			return err
+		}
+		if old == nil {
+			return app.Errorf(app.ENOTFOUND, "tenant %q has no schema extension %q", tenantID, urn)
+		}
+		if !old.removed {
+			return app.Errorf(app.EINVALID, "schema extension %q is in service: remove it before purging its values", old.Schema.ID)
+		}
+		// The key is a parameter; the table name comes from the definition.
+		res, err := tx.ExecContext(ctx, `UPDATE `+old.Table()+` SET data = data - $1 WHERE data ? $1`, old.Schema.ID)
+		if err != nil {
+			return fmt.Errorf("purge extension values: %w", err)
+		}
+		purged, _ = res.RowsAffected()
+		if _, err := tx.ExecContext(ctx, `DELETE FROM control.schema_extensions WHERE tenant_id = $1 AND lower(urn) = lower($2)`, tenantID, urn); err != nil {
+			return fmt.Errorf("purge extension: %w", err)
+		}
+		return audit.Record(ctx, tx, actor, "schema_extension.purge", tenantID, map[string]any{"schema": old.Schema.ID, "resources": purged})
+	})
+	return purged, err
+}
+
+// changeExtension runs fn in one transaction in the tenant's schema, as
+// the schema's owner (indexes need it, strict tenants included), with room
+// for building indexes. The control rows it writes are schema-qualified.
+func (s *Service) changeExtension(ctx context.Context, tenantID string, fn func(tx *sqlx.Tx) error) error {
+	t, err := s.FindTenant(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	return s.DB.InTenant(ctx, store.Scope{TenantID: t.ID}, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `SET LOCAL statement_timeout = '`+extensionDDLTimeout+`'`); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+}
+
+// storedExtension is an extension as the control plane holds it.
+type storedExtension struct {
+	*scim.Extension
+	removed bool
+}
+
+// lockExtension reads the tenant's extension urn, if any, locking its row
+// so that two changes of one extension take turns.
+func lockExtension(ctx context.Context, tx *sqlx.Tx, tenantID, urn string) (*storedExtension, error) {
+	var row extensionRow
+	const q = `SELECT urn, definition, created_at, updated_at, removed_at FROM control.schema_extensions
+		WHERE tenant_id = $1 AND lower(urn) = lower($2) FOR UPDATE`
+	err := tx.GetContext(ctx, &row, q, tenantID, urn)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read extension: %w", err)
+	}
+	ext, err := scim.ParseExtension(row.Definition)
+	if err != nil {
+		return nil, fmt.Errorf("stored extension %q: %w", row.URN, err)
+	}
+	return &storedExtension{Extension: ext, removed: row.RemovedAt != nil}, nil
+}
+
+// createIndexes builds the indexes of ext's indexed and unique attributes.
+// Names and expressions come from the checked definition (scim.IndexName,
+// IndexExpr); no value from a request reaches this DDL.
+func createIndexes(ctx context.Context, tx *sqlx.Tx, ext *scim.Extension) error {
+	for _, a := range ext.Schema.Attributes {
+		unique := a.Uniqueness == scim.UniqueServer
+		if !unique && !ext.Indexes(a.Name) {
+			continue
+		}
+		kind := "INDEX"
+		if unique {
+			kind = "UNIQUE INDEX"
+		}
+		ddl := `CREATE ` + kind + ` IF NOT EXISTS ` + pq.QuoteIdentifier(scim.IndexName(ext.Schema.ID, a)) +
+			` ON ` + ext.Table() + ` (` + ext.IndexExpr(a) + `)`
+		if _, err := tx.ExecContext(ctx, ddl); err != nil {
+			var pqErr *pq.Error
+			if errors.As(err, &pqErr) && pqErr.Code == "23505" {
+				return app.Errorf(app.ECONFLICT, "attribute %q cannot be unique: some of the tenant's stored values repeat", a.Name)
+			}
+			return fmt.Errorf("index %s: %w", a.Name, err)
+		}
+	}
+	return nil
+}
+
+// dropIndexes drops every index createIndexes may have built for ext.
+func dropIndexes(ctx context.Context, tx *sqlx.Tx, ext *scim.Extension) error {
+	for _, a := range ext.Schema.Attributes {
+		if _, err := tx.ExecContext(ctx, `DROP INDEX IF EXISTS `+pq.QuoteIdentifier(scim.IndexName(ext.Schema.ID, a))); err != nil {
+			return fmt.Errorf("drop index of %s: %w", a.Name, err)
+		}
+	}
+	return nil
+}
