@@ -45,6 +45,10 @@ Usage:
                             (--key-file FILE | --secret-stdin) [--audience AUD]
   bulkhead tenant jwt list ID
   bulkhead tenant jwt remove ID ISSUER_ID
+  bulkhead tenant schema add ID FILE|-        a SCIM schema extension (JSON)
+  bulkhead tenant schema list ID
+  bulkhead tenant schema remove ID URN        stop serving it; values kept
+  bulkhead tenant schema purge ID URN --yes   delete its values
   bulkhead tenant export ID > ID.json          users, groups, memberships, permissions
   bulkhead tenant import [FILE|-] [--id NEW_ID]   from a file or stdin
   bulkhead staff create --email EMAIL --role admin|support   (password on stdin)

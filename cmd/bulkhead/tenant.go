@@ -37,6 +37,8 @@ func (c *cli) tenant(ctx context.Context, args []string) error {
 		return c.token(ctx, args)
 	case "jwt":
 		return c.jwt(ctx, args)
+	case "schema":
+		return c.schema(ctx, args)
 	case "export":
 		return c.tenantExport(ctx, args)
 	case "import":
