@@ -111,3 +111,7 @@ func took(c insight.Check) string {
 
 // checkName turns a check's key ("error_rate") into words ("Error rate").
 func checkName(name string) string { return capitalize(strings.ReplaceAll(name, "_", " ")) }
+
+// ariaBool renders a boolean ARIA state such as aria-invalid: "true" or
+// "false" (an empty value would mean false, and CSS could not select it).
+func ariaBool(b bool) string { return strconv.FormatBool(b) }

@@ -65,7 +65,12 @@ func (s *Server) tenantParams(c echo.Context, id string) (*templates.TenantParam
 	if err != nil {
 		return nil, err
 	}
+	exts, err := s.tenants.FindSchemaExtensions(ctx, id)
+	if err != nil {
+		return nil, err
+	}
 	return &templates.TenantParams{
+		Extensions:  exts,
 		Creds:       creds,
 		Page:        s.page(c, t.Name, "tenants"),
 		Tenant:      t,

@@ -1,0 +1,83 @@
+package web_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/bulkhead-dev/bulkhead/app/audit"
+	"github.com/bulkhead-dev/bulkhead/app/staff"
+	"github.com/bulkhead-dev/bulkhead/app/tenant"
+)
+
+// TestConsoleSchemaExtensions: an admin adds, replaces, removes and purges
+// a tenant's extension from its page; a definition Bulkhead cannot serve
+// comes back with its message and the text as typed; support reads the
+// extensions but sees no control, and the server refuses its changes.
+func TestConsoleSchemaExtensions(t *testing.T) {
+	t.Parallel()
+	cs := sharedConsole(t)
+	ctx := context.Background()
+	tn, _ := cs.createTenant(t, tenant.PlanStartup)
+	b := cs.signedIn(t, staff.RoleAdmin)
+	page := "/admin/tenants/" + tn.ID
+	const urn = "urn:ietf:params:scim:schemas:extension:acme:2.0:User"
+	def := `{"schema": "` + urn + `", "attributes": [{"name": "costCenter", "type": "string", "indexed": true}, {"name": "badge", "type": "integer", "uniqueness": "server"}]}`
+
+	if p := b.get(page).must(t, http.StatusOK); p.Doc.Find(`#schema .empty, #schema [data-testid=empty]`).Length() == 0 && !strings.Contains(p.text(`#schema`), "No extensions") {
+		t.Error("no empty state for a tenant without extensions")
+	}
+	t.Run("ErrInvalid", func(t *testing.T) {
+		bad := `{"schema": "` + urn + `", "attributes": [{"name": "cost center", "type": "string"}]}`
+		p := b.post(page+"/schemas", url.Values{"definition": {bad}}).must(t, http.StatusBadRequest)
+		if msg := p.text(`[data-testid=schema-error]`); !strings.Contains(msg, `"cost center"`) {
+			t.Errorf("message %q does not name the attribute", msg)
+		}
+		if typed := p.text(`[data-testid=schema-definition]`); typed != bad {
+			t.Errorf("the definition typed is not kept: %q", typed)
+		}
+		if v, _ := p.Doc.Find(`[data-testid=schema-definition]`).Attr("aria-invalid"); v != "true" {
+			t.Error("the field is not marked invalid")
+		}
+		if list, _ := cs.tenants.FindSchemaExtensions(ctx, tn.ID); len(list) != 0 {
+			t.Errorf("saved although invalid: %+v", list)
+		}
+	})
+	t.Run("Add", func(t *testing.T) {
+		b.post(page+"/schemas", url.Values{"definition": {def}}).must(t, http.StatusSeeOther)
+		p := b.get(page).must(t, http.StatusOK)
+		row := p.Doc.Find(`[data-testid=extensions] tr[data-schema="` + urn + `"]`)
+		if row.Length() != 1 || !strings.Contains(row.Text(), "costCenter") || !strings.Contains(row.Text(), "integer, unique") || !strings.Contains(row.Text(), "In service") {
+			t.Fatalf("extension row: %q", row.Text())
+		}
+		events, _ := audit.FindEvents(ctx, cs.db, tn.ID, 5)
+		if len(events) == 0 || events[0].Action != "schema_extension.add" || events[0].Details["schema"] != urn || !strings.HasPrefix(events[0].Actor, "staff:") {
+			t.Errorf("no audit event: %+v", events)
+		}
+	})
+	t.Run("SupportReadsOnly", func(t *testing.T) {
+		sb := cs.signedIn(t, staff.RoleSupport)
+		p := sb.get(page).must(t, http.StatusOK)
+		if p.Doc.Find(`[data-testid=extensions] tr[data-schema]`).Length() != 1 {
+			t.Error("support does not see the extension")
+		}
+		if p.Doc.Find(`[data-testid=save-schema], [data-testid=remove-schema], [data-testid=purge-schema]`).Length() != 0 {
+			t.Error("support sees a schema control")
+		}
+		sb.post(page+"/schemas/remove", url.Values{"schema": {urn}}).must(t, http.StatusForbidden)
+	})
+	t.Run("RemoveThenPurge", func(t *testing.T) {
+		b.post(page+"/schemas/purge", url.Values{"schema": {urn}}).must(t, http.StatusBadRequest) // in service
+		b.post(page+"/schemas/remove", url.Values{"schema": {urn}}).must(t, http.StatusSeeOther)
+		p := b.get(page).must(t, http.StatusOK)
+		if row := p.Doc.Find(`tr[data-schema="` + urn + `"]`); !strings.Contains(row.Text(), "Removed") || row.Find(`[data-testid=purge-schema]`).Length() != 1 {
+			t.Fatalf("removed extension row: %q", row.Text())
+		}
+		b.post(page+"/schemas/purge", url.Values{"schema": {urn}}).must(t, http.StatusSeeOther)
+		if list, _ := cs.tenants.FindSchemaExtensions(ctx, tn.ID); len(list) != 0 {
+			t.Errorf("after purge: %+v", list)
+		}
+	})
+}
