@@ -81,3 +81,39 @@ func TestConsoleSchemaExtensions(t *testing.T) {
 		}
 	})
 }
+
+func TestAdminAPISchemaExtensions(t *testing.T) {
+	t.Parallel()
+	cs := sharedConsole(t)
+	tn, _ := cs.createTenant(t, tenant.PlanStartup)
+	adminKey, supportKey := cs.apiKey(t, staff.RoleAdmin), cs.apiKey(t, staff.RoleSupport)
+	base := "/tenants/" + tn.ID + "/schemas"
+	const urn = "urn:ietf:params:scim:schemas:extension:hr:2.0:Group"
+	def := map[string]any{"schema": urn, "attributes": []any{map[string]any{"name": "region", "type": "string", "required": true}}}
+
+	if code, body := cs.api(t, adminKey, http.MethodPost, base, map[string]any{"schema": urn, "attributes": []any{map[string]any{"name": "region", "type": "text"}}}); code != http.StatusBadRequest || !strings.Contains(body["error"].(string), "text") {
+		t.Errorf("invalid definition: %d %v", code, body)
+	}
+	if code, _ := cs.api(t, supportKey, http.MethodPost, base, def); code != http.StatusForbidden {
+		t.Errorf("support adds: %d, want 403", code)
+	}
+	if code, body := cs.api(t, adminKey, http.MethodPost, base, def); code != http.StatusOK || body["schema"] != urn {
+		t.Fatalf("add: %d %v", code, body)
+	}
+	code, body := cs.api(t, supportKey, http.MethodGet, base, nil)
+	if list, _ := body["extensions"].([]any); code != http.StatusOK || len(list) != 1 {
+		t.Fatalf("list: %d %v", code, body)
+	}
+	if code, _ := cs.api(t, supportKey, http.MethodDelete, base+"/"+urn, nil); code != http.StatusForbidden {
+		t.Errorf("support removes: %d, want 403", code)
+	}
+	if code, _ := cs.api(t, adminKey, http.MethodDelete, base+"/"+urn, nil); code != http.StatusNoContent {
+		t.Fatalf("remove: %d", code)
+	}
+	if code, body := cs.api(t, adminKey, http.MethodPost, base+"/"+urn+"/purge", nil); code != http.StatusOK || body["purged_resources"] != float64(0) {
+		t.Fatalf("purge: %d %v", code, body)
+	}
+	if code, _ := cs.api(t, adminKey, http.MethodDelete, base+"/"+urn, nil); code != http.StatusNotFound {
+		t.Errorf("remove a purged extension: %d, want 404", code)
+	}
+}

@@ -37,12 +37,15 @@ var exportOrder = map[string]string{
 // Export is one tenant as exported: its control rows and every row of its
 // schema, each row as PostgreSQL's row_to_json gives it.
 type Export struct {
-	Format        string                     `json:"format"`
-	SchemaVersion int                        `json:"schema_version"`
-	ExportedAt    time.Time                  `json:"exported_at"`
-	Tenant        json.RawMessage            `json:"tenant"`
-	Permissions   Permissions                `json:"permissions"`
-	Tables        map[string]json.RawMessage `json:"tables"`
+	Format        string          `json:"format"`
+	SchemaVersion int             `json:"schema_version"`
+	ExportedAt    time.Time       `json:"exported_at"`
+	Tenant        json.RawMessage `json:"tenant"`
+	Permissions   Permissions     `json:"permissions"`
+	// SchemaExtensions are the tenant's SCIM schema extensions, removed
+	// ones included (their values are in the tables).
+	SchemaExtensions json.RawMessage            `json:"schema_extensions,omitempty"`
+	Tables           map[string]json.RawMessage `json:"tables"`
 }
 
 // ExportTenant writes the tenant's control rows (tenant and permissions,
@@ -77,8 +80,14 @@ func (s *Service) ExportTenant(ctx context.Context, id string, w io.Writer) erro
 			return fmt.Errorf("export permissions of %q: %w", id, err)
 		}
 		pj, _ := json.Marshal(p)
-		fmt.Fprintf(bw, "{\"format\":%q,\"schema_version\":%d,\"exported_at\":%q,\n\"tenant\":%s,\n\"permissions\":%s,\n\"tables\":{",
-			ExportFormat, head.Version, time.Now().UTC().Format(time.RFC3339Nano), head.Tenant, pj)
+		var exts []byte
+		if err := tx.GetContext(ctx, &exts, `SELECT COALESCE(json_agg(e ORDER BY lower(e.urn)), '[]')::text FROM (
+			SELECT urn, resource_type, definition, created_at, updated_at, removed_at
+			FROM control.schema_extensions WHERE tenant_id = $1) e`, id); err != nil {
+			return fmt.Errorf("export schema extensions of %q: %w", id, err)
+		}
+		fmt.Fprintf(bw, "{\"format\":%q,\"schema_version\":%d,\"exported_at\":%q,\n\"tenant\":%s,\n\"permissions\":%s,\n\"schema_extensions\":%s,\n\"tables\":{",
+			ExportFormat, head.Version, time.Now().UTC().Format(time.RFC3339Nano), head.Tenant, pj, exts)
 		for i, table := range ExportTables {
 			if i > 0 {
 				bw.WriteString(",")
@@ -191,6 +200,9 @@ func (s *Service) ImportTenant(ctx context.Context, r io.Reader, newID, actor st
 				return fmt.Errorf("import: continue the audit trail's ids: %w", err)
 			}
 		}
+		if err := importExtensions(ctx, tx, t.ID, ex.SchemaExtensions); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `SET LOCAL search_path TO DEFAULT`); err != nil {
 			return err
 		}
@@ -210,4 +222,29 @@ func (s *Service) ImportTenant(ctx context.Context, r io.Reader, newID, actor st
 		return nil, nil, err
 	}
 	return &t, tok, nil
+}
+
+// importExtensions restores a tenant's schema extensions from an export,
+// and the indexes of those in service; tx's search_path is the tenant's.
+func importExtensions(ctx context.Context, tx *sqlx.Tx, tenantID string, rows json.RawMessage) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	const q = `INSERT INTO control.schema_extensions (tenant_id, urn, resource_type, definition, created_at, updated_at, removed_at)
+		SELECT $1, urn, resource_type, definition, created_at, updated_at, removed_at
+		FROM jsonb_to_recordset($2::jsonb) AS e(urn text, resource_type text, definition jsonb,
+			created_at timestamptz, updated_at timestamptz, removed_at timestamptz)`
+	if _, err := tx.ExecContext(ctx, q, tenantID, string(rows)); err != nil {
+		return app.Errorf(app.EINVALID, "import the schema extensions: %v", err)
+	}
+	exts, err := activeExtensions(ctx, tx, tenantID)
+	if err != nil {
+		return err
+	}
+	for _, e := range exts {
+		if err := createIndexes(ctx, tx, e); err != nil {
+			return err
+		}
+	}
+	return nil
 }

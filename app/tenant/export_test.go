@@ -12,6 +12,8 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/bulkhead-dev/bulkhead/app"
+	"github.com/bulkhead-dev/bulkhead/app/scim"
+	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/store/storetest"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
@@ -49,6 +51,15 @@ func TestExportImportRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	const urn = "urn:ietf:params:scim:schemas:extension:acme:2.0:User"
+	ext, err := scim.ParseExtension([]byte(`{"schema": "` + urn + `", "attributes": [{"name": "badge", "type": "integer", "uniqueness": "server"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutSchemaExtension(ctx, "acme", ext, "test"); err != nil {
+		t.Fatal(err)
+	}
+
 	var first bytes.Buffer
 	if err := s.ExportTenant(ctx, "acme", &first); err != nil {
 		t.Fatal(err)
@@ -72,6 +83,13 @@ func TestExportImportRoundTrip(t *testing.T) {
 	}
 	if len(a.Tables["users"].([]any)) != 30 || len(a.Tables["group_members"].([]any)) != 32 {
 		t.Fatalf("export holds %d users and %d memberships", len(a.Tables["users"].([]any)), len(a.Tables["group_members"].([]any)))
+	}
+	if len(a.SchemaExtensions) != 1 || !reflect.DeepEqual(a.SchemaExtensions, b.SchemaExtensions) {
+		t.Errorf("schema extensions differ:\n%v\n%v", a.SchemaExtensions, b.SchemaExtensions)
+	}
+	var indexed bool
+	if err := db.GetContext(ctx, &indexed, `SELECT to_regclass($1) IS NOT NULL`, store.SchemaName("acme_copy")+"."+scim.IndexName(urn, ext.Schema.Attributes[0])); err != nil || !indexed {
+		t.Errorf("the copy lacks the extension's unique index (%v)", err)
 	}
 	a.Tenant["id"], b.Tenant["id"] = nil, nil
 	if !reflect.DeepEqual(a.Tenant, b.Tenant) || a.Permissions != b.Permissions || a.Permissions.MaxUsers != 77 {
@@ -130,9 +148,10 @@ func TestExportCoversEveryTable(t *testing.T) {
 }
 
 type decoded struct {
-	Tenant      map[string]any
-	Permissions tenant.Permissions
-	Tables      map[string]any
+	Tenant           map[string]any
+	Permissions      tenant.Permissions
+	SchemaExtensions []any `json:"schema_extensions"`
+	Tables           map[string]any
 }
 
 func decode(t *testing.T, b []byte) decoded {
