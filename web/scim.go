@@ -19,13 +19,12 @@ import (
 
 // SCIM limits, advertised in ServiceProviderConfig.
 const (
-	maxResults      = 1000         // largest page a list returns
-	defaultCount    = 100          // page size when the client gives none
-	maxBodyBytes    = 16 << 20     // largest request body
-	scimBearer      = "bearer "    // the Authorization scheme, lower-cased
-	ctxPrincipal    = "principal"  // *tenant.Principal of the request
-	ctxSCIMBase     = "scim_base"  // the tenant's SCIM base URL as the client reached it
-	ctxTypes        = "scim_types" // tenant.ResourceTypes: User and Group with the tenant's extensions
+	maxResults      = 1000        // largest page a list returns
+	defaultCount    = 100         // page size when the client gives none
+	maxBodyBytes    = 16 << 20    // largest request body
+	scimBearer      = "bearer "   // the Authorization scheme, lower-cased
+	ctxPrincipal    = "principal" // *tenant.Principal of the request
+	ctxSCIMBase     = "scim_base" // the tenant's SCIM base URL as the client reached it
 	listSchema      = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 	searchSchema    = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 	trialExpiredMsg = "the tenant's trial has expired; contact your provider to continue"
@@ -63,13 +62,8 @@ func (s *Server) scimAuth(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 			return app.Refusef(app.ETOOMANY, app.ReasonRateLimit, "too many requests: this tenant may send %d per minute", p.Permissions.RequestsPerMinute)
 		}
-		types, err := s.auth.ResourceTypes(c.Request().Context(), p.Tenant.ID)
-		if err != nil {
-			return err
-		}
 		c.Set(ctxPrincipal, p)
 		c.Set(ctxSCIMBase, base)
-		c.Set(ctxTypes, types)
 		return next(c)
 	}
 }
@@ -118,7 +112,7 @@ func allowed(p tenant.Permissions, perm string) bool {
 }
 
 func principalOf(c echo.Context) *tenant.Principal { return c.Get(ctxPrincipal).(*tenant.Principal) }
-func typesOf(c echo.Context) tenant.ResourceTypes  { return c.Get(ctxTypes).(tenant.ResourceTypes) }
+func typesOf(c echo.Context) tenant.ResourceTypes  { return principalOf(c).Types }
 func scimBase(c echo.Context) string               { return c.Get(ctxSCIMBase).(string) }
 
 // readJSON decodes the request body into a JSON object. Numbers stay

@@ -12,7 +12,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
-	"github.com/bulkhead-dev/bulkhead/app/scim"
 	"github.com/bulkhead-dev/bulkhead/app/store"
 )
 
@@ -62,7 +61,6 @@ func (p *Principal) Actor() string {
 type tenantCreds struct {
 	base    Principal
 	issuers []verifier
-	types   ResourceTypes
 }
 
 type credsEntry struct {
@@ -105,11 +103,12 @@ func (s *Service) loadCreds(ctx context.Context, tenantID string) (*tenantCreds,
 	var row struct {
 		Tenant
 		Permissions
+		Extensions []byte `db:"extensions"`
 	}
 	const q = `
 		SELECT t.id, t.name, t.plan, t.status, t.isolation, t.trial_ends_at, t.schema_version, t.created_at, t.updated_at,
 			p.can_create, p.can_read, p.can_update, p.can_delete, p.can_list,
-			p.max_users, p.max_groups, p.requests_per_minute, p.burst, p.bulk_enabled
+			p.max_users, p.max_groups, p.requests_per_minute, p.burst, p.bulk_enabled, ` + extensionsColumn + `
 		FROM control.tenants t JOIN control.tenant_permissions p ON p.tenant_id = t.id
 		WHERE t.id = $1 AND t.status <> 'deleting'`
 	err = conn.GetContext(ctx, &row, q, tenantID)
@@ -119,7 +118,7 @@ func (s *Service) loadCreds(ctx context.Context, tenantID string) (*tenantCreds,
 	if err != nil {
 		return nil, fmt.Errorf("load tenant %q: %w", tenantID, store.Unavailable(err))
 	}
-	c := &tenantCreds{base: Principal{Tenant: row.Tenant, Permissions: row.Permissions}}
+	c := &tenantCreds{base: Principal{Tenant: row.Tenant, Permissions: row.Permissions, Types: resourceTypes(row.Extensions)}}
 	var issuers []struct {
 		ID       uuid.UUID `db:"id"`
 		Issuer   string    `db:"issuer"`
@@ -138,11 +137,6 @@ func (s *Service) loadCreds(ctx context.Context, tenantID string) (*tenantCreds,
 		}
 		c.issuers = append(c.issuers, verifier{id: is.ID, issuer: is.Issuer, audience: is.Audience, alg: is.Alg, keys: keys})
 	}
-	exts, err := activeExtensions(ctx, conn, tenantID)
-	if err != nil {
-		return nil, err
-	}
-	c.types = ResourceTypes{User: scim.UserResource.Extend(exts), Group: scim.GroupResource.Extend(exts)}
 	return c, nil
 }
 

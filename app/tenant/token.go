@@ -129,10 +129,11 @@ func (s *Service) FindTokens(ctx context.Context, tenantID string) ([]*Token, er
 type Principal struct {
 	Tenant      Tenant
 	Permissions Permissions
-	TokenID     uuid.UUID // the opaque token, or the JWT issuer's id
-	TokenPrefix string    // the opaque token's prefix, or "jwt:" and the issuer id's first characters
-	Kind        string    // CredentialToken, CredentialJWT or CredentialGateway
-	Subject     string    // a JWT's sub claim
+	Types       ResourceTypes // User and Group with the tenant's schema extensions
+	TokenID     uuid.UUID     // the opaque token, or the JWT issuer's id
+	TokenPrefix string        // the opaque token's prefix, or "jwt:" and the issuer id's first characters
+	Kind        string        // CredentialToken, CredentialJWT or CredentialGateway
+	Subject     string        // a JWT's sub claim
 }
 
 // errUnauthorized is the one answer for every token that does not work.
@@ -157,12 +158,13 @@ func (s *Service) principal(ctx context.Context, hash []byte) (*Principal, error
 		Permissions
 		TokenID     uuid.UUID `db:"token_id"`
 		TokenPrefix string    `db:"token_prefix"`
+		Extensions  []byte    `db:"extensions"`
 	}
 	const q = `
 		SELECT t.id, t.name, t.plan, t.status, t.isolation, t.trial_ends_at, t.schema_version, t.created_at, t.updated_at,
 			p.can_create, p.can_read, p.can_update, p.can_delete, p.can_list,
 			p.max_users, p.max_groups, p.requests_per_minute, p.burst, p.bulk_enabled,
-			k.id AS token_id, k.prefix AS token_prefix
+			k.id AS token_id, k.prefix AS token_prefix, ` + extensionsColumn + `
 		FROM control.tokens k
 		JOIN control.tenants t ON t.id = k.tenant_id
 		JOIN control.tenant_permissions p ON p.tenant_id = k.tenant_id
@@ -180,5 +182,6 @@ func (s *Service) principal(ctx context.Context, hash []byte) (*Principal, error
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", store.Unavailable(err))
 	}
-	return &Principal{Tenant: row.Tenant, Permissions: row.Permissions, TokenID: row.TokenID, TokenPrefix: row.TokenPrefix, Kind: CredentialToken}, nil
+	return &Principal{Tenant: row.Tenant, Permissions: row.Permissions, Types: resourceTypes(row.Extensions),
+		TokenID: row.TokenID, TokenPrefix: row.TokenPrefix, Kind: CredentialToken}, nil
 }
