@@ -216,6 +216,34 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	shot("tenant")
 
+	// Give the tenant an attribute of its own: its SCIM clients see the
+	// extension within a second.
+	const urn = "urn:ietf:params:scim:schemas:extension:acme:2.0:User"
+	run("add a schema extension",
+		chromedp.SetValue(`[data-testid=schema-definition]`, `{"schema": "`+urn+`", "description": "Acme's own attributes",
+  "attributes": [{"name": "costCenter", "type": "string", "indexed": true}, {"name": "badge", "type": "integer", "uniqueness": "server"}]}`, chromedp.ByQuery),
+		chromedp.Click(`[data-testid=save-schema]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`[data-testid=extensions] tr[data-schema]`, chromedp.ByQuery),
+	)
+	if got := text(`[data-testid=flash]`); !strings.Contains(got, urn) {
+		t.Errorf("flash %q", got)
+	}
+	added := time.Now()
+	for scim("GET", "/Schemas/"+urn, "") != http.StatusOK {
+		if time.Since(added) > time.Second {
+			t.Fatal("the extension is not served a second after it was saved")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := scim("POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","`+urn+`"],"userName":"hedy@acme.test","`+urn+`":{"badge":"seven"}}`); got != http.StatusBadRequest {
+		t.Errorf("SCIM create with a badge of the wrong type: %d, want 400", got)
+	}
+	var card []byte
+	run("screenshot the schema card", chromedp.Screenshot(`#schema`, &card, chromedp.ByQuery))
+	if err := os.WriteFile(filepath.Join(shotDir, "tenant-schema.png"), card, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
 	// Take away can_create: the next SCIM create is refused.
 	run("take away can_create",
 		chromedp.Click(`[data-testid=perm-can_create]`, chromedp.ByQuery),
