@@ -3,6 +3,7 @@ package scim
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -48,9 +49,12 @@ func (rt *ResourceType) CompileFilter(expr string, argOffset int) (sql string, a
 	}
 	e, err := parseFilter(expr)
 	if err != nil {
-		// Entra ID's documentation writes values without quotes
-		// (userName eq jdoe@contoso.com): quote them and try again.
-		if e, err = parseFilter(quoteBareValues(expr)); err != nil {
+		// What identity providers send beside RFC 7644's grammar: values
+		// without quotes, as Entra ID's documentation writes them
+		// (userName eq jdoe@contoso.com), and a sub-attribute after a value
+		// filter (emails[type eq "work"].value eq "x"), which Entra ID sends
+		// when it matches users by email. Rewrite both and try again.
+		if e, err = parseFilter(quoteBareValues(foldSubAttrFilters(expr))); err != nil {
 			return "", nil, invalidFilter("filter does not parse: %s", strings.TrimSpace(expr))
 		}
 	}
@@ -59,6 +63,55 @@ func (rt *ResourceType) CompileFilter(expr string, argOffset int) (sql string, a
 		return "", nil, err
 	}
 	return sql, c.args, nil
+}
+
+// subAttrComparison matches what may follow the "]" of a value filter in
+// foldSubAttrFilters: a sub-attribute and its comparison.
+var subAttrComparison = regexp.MustCompile(`^\.([A-Za-z][A-Za-z0-9_$-]*)\s+(?i:(pr)\b|(eq|ne|co|sw|ew|gt|ge|lt|le)\s+("(?:[^"\\]|\\.)*"|[^\s()\[\]"]+))`)
+
+var (
+	quotedString     = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+	orOutsideStrings = regexp.MustCompile(`(?i)\bor\b`)
+)
+
+// foldSubAttrFilters rewrites each attr[filter].sub op value of expr into
+// the equivalent attr[filter and sub op value], which RFC 7644's grammar
+// allows: the value of attr that passes filter has a sub whose value
+// compares so. A filter with "or" is left alone, as the rewrite would need
+// parentheses inside the brackets, which the parser does not take.
+func foldSubAttrFilters(expr string) string {
+	open := -1
+	for i := 0; i < len(expr); i++ {
+		switch expr[i] {
+		case '"':
+			for i++; i < len(expr) && expr[i] != '"'; i++ {
+				if expr[i] == '\\' {
+					i++
+				}
+			}
+		case '[':
+			open = i
+		case ']':
+			m := subAttrComparison.FindStringSubmatch(expr[i+1:])
+			if open < 0 || m == nil {
+				open = -1
+				continue
+			}
+			cmp := m[1] + " " + m[2]
+			if m[2] == "" {
+				cmp = m[1] + " " + m[3] + " " + m[4]
+			}
+			inner := expr[open+1 : i]
+			if orOutsideStrings.MatchString(quotedString.ReplaceAllString(inner, `""`)) {
+				// The parser takes no parentheses inside brackets, and
+				// "and" binds tighter than "or": leave it unparsed.
+				return expr
+			}
+			folded := expr[:open] + "[" + inner + " and " + cmp + "]"
+			return folded + foldSubAttrFilters(expr[i+1+len(m[0]):])
+		}
+	}
+	return expr
 }
 
 // quoteBareValues puts double quotes around the comparison values of expr

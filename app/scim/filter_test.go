@@ -447,3 +447,36 @@ func FuzzCompileFilter(f *testing.F) {
 		}
 	})
 }
+
+// TestCompileFilterSubAttrAfterValueFilter: Entra ID's
+// emails[type eq "work"].value eq "x", outside RFC 7644's grammar, means
+// the same as emails[type eq "work" and value eq "x"].
+func TestCompileFilterSubAttrAfterValueFilter(t *testing.T) {
+	for _, tt := range []struct{ filter, same string }{
+		{`emails[type eq "work"].value eq "a@example.com"`, `emails[type eq "work" and value eq "a@example.com"]`},
+		{`emails[type eq "work"].value eq a@example.com`, `emails[type eq "work" and value eq "a@example.com"]`},
+		{`EMAILS[TYPE EQ "work"].VALUE SW "a"`, `EMAILS[TYPE EQ "work" and VALUE SW "a"]`},
+		{`addresses[type eq "work"].postalCode pr`, `addresses[type eq "work" and postalCode pr]`},
+		{`emails[value co "]."].value eq "x" and userName eq "u"`, `emails[value co "]." and value eq "x"] and userName eq "u"`},
+		{`emails[type eq "work"].value eq "a" or phoneNumbers[type eq "mobile"].value eq "1"`,
+			`emails[type eq "work" and value eq "a"] or phoneNumbers[type eq "mobile" and value eq "1"]`},
+	} {
+		t.Run(tt.filter, func(t *testing.T) {
+			got, gotArgs, err := scim.UserResource.CompileFilter(tt.filter, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, wantArgs, err := scim.UserResource.CompileFilter(tt.same, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != want || !reflect.DeepEqual(gotArgs, wantArgs) {
+				t.Errorf("SQL %s %v\nwant %s %v", got, gotArgs, want, wantArgs)
+			}
+		})
+	}
+	for _, bad := range []string{`emails[type eq "work" or type eq "home"].value eq "a"`, `emails[type eq "work"].value`, `emails[type eq "work"].value eq`, `emails[type eq "work"].nope eq "a"`} {
+		_, _, err := scim.UserResource.CompileFilter(bad, 0)
+		assertInvalidFilter(t, err)
+	}
+}
