@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 
@@ -162,4 +163,24 @@ func scimNoRoute(c echo.Context) error {
 	}
 	c.Response().Header().Set(echo.HeaderAllow, allow)
 	return echo.NewHTTPError(http.StatusMethodNotAllowed, c.Request().Method+" is not allowed here; use "+allow)
+}
+
+// scimNoMe answers /Me, which Bulkhead does not offer: its credentials
+// belong to a tenant's provisioning client, not to a user (RFC 7644 §3.11:
+// 501 Not Implemented).
+func scimNoMe(c echo.Context) error {
+	return app.Errorf(app.ENOTIMPL, "/Me is not offered: Bulkhead's credentials stand for a tenant's provisioning client, not for a user")
+}
+
+// scimCleanPath serves SCIM paths with a trailing or doubled slash
+// (/Users/, //Users) as their clean form: clients join a base URL that
+// may end with a slash. Other paths are left as they are.
+func scimCleanPath(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		u := c.Request().URL
+		if strings.Contains(u.Path, "/scim/v2/") && (strings.HasSuffix(u.Path, "/") || strings.Contains(u.Path, "//")) {
+			u.Path, u.RawPath = path.Clean(u.Path), ""
+		}
+		return next(c)
+	}
 }

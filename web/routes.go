@@ -9,6 +9,7 @@ import (
 // routes registers every route of Bulkhead, in one place.
 func (s *Server) routes() {
 	e := s.echo
+	e.Pre(scimCleanPath)
 	e.Use(middleware.RequestID())
 	e.Use(s.observe) // usage and Prometheus: web/usage.go, web/metrics.go
 	e.Use(s.logRequests)
@@ -39,6 +40,7 @@ func (s *Server) routes() {
 		g.GET("/ResourceTypes/:id", s.resourceType)
 		g.GET("/Schemas", s.schemas)
 		g.GET("/Schemas/:id", s.schema)
+		g.Any("/Me", scimNoMe)
 		// Anything else: 405 with Allow where the path exists (writes to the
 		// discovery endpoints among them), 404 where it does not.
 		g.Any("/*", scimNoRoute)

@@ -575,3 +575,22 @@ func TestIdPCreateShapes(t *testing.T) {
 		t.Errorf("Entra group lookup: %s", byName.Raw)
 	}
 }
+
+// TestPathShapes: a base URL joined with a trailing slash still reaches
+// the endpoint; /Me, which Bulkhead does not offer, is 501 (RFC 7644 §3.11).
+func TestPathShapes(t *testing.T) {
+	c := newTenant(t)
+	id := c.createUser("slash@example.com")
+	for _, path := range []string{"/Users/", "//Users", "/Users/" + id + "/", "/Schemas/"} {
+		c.do("GET", path, nil).must(t, http.StatusOK)
+	}
+	c.do("POST", "/Groups/", map[string]any{"schemas": []string{groupSchema}, "displayName": "slashed"}).must(t, http.StatusCreated)
+	r := c.do("GET", "/Me", nil)
+	r.must(t, http.StatusNotImplemented)
+	if r.Body["status"] != "501" || r.str("detail") == "" {
+		t.Errorf("/Me: %s", r.Raw)
+	}
+	// Without a valid credential /Me is 401, like everything else.
+	c.token = "bh_nope"
+	c.do("GET", "/Me", nil).must(t, http.StatusUnauthorized)
+}
