@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -63,7 +64,7 @@ var (
 // one Bulkhead can serve.
 func ParseExtension(data []byte) (*Extension, error) {
 	var def ExtensionDef
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&def); err != nil {
 		return nil, app.Errorf(app.EINVALID, "extension definition: %s", jsonMessage(err))
@@ -225,17 +226,6 @@ func (e *Extension) Indexes(name string) bool {
 		}
 	}
 	return false
-}
-
-// Unique returns the attributes of e whose values are unique in a tenant.
-func (e *Extension) Unique() []*Attribute {
-	var out []*Attribute
-	for _, a := range e.Schema.Attributes {
-		if a.Uniqueness == UniqueServer {
-			out = append(out, a)
-		}
-	}
-	return out
 }
 
 // IndexExpr returns the SQL expression a filter on attribute a of e

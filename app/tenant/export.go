@@ -15,6 +15,7 @@ import (
 
 	"github.com/bulkhead-dev/bulkhead/app"
 	"github.com/bulkhead-dev/bulkhead/app/audit"
+	"github.com/bulkhead-dev/bulkhead/app/scim"
 	"github.com/bulkhead-dev/bulkhead/app/store"
 )
 
@@ -237,12 +238,22 @@ func importExtensions(ctx context.Context, tx *sqlx.Tx, tenantID string, rows js
 	if _, err := tx.ExecContext(ctx, q, tenantID, string(rows)); err != nil {
 		return app.Errorf(app.EINVALID, "import the schema extensions: %v", err)
 	}
-	exts, err := activeExtensions(ctx, tx, tenantID)
-	if err != nil {
-		return err
+	var list []struct {
+		Definition json.RawMessage `json:"definition"`
+		RemovedAt  *time.Time      `json:"removed_at"`
 	}
-	for _, e := range exts {
-		if err := createIndexes(ctx, tx, e); err != nil {
+	if err := json.Unmarshal(rows, &list); err != nil {
+		return app.Errorf(app.EINVALID, "read the schema extensions: %v", err)
+	}
+	for _, e := range list {
+		if e.RemovedAt != nil {
+			continue // not served: no indexes
+		}
+		ext, err := scim.ParseExtension(e.Definition)
+		if err != nil {
+			return app.Errorf(app.EINVALID, "schema extension in the export: %v", app.ErrorMessage(err))
+		}
+		if err := createIndexes(ctx, tx, ext); err != nil {
 			return err
 		}
 	}

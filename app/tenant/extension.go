@@ -125,24 +125,6 @@ func (s *Service) FindSchemaExtensions(ctx context.Context, tenantID string) ([]
 	return out, nil
 }
 
-// activeExtensions returns the extensions the tenant's SCIM endpoints
-// serve. A definition that no longer parses (edited by hand) is skipped.
-func activeExtensions(ctx context.Context, q sqlx.QueryerContext, tenantID string) ([]*scim.Extension, error) {
-	var defs [][]byte
-	const sel = `SELECT definition FROM control.schema_extensions
-		WHERE tenant_id = $1 AND removed_at IS NULL ORDER BY lower(urn)`
-	if err := sqlx.SelectContext(ctx, q, &defs, sel, tenantID); err != nil {
-		return nil, fmt.Errorf("load schema extensions of %q: %w", tenantID, store.Unavailable(err))
-	}
-	var exts []*scim.Extension
-	for _, d := range defs {
-		if e, err := scim.ParseExtension(d); err == nil {
-			exts = append(exts, e)
-		}
-	}
-	return exts, nil
-}
-
 // PutSchemaExtension adds an extension to the tenant, or replaces the
 // definition of one with the same URN (a removed one comes back, with the
 // values stored under it). Indexes of indexed and unique attributes are
