@@ -42,9 +42,10 @@ type ExtensionAttr struct {
 	Indexed bool `json:"indexed,omitempty"`
 }
 
-// Limits of an extension definition.
+// Limits of an extension definition: every index slows the tenant's writes.
 const (
 	MaxExtensionAttrs = 100
+	MaxIndexedAttrs   = 10 // indexed or unique attributes per extension
 	maxAttrName       = 64
 )
 
@@ -118,7 +119,22 @@ func (def ExtensionDef) Extension() (*Extension, error) {
 		}
 		ext.Schema.Attributes = append(ext.Schema.Attributes, &a)
 	}
+	if n := len(ext.Indexed) + len(ext.unique()); n > MaxIndexedAttrs {
+		return nil, app.Errorf(app.EINVALID, "the extension asks for %d indexes (indexed or unique attributes); at most %d are allowed, as each slows the tenant's writes", n, MaxIndexedAttrs)
+	}
 	return ext, nil
+}
+
+// unique returns the names of the attributes of e that are unique and not
+// also marked indexed (the unique index serves both).
+func (e *Extension) unique() []string {
+	var out []string
+	for _, a := range e.Schema.Attributes {
+		if a.Uniqueness == UniqueServer && !e.Indexes(a.Name) {
+			out = append(out, a.Name)
+		}
+	}
+	return out
 }
 
 // checkAttrDef checks one attribute definition, prefix being the name of

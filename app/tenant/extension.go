@@ -90,6 +90,10 @@ func resourceTypes(defs []byte) ResourceTypes {
 	return ResourceTypes{User: scim.UserResource.Extend(exts), Group: scim.GroupResource.Extend(exts)}
 }
 
+// MaxSchemaExtensions is the most extensions a tenant may have, removed
+// ones included until they are purged.
+const MaxSchemaExtensions = 20
+
 // extensionDDLTimeout bounds building the indexes of an extension, which
 // reads every user (or group) of the tenant once.
 const extensionDDLTimeout = "5min"
@@ -154,6 +158,16 @@ func (s *Service) PutSchemaExtension(ctx context.Context, tenantID string, ext *
 				return fmt.Errorf("update extension: %w", err)
 			}
 		} else {
+			// Adds of one tenant take turns, so the limit holds.
+			var n int
+			const count = `SELECT count(*) FROM control.schema_extensions WHERE tenant_id = (
+				SELECT id FROM control.tenants WHERE id = $1 FOR UPDATE)`
+			if err := tx.GetContext(ctx, &n, count, tenantID); err != nil {
+				return fmt.Errorf("count extensions: %w", err)
+			}
+			if n >= MaxSchemaExtensions {
+				return app.Errorf(app.EINVALID, "tenant %q has %d schema extensions, the most it may have (removed ones count until purged)", tenantID, n)
+			}
 			const q = `INSERT INTO control.schema_extensions (tenant_id, urn, resource_type, definition) VALUES ($1, $2, $3, $4)`
 			if _, err := tx.ExecContext(ctx, q, tenantID, ext.Schema.ID, ext.ResourceType, def); err != nil {
 				return fmt.Errorf("add extension: %w", err)

@@ -2,6 +2,7 @@ package tenant_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -89,5 +90,36 @@ func TestSchemaExtensionIndexes(t *testing.T) {
 	}
 	if err := s.PutSchemaExtension(ctx, "nobody", ext, "test"); app.ErrorCode(err) != app.ENOTFOUND {
 		t.Errorf("unknown tenant: %v, want ENOTFOUND", err)
+	}
+}
+
+// TestSchemaExtensionLimits: indexes and extensions per tenant are bounded.
+func TestSchemaExtensionLimits(t *testing.T) {
+	db := storetest.NewDB(t)
+	s := tenant.NewService(db)
+	ctx := context.Background()
+	if _, _, err := s.CreateTenant(ctx, tenant.NewTenant{ID: "many"}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	var attrs []string
+	for i := range scim.MaxIndexedAttrs + 1 {
+		attrs = append(attrs, fmt.Sprintf(`{"name": "a%d", "type": "string", "indexed": true}`, i))
+	}
+	_, err := scim.ParseExtension([]byte(`{"schema": "urn:ietf:params:scim:schemas:extension:x:2.0:User", "attributes": [` + strings.Join(attrs, ",") + `]}`))
+	if app.ErrorCode(err) != app.EINVALID || !strings.Contains(app.ErrorMessage(err), "indexes") {
+		t.Errorf("%d indexed attributes: %v, want EINVALID", len(attrs), err)
+	}
+	for i := range tenant.MaxSchemaExtensions + 1 {
+		ext, err := scim.ParseExtension([]byte(fmt.Sprintf(`{"schema": "urn:ietf:params:scim:schemas:extension:e%d:2.0:Group", "attributes": [{"name": "a", "type": "string"}]}`, i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.PutSchemaExtension(ctx, "many", ext, "test")
+		if i < tenant.MaxSchemaExtensions && err != nil {
+			t.Fatalf("extension %d: %v", i+1, err)
+		}
+		if i == tenant.MaxSchemaExtensions && app.ErrorCode(err) != app.EINVALID {
+			t.Fatalf("extension %d: %v, want EINVALID", i+1, err)
+		}
 	}
 }
