@@ -130,11 +130,22 @@ func writeSCIM(c echo.Context, status int, v any) error {
 	if err != nil {
 		return err
 	}
+	ct := responseType(c.Request().Header.Get(echo.HeaderAccept))
 	if c.Request().Method == http.MethodHead {
-		c.Response().Header().Set(echo.HeaderContentType, scimContentType)
+		c.Response().Header().Set(echo.HeaderContentType, ct)
 		return c.NoContent(status)
 	}
-	return c.Blob(status, scimContentType, b)
+	return c.Blob(status, ct, b)
+}
+
+// responseType is application/scim+json, or application/json for a client
+// that accepts only that (RFC 7644 §8.1: providers SHOULD honour it).
+func responseType(accept string) string {
+	if accept != "" && !strings.Contains(accept, "application/scim+json") && !strings.Contains(accept, "*/*") &&
+		strings.Contains(accept, "application/json") {
+		return "application/json; charset=utf-8"
+	}
+	return scimContentType
 }
 
 // scimNoRoute answers a SCIM request that no route takes: 405 with Allow

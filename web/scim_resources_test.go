@@ -594,3 +594,25 @@ func TestPathShapes(t *testing.T) {
 	c.token = "bh_nope"
 	c.do("GET", "/Me", nil).must(t, http.StatusUnauthorized)
 }
+
+// TestAcceptJSON: a client that accepts only application/json gets it
+// (RFC 7644 §8.1); everyone else gets application/scim+json.
+func TestAcceptJSON(t *testing.T) {
+	c := newTenant(t)
+	for accept, want := range map[string]string{
+		"":                      "application/scim+json",
+		"application/scim+json": "application/scim+json",
+		"application/json":      "application/json",
+		"application/json, application/scim+json": "application/scim+json",
+		"*/*": "application/scim+json",
+	} {
+		r := c.do("GET", "/Users?count=1", nil, "Accept", accept).must(t, http.StatusOK)
+		if got := r.Header.Get("Content-Type"); !strings.HasPrefix(got, want+";") {
+			t.Errorf("Accept %q: Content-Type %q, want %s", accept, got, want)
+		}
+	}
+	r := c.do("GET", "/Users/nope", nil, "Accept", "application/json")
+	if got := r.Header.Get("Content-Type"); r.Status != http.StatusNotFound || !strings.HasPrefix(got, "application/json;") {
+		t.Errorf("error with Accept application/json: %d %q", r.Status, got)
+	}
+}
