@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/bulkhead-dev/bulkhead/app"
 	"github.com/bulkhead-dev/bulkhead/static"
@@ -31,7 +32,9 @@ func (s *Server) consoleRoutes() {
 	})
 	e.GET("/admin", func(c echo.Context) error { return seeOther(c, "/admin/tenants") })
 
-	g := e.Group("/admin", consoleHeaders, s.loadSession, s.checkCSRF)
+	// Forms are small; without a limit Go reads up to 10 MB of one before
+	// anyone is signed in.
+	g := e.Group("/admin", middleware.BodyLimit("1M"), consoleHeaders, s.loadSession, s.checkCSRF)
 	for _, r := range []struct {
 		method, path, who string
 		h                 echo.HandlerFunc

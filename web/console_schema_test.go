@@ -117,3 +117,16 @@ func TestAdminAPISchemaExtensions(t *testing.T) {
 		t.Errorf("remove a purged extension: %d, want 404", code)
 	}
 }
+
+// TestConsoleBodyLimit: a console form of over a megabyte is refused
+// before it is read, signed in or not.
+func TestConsoleBodyLimit(t *testing.T) {
+	t.Parallel()
+	cs := sharedConsole(t)
+	b := cs.browser(t)
+	b.get("/admin/signin")
+	p := b.post("/admin/signin", url.Values{"email": {"a@example.test"}, "password": {strings.Repeat("x", 2<<20)}})
+	if p.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("a 2 MB sign-in form: status %d, want 413", p.StatusCode)
+	}
+}
