@@ -10,6 +10,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -758,5 +759,23 @@ func TestAdminAPI(t *testing.T) {
 	})
 	if status, _ := cs.api(t, key, "DELETE", "/tenants/"+id, nil); status != http.StatusNoContent {
 		t.Errorf("delete: %d", status)
+	}
+}
+
+// TestConsoleNoLiteralComponents: a templ component written after text on
+// one line renders as its own source ("last used @TimeOr(…)"); no page may
+// show one.
+func TestConsoleNoLiteralComponents(t *testing.T) {
+	t.Parallel()
+	cs := sharedConsole(t)
+	tn, _ := cs.createTenant(t, tenant.PlanStartup)
+	b := cs.signedIn(t, staff.RoleAdmin)
+	literal := regexp.MustCompile(`@[A-Z][A-Za-z]+\(`)
+	for _, path := range []string{"/admin/tenants", "/admin/tenants/" + tn.ID, "/admin/tenants/" + tn.ID + "/usage",
+		"/admin/tenants/" + tn.ID + "/requests", "/admin/tenants/new", "/admin/health", "/admin/audit", "/admin/account"} {
+		p := b.get(path).must(t, http.StatusOK)
+		if m := literal.FindString(p.Doc.Text()); m != "" {
+			t.Errorf("%s shows template source %q", path, m)
+		}
 	}
 }
