@@ -778,4 +778,8 @@ func TestConsoleNoLiteralComponents(t *testing.T) {
 			t.Errorf("%s shows template source %q", path, m)
 		}
 	}
+	p := b.get("/admin/tenants/" + tn.ID)
+	if got := strings.Join(strings.Fields(p.text(`[data-testid=tokens-accepted]`)), " "); got != "1 active token, last used never" {
+		t.Errorf("credentials line %q", got)
+	}
 }

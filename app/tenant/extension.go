@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -176,7 +177,7 @@ func (s *Service) PutSchemaExtension(ctx context.Context, tenantID string, ext *
 		if err := createIndexes(ctx, tx, ext); err != nil {
 			return err
 		}
-		return audit.Record(ctx, tx, actor, action, tenantID, map[string]any{"schema": ext.Schema.ID, "definition": json.RawMessage(def)})
+		return audit.Record(ctx, tx, actor, action, tenantID, map[string]any{"schema": ext.Schema.ID, "attributes": attrSummary(ext)})
 	})
 }
 
@@ -235,6 +236,29 @@ func (s *Service) PurgeSchemaExtension(ctx context.Context, tenantID, urn, actor
 		return audit.Record(ctx, tx, actor, "schema_extension.purge", tenantID, map[string]any{"schema": old.Schema.ID, "resources": purged})
 	})
 	return purged, err
+}
+
+// attrSummary lists the attributes of ext as the audit trail shows them:
+// "costCenter string indexed, badge integer unique".
+func attrSummary(ext *scim.Extension) string {
+	parts := make([]string, 0, len(ext.Schema.Attributes))
+	for _, a := range ext.Schema.Attributes {
+		p := a.Name + " " + a.Type
+		if a.MultiValued {
+			p += " multi"
+		}
+		if a.Required {
+			p += " required"
+		}
+		if a.Uniqueness == scim.UniqueServer {
+			p += " unique"
+		}
+		if ext.Indexes(a.Name) {
+			p += " indexed"
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // changeExtension runs fn in one transaction in the tenant's schema, as
