@@ -84,11 +84,7 @@ func foldSubAttrFilters(expr string) string {
 	for i := 0; i < len(expr); i++ {
 		switch expr[i] {
 		case '"':
-			for i++; i < len(expr) && expr[i] != '"'; i++ {
-				if expr[i] == '\\' {
-					i++
-				}
-			}
+			i = stringEnd(expr, i) - 1
 		case '[':
 			open = i
 		case ']':
@@ -124,15 +120,9 @@ func quoteBareValues(expr string) string {
 		case c == ' ' || c == '\t' || c == '(' || c == ')' || c == '[' || c == ']':
 			i++
 		case c == '"':
-			j := i + 1
-			for j < len(expr) && expr[j] != '"' {
-				if expr[j] == '\\' {
-					j++
-				}
-				j++
-			}
-			toks = append(toks, token{i, min(j+1, len(expr))})
-			i = j + 1
+			end := stringEnd(expr, i)
+			toks = append(toks, token{i, end})
+			i = end
 		default:
 			j := i
 			for j < len(expr) && !strings.ContainsRune(" \t()[]\"", rune(expr[j])) {
@@ -186,24 +176,33 @@ func parseFilter(expr string) (e filter.Expression, err error) {
 // outside string literals.
 func filterDepth(expr string) int {
 	depth, max := 0, 0
-	inString, escaped := false, false
-	for _, r := range expr {
-		switch {
-		case inString && escaped:
-			escaped = false
-		case inString && r == '\\':
-			escaped = true
-		case r == '"':
-			inString = !inString
-		case inString:
-		case r == '(' || r == '[':
+	for i := 0; i < len(expr); i++ {
+		switch expr[i] {
+		case '"':
+			i = stringEnd(expr, i) - 1
+		case '(', '[':
 			depth++
 			max = maxInt(max, depth)
-		case r == ')' || r == ']':
+		case ')', ']':
 			depth--
 		}
 	}
 	return max
+}
+
+// stringEnd returns the index just past the string literal of expr that
+// starts with the double quote at i, honouring backslash escapes; len(expr)
+// when the literal is not closed.
+func stringEnd(expr string, i int) int {
+	for j := i + 1; j < len(expr); j++ {
+		switch expr[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(expr)
 }
 
 func maxInt(a, b int) int {
