@@ -312,3 +312,36 @@ func (rt *ResourceType) requiredExtension(s *Schema) bool {
 // Is reports whether rt is kind, one of UserResource and GroupResource,
 // whether or not rt carries a tenant's extensions.
 func (rt *ResourceType) Is(kind *ResourceType) bool { return rt.ID == kind.ID }
+
+// Summary describes the attribute's type and the characteristics that
+// differ from the defaults, e.g. "integer, required, unique", as the
+// console and the audit trail show it.
+func (a ExtensionAttr) Summary() string {
+	parts := []string{a.Type}
+	if a.MultiValued {
+		parts[0] = "list of " + a.Type
+	}
+	if len(a.SubAttributes) > 0 {
+		var subs []string
+		for _, s := range a.SubAttributes {
+			subs = append(subs, s.Name)
+		}
+		parts[0] += " (" + strings.Join(subs, ", ") + ")"
+	}
+	for _, f := range []struct {
+		on   bool
+		text string
+	}{
+		{a.Required, "required"},
+		{a.Uniqueness == UniqueServer, "unique"},
+		{a.Indexed, "indexed"},
+		{a.CaseExact && a.Type == TypeString, "case-exact"},
+		{a.Mutability != "" && a.Mutability != ReadWrite, a.Mutability},
+		{a.Returned != "" && a.Returned != ReturnedDefault, "returned " + a.Returned},
+	} {
+		if f.on {
+			parts = append(parts, f.text)
+		}
+	}
+	return strings.Join(parts, ", ")
+}

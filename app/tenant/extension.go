@@ -239,26 +239,13 @@ func (s *Service) PurgeSchemaExtension(ctx context.Context, tenantID, urn, actor
 }
 
 // attrSummary lists the attributes of ext as the audit trail shows them:
-// "costCenter string indexed, badge integer unique".
+// "costCenter (string, indexed); badge (integer, unique)".
 func attrSummary(ext *scim.Extension) string {
-	parts := make([]string, 0, len(ext.Schema.Attributes))
-	for _, a := range ext.Schema.Attributes {
-		p := a.Name + " " + a.Type
-		if a.MultiValued {
-			p += " multi"
-		}
-		if a.Required {
-			p += " required"
-		}
-		if a.Uniqueness == scim.UniqueServer {
-			p += " unique"
-		}
-		if ext.Indexes(a.Name) {
-			p += " indexed"
-		}
-		parts = append(parts, p)
+	var parts []string
+	for _, a := range ext.Def().Attributes {
+		parts = append(parts, a.Name+" ("+a.Summary()+")")
 	}
-	return strings.Join(parts, ", ")
+	return strings.Join(parts, "; ")
 }
 
 // changeExtension runs fn in one transaction in the tenant's schema, as
