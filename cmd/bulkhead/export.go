@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
@@ -27,21 +25,21 @@ func (c *cli) tenantExport(ctx context.Context, args []string) error {
 func (c *cli) tenantImport(ctx context.Context, args []string) error {
 	fs := c.flags("tenant import")
 	id := fs.String("id", "", "")
-	var in io.Reader = c.stdin
 	pos, err := parse(fs, args, 1)
 	if err != nil {
 		if pos, err = parse(fs, args, 0); err != nil {
 			return err
 		}
 	}
-	if len(pos) == 1 && pos[0] != "-" {
-		f, err := os.Open(pos[0])
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		in = f
+	name := "-"
+	if len(pos) == 1 {
+		name = pos[0]
 	}
+	in, err := c.input(name)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
 	return c.withTenants(ctx, func(s *tenant.Service) error {
 		t, tok, err := s.ImportTenant(ctx, in, *id, cliActor)
 		if err != nil {

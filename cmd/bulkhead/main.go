@@ -219,6 +219,14 @@ func (c *cli) connect(ctx context.Context, logf func(string, ...any)) (db *store
 	return db, func() { db.Close(); closeCluster() }, nil
 }
 
+// input opens the file name for reading, or standard input for "-".
+func (c *cli) input(name string) (io.ReadCloser, error) {
+	if name == "-" {
+		return io.NopCloser(c.stdin), nil
+	}
+	return os.Open(name)
+}
+
 // print writes v as one JSON object with --json, and text otherwise.
 func (c *cli) print(v any, text string) {
 	if c.JSON {

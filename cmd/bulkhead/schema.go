@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -40,15 +39,11 @@ func (c *cli) schemaAdd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var in io.Reader = c.stdin
-	if pos[1] != "-" {
-		f, err := os.Open(pos[1])
-		if err != nil {
-			return fmt.Errorf("read the definition: %w", err)
-		}
-		defer f.Close()
-		in = f
+	in, err := c.input(pos[1])
+	if err != nil {
+		return fmt.Errorf("read the definition: %w", err)
 	}
+	defer in.Close()
 	data, err := io.ReadAll(io.LimitReader(in, maxExtensionBytes))
 	if err != nil {
 		return fmt.Errorf("read the definition: %w", err)
