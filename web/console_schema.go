@@ -55,7 +55,7 @@ func (s *Server) purgeSchema(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "Schema extension "+urn+" purged: its values were deleted from "+templates.Num(int(n))+" "+
-		map[bool]string{true: "resource", false: "resources"}[n == 1]+".")
+		templates.Plural(int(n), "resource", "resources")+".")
 	return seeOther(c, "/admin/tenants/"+id+"#schema")
 }
 
