@@ -26,8 +26,8 @@ import (
 // a transaction the server connection stays ours, so this is safe.
 type connector struct {
 	driver.Connector
-	pooler  bool
-	maxUses int64 // transactions per connection before it is closed; 0: no limit
+	pooler     bool
+	maxSchemas int // schemas a connection works in before it is closed; 0: no limit
 }
 
 // pqConn is what lib/pq's connection implements and the wrapper forwards.
@@ -53,7 +53,7 @@ func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 		cn.Close()
 		return nil, fmt.Errorf("store: the driver's connection %T lacks what Bulkhead needs", cn)
 	}
-	return &conn{pqConn: pc, pooler: c.pooler, maxUses: c.maxUses}, nil
+	return &conn{pqConn: pc, pooler: c.pooler, maxSchemas: c.maxSchemas}, nil
 }
 
 // conn is one pooled connection: lib/pq's, with BeginTx replaced.
@@ -62,9 +62,23 @@ type conn struct {
 	bad    atomic.Bool // a failed BEGIN could not be rolled back: discard
 	pooler bool        // wrap parameterized statements outside transactions
 	inTx   bool        // database/sql uses a conn from one goroutine at a time
-	// uses counts transactions; past maxUses the connection reports itself
-	// invalid and database/sql closes it instead of pooling it.
-	uses, maxUses int64
+	// schemas holds the tenant and spare schemas this connection has worked
+	// in (see inSchema); once it holds maxSchemas the connection reports
+	// itself invalid and database/sql closes it instead of pooling it.
+	schemas    map[string]struct{}
+	maxSchemas int
+}
+
+// note records the schema ctx says a statement works in (see inSchema).
+func (c *conn) note(ctx context.Context) {
+	s, _ := ctx.Value(schemaKey{}).(string)
+	if s == "" || c.maxSchemas == 0 {
+		return
+	}
+	if c.schemas == nil {
+		c.schemas = make(map[string]struct{})
+	}
+	c.schemas[s] = struct{}{}
 }
 
 // tx ends a transaction begun by conn.BeginTx.
@@ -75,6 +89,7 @@ func (t tx) Rollback() error { t.c.inTx = false; return t.c.pqConn.Rollback() }
 
 // ExecContext runs a statement; see connector for what pooler mode adds.
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	c.note(ctx)
 	if !c.pooler || c.inTx || len(args) == 0 {
 		return c.pqConn.ExecContext(ctx, query, args)
 	}
@@ -95,6 +110,7 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 // QueryContext runs a query; see connector for what pooler mode adds. The
 // wrapping transaction commits when the rows are closed.
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	c.note(ctx)
 	if !c.pooler || c.inTx || len(args) == 0 {
 		return c.pqConn.QueryContext(ctx, query, args)
 	}
@@ -128,8 +144,21 @@ func (r *txRows) Close() error {
 	return err
 }
 
-// beginKey carries the statements InTenant wants run right after BEGIN.
-type beginKey struct{}
+// beginKey carries the statements InTenant wants run right after BEGIN;
+// schemaKey the schema a transaction or statement works in.
+type (
+	beginKey  struct{}
+	schemaKey struct{}
+)
+
+// inSchema returns ctx saying that what runs with it works in the named
+// tenant or spare schema. Each connection counts the schemas it has worked
+// in, because its backend keeps their catalog entries until it closes: the
+// cost of a tenant is paid once per connection, and the count bounds the
+// backend's memory (Options.MaxConnSchemas).
+func inSchema(ctx context.Context, schema string) context.Context {
+	return context.WithValue(ctx, schemaKey{}, schema)
+}
 
 // withBegin returns ctx carrying stmts for BeginTx to append to BEGIN. stmts
 // must be built from validated identifiers only: it is sent as SQL text.
@@ -175,7 +204,7 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 	// lib/pq's connection is its own driver.Tx: its Commit and Rollback
 	// follow the transaction status the server reported for our query.
 	c.inTx = true
-	c.uses++
+	c.note(ctx)
 	return tx{c}, nil
 }
 
@@ -192,7 +221,7 @@ func (c *conn) ResetSession(ctx context.Context) error {
 }
 
 func (c *conn) IsValid() bool {
-	return !c.bad.Load() && (c.maxUses == 0 || c.uses < c.maxUses) && c.pqConn.IsValid()
+	return !c.bad.Load() && (c.maxSchemas == 0 || len(c.schemas) < c.maxSchemas) && c.pqConn.IsValid()
 }
 
 // conn must keep every optional interface lib/pq's connection has.

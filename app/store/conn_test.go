@@ -116,28 +116,47 @@ func TestThroughPgBouncer(t *testing.T) {
 	}
 }
 
-// TestMaxConnUses: a connection is replaced after MaxConnUses transactions,
-// so no backend accumulates the caches of every tenant.
-func TestMaxConnUses(t *testing.T) {
+// TestMaxConnSchemas: a connection is replaced once it has worked in
+// MaxConnSchemas tenant schemas, however few transactions that took, and a
+// connection that keeps serving the same tenants is kept, however many.
+func TestMaxConnSchemas(t *testing.T) {
 	if os.Getenv("BULKHEAD_TEST_PGBOUNCER") != "" {
 		t.Skip("behind PgBouncer the backend of a client connection changes anyway")
 	}
 	db0 := storetest.NewDB(t)
-	db, err := store.Open(context.Background(), db0.DSN, store.Options{MaxOpenConns: 1, MaxConnUses: 3})
+	ctx := context.Background()
+	ts := createTenants(t, tenant.NewService(db0), 4, false)
+	db, err := store.Open(ctx, db0.DSN, store.Options{MaxOpenConns: 1, MaxConnSchemas: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	ctx := context.Background()
-	pids := map[int]int{}
-	for range 9 {
-		var pid int
-		if err := db.Transact(ctx, func(tx *sqlx.Tx) error { return tx.GetContext(ctx, &pid, `SELECT pg_backend_pid()`) }); err != nil {
+	pid := func(tn *tenant.Tenant) (pid int) {
+		t.Helper()
+		if err := db.InTenant(ctx, tn.Scope(), func(tx *sqlx.Tx) error { return tx.GetContext(ctx, &pid, `SELECT pg_backend_pid()`) }); err != nil {
 			t.Fatal(err)
 		}
-		pids[pid]++
+		return pid
 	}
-	if len(pids) != 3 {
-		t.Fatalf("9 transactions ran on backends %v, want 3 backends of 3 each", pids)
+	first := pid(ts[0])
+	for range 20 {
+		if p := pid(ts[0]); p != first {
+			t.Fatalf("one tenant's transactions moved from backend %d to %d", first, p)
+		}
+	}
+	// Control-plane transactions touch no tenant schema and count for nothing.
+	if err := db.Transact(ctx, func(tx *sqlx.Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if p := pid(ts[1]); p != first {
+		t.Fatalf("the second schema ran on a new backend %d, want %d", p, first)
+	}
+	// That was the second schema: the connection is closed after it.
+	second := pid(ts[2])
+	if second == first {
+		t.Fatalf("backend %d kept working after %d schemas", first, 3)
+	}
+	if p := pid(ts[3]); p != second {
+		t.Fatalf("backend %d was replaced after one schema (now %d)", second, p)
 	}
 }

@@ -158,6 +158,7 @@ func (db *DB) MigrateTenantSchema(ctx context.Context, tx *sqlx.Tx, s Scope, fro
 // migrateSchema applies ms[from:] to the named schema inside tx and returns
 // the new version, or the last version applied with the error.
 func (db *DB) migrateSchema(ctx context.Context, tx *sqlx.Tx, schema string, from int, ms []Migration) (int, error) {
+	ctx = inSchema(ctx, schema)
 	if _, err := tx.ExecContext(ctx, `SET LOCAL search_path TO `+pq.QuoteIdentifier(schema)); err != nil {
 		return from, err
 	}

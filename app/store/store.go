@@ -59,9 +59,10 @@ type Options struct {
 	// DefaultConnMaxLifetime and DefaultConnMaxIdleTime.
 	ConnMaxLifetime time.Duration
 	ConnMaxIdleTime time.Duration
-	// MaxConnUses closes a connection after this many transactions;
-	// default DefaultMaxConnUses, negative for no limit.
-	MaxConnUses int
+	// MaxConnSchemas closes a connection once it has worked in this many
+	// distinct tenant schemas; default DefaultMaxConnSchemas, negative for
+	// no limit.
+	MaxConnSchemas int
 	// CitusSchemas creates new tenant schemas as Citus distributed schemas
 	// (schema-based sharding) when the citus extension is installed; without
 	// the extension it has no effect. See docs/scaling.md.
@@ -91,11 +92,14 @@ type Options struct {
 // hundreds of transactions a second over random tenants reaches thousands
 // of schemas within its lifetime, and a backend holding the caches of
 // thousands of schemas is slow as well as large (see docs/scaling.md). So a
-// connection is also closed after DefaultMaxConnUses transactions.
+// connection is also closed once it has worked in DefaultMaxConnSchemas
+// schemas. Counting schemas rather than transactions bounds exactly what
+// grows, and keeps a connection that serves the same tenants again and
+// again, whose caches are warm, for its whole lifetime.
 const (
 	DefaultConnMaxLifetime = 5 * time.Minute
 	DefaultConnMaxIdleTime = time.Minute
-	DefaultMaxConnUses     = 1000
+	DefaultMaxConnSchemas  = 1000
 )
 
 // Open connects to the database at dsn and checks that it answers. Errors
@@ -119,15 +123,15 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if opts.ConnMaxIdleTime == 0 {
 		opts.ConnMaxIdleTime = DefaultConnMaxIdleTime
 	}
-	if opts.MaxConnUses == 0 {
-		opts.MaxConnUses = DefaultMaxConnUses
+	if opts.MaxConnSchemas == 0 {
+		opts.MaxConnSchemas = DefaultMaxConnSchemas
 	}
 	pqc, err := pq.NewConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("invalid DATABASE_URL: %w", err)
 	}
 	pooler := opts.TransactionPooler || os.Getenv("BULKHEAD_TRANSACTION_POOLER") == "on"
-	sdb := sqlx.NewDb(sql.OpenDB(connector{Connector: pqc, pooler: pooler, maxUses: int64(max(opts.MaxConnUses, 0))}), "postgres")
+	sdb := sqlx.NewDb(sql.OpenDB(connector{Connector: pqc, pooler: pooler, maxSchemas: max(opts.MaxConnSchemas, 0)}), "postgres")
 	sdb.SetMaxOpenConns(opts.MaxOpenConns)
 	sdb.SetMaxIdleConns(opts.MaxIdleConns)
 	sdb.SetConnMaxLifetime(opts.ConnMaxLifetime)
@@ -267,7 +271,7 @@ func (db *DB) InTenantTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn f
 	// never deadlock on the schema's tables.
 	set += `; SELECT pg_advisory_xact_lock_shared(` + tenantLockKey(s.TenantID) + `)`
 	defer measure(ctx, time.Now()) // usage metering's database time
-	err := db.transact(ctx, opts, set, fn)
+	err := db.transact(inSchema(ctx, SchemaName(s.TenantID)), opts, set, fn)
 	if err != nil && schemaMissing(err) && !db.tenantExists(ctx, s.TenantID) {
 		// The tenant was deleted while this transaction ran.
 		return app.Refusef(app.EUNAUTHORIZED, app.ReasonAuth, "invalid or expired bearer token")
