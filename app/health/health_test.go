@@ -11,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/bulkhead-dev/bulkhead/app/health"
+	"github.com/bulkhead-dev/bulkhead/app/scim"
 	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/store/storetest"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
@@ -172,7 +173,7 @@ func TestQuota(t *testing.T) {
 	add := func(n int) {
 		err := f.db.InTenant(context.Background(), tn.Scope(), func(tx *sqlx.Tx) error {
 			for i := 0; i < n; i++ {
-				if _, err := tx.Exec(`INSERT INTO users (id, user_name, data) VALUES ($1, $2, '{}')`, uuid.New(), uuid.NewString()); err != nil {
+				if _, err := scim.CreateResource(context.Background(), tx, scim.UserResource, map[string]any{"userName": uuid.NewString()}, 5); err != nil {
 					return err
 				}
 			}

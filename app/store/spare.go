@@ -20,8 +20,7 @@ import (
 // Creating a tenant then claims one and renames it: ALTER SCHEMA … RENAME
 // touches one catalog row, where creating the tables, indexes and triggers
 // takes a hundred milliseconds. Nothing in a tenant schema depends on the
-// schema's name (the counter triggers find their table through
-// TG_TABLE_SCHEMA), so a renamed spare is the same as a fresh schema.
+// schema's name, so a renamed spare is the same as a fresh schema.
 
 // Fingerprint identifies a list of migrations by their versions, names and
 // SQL, so that a spare made by one build is never handed out by a build

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 
+	"github.com/bulkhead-dev/bulkhead/app/scim"
 	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/store/storetest"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
@@ -71,7 +72,7 @@ func TestSparesUnderConcurrency(t *testing.T) {
 		var count int
 		err = db.InTenant(ctx, tn.Scope(), func(tx *sqlx.Tx) error {
 			for range i + 1 {
-				if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, user_name, data) VALUES ($1, $2, '{}')`, uuid.New(), uuid.NewString()); err != nil {
+				if _, err := scim.CreateResource(ctx, tx, scim.UserResource, map[string]any{"userName": uuid.NewString()}, 100); err != nil {
 					return err
 				}
 			}

@@ -23,7 +23,7 @@ type Counts struct {
 
 // ResourceCounts returns how many users, groups and group memberships the
 // tenant holds, inside its tenant transaction. It reads the counters that
-// triggers keep (tenant migration 003) and counts the tables of a schema
+// the writes keep (tenant migration 003) and counts the tables of a schema
 // not yet migrated that far. Every caller goes through it, so the source
 // can change in one place. It returns the errors of store.InTenant.
 func ResourceCounts(ctx context.Context, db *store.DB, t *tenant.Tenant) (Counts, error) {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/bulkhead-dev/bulkhead/app/scim"
 	"github.com/bulkhead-dev/bulkhead/app/store"
 )
 
@@ -48,7 +49,7 @@ func SeedUsers(ctx context.Context, db *store.DB, scope store.Scope, n int) erro
 				return err
 			}
 		}
-		_, err := tx.ExecContext(ctx, `ANALYZE users; ANALYZE user_emails; ANALYZE groups; ANALYZE group_members`)
+		_, err := tx.ExecContext(ctx, scim.Recount+`; ANALYZE users; ANALYZE user_emails; ANALYZE groups; ANALYZE group_members`)
 		return err
 	})
 }
