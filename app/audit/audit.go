@@ -38,7 +38,7 @@ func Record(ctx context.Context, ext sqlx.ExtContext, actor, action, tenantID st
 		tid = &tenantID
 	}
 	const q = `INSERT INTO control.audit_events (actor, action, tenant_id, details) VALUES ($1, $2, $3, $4)`
-	if _, err := ext.ExecContext(ctx, q, actor, action, tid, b); err != nil {
+	if _, err := ext.ExecContext(ctx, q, actor, action, tid, string(b)); err != nil {
 		return fmt.Errorf("audit %s: %w", action, err)
 	}
 	return nil

@@ -38,7 +38,7 @@ func RecordSCIM(ctx context.Context, tx sqlx.ExtContext, e SCIMEvent) error {
 	}
 	const q = `INSERT INTO audit_events (actor, action, target, outcome, request_id, client_addr, details)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`
-	if _, err := tx.ExecContext(ctx, q, e.Actor, e.Action, e.Target, e.Outcome, e.RequestID, e.ClientAddr, b); err != nil {
+	if _, err := tx.ExecContext(ctx, q, e.Actor, e.Action, e.Target, e.Outcome, e.RequestID, e.ClientAddr, string(b)); err != nil {
 		return fmt.Errorf("audit %s: %w", e.Action, err)
 	}
 	return nil

@@ -75,15 +75,32 @@ func (rt *ResourceType) LookupAttr(path, scimType string) (AttrPath, error) {
 			return AttrPath{Schema: s}, nil
 		}
 	}
-	ap, err := parseAttrPath(path)
-	if err != nil {
-		return AttrPath{}, app.ScimErrorf(app.EINVALID, scimType, "invalid attribute path %q", path)
+	ap := filter.AttributePath{AttributeName: path}
+	if !isAttrName(path) { // a plain name, the common case, needs no parser
+		var err error
+		if ap, err = parseAttrPath(path); err != nil {
+			return AttrPath{}, app.ScimErrorf(app.EINVALID, scimType, "invalid attribute path %q", path)
+		}
 	}
 	p, ok := rt.resolve(ap)
 	if !ok {
 		return AttrPath{}, app.ScimErrorf(app.EINVALID, scimType, "unknown attribute %q", path)
 	}
 	return p, nil
+}
+
+// isAttrName reports whether s is an ATTRNAME of RFC 7643 §2.1: ALPHA
+// followed by letters, digits, "-" and "_".
+func isAttrName(s string) bool {
+	for i, c := range []byte(s) {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case i > 0 && ('0' <= c && c <= '9' || c == '-' || c == '_'):
+		default:
+			return false
+		}
+	}
+	return s != ""
 }
 
 // parseAttrPath parses path with the filter parser, turning a panic of the

@@ -218,10 +218,11 @@ func write(ctx context.Context, tx *sqlx.Tx, r *Resource, attrs map[string]any, 
 		attrs["active"] = true // RFC 7643 §4.1.1 leaves it to the provider; IdPs expect true
 	}
 	delete(attrs, "groups") // readOnly; Normalize drops it already
-	data, err := json.Marshal(attrs)
+	js, err := json.Marshal(attrs)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", r.Type.Name, err)
 	}
+	data := string(js) // JSON goes as text: lib/pq sends []byte in binary format
 	r.Data = attrs
 
 	row := tx.QueryRowxContext

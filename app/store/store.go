@@ -126,7 +126,15 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if opts.MaxConnSchemas == 0 {
 		opts.MaxConnSchemas = DefaultMaxConnSchemas
 	}
-	pqc, err := pq.NewConnector(dsn)
+	cfg, err := pq.NewConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("invalid DATABASE_URL: %w", err)
+	}
+	// A statement with parameters in one round trip (Parse, Bind, Execute
+	// sent together) instead of two. lib/pq then sends []byte arguments in
+	// binary format, which suits bytea columns; JSON goes as string.
+	cfg.BinaryParameters = true
+	pqc, err := pq.NewConnectorConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("invalid DATABASE_URL: %w", err)
 	}

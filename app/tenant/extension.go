@@ -155,7 +155,7 @@ func (s *Service) PutSchemaExtension(ctx context.Context, tenantID string, ext *
 			}
 			const q = `UPDATE control.schema_extensions SET urn = $3, resource_type = $4, definition = $5,
 				updated_at = now(), removed_at = NULL WHERE tenant_id = $1 AND lower(urn) = lower($2)`
-			if _, err := tx.ExecContext(ctx, q, tenantID, old.Schema.ID, ext.Schema.ID, ext.ResourceType, def); err != nil {
+			if _, err := tx.ExecContext(ctx, q, tenantID, old.Schema.ID, ext.Schema.ID, ext.ResourceType, string(def)); err != nil {
 				return fmt.Errorf("update extension: %w", err)
 			}
 		} else {
@@ -170,7 +170,7 @@ func (s *Service) PutSchemaExtension(ctx context.Context, tenantID string, ext *
 				return app.Errorf(app.EINVALID, "tenant %q has %d schema extensions, the most it may have (removed ones count until purged)", tenantID, n)
 			}
 			const q = `INSERT INTO control.schema_extensions (tenant_id, urn, resource_type, definition) VALUES ($1, $2, $3, $4)`
-			if _, err := tx.ExecContext(ctx, q, tenantID, ext.Schema.ID, ext.ResourceType, def); err != nil {
+			if _, err := tx.ExecContext(ctx, q, tenantID, ext.Schema.ID, ext.ResourceType, string(def)); err != nil {
 				return fmt.Errorf("add extension: %w", err)
 			}
 		}
