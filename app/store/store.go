@@ -60,8 +60,9 @@ type Options struct {
 	ConnMaxLifetime time.Duration
 	ConnMaxIdleTime time.Duration
 	// MaxConnSchemas closes a connection once it has worked in this many
-	// distinct tenant schemas; default DefaultMaxConnSchemas, negative for
-	// no limit.
+	// distinct tenant or spare schemas (entered them in a tenant
+	// transaction, or built or migrated them); default
+	// DefaultMaxConnSchemas, negative for no limit.
 	MaxConnSchemas int
 	// CitusSchemas creates new tenant schemas as Citus distributed schemas
 	// (schema-based sharding) when the citus extension is installed; without
