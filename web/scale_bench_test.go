@@ -61,11 +61,10 @@ func BenchmarkScale(b *testing.B) {
 	fmt.Fprintf(out, "\n## Scale: %d tenants\n\nMachine: %s\n", n, machine(ctx, db))
 
 	// Seed: tenants s1 … sN, built several at a time over a pool of its
-	// own whose connections close after 250 schemas. A backend that has
-	// created thousands of schemas holds their catalog entries and compiled
-	// trigger functions and slows down tenfold (statements past the 10 s
-	// timeout at 8,000 tenants): the same reason the server's pool recycles
-	// connections.
+	// own whose connections close after 250 schemas: a backend that has
+	// created thousands of schemas holds all their catalog entries, and
+	// seeding over long-lived connections once slowed down tenfold by 8,000
+	// tenants (docs/scaling.md).
 	seedDB, err := store.Open(ctx, dsn, store.Options{MaxOpenConns: 4, MaxConnSchemas: 250})
 	if err != nil {
 		b.Fatal(err)
