@@ -163,9 +163,7 @@ func PatchResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string
 		return r, setMembers(ctx, tx, id, changes.Add, true)
 	}
 	if len(changes.Remove) > 0 {
-		q := `WITH gone AS (DELETE FROM group_members WHERE group_id = $1 AND member_id = ANY($2::uuid[]) RETURNING 1), ` +
-			moveCounter("group_members", "-", "gone") + ` SELECT`
-		if _, err := tx.ExecContext(ctx, q, id, pq.Array(changes.Remove)); err != nil {
+		if _, err := tx.ExecContext(ctx, removeMembersSQL, id, pq.Array(changes.Remove)); err != nil {
 			return nil, fmt.Errorf("remove members: %w", err)
 		}
 	}
@@ -249,9 +247,7 @@ func write(ctx context.Context, tx *sqlx.Tx, r *Resource, attrs map[string]any, 
 		args = []any{r.ID, str("userName"), str("externalId"), str("displayName"), active, hash, data, served(r.Type)}
 		if create {
 			args = args[:len(args)-1]
-			q = `WITH r AS (INSERT INTO users (id, user_name, external_id, display_name, active, password_hash, data)
-				VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING version, created, last_modified), ` +
-				moveCounter("users", "+", "r") + ` SELECT version, created, last_modified FROM r`
+			q = createUserSQL
 		} else {
 			q = `UPDATE users SET user_name = $2, external_id = $3, display_name = $4, active = $5,
 				password_hash = COALESCE($6, password_hash), data = $7::jsonb || ` + keepDormant("users", 8) + `,
@@ -262,9 +258,7 @@ func write(ctx context.Context, tx *sqlx.Tx, r *Resource, attrs map[string]any, 
 		args = []any{r.ID, str("displayName"), str("externalId"), data, served(r.Type)}
 		if create {
 			args = args[:len(args)-1]
-			q = `WITH r AS (INSERT INTO groups (id, display_name, external_id, data)
-				VALUES ($1, $2, $3, $4) RETURNING version, created, last_modified), ` +
-				moveCounter("groups", "+", "r") + ` SELECT version, created, last_modified FROM r`
+			q = createGroupSQL
 		} else {
 			q = `UPDATE groups SET display_name = $2, external_id = $3, data = $4::jsonb || ` + keepDormant("groups", 5) + `,
 				version = version + 1, last_modified = now()
@@ -365,20 +359,14 @@ func setMembers(ctx context.Context, tx *sqlx.Tx, groupID string, ids []string, 
 		values[i], types[i] = m.Value, m.Type
 	}
 	if replace {
-		del := `WITH gone AS (DELETE FROM group_members WHERE group_id = $1 AND NOT (member_id = ANY($2::uuid[])) RETURNING 1), ` +
-			moveCounter("group_members", "-", "gone") + ` SELECT`
-		if _, err := tx.ExecContext(ctx, del, groupID, pq.Array(values)); err != nil {
+		if _, err := tx.ExecContext(ctx, keepMembersSQL, groupID, pq.Array(values)); err != nil {
 			return fmt.Errorf("replace members: %w", err)
 		}
 	}
 	if len(values) == 0 {
 		return nil
 	}
-	ins := `WITH added AS (INSERT INTO group_members (group_id, member_id, member_type)
-		SELECT $1, v, t FROM unnest($2::uuid[], $3::text[]) AS x(v, t)
-		ON CONFLICT (group_id, member_id) DO NOTHING RETURNING 1), ` +
-		moveCounter("group_members", "+", "added") + ` SELECT`
-	if _, err := tx.ExecContext(ctx, ins, groupID, pq.Array(values), pq.Array(types)); err != nil {
+	if _, err := tx.ExecContext(ctx, addMembersSQL, groupID, pq.Array(values), pq.Array(types)); err != nil {
 		return fmt.Errorf("add members: %w", err)
 	}
 	return nil
@@ -559,13 +547,7 @@ func DeleteResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id strin
 	if _, err := lockVersion(ctx, tx, rt, id, version); err != nil {
 		return err
 	}
-	// Its memberships, and a group's own member rows, which the foreign
-	// key would delete too, but uncounted.
-	touch := `WITH gone AS (DELETE FROM group_members WHERE member_id = $1 OR group_id = $1 RETURNING group_id),
-		touched AS (UPDATE groups SET version = version + 1, last_modified = now()
-			WHERE id IN (SELECT group_id FROM gone) AND id <> $1), ` +
-		moveCounter("group_members", "-", "gone") + ` SELECT`
-	if _, err := tx.ExecContext(ctx, touch, id); err != nil {
+	if _, err := tx.ExecContext(ctx, dropMembershipsSQL, id); err != nil {
 		return fmt.Errorf("delete memberships of %s: %w", id, err)
 	}
 	del := `WITH gone AS (DELETE FROM ` + rt.store.table + ` WHERE id = $1 RETURNING 1), ` +
@@ -590,6 +572,31 @@ func moveCounter(table, sign, rows string) string {
 	return `move_` + table + ` AS (UPDATE counters SET value = value ` + sign + ` (SELECT count(*) FROM ` + rows + `)
 		WHERE name = '` + table + `' AND EXISTS (SELECT FROM ` + rows + `) AND to_regprocedure('count_rows()') IS NULL)`
 }
+
+// The statements that add and remove rows, each moving its counter.
+var (
+	createUserSQL = `WITH r AS (INSERT INTO users (id, user_name, external_id, display_name, active, password_hash, data)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING version, created, last_modified), ` +
+		moveCounter("users", "+", "r") + ` SELECT version, created, last_modified FROM r`
+	createGroupSQL = `WITH r AS (INSERT INTO groups (id, display_name, external_id, data)
+		VALUES ($1, $2, $3, $4) RETURNING version, created, last_modified), ` +
+		moveCounter("groups", "+", "r") + ` SELECT version, created, last_modified FROM r`
+	addMembersSQL = `WITH added AS (INSERT INTO group_members (group_id, member_id, member_type)
+		SELECT $1, v, t FROM unnest($2::uuid[], $3::text[]) AS x(v, t)
+		ON CONFLICT (group_id, member_id) DO NOTHING RETURNING 1), ` +
+		moveCounter("group_members", "+", "added") + ` SELECT`
+	removeMembersSQL = `WITH gone AS (DELETE FROM group_members WHERE group_id = $1 AND member_id = ANY($2::uuid[]) RETURNING 1), ` +
+		moveCounter("group_members", "-", "gone") + ` SELECT`
+	keepMembersSQL = `WITH gone AS (DELETE FROM group_members WHERE group_id = $1 AND NOT (member_id = ANY($2::uuid[])) RETURNING 1), ` +
+		moveCounter("group_members", "-", "gone") + ` SELECT`
+	// A resource's memberships, and a group's own member rows, which the
+	// foreign key would delete too, but uncounted; the groups that held it
+	// get a new version.
+	dropMembershipsSQL = `WITH gone AS (DELETE FROM group_members WHERE member_id = $1 OR group_id = $1 RETURNING group_id),
+		touched AS (UPDATE groups SET version = version + 1, last_modified = now()
+			WHERE id IN (SELECT group_id FROM gone) AND id <> $1), ` +
+		moveCounter("group_members", "-", "gone") + ` SELECT`
+)
 
 // Recount sets every counter to its table's row count, for writes that add
 // rows in bulk outside this file: tenant import, test seeds.
