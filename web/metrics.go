@@ -55,7 +55,19 @@ func newObserver(cfg Config) *observer {
 	o.registry.MustRegister(o.requests, o.latency, o.refusals,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collectors.NewDBStatsCollector(cfg.DB.DB.DB, "bulkhead"))
+		collectors.NewDBStatsCollector(cfg.DB.DB.DB, "bulkhead"),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "bulkhead_db_lane_transactions_total",
+			Help: "Tenant transactions that ran on their tenant's lane (app/store/lanes.go).",
+		}, func() float64 { return float64(cfg.DB.LaneStats().Served) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "bulkhead_db_lane_fallbacks_total",
+			Help: "Tenant transactions that found their lane busy, or without a connection on a full pool, and ran on a pooled connection.",
+		}, func() float64 { return float64(cfg.DB.LaneStats().Fallbacks) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "bulkhead_db_lane_connections_returned_total",
+			Help: "Idle lane connections given back to the pool because callers waited for one.",
+		}, func() float64 { return float64(cfg.DB.LaneStats().Returned) }))
 	if m := cfg.Meter; m != nil {
 		o.registry.MustRegister(
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{

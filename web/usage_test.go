@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -402,6 +404,8 @@ func TestMetricsByRoute(t *testing.T) {
 		`bulkhead_http_request_duration_seconds_bucket{method="GET",route="/tenants/:tenant/scim/v2/Users/:id",le="+Inf"} 3`,
 		`go_sql_open_connections{db_name="bulkhead"}`,
 		`bulkhead_usage_flush_lag_seconds`,
+		`bulkhead_db_lane_fallbacks_total`,
+		`bulkhead_db_lane_connections_returned_total`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
@@ -409,6 +413,10 @@ func TestMetricsByRoute(t *testing.T) {
 	}
 	if strings.Contains(body, "tenant=") || strings.Contains(body, id) || strings.Contains(body, "00000000-0000") {
 		t.Errorf("/metrics names a tenant or a raw path:\n%s", body)
+	}
+	// The GETs above ran in their tenant's lane (lanes are off behind PgBouncer).
+	if os.Getenv("BULKHEAD_TEST_PGBOUNCER") == "" && !regexp.MustCompile(`(?m)^bulkhead_db_lane_transactions_total [1-9]`).MatchString(body) {
+		t.Errorf("/metrics counts no lane transactions after three GETs")
 	}
 
 	labelled := newMetered(t, func(c *web.Config) { c.MetricsTenantLabels = true })

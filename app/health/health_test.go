@@ -294,7 +294,7 @@ func TestReportIsCached(t *testing.T) {
 
 func TestPoolStats(t *testing.T) {
 	f := newFixture(t)
-	if s := health.PoolStats(f.db); s.MaxOpenConnections != 20 || s.OpenConnections < 1 {
+	if s := health.PoolStats(f.db); s.MaxOpenConnections != store.DefaultMaxOpenConns || s.OpenConnections < 1 {
 		t.Fatalf("pool stats %+v", s)
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"math/rand/v2"
 	"sync/atomic"
+	"time"
 )
 
 // connector wraps lib/pq's connector so that a tenant transaction costs one
@@ -27,7 +29,8 @@ import (
 type connector struct {
 	driver.Connector
 	pooler     bool
-	maxSchemas int // schemas a connection works in before it is closed; 0: no limit
+	maxSchemas int           // schemas a connection works in before it is closed; 0: no limit
+	lifetime   time.Duration // Options.ConnMaxLifetime
 }
 
 // pqConn is what lib/pq's connection implements and the wrapper forwards.
@@ -53,7 +56,10 @@ func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 		cn.Close()
 		return nil, fmt.Errorf("store: the driver's connection %T lacks what Bulkhead needs", cn)
 	}
-	return &conn{pqConn: pc, pooler: c.pooler, maxSchemas: c.maxSchemas}, nil
+	// Up to a tenth earlier than the lifetime, so that lanes opened together
+	// are not all replaced, and all cold again, at the same moment.
+	expires := time.Now().Add(c.lifetime - rand.N(c.lifetime/10+1))
+	return &conn{pqConn: pc, pooler: c.pooler, maxSchemas: c.maxSchemas, expires: expires}, nil
 }
 
 // conn is one pooled connection: lib/pq's, with BeginTx replaced.
@@ -67,6 +73,9 @@ type conn struct {
 	// itself invalid and database/sql closes it instead of pooling it.
 	schemas    map[string]struct{}
 	maxSchemas int
+	// expires is when lanes, which keep the connection out of the pool's
+	// sight, give it up (Options.ConnMaxLifetime).
+	expires time.Time
 }
 
 // note records the schema ctx says a statement works in (see inSchema).

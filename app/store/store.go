@@ -12,7 +12,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"net"
 	"os"
@@ -39,12 +38,13 @@ type DB struct {
 	// cluster-wide, schemas are not.
 	rolePrefix string
 	opts       Options
-	citus      bool // create tenant schemas as Citus distributed schemas
+	citus      bool   // create tenant schemas as Citus distributed schemas
+	lanes      *lanes // nil when Options.Lanes is negative
 }
 
 // Options tune the pool.
 type Options struct {
-	MaxOpenConns int // default 20
+	MaxOpenConns int // default DefaultMaxOpenConns
 	// StatementTimeout bounds every statement of a tenant transaction, so
 	// that one slow tenant cannot hold connections; default 10s.
 	StatementTimeout time.Duration
@@ -59,6 +59,11 @@ type Options struct {
 	// DefaultConnMaxLifetime and DefaultConnMaxIdleTime.
 	ConnMaxLifetime time.Duration
 	ConnMaxIdleTime time.Duration
+	// Lanes is how many connections each serve a fixed share of the
+	// tenants, so that a backend keeps the catalog of its share warm (see
+	// lanes); default half of MaxOpenConns, negative for none.
+	// Off with TransactionPooler.
+	Lanes int
 	// MaxConnSchemas closes a connection once it has worked in this many
 	// distinct tenant or spare schemas (entered them in a tenant
 	// transaction, or built or migrated them); default
@@ -80,25 +85,28 @@ type Options struct {
 	ListenDSN string
 }
 
-// Connection recycling. A backend's catalog and plan caches grow with every
-// tenant table it touches (about 118 MB after all tables of 1,000 tenants)
-// and are freed only when the connection closes. While traffic sweeps over
-// many tenants, each connection lives at most DefaultConnMaxLifetime, so a
-// backend touches the tables of a bounded number of tenants before it is
-// replaced; connections idle for DefaultConnMaxIdleTime close early. A new
-// connection costs a few milliseconds (fork and authentication), paid once
-// per connection per lifetime: negligible against the requests it serves.
+// Connection recycling. A backend's catalog caches grow with every tenant
+// table it touches (about 118 MB after all tables of 1,000 tenants) and are
+// freed only when the connection closes. Time does not bound that: a
+// connection serving hundreds of transactions a second over random tenants
+// reaches thousands of schemas within minutes, and a backend holding the
+// caches of thousands of schemas is slow as well as large (see
+// docs/scaling.md). So a connection is closed once it has worked in
+// DefaultMaxConnSchemas schemas. Counting schemas rather than transactions
+// or minutes bounds exactly what grows, and keeps a connection that serves
+// the same tenants again and again, whose caches are warm (see lanes).
 //
-// Time alone does not bound what a busy connection touches: one serving
-// hundreds of transactions a second over random tenants reaches thousands
-// of schemas within its lifetime, and a backend holding the caches of
-// thousands of schemas is slow as well as large (see docs/scaling.md). So a
-// connection is also closed once it has worked in DefaultMaxConnSchemas
-// schemas. Counting schemas rather than transactions bounds exactly what
-// grows, and keeps a connection that serves the same tenants again and
-// again, whose caches are warm, for its whole lifetime.
+// Connections are also replaced after DefaultConnMaxLifetime, so that they
+// spread again over the servers behind a DSN after a failover and pick up
+// changed server settings, and closed after DefaultConnMaxIdleTime idle. The
+// lifetime is long against what warming a backend costs: a lane's backend
+// needs about a minute of traffic over 10,000 tenants to load its share.
+// A new connection costs a few milliseconds (fork and authentication).
 const (
-	DefaultConnMaxLifetime = 5 * time.Minute
+	// DefaultMaxOpenConns is the pool's size: half of it lanes (see lanes),
+	// half for the rest.
+	DefaultMaxOpenConns    = 30
+	DefaultConnMaxLifetime = 30 * time.Minute
 	DefaultConnMaxIdleTime = time.Minute
 	DefaultMaxConnSchemas  = 1000
 )
@@ -107,7 +115,7 @@ const (
 // name what failed in words an operator can act on.
 func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if opts.MaxOpenConns == 0 {
-		opts.MaxOpenConns = 20
+		opts.MaxOpenConns = DefaultMaxOpenConns
 	}
 	if opts.StatementTimeout == 0 {
 		opts.StatementTimeout = 10 * time.Second
@@ -127,6 +135,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if opts.MaxConnSchemas == 0 {
 		opts.MaxConnSchemas = DefaultMaxConnSchemas
 	}
+	if opts.Lanes == 0 {
+		opts.Lanes = max(opts.MaxOpenConns/2, 1)
+	}
 	cfg, err := pq.NewConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("invalid DATABASE_URL: %w", err)
@@ -140,7 +151,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("invalid DATABASE_URL: %w", err)
 	}
 	pooler := opts.TransactionPooler || os.Getenv("BULKHEAD_TRANSACTION_POOLER") == "on"
-	sdb := sqlx.NewDb(sql.OpenDB(connector{Connector: pqc, pooler: pooler, maxSchemas: max(opts.MaxConnSchemas, 0)}), "postgres")
+	sdb := sqlx.NewDb(sql.OpenDB(connector{Connector: pqc, pooler: pooler, maxSchemas: max(opts.MaxConnSchemas, 0), lifetime: opts.ConnMaxLifetime}), "postgres")
 	sdb.SetMaxOpenConns(opts.MaxOpenConns)
 	sdb.SetMaxIdleConns(opts.MaxIdleConns)
 	sdb.SetConnMaxLifetime(opts.ConnMaxLifetime)
@@ -165,7 +176,21 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if listen == "" {
 		listen = dsn
 	}
-	return &DB{DB: sdb, DSN: dsn, ListenDSN: listen, rolePrefix: "bulkhead_" + hex.EncodeToString(h[:4]) + "_", opts: opts, citus: citus}, nil
+	db := &DB{DB: sdb, DSN: dsn, ListenDSN: listen, rolePrefix: "bulkhead_" + hex.EncodeToString(h[:4]) + "_", opts: opts, citus: citus}
+	// Behind a transaction pooler a connection is not a backend: lanes
+	// would keep nothing warm.
+	if opts.Lanes > 0 && !pooler {
+		db.lanes = newLanes(db, min(opts.Lanes, opts.MaxOpenConns))
+	}
+	return db, nil
+}
+
+// Close gives back the lanes' connections and closes the pool.
+func (db *DB) Close() error {
+	if db.lanes != nil {
+		db.lanes.close()
+	}
+	return db.DB.Close()
 }
 
 // describe turns the most common connection failures into plain words.
@@ -190,18 +215,18 @@ func describe(err error) error {
 // connection frees up within the acquire timeout, or the database fails
 // under it, the error is EUNAVAILABLE.
 func (db *DB) Transact(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	return db.transact(ctx, nil, "", fn)
-}
-
-// transact is Transact with transaction options and settings to apply
-// first (SET LOCAL …), sent without parameters together with BEGIN, so that
-// beginning costs one round trip (see connector).
-func (db *DB) transact(ctx context.Context, opts *sql.TxOptions, settings string, fn func(tx *sqlx.Tx) error) (err error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
+	return transact(ctx, conn, nil, "", fn)
+}
+
+// transact runs fn in a transaction on conn, with transaction options and
+// settings to apply first (SET LOCAL …), sent without parameters together
+// with BEGIN, so that beginning costs one round trip (see connector).
+func transact(ctx context.Context, conn *sqlx.Conn, opts *sql.TxOptions, settings string, fn func(tx *sqlx.Tx) error) (err error) {
 	tx, err := conn.BeginTxx(withBegin(ctx, settings), opts)
 	if err != nil {
 		return Unavailable(err)
@@ -280,7 +305,12 @@ func (db *DB) InTenantTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn f
 	// never deadlock on the schema's tables.
 	set += `; SELECT pg_advisory_xact_lock_shared(` + tenantLockKey(s.TenantID) + `)`
 	defer measure(ctx, time.Now()) // usage metering's database time
-	err := db.transact(inSchema(ctx, SchemaName(s.TenantID)), opts, set, fn)
+	conn, release, err := db.tenantConn(ctx, s.TenantID)
+	if err != nil {
+		return err
+	}
+	defer release()
+	err = transact(inSchema(ctx, SchemaName(s.TenantID)), conn, opts, set, fn)
 	if err != nil && schemaMissing(err) && !db.tenantExists(ctx, s.TenantID) {
 		// The tenant was deleted while this transaction ran.
 		return app.Refusef(app.EUNAUTHORIZED, app.ReasonAuth, "invalid or expired bearer token")
@@ -291,9 +321,7 @@ func (db *DB) InTenantTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn f
 // tenantLockKey returns the advisory-lock key of a tenant as SQL
 // arguments: a class for Bulkhead's tenant locks and a hash of the id.
 func tenantLockKey(tenantID string) string {
-	h := fnv.New32a()
-	h.Write([]byte(tenantID))
-	return strconv.Itoa(tenantLockClass) + ", " + strconv.Itoa(int(int32(h.Sum32())))
+	return strconv.Itoa(tenantLockClass) + ", " + strconv.Itoa(int(int32(tenantHash(tenantID))))
 }
 
 // tenantLockClass is the first key of tenants' advisory locks.

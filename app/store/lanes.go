@@ -1,0 +1,286 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"hash/fnv"
+	"sync/atomic"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Tenant lanes: affinity between tenants and connections.
+//
+// A backend pays once for each tenant schema it works in: it loads the
+// catalog entries of the tables and indexes it touches (1–2 ms) and keeps
+// them until it closes. A pool that hands out any free connection makes
+// every backend see every tenant, so with thousands of tenants most
+// transactions meet a backend that has not seen their tenant yet, or has
+// dropped it (Options.MaxConnSchemas). A lane is a connection that serves a
+// fixed share of the tenants, those whose id hashes to it: its backend
+// holds the catalog of its share only, and stays warm. With 10,000 tenants
+// and 15 lanes (the default pool of 30) a backend holds about 670 tenants
+// (some 80 MB), all lanes together about what one copy of every tenant's
+// catalog takes.
+//
+// A lane serves one transaction at a time. A transaction whose lane is busy
+// waits for it at most laneWait, then takes any connection from the pool,
+// so a slow transaction holds up the rest of its lane by that much only.
+// Only one transaction waits for a lane: when a second one finds the lane
+// busy it takes a pooled connection at once, so that a tenant sending many
+// requests at a time (an identity provider's full sync) is not funnelled
+// through one connection.
+//
+// Between transactions a lane keeps its connection out of the pool. When
+// someone else needs a connection and the pool has none free and may open
+// no more, an idle lane gives its connection back (lanes.watch): lanes do
+// not make anyone wait long for a connection nobody is using. A lane
+// without a connection takes one only when the pool can spare it, so under
+// pressure lanes shrink to what the pool leaves them and grow back after.
+// Lanes are half the pool by default: the other half serves transactions
+// that found their lane busy and the control plane. (With three quarters,
+// the pool was full most of the time under load, and lanes kept taking
+// each other's connections: docs/scaling.md.) A lane also
+// gives its connection back after ConnMaxIdleTime without work, and drops
+// it once the connection is ConnMaxLifetime old or has worked in
+// MaxConnSchemas schemas, as the pool would.
+type lanes struct {
+	db     *DB
+	lane   []lane
+	closed atomic.Bool
+	stop   chan struct{}
+	stats  struct{ served, fallbacks, returned atomic.Int64 }
+}
+
+type lane struct {
+	// tok holds the lane's token: its idle connection (nil when it has
+	// none) and when that was last used. Whoever holds the token owns the
+	// lane.
+	tok chan held
+	// waiting is set while a transaction waits for the lane; a second one
+	// does not queue behind it.
+	waiting atomic.Bool
+}
+
+type held struct {
+	conn *sqlx.Conn
+	used time.Time
+}
+
+// laneWait is how long a transaction waits for its busy lane before it
+// takes another connection: a little longer than the few round trips of a
+// typical SCIM transaction, and shorter than what a backend new to the
+// tenant would add.
+const laneWait = 5 * time.Millisecond
+
+// LaneStats counts what the lanes did since the pool was opened.
+type LaneStats struct {
+	Lanes int // lanes; 0 when they are off
+	// Served counts tenant transactions that ran on their lane, Fallbacks
+	// those that found it busy for laneWait and took another connection.
+	Served, Fallbacks int64
+	// Returned counts idle lane connections given back to the pool
+	// because someone was waiting for one.
+	Returned int64
+}
+
+func newLanes(db *DB, n int) *lanes {
+	ls := &lanes{db: db, lane: make([]lane, n), stop: make(chan struct{})}
+	for i := range ls.lane {
+		ls.lane[i].tok = make(chan held, 1)
+		ls.lane[i].tok <- held{}
+	}
+	go ls.watch()
+	return ls
+}
+
+// tenantHash is the hash of a tenant id that picks its lane and keys its
+// advisory lock.
+func tenantHash(tenantID string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(tenantID))
+	return h.Sum32()
+}
+
+// tenantConn returns a connection for a transaction in the tenant's schema,
+// preferably its lane's, and the function that gives it back.
+func (db *DB) tenantConn(ctx context.Context, tenantID string) (*sqlx.Conn, func(), error) {
+	ls := db.lanes
+	if ls == nil {
+		return db.pooledConn(ctx)
+	}
+	ln := &ls.lane[tenantHash(tenantID)%uint32(len(ls.lane))]
+	l := ln.tok
+	var h held
+	select {
+	case h = <-l:
+	default:
+		if !ln.waiting.CompareAndSwap(false, true) {
+			// Someone waits already: this tenant or its lane is busy.
+			ls.stats.fallbacks.Add(1)
+			return db.pooledConn(ctx)
+		}
+		t := time.NewTimer(laneWait)
+		select {
+		case h = <-l:
+			t.Stop()
+			ln.waiting.Store(false)
+		case <-t.C:
+			ln.waiting.Store(false)
+			ls.stats.fallbacks.Add(1)
+			return db.pooledConn(ctx)
+		case <-ctx.Done():
+			t.Stop()
+			ln.waiting.Store(false)
+			return nil, nil, Unavailable(ctx.Err())
+		}
+	}
+	if h.conn == nil {
+		// A lane takes only a connection the pool can spare: were it to
+		// wait on a full pool, another idle lane would give its connection
+		// back for it (watch), and that lane would take one in turn.
+		if st := db.Stats(); st.Idle == 0 && st.OpenConnections >= st.MaxOpenConnections {
+			l <- h
+			ls.stats.fallbacks.Add(1)
+			return db.pooledConn(ctx)
+		}
+		c, err := db.Conn(ctx)
+		if err != nil {
+			l <- held{}
+			return nil, nil, err
+		}
+		h.conn = c
+	}
+	ls.stats.served.Add(1)
+	return h.conn, func() { l <- ls.keep(h.conn) }, nil
+}
+
+// pooledConn is tenantConn without a lane.
+func (db *DB) pooledConn(ctx context.Context) (*sqlx.Conn, func(), error) {
+	c, err := db.Conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, func() { c.Close() }, nil
+}
+
+// errRetire tells keep that a lane's connection has served its time.
+var errRetire = errors.New("retire the connection")
+
+// keep returns the token for a lane whose transaction on c has ended: c
+// again, or none when c is broken, too old or full of schemas, or the pool
+// is closing; c then goes back to the pool, which closes it.
+func (ls *lanes) keep(c *sqlx.Conn) held {
+	err := c.Raw(func(dc any) error {
+		cn, ok := dc.(*conn)
+		if !ok || !cn.IsValid() || time.Now().After(cn.expires) {
+			return errRetire
+		}
+		return nil
+	})
+	if err != nil || ls.closed.Load() {
+		c.Close()
+		return held{}
+	}
+	return held{conn: c, used: time.Now()}
+}
+
+// watch gives lane connections back to the pool, until the pool closes:
+// one at a time while someone waits for a connection the pool does not
+// have, and those idle for longer than ConnMaxIdleTime. database/sql tells
+// no one that a caller waits, so watch looks at the pool's statistics every
+// watchEvery: a caller waits that long at most for a connection an idle
+// lane holds.
+func (ls *lanes) watch() {
+	idle := ls.db.opts.ConnMaxIdleTime
+	t := time.NewTicker(watchEvery)
+	defer t.Stop()
+	var waits int64
+	pressed := false
+	swept := time.Now()
+	for {
+		select {
+		case <-ls.stop:
+			return
+		case now := <-t.C:
+			s := ls.db.Stats()
+			full := s.Idle == 0 && s.OpenConnections >= s.MaxOpenConnections
+			// Pressed from the first wait on a full pool until the pool has
+			// a free connection again.
+			pressed = full && (pressed || s.WaitCount > waits)
+			waits = s.WaitCount
+			if pressed && ls.giveBack(now, 0) {
+				ls.stats.returned.Add(1)
+			}
+			if now.Sub(swept) > idle/4 {
+				swept = now
+				for ls.giveBack(now, idle) {
+				}
+			}
+		}
+	}
+}
+
+// watchEvery is how often watch looks at the pool.
+const watchEvery = 5 * time.Millisecond
+
+// giveBack gives the connection of the idle lane used longest ago back to
+// the pool, if that lane has been idle for longer than idleFor, and reports
+// whether it gave one back.
+func (ls *lanes) giveBack(now time.Time, idleFor time.Duration) bool {
+	var oldest chan held
+	var conn *sqlx.Conn
+	var used time.Time
+	for i := range ls.lane {
+		l := ls.lane[i].tok
+		select {
+		case h := <-l:
+			if h.conn != nil && now.Sub(h.used) > idleFor && (conn == nil || h.used.Before(used)) {
+				oldest, conn, used = l, h.conn, h.used
+			}
+			l <- h
+		default: // busy
+		}
+	}
+	if oldest == nil {
+		return false
+	}
+	select {
+	case h := <-oldest:
+		if h.conn != conn { // used meanwhile: leave it
+			oldest <- h
+			return false
+		}
+		oldest <- held{}
+		conn.Close()
+		return true
+	default:
+		return false
+	}
+}
+
+// close gives every lane's connection back, waiting for transactions that
+// hold a lane to end.
+func (ls *lanes) close() {
+	if ls.closed.Swap(true) {
+		return
+	}
+	close(ls.stop)
+	for i := range ls.lane {
+		l := ls.lane[i].tok
+		if h := <-l; h.conn != nil {
+			h.conn.Close()
+		}
+		l <- held{}
+	}
+}
+
+// LaneStats reports what the tenant lanes did since the pool opened.
+func (db *DB) LaneStats() LaneStats {
+	ls := db.lanes
+	if ls == nil {
+		return LaneStats{}
+	}
+	return LaneStats{Lanes: len(ls.lane), Served: ls.stats.served.Load(), Fallbacks: ls.stats.fallbacks.Load(), Returned: ls.stats.returned.Load()}
+}
