@@ -41,10 +41,11 @@ import (
 // Lanes are half the pool by default: the other half serves transactions
 // that found their lane busy and the control plane. (With three quarters,
 // the pool was full most of the time under load, and lanes kept taking
-// each other's connections: docs/scaling.md.) A lane also
-// gives its connection back after ConnMaxIdleTime without work, and drops
-// it once the connection is ConnMaxLifetime old or has worked in
-// MaxConnSchemas schemas, as the pool would.
+// each other's connections: docs/scaling.md.)
+//
+// A lane also gives its connection back after ConnMaxIdleTime without
+// work, and drops it once the connection is ConnMaxLifetime old or has
+// worked in MaxConnSchemas schemas, as the pool would.
 type lanes struct {
 	db     *DB
 	lane   []lane
@@ -69,9 +70,8 @@ type held struct {
 }
 
 // laneWait is how long a transaction waits for its busy lane before it
-// takes another connection: a little longer than the few round trips of a
-// typical SCIM transaction, and shorter than what a backend new to the
-// tenant would add.
+// takes another connection: about what a SCIM transaction holds a lane on
+// a loaded machine, and what a backend new to the tenant would add.
 const laneWait = 5 * time.Millisecond
 
 // LaneStats counts what the lanes did since the pool was opened.
