@@ -39,7 +39,7 @@ type DB struct {
 	rolePrefix string
 	opts       Options
 	citus      bool   // create tenant schemas as Citus distributed schemas
-	lanes      *lanes // nil when Options.Lanes is negative
+	lanes      *lanes // nil when Options.Lanes is negative or behind a transaction pooler
 }
 
 // Options tune the pool.
@@ -101,8 +101,8 @@ type Options struct {
 // changed server settings, and closed after DefaultConnMaxIdleTime idle. The
 // lifetime is long against what warming a backend costs: at 500 requests a
 // second over 10,000 tenants, a lane's backend needs about a minute to have
-// seen most of its share.
-// A new connection costs a few milliseconds (fork and authentication).
+// seen most of its share; opening the connection itself costs a few
+// milliseconds (fork and authentication).
 const (
 	// DefaultMaxOpenConns is the pool's size: half of it lanes (see lanes),
 	// half for the rest.
