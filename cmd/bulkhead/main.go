@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -189,6 +190,14 @@ func (c *cli) baseURL() string {
 // not. The control plane is migrated before connect returns. logf receives
 // progress lines of the local cluster.
 func (c *cli) connect(ctx context.Context, logf func(string, ...any)) (db *store.DB, closeFn func(), err error) {
+	conns := 0 // store's default
+	if v := os.Getenv("BULKHEAD_DB_CONNS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 2 {
+			return nil, nil, fmt.Errorf("%w: BULKHEAD_DB_CONNS must be a number of connections, at least 2", errUsage)
+		}
+		conns = n
+	}
 	dsn := c.DatabaseURL
 	closeCluster := func() {}
 	if dsn == "" {
@@ -204,6 +213,7 @@ func (c *cli) connect(ctx context.Context, logf func(string, ...any)) (db *store
 		}
 	}
 	db, err = store.Open(ctx, dsn, store.Options{
+		MaxOpenConns: conns,
 		ListenDSN:    os.Getenv("BULKHEAD_LISTEN_DATABASE_URL"),
 		CitusSchemas: os.Getenv("BULKHEAD_CITUS_SCHEMAS") == "on",
 	})

@@ -424,3 +424,20 @@ func TestKillDuringWrites(t *testing.T) {
 	t.Logf("%d user+group writes acknowledged before kill -9, all present and whole after restart", len(acked))
 	s.stop(t)
 }
+
+// TestDBConns: BULKHEAD_DB_CONNS sizes the pool; a value that is not a
+// number of at least 2 is a usage error naming the variable.
+func TestDBConns(t *testing.T) {
+	db := "--database-url=" + storetest.URL(t)
+	for _, v := range []string{"many", "1", "-5"} {
+		t.Setenv("BULKHEAD_DB_CONNS", v)
+		code, _, errOut := cliRun(t, "", "tenant", "list", db)
+		if code != 2 || !strings.Contains(errOut, "BULKHEAD_DB_CONNS") {
+			t.Errorf("BULKHEAD_DB_CONNS=%s: exit %d, %q; want 2 and the variable named", v, code, errOut)
+		}
+	}
+	t.Setenv("BULKHEAD_DB_CONNS", "4")
+	if code, _, errOut := cliRun(t, "", "tenant", "list", db); code != 0 {
+		t.Fatalf("BULKHEAD_DB_CONNS=4: exit %d, %s", code, errOut)
+	}
+}
