@@ -248,7 +248,7 @@ func (ls *lanes) giveBack(now time.Time, idleFor time.Duration) bool {
 	}
 	select {
 	case h := <-oldest:
-		if h.conn != conn { // used meanwhile: leave it
+		if h.conn != conn || !h.used.Equal(used) { // used meanwhile: leave it
 			oldest <- h
 			return false
 		}
