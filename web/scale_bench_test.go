@@ -350,6 +350,35 @@ type loadResult struct {
 	rate          float64
 }
 
+// outcome is the error of a request that answered status: err itself, or
+// a wrong status.
+func outcome(status int, err error, want int) error {
+	if err == nil && status != want {
+		err = fmt.Errorf("status %d, want %d", status, want)
+	}
+	return err
+}
+
+// fail counts a failed request, keeping the first error; the caller holds
+// whatever lock guards res.
+func (res *loadResult) fail(err error) {
+	if res.errors == 0 {
+		res.firstErr = err
+	}
+	res.errors++
+}
+
+// summarize fills in the count, median, p99 and rate of the requests that
+// took all, sent over el.
+func (res *loadResult) summarize(all []time.Duration, el time.Duration) {
+	slices.Sort(all)
+	res.count = len(all)
+	if len(all) > 0 {
+		res.med, res.p99 = all[len(all)/2], all[len(all)*99/100]
+	}
+	res.rate = float64(len(all)) / el.Seconds()
+}
+
 // runLoad sends requests from conc goroutines for d and sums up.
 func runLoad(conc int, d time.Duration, req func() (int, error), want int) loadResult {
 	stop := make(chan struct{})
@@ -380,28 +409,16 @@ func runLoadUntil(conc int, stop <-chan struct{}, req func() (int, error), want 
 				t0 := time.Now()
 				status, err := req()
 				durs = append(durs, time.Since(t0))
-				if err == nil && status != want {
-					err = fmt.Errorf("status %d, want %d", status, want)
-				}
-				if err != nil {
+				if err := outcome(status, err, want); err != nil {
 					mu.Lock()
-					if res.errors == 0 {
-						res.firstErr = err
-					}
-					res.errors++
+					res.fail(err)
 					mu.Unlock()
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	el := time.Since(start)
-	slices.Sort(all)
-	res.count = len(all)
-	if len(all) > 0 {
-		res.med, res.p99 = all[len(all)/2], all[len(all)*99/100]
-	}
-	res.rate = float64(len(all)) / el.Seconds()
+	res.summarize(all, time.Since(start))
 	return res
 }
 
@@ -423,27 +440,16 @@ func runOpenLoad(rate float64, d time.Duration, req func() (int, error), want in
 			defer wg.Done()
 			status, err := req()
 			took := time.Since(at)
-			if err == nil && status != want {
-				err = fmt.Errorf("status %d, want %d", status, want)
-			}
 			mu.Lock()
 			defer mu.Unlock()
 			all = append(all, took)
-			if err != nil {
-				if res.errors == 0 {
-					res.firstErr = err
-				}
-				res.errors++
+			if err := outcome(status, err, want); err != nil {
+				res.fail(err)
 			}
 		}(at)
 	}
 	wg.Wait()
-	slices.Sort(all)
-	res.count = len(all)
-	if len(all) > 0 {
-		res.med, res.p99 = all[len(all)/2], all[len(all)*99/100]
-	}
-	res.rate = float64(len(all)) / d.Seconds()
+	res.summarize(all, d)
 	return res
 }
 
