@@ -120,24 +120,9 @@ func TestThroughPgBouncer(t *testing.T) {
 // MaxConnSchemas tenant schemas, however few transactions that took, and a
 // connection that keeps serving the same tenants is kept, however many.
 func TestMaxConnSchemas(t *testing.T) {
-	if os.Getenv("BULKHEAD_TEST_PGBOUNCER") != "" {
-		t.Skip("behind PgBouncer the backend of a client connection changes anyway")
-	}
-	db0 := storetest.NewDB(t)
+	db, ts := openPool(t, 4, store.Options{MaxOpenConns: 1, MaxConnSchemas: 2})
 	ctx := context.Background()
-	ts := createTenants(t, tenant.NewService(db0), 4, false)
-	db, err := store.Open(ctx, db0.DSN, store.Options{MaxOpenConns: 1, MaxConnSchemas: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	pid := func(tn *tenant.Tenant) (pid int) {
-		t.Helper()
-		if err := db.InTenant(ctx, tn.Scope(), func(tx *sqlx.Tx) error { return tx.GetContext(ctx, &pid, `SELECT pg_backend_pid()`) }); err != nil {
-			t.Fatal(err)
-		}
-		return pid
-	}
+	pid := func(tn *tenant.Tenant) int { return backendOf(t, db, tn) }
 	first := pid(ts[0])
 	for range 20 {
 		if p := pid(ts[0]); p != first {

@@ -15,12 +15,13 @@ import (
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
 
-// openLanes opens a pool of its own on the test database with opts, and
-// creates n tenants through another.
-func openLanes(t *testing.T, n int, opts store.Options) (*store.DB, []*tenant.Tenant) {
+// openPool opens a pool of its own on the test database with opts, and
+// creates n tenants through another. Tests that tell backends apart skip
+// behind PgBouncer, where a client connection is not a backend.
+func openPool(t *testing.T, n int, opts store.Options) (*store.DB, []*tenant.Tenant) {
 	t.Helper()
 	if os.Getenv("BULKHEAD_TEST_PGBOUNCER") != "" {
-		t.Skip("behind PgBouncer lanes are off: a client connection is not a backend")
+		t.Skip("behind PgBouncer a client connection is not a backend (and lanes are off)")
 	}
 	db0 := storetest.NewDB(t)
 	ts := createTenants(t, tenant.NewService(db0), n, false)
@@ -48,7 +49,7 @@ func backendOf(t *testing.T, db *store.DB, tn *tenant.Tenant) (pid int) {
 // whatever order the tenants come in and however many connections the pool
 // has open.
 func TestLanesKeepTenantsOnTheirBackend(t *testing.T) {
-	db, ts := openLanes(t, 24, store.Options{MaxOpenConns: 8, Lanes: 4})
+	db, ts := openPool(t, 24, store.Options{MaxOpenConns: 8, Lanes: 4})
 	// Busy the pool first, so that it holds more connections than lanes.
 	var wg sync.WaitGroup
 	for range 8 {
@@ -93,7 +94,7 @@ func TestLanesKeepTenantsOnTheirBackend(t *testing.T) {
 // another tenant's transaction on the same lane for longer than the lane
 // wait: that one runs on another connection.
 func TestBusyLaneFallsBack(t *testing.T) {
-	db, ts := openLanes(t, 2, store.Options{MaxOpenConns: 4, Lanes: 1})
+	db, ts := openPool(t, 2, store.Options{MaxOpenConns: 4, Lanes: 1})
 	ctx := context.Background()
 	slowPID := backendOf(t, db, ts[0])
 	started, release := make(chan struct{}), make(chan struct{})
@@ -136,7 +137,7 @@ func TestBusyLaneFallsBack(t *testing.T) {
 // pool for whoever needs one, including plain queries that never ask a
 // lane, instead of leaving them to wait for the acquire timeout.
 func TestIdleLanesGiveWay(t *testing.T) {
-	db, ts := openLanes(t, 8, store.Options{MaxOpenConns: 2, Lanes: 2, AcquireTimeout: 10 * time.Second})
+	db, ts := openPool(t, 8, store.Options{MaxOpenConns: 2, Lanes: 2, AcquireTimeout: 10 * time.Second})
 	ctx := context.Background()
 	pids := map[int]bool{}
 	for _, tn := range ts {
@@ -175,7 +176,7 @@ func TestIdleLanesGiveWay(t *testing.T) {
 
 // TestLanesClose: closing the pool closes the lanes' connections too.
 func TestLanesClose(t *testing.T) {
-	db, ts := openLanes(t, 6, store.Options{MaxOpenConns: 4, Lanes: 3})
+	db, ts := openPool(t, 6, store.Options{MaxOpenConns: 4, Lanes: 3})
 	var pids []int64
 	for _, tn := range ts {
 		pids = append(pids, int64(backendOf(t, db, tn)))
@@ -201,7 +202,7 @@ func TestLanesClose(t *testing.T) {
 // TestLaneConnLifetime: a lane drops its connection at ConnMaxLifetime,
 // as the pool does with its own.
 func TestLaneConnLifetime(t *testing.T) {
-	db, ts := openLanes(t, 1, store.Options{MaxOpenConns: 2, Lanes: 1, ConnMaxLifetime: 300 * time.Millisecond})
+	db, ts := openPool(t, 1, store.Options{MaxOpenConns: 2, Lanes: 1, ConnMaxLifetime: 300 * time.Millisecond})
 	first := backendOf(t, db, ts[0])
 	if p := backendOf(t, db, ts[0]); p != first {
 		t.Fatalf("a young connection was replaced: %d then %d", first, p)
@@ -218,7 +219,7 @@ func TestLaneConnLifetime(t *testing.T) {
 // connection up for it. Its tenant's transaction runs on a pooled
 // connection, which then goes back to the pool.
 func TestLaneTakesOnlySpareConnections(t *testing.T) {
-	db, ts := openLanes(t, 30, store.Options{MaxOpenConns: 3, Lanes: 3, AcquireTimeout: 10 * time.Second})
+	db, ts := openPool(t, 30, store.Options{MaxOpenConns: 3, Lanes: 3, AcquireTimeout: 10 * time.Second})
 	ctx := context.Background()
 	// Two lanes take a connection each.
 	pids := map[int]bool{}
