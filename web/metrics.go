@@ -67,7 +67,11 @@ func newObserver(cfg Config) *observer {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "bulkhead_db_lane_connections_returned_total",
 			Help: "Idle lane connections given back to the pool because callers waited for one.",
-		}, func() float64 { return float64(cfg.DB.LaneStats().Returned) }))
+		}, func() float64 { return float64(cfg.DB.LaneStats().Returned) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "bulkhead_db_lane_connections_idle",
+			Help: "Connections tenant lanes keep between transactions; go_sql_in_use_connections counts them too.",
+		}, func() float64 { return float64(cfg.DB.LaneStats().Idle) }))
 	if m := cfg.Meter; m != nil {
 		o.registry.MustRegister(
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{

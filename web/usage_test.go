@@ -415,8 +415,13 @@ func TestMetricsByRoute(t *testing.T) {
 		t.Errorf("/metrics names a tenant or a raw path:\n%s", body)
 	}
 	// The GETs above ran in their tenant's lane (lanes are off behind PgBouncer).
-	if os.Getenv("BULKHEAD_TEST_PGBOUNCER") == "" && !regexp.MustCompile(`(?m)^bulkhead_db_lane_transactions_total [1-9]`).MatchString(body) {
-		t.Errorf("/metrics counts no lane transactions after three GETs")
+	if os.Getenv("BULKHEAD_TEST_PGBOUNCER") == "" {
+		if !regexp.MustCompile(`(?m)^bulkhead_db_lane_transactions_total [1-9]`).MatchString(body) {
+			t.Errorf("/metrics counts no lane transactions after three GETs")
+		}
+		if !regexp.MustCompile(`(?m)^bulkhead_db_lane_connections_idle [1-9]`).MatchString(body) {
+			t.Errorf("/metrics shows no idle lane connection after three GETs")
+		}
 	}
 
 	labelled := newMetered(t, func(c *web.Config) { c.MetricsTenantLabels = true })

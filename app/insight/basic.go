@@ -130,9 +130,15 @@ func (b *Basic) Health(ctx context.Context) (*HealthReport, error) {
 		return LevelOK, fmt.Sprintf("all %d at version %d", all, latest)
 	})
 	timed("Connection pool", func() (string, string) {
-		s := b.DB.Stats()
-		detail := fmt.Sprintf("%d of %d connections in use, %d waits so far", s.InUse, s.MaxOpenConnections, s.WaitCount)
-		if s.MaxOpenConnections > 0 && s.InUse*10 >= s.MaxOpenConnections*8 {
+		// Tenant lanes hold connections between transactions, which the
+		// pool counts as in use; an idle lane gives its own back on demand.
+		s, lanes := b.DB.Stats(), b.DB.LaneStats()
+		working := max(s.InUse-lanes.Idle, 0)
+		detail := fmt.Sprintf("%d of %d connections in use, %d waits so far", working, s.MaxOpenConnections, s.WaitCount)
+		if lanes.Idle > 0 {
+			detail = fmt.Sprintf("%d of %d connections in use, %d more kept by idle tenant lanes, %d waits so far", working, s.MaxOpenConnections, lanes.Idle, s.WaitCount)
+		}
+		if s.MaxOpenConnections > 0 && working*10 >= s.MaxOpenConnections*8 {
 			return LevelWarn, detail
 		}
 		return LevelOK, detail

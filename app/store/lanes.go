@@ -52,6 +52,9 @@ type lanes struct {
 	closed atomic.Bool
 	stop   chan struct{}
 	stats  struct{ served, fallbacks, returned atomic.Int64 }
+	// idle counts the connections lanes hold between transactions:
+	// database/sql counts them as in use.
+	idle atomic.Int64
 }
 
 type lane struct {
@@ -83,6 +86,9 @@ type LaneStats struct {
 	// Returned counts idle lane connections given back to the pool
 	// because someone was waiting for one.
 	Returned int64
+	// Idle is how many connections lanes hold right now between
+	// transactions; sql.DBStats counts them as in use.
+	Idle int
 }
 
 func newLanes(db *DB, n int) *lanes {
@@ -136,7 +142,9 @@ func (db *DB) tenantConn(ctx context.Context, tenantID string) (*sqlx.Conn, func
 			return nil, nil, Unavailable(ctx.Err())
 		}
 	}
-	if h.conn == nil {
+	if h.conn != nil {
+		ls.idle.Add(-1)
+	} else {
 		// A lane takes only a connection the pool can spare: were it to
 		// wait on a full pool, another idle lane would give its connection
 		// back for it (watch), and that lane would take one in turn.
@@ -153,7 +161,13 @@ func (db *DB) tenantConn(ctx context.Context, tenantID string) (*sqlx.Conn, func
 		h.conn = c
 	}
 	ls.stats.served.Add(1)
-	return h.conn, func() { l <- ls.keep(h.conn) }, nil
+	return h.conn, func() {
+		h := ls.keep(h.conn)
+		if h.conn != nil {
+			ls.idle.Add(1)
+		}
+		l <- h
+	}, nil
 }
 
 // pooledConn is tenantConn without a lane.
@@ -252,6 +266,7 @@ func (ls *lanes) giveBack(now time.Time, idleFor time.Duration) bool {
 			oldest <- h
 			return false
 		}
+		ls.idle.Add(-1)
 		oldest <- held{}
 		conn.Close()
 		return true
@@ -270,6 +285,7 @@ func (ls *lanes) close() {
 	for i := range ls.lane {
 		l := ls.lane[i].tok
 		if h := <-l; h.conn != nil {
+			ls.idle.Add(-1)
 			h.conn.Close()
 		}
 		l <- held{}
@@ -282,5 +298,6 @@ func (db *DB) LaneStats() LaneStats {
 	if ls == nil {
 		return LaneStats{}
 	}
-	return LaneStats{Lanes: len(ls.lane), Served: ls.stats.served.Load(), Fallbacks: ls.stats.fallbacks.Load(), Returned: ls.stats.returned.Load()}
+	return LaneStats{Lanes: len(ls.lane), Served: ls.stats.served.Load(), Fallbacks: ls.stats.fallbacks.Load(),
+		Returned: ls.stats.returned.Load(), Idle: int(ls.idle.Load())}
 }

@@ -146,6 +146,17 @@ func TestIdleLanesGiveWay(t *testing.T) {
 	if len(pids) != 2 {
 		t.Fatalf("8 tenants over 2 lanes ran on %d backends", len(pids))
 	}
+	if st := db.LaneStats(); st.Idle != 2 {
+		t.Fatalf("lane stats %+v, want 2 connections idle in lanes", st)
+	}
+	if err := db.InTenant(ctx, ts[0].Scope(), func(*sqlx.Tx) error {
+		if st := db.LaneStats(); st.Idle != 1 {
+			t.Errorf("during a transaction: lane stats %+v, want 1 connection idle in lanes", st)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	// Both connections are with the lanes now. A plain query and a
 	// control-plane transaction each get one, and hold it.
 	start := time.Now()
@@ -163,8 +174,8 @@ func TestIdleLanesGiveWay(t *testing.T) {
 	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("the lanes gave their connections back after %s", took)
 	}
-	if st := db.LaneStats(); st.Returned != 2 {
-		t.Errorf("lane stats %+v, want 2 connections returned", st)
+	if st := db.LaneStats(); st.Returned != 2 || st.Idle != 0 {
+		t.Errorf("lane stats %+v, want 2 connections returned and none idle in lanes", st)
 	}
 	conn.Close()
 	rows.Close()
