@@ -69,16 +69,10 @@ func (rt *ResourceType) CompileFilter(expr string, argOffset int) (sql string, a
 // foldSubAttrFilters: a sub-attribute and its comparison.
 var subAttrComparison = regexp.MustCompile(`^\.([A-Za-z][A-Za-z0-9_$-]*)\s+(?i:(pr)\b|(eq|ne|co|sw|ew|gt|ge|lt|le)\s+("(?:[^"\\]|\\.)*"|[^\s()\[\]"]+))`)
 
-var (
-	quotedString     = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
-	orOutsideStrings = regexp.MustCompile(`(?i)\bor\b`)
-)
-
 // foldSubAttrFilters rewrites each attr[filter].sub op value of expr into
-// the equivalent attr[filter and sub op value], which RFC 7644's grammar
+// the equivalent attr[(filter) and sub op value], which RFC 7644's grammar
 // allows: the value of attr that passes filter has a sub whose value
-// compares so. A filter with "or" is left alone, as the rewrite would need
-// parentheses inside the brackets, which the parser does not take.
+// compares so.
 func foldSubAttrFilters(expr string) string {
 	open := -1
 	for i := 0; i < len(expr); i++ {
@@ -97,13 +91,7 @@ func foldSubAttrFilters(expr string) string {
 			if m[2] == "" {
 				cmp = m[1] + " " + m[3] + " " + m[4]
 			}
-			inner := expr[open+1 : i]
-			if orOutsideStrings.MatchString(quotedString.ReplaceAllString(inner, `""`)) {
-				// The parser takes no parentheses inside brackets, and
-				// "and" binds tighter than "or": leave it unparsed.
-				return expr
-			}
-			folded := expr[:open] + "[" + inner + " and " + cmp + "]"
+			folded := expr[:open] + "[(" + expr[open+1:i] + ") and " + cmp + "]"
 			return folded + foldSubAttrFilters(expr[i+1+len(m[0]):])
 		}
 	}
@@ -162,14 +150,101 @@ func invalidFilter(format string, args ...any) error {
 	return app.ScimErrorf(app.EINVALID, app.ScimInvalidFilter, format, args...)
 }
 
-// parseFilter parses expr, turning a panic of the parser into an error.
-func parseFilter(expr string) (e filter.Expression, err error) {
+// parseFilter parses expr. The parser's grammar for a value filter in
+// brackets takes at most two terms and no parentheses, where RFC 7644's
+// takes any filter (emails[type eq "work" and (value co "@a" or value co
+// "@b")]); when expr does not parse, each bracketed filter is parsed on its
+// own and put into the tree parsed from the rest.
+func parseFilter(expr string) (filter.Expression, error) {
+	e, err := parseWhole(expr)
+	if err == nil {
+		return e, nil
+	}
+	outer, inner := liftValueFilters(expr)
+	if len(inner) == 0 {
+		return nil, err
+	}
+	e, err2 := parseWhole(outer)
+	if err2 != nil {
+		return nil, err
+	}
+	filters := make([]filter.Expression, len(inner))
+	for i, s := range inner {
+		if filters[i], err = parseFilter(s); err != nil {
+			return nil, err
+		}
+	}
+	if putValueFilters(e, filters) != len(filters) {
+		return nil, fmt.Errorf("parse filter %q: a value filter is misplaced", expr)
+	}
+	return e, nil
+}
+
+// parseWhole parses expr with the parser, turning its panics into errors.
+func parseWhole(expr string) (e filter.Expression, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("parse filter: %v", r)
 		}
 	}()
 	return filter.ParseFilterNumber([]byte(expr))
+}
+
+// valueFilterMark names the stand-in liftValueFilters puts in the brackets.
+const valueFilterMark = "bulkheadValueFilter"
+
+// liftValueFilters replaces the text in each outermost pair of brackets of
+// expr, outside string literals, with a stand-in that the parser takes
+// ("bulkheadValueFilter0 pr", 1, ...) and returns the texts in order; none
+// when the brackets do not pair up.
+func liftValueFilters(expr string) (outer string, inner []string) {
+	var b strings.Builder
+	depth, open, last := 0, 0, 0
+	for i := 0; i < len(expr); i++ {
+		switch expr[i] {
+		case '"':
+			i = stringEnd(expr, i) - 1
+		case '[':
+			if depth == 0 {
+				open = i
+			}
+			depth++
+		case ']':
+			if depth--; depth < 0 {
+				return expr, nil
+			}
+			if depth == 0 {
+				b.WriteString(expr[last : open+1])
+				fmt.Fprintf(&b, "%s%d pr", valueFilterMark, len(inner))
+				inner = append(inner, expr[open+1:i])
+				last = i
+			}
+		}
+	}
+	if depth != 0 {
+		return expr, nil
+	}
+	b.WriteString(expr[last:])
+	return b.String(), inner
+}
+
+// putValueFilters puts filters[k] in place of the stand-in k of
+// liftValueFilters in the tree e, and returns how many it put.
+func putValueFilters(e filter.Expression, filters []filter.Expression) int {
+	switch e := e.(type) {
+	case *filter.LogicalExpression:
+		return putValueFilters(e.Left, filters) + putValueFilters(e.Right, filters)
+	case *filter.NotExpression:
+		return putValueFilters(e.Expression, filters)
+	case *filter.ValuePath:
+		if a, ok := e.ValueFilter.(*filter.AttributeExpression); ok {
+			if k, err := strconv.Atoi(strings.TrimPrefix(a.AttributePath.AttributeName, valueFilterMark)); err == nil && k >= 0 && k < len(filters) {
+				e.ValueFilter = filters[k]
+				return 1
+			}
+		}
+	}
+	return 0
 }
 
 // filterDepth returns how deeply parentheses and brackets nest in expr,

@@ -316,6 +316,12 @@ func TestCompileFilterErrors(t *testing.T) {
 		{"ContainsNull", nil, `userName co null`},
 		{"BracketsOnSimpleAttribute", nil, `userName[value eq "a"]`},
 		{"BracketsUnknownSub", nil, `emails[shoe eq "a"]`},
+		{"BracketsUnknownSubInParentheses", nil, `emails[type eq "work" and (shoe eq "a" or value pr)]`},
+		{"BracketsUnbalancedParenthesis", nil, `emails[type eq "work" and (value pr]`},
+		{"BracketsUnclosed", nil, `emails[type eq "work" and (value pr)`},
+		{"BracketsInBrackets", nil, `emails[type eq "work" and (emails[value pr])]`},
+		{"BracketsEmpty", nil, `emails[]`},
+		{"BracketsStandInName", nil, `emails[bulkheadValueFilter0 pr]`},
 		{"GroupMembersDisplay", scim.GroupResource, `members.display eq "Babs"`},
 		{"TooLong", nil, `userName eq "` + strings.Repeat("a", scim.MaxFilterLength) + `"`},
 		{"TooDeep", nil, strings.Repeat("(", 40) + `userName eq "a"` + strings.Repeat(")", 40)},
@@ -460,6 +466,7 @@ func TestCompileFilterSubAttrAfterValueFilter(t *testing.T) {
 		{`emails[value co "]."].value eq "x" and userName eq "u"`, `emails[value co "]." and value eq "x"] and userName eq "u"`},
 		{`emails[type eq "work"].value eq "a" or phoneNumbers[type eq "mobile"].value eq "1"`,
 			`emails[type eq "work" and value eq "a"] or phoneNumbers[type eq "mobile" and value eq "1"]`},
+		{`emails[type eq "work" or type eq "home"].value eq "a"`, `emails[(type eq "work" or type eq "home") and value eq "a"]`},
 	} {
 		t.Run(tt.filter, func(t *testing.T) {
 			got, gotArgs, err := scim.UserResource.CompileFilter(tt.filter, 0)
@@ -475,7 +482,7 @@ func TestCompileFilterSubAttrAfterValueFilter(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range []string{`emails[type eq "work" or type eq "home"].value eq "a"`, `emails[type eq "work"].value`, `emails[type eq "work"].value eq`, `emails[type eq "work"].nope eq "a"`} {
+	for _, bad := range []string{`emails[type eq "work"].value`, `emails[type eq "work"].value eq`, `emails[type eq "work"].nope eq "a"`} {
 		_, _, err := scim.UserResource.CompileFilter(bad, 0)
 		assertInvalidFilter(t, err)
 	}
