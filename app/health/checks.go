@@ -207,7 +207,7 @@ func (h *Checker) checkTokens(ctx context.Context, t *tenant.Tenant, _ bool) (St
 		}
 		active++
 		if k.ExpiresAt != nil && k.ExpiresAt.Sub(now) < tokenWarning {
-			expiring = append(expiring, fmt.Sprintf("%q (%s…) expires in %s, on %s", k.Name, k.Prefix, days(k.ExpiresAt.Sub(now)), k.ExpiresAt.Format(time.DateOnly)))
+			expiring = append(expiring, fmt.Sprintf("%q (%s…) expires in %s, on %s", k.Name, k.Prefix, span(k.ExpiresAt.Sub(now)), k.ExpiresAt.Format(time.DateOnly)))
 		}
 	}
 	switch {
@@ -228,7 +228,7 @@ func (h *Checker) checkLastWrite(ctx context.Context, t *tenant.Tenant, _ bool) 
 		return Warn, "could not read the last write: " + app.ErrorMessageOrText(err)
 	}
 	ago := time.Since(lw.At)
-	reason := fmt.Sprintf("last successful SCIM write %s ago, by %s", days(ago), usage.IdPNames[lw.IdP])
+	reason := fmt.Sprintf("last successful SCIM write %s ago, by %s", span(ago), usage.IdPNames[lw.IdP])
 	if ago > staleWrite {
 		return Warn, reason + ": the identity provider may have stopped syncing"
 	}
@@ -305,10 +305,22 @@ func round(d time.Duration) time.Duration {
 	return d.Round(10 * time.Microsecond)
 }
 
-// days writes a duration the way people say it: "3 days", "5h0m0s".
-func days(d time.Duration) string {
-	if d >= 48*time.Hour {
-		return fmt.Sprintf("%d days", int(d.Hours()/24))
+// span writes a duration the way people say it: "under a minute",
+// "1 minute", "5 hours", "3 days".
+func span(d time.Duration) string {
+	n, unit := 0, ""
+	switch {
+	case d < time.Minute:
+		return "under a minute"
+	case d < time.Hour:
+		n, unit = int(d/time.Minute), "minute"
+	case d < 48*time.Hour:
+		n, unit = int(d/time.Hour), "hour"
+	default:
+		n, unit = int(d/(24*time.Hour)), "day"
 	}
-	return d.Round(time.Minute).String()
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
 }

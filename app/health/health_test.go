@@ -246,16 +246,19 @@ func TestLastWrite(t *testing.T) {
 	f := newFixture(t)
 	f.tenant(t, "fresh")
 	f.tenant(t, "stale")
+	f.tenant(t, "now")
 	write := func(id string, at time.Time, idp string) {
 		f.meter.Record(usage.Event{TenantID: id, At: at, Resource: usage.ResourceUsers, Operation: usage.OpCreate, Status: 201, IdP: idp})
 		f.meter.Record(usage.Event{TenantID: id, At: at.Add(time.Minute), Resource: usage.ResourceUsers, Operation: usage.OpCreate, Status: 409, IdP: usage.IdPUnknown})
 	}
 	write("fresh", time.Now().Add(-3*time.Hour), usage.IdPOkta)
 	write("stale", time.Now().Add(-9*24*time.Hour), usage.IdPEntra)
+	write("now", time.Now(), usage.IdPOkta)
 	if err := f.meter.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, f.check(t, "fresh", "last_write"), health.OK, "3h0m0s ago, by Okta")
+	expect(t, f.check(t, "fresh", "last_write"), health.OK, "last successful SCIM write 3 hours ago, by Okta")
+	expect(t, f.check(t, "now", "last_write"), health.OK, "last successful SCIM write under a minute ago, by Okta")
 	expect(t, f.check(t, "stale", "last_write"), health.Warn, "9 days ago, by Microsoft Entra ID: the identity provider may have stopped syncing")
 }
 
