@@ -1,9 +1,14 @@
 package tenant
 
 import (
+	"context"
 	"encoding/binary"
+	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/bulkhead-dev/bulkhead/app"
+	"github.com/bulkhead-dev/bulkhead/app/store/storetest"
 )
 
 // TestAuthCacheBounded: a full token cache drops expired entries first, and
@@ -28,5 +33,46 @@ func TestAuthCacheBounded(t *testing.T) {
 	shrink(a.entries, now, func(e authEntry) time.Time { return e.expires })
 	if got := len(a.entries); got >= MaxCachedTokens*7/8+1 || got < MaxCachedTokens*7/8-1 {
 		t.Fatalf("after shrinking a full cache of live entries: %d, want about %d", got, MaxCachedTokens*7/8)
+	}
+}
+
+// TestCachedTokenExpires: a cached token stops working at its expiry, not
+// when its cache entry would have run out.
+func TestCachedTokenExpires(t *testing.T) {
+	ctx := context.Background()
+	svc := NewService(storetest.NewDB(t))
+	if _, _, err := svc.CreateTenant(ctx, NewTenant{ID: "acme"}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	expires := time.Now().Add(2 * time.Second)
+	tok, err := svc.CreateToken(ctx, "acme", "short", &expires, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := NewAuth(svc, slog.New(slog.DiscardHandler))
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go a.Run(rctx)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		a.mu.Lock()
+		on := a.listening
+		a.mu.Unlock()
+		if on {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the change listener did not start")
+		}
+	}
+	if _, err := a.Authenticate(ctx, tok.Secret); err != nil {
+		t.Fatalf("before its expiry: %v", err)
+	}
+	if a.mu.Lock(); len(a.entries) != 1 {
+		t.Fatalf("%d cached tokens, want 1", len(a.entries))
+	}
+	a.mu.Unlock()
+	time.Sleep(time.Until(expires) + 50*time.Millisecond)
+	if _, err := a.Authenticate(ctx, tok.Secret); app.ErrorCode(err) != app.EUNAUTHORIZED {
+		t.Fatalf("after its expiry: %v, want unauthorized", err)
 	}
 }

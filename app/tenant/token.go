@@ -134,6 +134,9 @@ type Principal struct {
 	TokenPrefix string        // the opaque token's prefix, or "jwt:" and the issuer id's first characters
 	Kind        string        // CredentialToken, CredentialJWT or CredentialGateway
 	Subject     string        // a JWT's sub claim
+	// TokenExpires is when the opaque token stops working; nil when it
+	// does not expire, and for JWTs and the gateway.
+	TokenExpires *time.Time
 }
 
 // errUnauthorized is the one answer for every token that does not work.
@@ -156,15 +159,16 @@ func (s *Service) principal(ctx context.Context, hash []byte) (*Principal, error
 	var row struct {
 		Tenant
 		Permissions
-		TokenID     uuid.UUID `db:"token_id"`
-		TokenPrefix string    `db:"token_prefix"`
-		Extensions  []byte    `db:"extensions"`
+		TokenID      uuid.UUID  `db:"token_id"`
+		TokenPrefix  string     `db:"token_prefix"`
+		TokenExpires *time.Time `db:"token_expires"`
+		Extensions   []byte     `db:"extensions"`
 	}
 	const q = `
 		SELECT t.id, t.name, t.plan, t.status, t.isolation, t.trial_ends_at, t.schema_version, t.created_at, t.updated_at,
 			p.can_create, p.can_read, p.can_update, p.can_delete, p.can_list,
 			p.max_users, p.max_groups, p.requests_per_minute, p.burst, p.bulk_enabled,
-			k.id AS token_id, k.prefix AS token_prefix, ` + extensionsColumn + `
+			k.id AS token_id, k.prefix AS token_prefix, k.expires_at AS token_expires, ` + extensionsColumn + `
 		FROM control.tokens k
 		JOIN control.tenants t ON t.id = k.tenant_id
 		JOIN control.tenant_permissions p ON p.tenant_id = k.tenant_id
@@ -183,5 +187,5 @@ func (s *Service) principal(ctx context.Context, hash []byte) (*Principal, error
 		return nil, fmt.Errorf("authenticate: %w", store.Unavailable(err))
 	}
 	return &Principal{Tenant: row.Tenant, Permissions: row.Permissions, Types: resourceTypes(row.Extensions),
-		TokenID: row.TokenID, TokenPrefix: row.TokenPrefix, Kind: CredentialToken}, nil
+		TokenID: row.TokenID, TokenPrefix: row.TokenPrefix, TokenExpires: row.TokenExpires, Kind: CredentialToken}, nil
 }
