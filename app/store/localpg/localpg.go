@@ -227,6 +227,7 @@ func (c *Cluster) start(run *syscall.Credential, opts Options) error {
 		"-c", "listen_addresses=127.0.0.1",
 		"-c", "max_connections=200",
 		"-c", "max_locks_per_transaction=256",
+		"-c", "shared_buffers=" + strconv.FormatInt(sharedBuffers()>>20, 10) + "MB",
 		"-c", "unix_socket_permissions=0770",
 	}
 	if opts.Fast {
@@ -262,6 +263,35 @@ func (c *Cluster) start(run *syscall.Credential, opts Options) error {
 		}
 	}
 }
+
+// sharedBuffers is the size of the cluster's shared buffers: a quarter of
+// the memory this process may use (the machine's, or its cgroup's limit),
+// which is what PostgreSQL's documentation suggests for a dedicated server,
+// between PostgreSQL's default of 128 MB and maxSharedBuffers. With the
+// default, 10,000 tenants' pages outgrow the buffers: every GET /Users/{id}
+// read about 10 pages from the operating system (docs/scaling.md).
+func sharedBuffers() int64 {
+	const least = 128 << 20
+	mem := int64(0)
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				mem = kb << 10
+			}
+		}
+	}
+	if b, err := os.ReadFile("/sys/fs/cgroup/memory.max"); err == nil {
+		if limit, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && limit < mem {
+			mem = limit
+		}
+	}
+	return min(max(mem/4, least), maxSharedBuffers)
+}
+
+// maxSharedBuffers bounds sharedBuffers: the cluster shares the machine
+// with Bulkhead and whatever else runs there.
+const maxSharedBuffers = 2 << 30
 
 func (c *Cluster) initdb(bin string, run *syscall.Credential) error {
 	pw := make([]byte, 24)
