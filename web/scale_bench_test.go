@@ -45,7 +45,7 @@ func BenchmarkScale(b *testing.B) {
 			b.Fatalf("BENCH_TENANTS=%q: want a number of at least 10", v)
 		}
 	}
-	const conc = 8
+	const conc, turns = 8, 4
 	dur := 10 * time.Second
 	ctx := context.Background()
 	dsn := storetest.URL(b)
@@ -171,6 +171,9 @@ func BenchmarkScale(b *testing.B) {
 	// The load below runs with the pool full, so refills do not compete.
 	waitPool()
 	randTenant := func(of int) string { return "s" + strconv.Itoa(1+rand.IntN(of)) }
+	getFrom := func(of int) func() (int, error) {
+		return func() (int, error) { return do("GET", randTenant(of), "/Users/"+userID(1+rand.IntN(20)), "") }
+	}
 	var seq atomic.Int64
 	scenarios := []struct {
 		name    string
@@ -178,8 +181,7 @@ func BenchmarkScale(b *testing.B) {
 		req     func() (int, error)
 		want    int
 	}{
-		{"GET /Users/{id}", n, func() (int, error) { return do("GET", randTenant(n), "/Users/"+userID(1+rand.IntN(20)), "") }, 200},
-		{"GET /Users/{id}, 10 tenants", 10, func() (int, error) { return do("GET", randTenant(10), "/Users/"+userID(1+rand.IntN(20)), "") }, 200},
+		{"GET /Users/{id}", n, getFrom(n), 200},
 		{`GET /Users?filter=userName eq …`, n, func() (int, error) {
 			return do("GET", randTenant(n), "/Users?filter="+q(fmt.Sprintf(`userName eq "user%02d"`, 1+rand.IntN(20))), "")
 		}, 200},
@@ -208,38 +210,69 @@ func BenchmarkScale(b *testing.B) {
 		return scenarios[0].req()
 	}, scenarios[0].want)
 	warmup := (dur + time.Since(warmStart)).Round(time.Second)
-	fmt.Fprintf(out, "\nHTTP, %d concurrent clients for %s each (client, server and PostgreSQL share the machine), after %s of GET requests over all tenants (%d requests) to warm the pool up:\n\n| request | tenants | median | p99 | requests/s |\n|---|---:|---:|---:|---:|\n", conc, dur, warmup, atomic.LoadInt64(&sent))
+	fmt.Fprintf(out, "\nHTTP, %d concurrent clients (client, server and PostgreSQL share the machine), after %s of GET requests over all tenants (%d requests) to warm the pool up; GET by id over %d and over 10 tenants in turns, %d rounds of %s each, the others for %s:\n\n| request | tenants | median | p99 | requests/s |\n|---|---:|---:|---:|---:|\n",
+		conc, warmup, atomic.LoadInt64(&sent), n, turns, dur/2, dur)
 	fmt.Fprintf(out, "| GET /Users/{id}, first %s after start-up | %d | %.2f ms | %.2f ms | %.0f |\n", dur, n, ms(first.med), ms(first.p99), first.rate)
-	results := map[string]loadResult{}
-	for _, sc := range scenarios {
-		r := runLoad(conc, dur, sc.req, sc.want)
-		if r.errors > 0 {
-			b.Fatalf("%s: %d errors, first: %v", sc.name, r.errors, r.firstErr)
-		}
-		results[sc.name] = r
-		fmt.Fprintf(out, "| %s | %d | %.2f ms | %.2f ms | %.0f |\n", sc.name, sc.tenants, ms(r.med), ms(r.p99), r.rate)
+	// Pages read into shared buffers from outside (the OS page cache here):
+	// what grows when the tenants' pages outgrow shared_buffers. Backends
+	// report their counts within a second.
+	blocksRead := func() (read int64) {
+		time.Sleep(1100 * time.Millisecond)
+		_ = db.GetContext(ctx, &read, `SELECT blks_read FROM pg_stat_database WHERE datname = current_database()`)
+		return read
 	}
-	get, get10 := results["GET /Users/{id}"], results["GET /Users/{id}, 10 tenants"]
-	fmt.Fprintf(out, "\np99 of GET by id over %d tenants ÷ over 10 tenants: %.2f (goal ≤ 1.3)\n", n, float64(get.p99)/float64(get10.p99))
-
+	var reads [2]int64
+	closed := func(side int, req func() (int, error)) func(time.Duration, *loadResult) []time.Duration {
+		return func(d time.Duration, res *loadResult) []time.Duration {
+			before := blocksRead()
+			all := closedLoad(conc, after(d), req, 200, res)
+			reads[side] += blocksRead() - before
+			return all
+		}
+	}
+	pair := inTurns(turns, dur/2, closed(0, getFrom(n)), closed(1, getFrom(10)))
+	get, get10 := pair[0], pair[1]
 	// The same at a steady rate well below what the machine can serve: with
 	// 8 clients sending back to back, the CPU is always saturated and every
 	// latency is mostly queueing (p99 follows 1 / throughput); at a steady
 	// rate it is what one request costs. The two sides take turns, after
-	// untimed traffic, so that neither gains from going second.
-	const openRate, rounds = 150, 6
-	fmt.Fprintf(out, "\nGET /Users/{id} at a steady %d requests/s (Poisson arrivals, each timed from its planned start), %d rounds of %s for each side in turns, after %s untimed:\n\n| tenants | median | p99 |\n|---:|---:|---:|\n", openRate, rounds, dur/2, dur/2)
-	steadyGet := func(of int) func() (int, error) {
-		return func() (int, error) { return do("GET", randTenant(of), "/Users/"+userID(1+rand.IntN(20)), "") }
+	// untimed traffic, so that neither gains from going second; and this
+	// runs before the writes below, whose vacuuming would go on meanwhile.
+	var steadyOut strings.Builder
+	const openRate, rounds = 150, 12
+	fmt.Fprintf(&steadyOut, "\nGET /Users/{id} at a steady %d requests/s (Poisson arrivals, each timed from its planned start), %d rounds of %s for each side in turns, after %s untimed:\n\n| tenants | median | p99 |\n|---:|---:|---:|\n", openRate, rounds, dur/2, dur)
+	open := func(req func() (int, error)) func(time.Duration, *loadResult) []time.Duration {
+		return func(d time.Duration, res *loadResult) []time.Duration { return openLoad(openRate, d, req, 200, res) }
 	}
-	steady := runSteadyRounds(openRate, dur/2, rounds, 200, steadyGet(n), steadyGet(10))
+	openLoad(openRate, dur, getFrom(n), 200, &loadResult{})
+	steady := inTurns(rounds, dur/2, open(getFrom(n)), open(getFrom(10)))
 	for i, of := range []int{n, 10} {
 		if r := steady[i]; r.errors > 0 {
 			b.Fatalf("steady GET over %d tenants: %d errors, first: %v", of, r.errors, r.firstErr)
 		}
-		fmt.Fprintf(out, "| %d | %.2f ms | %.2f ms |\n", of, ms(steady[i].med), ms(steady[i].p99))
+		fmt.Fprintf(&steadyOut, "| %d | %.2f ms | %.2f ms |\n", of, ms(steady[i].med), ms(steady[i].p99))
 	}
-	fmt.Fprintf(out, "\np99 at a steady rate over %d tenants ÷ over 10 tenants: %.2f (goal ≤ 1.3)\n", n, float64(steady[0].p99)/float64(steady[1].p99))
+	fmt.Fprintf(&steadyOut, "\np99 at a steady rate over %d tenants ÷ over 10 tenants: %.2f (goal ≤ 1.3)\n", n, float64(steady[0].p99)/float64(steady[1].p99))
+	for i, r := range []loadResult{get, get10} {
+		if r.errors > 0 {
+			b.Fatalf("GET by id: %d errors, first: %v", r.errors, r.firstErr)
+		}
+		fmt.Fprintf(out, "| GET /Users/{id} | %d | %.2f ms | %.2f ms | %.0f |\n", []int{n, 10}[i], ms(r.med), ms(r.p99), r.rate)
+	}
+	for _, sc := range scenarios[1:] {
+		r := runLoad(conc, dur, sc.req, sc.want)
+		if r.errors > 0 {
+			b.Fatalf("%s: %d errors, first: %v", sc.name, r.errors, r.firstErr)
+		}
+		fmt.Fprintf(out, "| %s | %d | %.2f ms | %.2f ms | %.0f |\n", sc.name, sc.tenants, ms(r.med), ms(r.p99), r.rate)
+	}
+	fmt.Fprintf(out, "\np99 of GET by id over %d tenants ÷ over 10 tenants: %.2f (goal ≤ 1.3)\n", n, float64(get.p99)/float64(get10.p99))
+	var sharedBuffers string
+	_ = db.GetContext(ctx, &sharedBuffers, `SHOW shared_buffers`)
+	fmt.Fprintf(out, "\nPages read from outside shared buffers (%s) per GET /Users/{id}: %.2f over %d tenants, %.2f over 10.\n",
+		sharedBuffers, float64(reads[0])/float64(max(get.count, 1)), n, float64(reads[1])/float64(max(get10.count, 1)))
+
+	fmt.Fprint(out, steadyOut.String())
 	if ls := db.LaneStats(); ls.Lanes > 0 {
 		fmt.Fprintf(out, "\nTenant lanes: %d; %d transactions ran on their lane, %d (%.1f%%) found it busy and took another connection; %d idle lane connections were given back to the pool.\n",
 			ls.Lanes, ls.Served, ls.Fallbacks, 100*float64(ls.Fallbacks)/float64(max(ls.Served+ls.Fallbacks, 1)), ls.Returned)
@@ -395,17 +428,33 @@ func (res *loadResult) summarize(all []time.Duration, el time.Duration) {
 
 // runLoad sends requests from conc goroutines for d and sums up.
 func runLoad(conc int, d time.Duration, req func() (int, error), want int) loadResult {
-	stop := make(chan struct{})
-	time.AfterFunc(d, func() { close(stop) })
-	return runLoadUntil(conc, stop, req, want)
+	return runLoadUntil(conc, after(d), req, want)
 }
 
+// after returns a channel closed after d.
+func after(d time.Duration) <-chan struct{} {
+	stop := make(chan struct{})
+	time.AfterFunc(d, func() { close(stop) })
+	return stop
+}
+
+// runLoadUntil sends requests from conc goroutines until stop closes and
+// sums up.
 func runLoadUntil(conc int, stop <-chan struct{}, req func() (int, error), want int) loadResult {
+	var res loadResult
+	start := time.Now()
+	all := closedLoad(conc, stop, req, want, &res)
+	res.summarize(all, time.Since(start))
+	return res
+}
+
+// closedLoad sends requests from conc goroutines, each waiting for its
+// answer before it sends the next, until stop closes. It counts failures
+// in res and returns the times.
+func closedLoad(conc int, stop <-chan struct{}, req func() (int, error), want int, res *loadResult) []time.Duration {
 	var mu sync.Mutex
 	var all []time.Duration
-	var res loadResult
 	var wg sync.WaitGroup
-	start := time.Now()
 	for range conc {
 		wg.Add(1)
 		go func() {
@@ -432,24 +481,22 @@ func runLoadUntil(conc int, stop <-chan struct{}, req func() (int, error), want 
 		}()
 	}
 	wg.Wait()
-	res.summarize(all, time.Since(start))
-	return res
+	return all
 }
 
-// runSteadyRounds sends each of reqs at rate per second for d, in turns
-// (0 1 …, then … 1 0, and so on) for rounds rounds, after d of reqs[0]
-// untimed, and sums up each over all its rounds.
-func runSteadyRounds(rate float64, d time.Duration, rounds, want int, reqs ...func() (int, error)) []loadResult {
-	res := make([]loadResult, len(reqs))
-	all := make([][]time.Duration, len(reqs))
-	openLoad(rate, d, reqs[0], want, &loadResult{})
+// inTurns runs each of runs for d, in turns (0 1 …, then … 1 0, and so on)
+// for rounds rounds, so that drift in the machine's speed and the order of
+// runs weigh on all of them alike, and sums up each over all its rounds.
+func inTurns(rounds int, d time.Duration, runs ...func(time.Duration, *loadResult) []time.Duration) []loadResult {
+	res := make([]loadResult, len(runs))
+	all := make([][]time.Duration, len(runs))
 	for r := range rounds {
-		for k := range reqs {
+		for k := range runs {
 			i := k
 			if r%2 == 1 {
-				i = len(reqs) - 1 - k
+				i = len(runs) - 1 - k
 			}
-			all[i] = append(all[i], openLoad(rate, d, reqs[i], want, &res[i])...)
+			all[i] = append(all[i], runs[i](d, &res[i])...)
 		}
 	}
 	for i := range res {
