@@ -21,8 +21,9 @@ const changesChannel = "bulkhead_tenant_changes"
 // database. Any change made anywhere — this instance, another one, the CLI
 // — evicts entries at once through PostgreSQL LISTEN/NOTIFY, so a revoked
 // token or a changed permission is in force everywhere within moments.
-// Entries live at most cacheTTL, and never past their token's expiry. The cache holds at most MaxCachedTokens
-// entries, so memory does not grow with the number of tenants.
+// Entries live at most cacheTTL, and never past their token's expiry. The
+// cache holds at most MaxCachedTokens entries, so memory does not grow with
+// the number of tenants.
 //
 // The cache is used only while notifications provably arrive: after
 // (re)connecting, Run sends a probe NOTIFY through the pool and turns the
