@@ -328,7 +328,7 @@ func TestInspectorRedacts(t *testing.T) {
 		t.Fatalf("%d failures in the inspector, want 2", len(fs))
 	}
 	all, _ := json.Marshal(fs)
-	for _, pii := range []string{"barbara", "Barbara", "Jensen", "jensen", "Babs", "example.com", "555", "Universal", "Hollywood"} {
+	for _, pii := range []string{"barbara", "Barbara", "Jensen", "jensen", "Babs", "example.com", "555 8377", "Universal", "Hollywood"} {
 		if strings.Contains(string(all), pii) {
 			t.Errorf("the inspector shows %q:\n%s", pii, all)
 		}
