@@ -134,10 +134,11 @@ func (b *Basic) Health(ctx context.Context) (*HealthReport, error) {
 		// pool counts as in use; an idle lane gives its own back on demand.
 		s, lanes := b.DB.Stats(), b.DB.LaneStats()
 		working := max(s.InUse-lanes.Idle, 0)
-		detail := fmt.Sprintf("%d of %d connections in use, %d waits so far", working, s.MaxOpenConnections, s.WaitCount)
+		detail := fmt.Sprintf("%d of %d connections in use", working, s.MaxOpenConnections)
 		if lanes.Idle > 0 {
-			detail = fmt.Sprintf("%d of %d connections in use, %d more kept by idle tenant lanes, %d waits so far", working, s.MaxOpenConnections, lanes.Idle, s.WaitCount)
+			detail += fmt.Sprintf(", %d more kept by idle tenant lanes", lanes.Idle)
 		}
+		detail += fmt.Sprintf(", %d waits so far", s.WaitCount)
 		if s.MaxOpenConnections > 0 && working*10 >= s.MaxOpenConnections*8 {
 			return LevelWarn, detail
 		}
