@@ -222,11 +222,13 @@ func BenchmarkScale(b *testing.B) {
 		return read
 	}
 	var reads [2]int64
+	last := blocksRead()
 	closed := func(side int, req func() (int, error)) func(time.Duration, *loadResult) []time.Duration {
 		return func(d time.Duration, res *loadResult) []time.Duration {
-			before := blocksRead()
 			all := closedLoad(conc, after(d), req, 200, res)
-			reads[side] += blocksRead() - before
+			now := blocksRead()
+			reads[side] += now - last
+			last = now
 			return all
 		}
 	}
