@@ -62,8 +62,12 @@ func newObserver(cfg Config) *observer {
 		}, func() float64 { return float64(cfg.DB.LaneStats().Served) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "bulkhead_db_lane_fallbacks_total",
-			Help: "Tenant transactions that found their lane busy, or without a connection on a full pool, and ran on a pooled connection.",
+			Help: "Tenant transactions that ran on a pooled connection because their lane was busy (for the lane wait, with their own tenant, or with enough waiters) or without a connection on a full pool.",
 		}, func() float64 { return float64(cfg.DB.LaneStats().Fallbacks) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "bulkhead_db_lane_waits_total",
+			Help: "Tenant transactions that waited for their lane while another tenant's transaction held it.",
+		}, func() float64 { return float64(cfg.DB.LaneStats().Waited) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "bulkhead_db_lane_connections_returned_total",
 			Help: "Idle lane connections given back to the pool because callers waited for one.",

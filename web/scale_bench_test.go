@@ -276,8 +276,9 @@ func BenchmarkScale(b *testing.B) {
 
 	fmt.Fprint(out, steadyOut.String())
 	if ls := db.LaneStats(); ls.Lanes > 0 {
-		fmt.Fprintf(out, "\nTenant lanes: %d; %d transactions ran on their lane, %d (%.1f%%) found it busy and took another connection; %d idle lane connections were given back to the pool.\n",
-			ls.Lanes, ls.Served, ls.Fallbacks, 100*float64(ls.Fallbacks)/float64(max(ls.Served+ls.Fallbacks, 1)), ls.Returned)
+		all := float64(max(ls.Served+ls.Fallbacks, 1))
+		fmt.Fprintf(out, "\nTenant lanes: %d; %d transactions ran on their lane (%d, %.1f%%, after waiting for it), %d (%.1f%%) took another connection; %d idle lane connections were given back to the pool.\n",
+			ls.Lanes, ls.Served, ls.Waited, 100*float64(ls.Waited)/all, ls.Fallbacks, 100*float64(ls.Fallbacks)/all, ls.Returned)
 	}
 
 	// The database's own limit: pgbench, same SQL, same concurrency; once

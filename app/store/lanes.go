@@ -24,13 +24,20 @@ import (
 // (some 80 MB), all lanes together about what one copy of every tenant's
 // catalog takes.
 //
-// A lane serves one transaction at a time. A transaction whose lane is busy
-// waits for it at most laneWait, then takes any connection from the pool,
-// so a slow transaction holds up the rest of its lane by that much only.
-// Only one transaction waits for a lane: when a second one finds the lane
-// busy it takes a pooled connection at once, so that a tenant sending many
-// requests at a time (an identity provider's full sync) is not funnelled
-// through one connection.
+// A lane serves one transaction at a time. A transaction whose lane is
+// busy with another tenant's transaction waits for it, at most
+// Options.LaneWait, behind at most maxLaneWaiters others, then takes any
+// connection from the pool: one whose backend has probably not seen the
+// tenant, so that the transaction pays the tenant's catalog again, CPU
+// taken from every other request on a loaded machine. Waiting costs only the waiter
+// time: at 10,000 tenants and 8 clients sending back to back, waiting up
+// to 5 ms behind one other sent 10–13% of transactions to a cold connection,
+// waiting up to 20 ms behind up to three sent 1–2% (docs/scaling.md).
+// A transaction whose own tenant holds or waits for the lane does not
+// queue but takes a pooled connection at once, so that a tenant sending
+// many requests at a time (an identity provider's full sync) is not
+// funnelled through one connection; the pooled connections then soon know
+// that tenant.
 //
 // Between transactions a lane keeps its connection out of the pool. When
 // someone else needs a connection and the pool has none free and may open
@@ -51,7 +58,7 @@ type lanes struct {
 	lane   []lane
 	closed atomic.Bool
 	stop   chan struct{}
-	stats  struct{ served, fallbacks, returned atomic.Int64 }
+	stats  struct{ served, fallbacks, waited, returned atomic.Int64 }
 	// idle counts the connections lanes hold between transactions:
 	// database/sql counts them as in use.
 	idle atomic.Int64
@@ -62,9 +69,13 @@ type lane struct {
 	// none) and when that was last used. Whoever holds the token owns the
 	// lane.
 	tok chan held
-	// waiting is set while a transaction waits for the lane; a second one
-	// does not queue behind it.
-	waiting atomic.Bool
+	// waiters counts the transactions waiting for the lane.
+	waiters atomic.Int32
+	// holder is the tenant hash of the transaction that took the lane
+	// last, waiter of the one that began waiting last while it still
+	// waits (0: none): another transaction of either tenant does not
+	// queue behind them.
+	holder, waiter atomic.Uint32
 }
 
 type held struct {
@@ -72,17 +83,26 @@ type held struct {
 	used time.Time
 }
 
-// laneWait is how long a transaction waits for its busy lane before it
-// takes another connection: about what a SCIM transaction holds a lane on
-// a loaded machine, and what a backend new to the tenant would add.
-const laneWait = 5 * time.Millisecond
+// DefaultLaneWait is how long a transaction waits for its busy lane before
+// it takes another connection (Options.LaneWait): several times what a
+// SCIM transaction holds a lane on a loaded machine, and a few times what a
+// backend new to the tenant would add.
+const DefaultLaneWait = 20 * time.Millisecond
+
+// maxLaneWaiters is how many transactions wait for one lane at most; more
+// take a pooled connection at once.
+const maxLaneWaiters = 3
 
 // LaneStats counts what the lanes did since the pool was opened.
 type LaneStats struct {
 	Lanes int // lanes; 0 when they are off
 	// Served counts tenant transactions that ran on their lane, Fallbacks
-	// those that found it busy for laneWait and took another connection.
-	Served, Fallbacks int64
+	// those that took another connection because it stayed busy for
+	// Options.LaneWait, was busy with their own tenant, had enough waiters
+	// already, or had no connection while the pool was full. Waited counts
+	// transactions that waited for their busy lane, whether they got it
+	// or fell back.
+	Served, Fallbacks, Waited int64
 	// Returned counts idle lane connections given back to the pool
 	// because someone was waiting for one.
 	Returned int64
@@ -116,32 +136,24 @@ func (db *DB) tenantConn(ctx context.Context, tenantID string) (*sqlx.Conn, func
 	if ls == nil {
 		return db.pooledConn(ctx)
 	}
-	ln := &ls.lane[tenantHash(tenantID)%uint32(len(ls.lane))]
+	hash := tenantHash(tenantID)
+	ln := &ls.lane[hash%uint32(len(ls.lane))]
 	l := ln.tok
 	var h held
 	select {
 	case h = <-l:
 	default:
-		if !ln.waiting.CompareAndSwap(false, true) {
-			// Someone waits already: this tenant or its lane is busy.
-			ls.stats.fallbacks.Add(1)
-			return db.pooledConn(ctx)
+		var got bool
+		var err error
+		if h, got, err = ls.await(ctx, ln, hash); err != nil {
+			return nil, nil, err
 		}
-		t := time.NewTimer(laneWait)
-		select {
-		case h = <-l:
-			t.Stop()
-			ln.waiting.Store(false)
-		case <-t.C:
-			ln.waiting.Store(false)
+		if !got {
 			ls.stats.fallbacks.Add(1)
 			return db.pooledConn(ctx)
-		case <-ctx.Done():
-			t.Stop()
-			ln.waiting.Store(false)
-			return nil, nil, Unavailable(ctx.Err())
 		}
 	}
+	ln.holder.Store(hash)
 	if h.conn != nil {
 		ls.idle.Add(-1)
 	} else {
@@ -168,6 +180,32 @@ func (db *DB) tenantConn(ctx context.Context, tenantID string) (*sqlx.Conn, func
 		}
 		l <- h
 	}, nil
+}
+
+// await waits for a busy lane for a transaction of the tenant with the
+// given hash, unless that tenant is busy on the lane already or enough
+// others wait, and reports whether it got the lane.
+func (ls *lanes) await(ctx context.Context, ln *lane, hash uint32) (held, bool, error) {
+	if ln.holder.Load() == hash || ln.waiter.Load() == hash {
+		return held{}, false, nil
+	}
+	defer ln.waiters.Add(-1)
+	if ln.waiters.Add(1) > maxLaneWaiters {
+		return held{}, false, nil
+	}
+	ls.stats.waited.Add(1)
+	ln.waiter.Store(hash)
+	defer ln.waiter.CompareAndSwap(hash, 0)
+	t := time.NewTimer(ls.db.opts.LaneWait)
+	defer t.Stop()
+	select {
+	case h := <-ln.tok:
+		return h, true, nil
+	case <-t.C:
+		return held{}, false, nil
+	case <-ctx.Done():
+		return held{}, false, Unavailable(ctx.Err())
+	}
 }
 
 // pooledConn is tenantConn without a lane.
@@ -299,5 +337,5 @@ func (db *DB) LaneStats() LaneStats {
 		return LaneStats{}
 	}
 	return LaneStats{Lanes: len(ls.lane), Served: ls.stats.served.Load(), Fallbacks: ls.stats.fallbacks.Load(),
-		Returned: ls.stats.returned.Load(), Idle: int(ls.idle.Load())}
+		Waited: ls.stats.waited.Load(), Returned: ls.stats.returned.Load(), Idle: int(ls.idle.Load())}
 }

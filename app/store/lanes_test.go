@@ -124,12 +124,108 @@ func TestBusyLaneFallsBack(t *testing.T) {
 	if err := <-slow; err != nil {
 		t.Fatal(err)
 	}
-	if st := db.LaneStats(); st.Fallbacks != 1 {
-		t.Fatalf("lane stats %+v, want one fallback", st)
+	if st := db.LaneStats(); st.Fallbacks != 1 || st.Waited != 1 {
+		t.Fatalf("lane stats %+v, want one transaction that waited and fell back", st)
 	}
 	// The lane kept its connection.
 	if pid := backendOf(t, db, ts[0]); pid != slowPID {
 		t.Fatalf("after the slow transaction the lane moved from backend %d to %d", slowPID, pid)
+	}
+}
+
+// holdLane starts a transaction of tn that holds its lane until the
+// returned function is called; that function waits for the transaction to
+// end. It returns the backend's pid.
+func holdLane(t *testing.T, db *store.DB, tn *tenant.Tenant) (pid int, end func()) {
+	t.Helper()
+	ctx := context.Background()
+	started, release, done := make(chan int), make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- db.InTenant(ctx, tn.Scope(), func(tx *sqlx.Tx) error {
+			var pid int
+			if err := tx.GetContext(ctx, &pid, `SELECT pg_backend_pid()`); err != nil {
+				return err
+			}
+			started <- pid
+			<-release
+			return nil
+		})
+	}()
+	var once sync.Once
+	end = func() {
+		once.Do(func() {
+			close(release)
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(end) // the pool cannot close while the transaction runs
+	select {
+	case pid = <-started:
+	case err := <-done:
+		t.Fatal(err)
+	}
+	return pid, end
+}
+
+// inTenantPID is backendOf for other goroutines than the test's.
+func inTenantPID(db *store.DB, tn *tenant.Tenant) (pid int, err error) {
+	ctx := context.Background()
+	err = db.InTenant(ctx, tn.Scope(), func(tx *sqlx.Tx) error { return tx.GetContext(ctx, &pid, `SELECT pg_backend_pid()`) })
+	return pid, err
+}
+
+// TestLaneQueues: transactions of other tenants wait for a busy lane, up
+// to three at a time, and then run on it in turn, so that they find their
+// tenant's catalog warm; a fourth, or another transaction of the tenant
+// that holds the lane (an identity provider sending requests in parallel),
+// takes a pooled connection at once.
+func TestLaneQueues(t *testing.T) {
+	db, ts := openPool(t, 6, store.Options{MaxOpenConns: 4, Lanes: 1, LaneWait: time.Minute})
+	lanePID, end := holdLane(t, db, ts[0])
+	type result struct{ pid, i int }
+	results := make(chan result, 3)
+	errs := make(chan error, 3)
+	for i := 1; i <= 3; i++ {
+		go func() {
+			pid, err := inTenantPID(db, ts[i])
+			if err != nil {
+				errs <- err
+				return
+			}
+			results <- result{pid, i}
+		}()
+	}
+	for deadline := time.Now().Add(10 * time.Second); db.LaneStats().Waited < 3; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("lane stats %+v, want three transactions waiting for the lane", db.LaneStats())
+		}
+	}
+	// The lane is busy for a minute more: these do not wait for it.
+	for _, tn := range []*tenant.Tenant{ts[4], ts[0]} {
+		if pid := backendOf(t, db, tn); pid == lanePID {
+			t.Fatalf("tenant %s ran on the busy lane's backend", tn.ID)
+		}
+	}
+	if st := db.LaneStats(); st.Waited != 3 || st.Fallbacks != 2 {
+		t.Fatalf("lane stats %+v, want 3 waiting and 2 fallbacks", st)
+	}
+	end()
+	for range 3 {
+		select {
+		case r := <-results:
+			if r.pid != lanePID {
+				t.Errorf("tenant %s waited for the lane and then ran on backend %d, not the lane's %d", ts[r.i].ID, r.pid, lanePID)
+			}
+		case err := <-errs:
+			t.Fatal(err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("waiting transactions did not get the lane when it was free")
+		}
+	}
+	if st := db.LaneStats(); st.Fallbacks != 2 {
+		t.Fatalf("lane stats %+v, want still 2 fallbacks", st)
 	}
 }
 
@@ -174,8 +270,17 @@ func TestIdleLanesGiveWay(t *testing.T) {
 	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("the lanes gave their connections back after %s", took)
 	}
-	if st := db.LaneStats(); st.Returned != 2 || st.Idle != 0 {
-		t.Errorf("lane stats %+v, want 2 connections returned and none idle in lanes", st)
+	// The watcher counts a connection it gave back just after handing it
+	// over: allow it a moment.
+	for deadline := time.Now().Add(time.Second); ; time.Sleep(time.Millisecond) {
+		st := db.LaneStats()
+		if st.Returned == 2 && st.Idle == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("lane stats %+v, want 2 connections returned and none idle in lanes", st)
+			break
+		}
 	}
 	conn.Close()
 	rows.Close()

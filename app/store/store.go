@@ -64,6 +64,10 @@ type Options struct {
 	// lanes); default half of MaxOpenConns, negative for none.
 	// Off with TransactionPooler.
 	Lanes int
+	// LaneWait is how long a tenant transaction waits for its lane while
+	// another tenant's transaction holds it, before it takes a pooled
+	// connection instead (see lanes); default DefaultLaneWait.
+	LaneWait time.Duration
 	// MaxConnSchemas closes a connection once it has worked in this many
 	// distinct tenant or spare schemas (entered them in a tenant
 	// transaction, or built or migrated them); default
@@ -135,6 +139,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	}
 	if opts.MaxConnSchemas == 0 {
 		opts.MaxConnSchemas = DefaultMaxConnSchemas
+	}
+	if opts.LaneWait == 0 {
+		opts.LaneWait = DefaultLaneWait
 	}
 	if opts.Lanes == 0 {
 		opts.Lanes = max(opts.MaxOpenConns/2, 1)
