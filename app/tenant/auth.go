@@ -71,8 +71,11 @@ const cacheTTL = 10 * time.Minute
 
 // MaxCachedTokens bounds the token cache, and the cache of tenants'
 // JWT and gateway credentials. Past it, expired entries go first, then
-// arbitrary ones: a miss costs one indexed read.
-const MaxCachedTokens = 10000
+// arbitrary ones: a miss costs one indexed read. It leaves room for
+// 10,000 tenants with a few tokens each (rotation keeps two alive for a
+// while); a cached token takes about 450 bytes (22 MB when full; JWT
+// credentials take more, with their issuers' keys).
+const MaxCachedTokens = 50000
 
 // Authenticate returns the principal of a bearer token, from the cache when
 // it can. It returns EUNAUTHORIZED for any token that does not work.
