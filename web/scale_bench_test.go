@@ -223,9 +223,16 @@ func BenchmarkScale(b *testing.B) {
 	}
 	var reads [2]int64
 	last := blocksRead()
+	// What the tenant lanes did in each side's turns.
+	var lanes [2]store.LaneStats
 	closed := func(side int, req func() (int, error)) func(time.Duration, *loadResult) []time.Duration {
 		return func(d time.Duration, res *loadResult) []time.Duration {
+			l0 := db.LaneStats()
 			all := closedLoad(conc, after(d), req, 200, res)
+			l1 := db.LaneStats()
+			lanes[side].Served += l1.Served - l0.Served
+			lanes[side].Waited += l1.Waited - l0.Waited
+			lanes[side].Fallbacks += l1.Fallbacks - l0.Fallbacks
 			now := blocksRead()
 			reads[side] += now - last
 			last = now
@@ -276,9 +283,11 @@ func BenchmarkScale(b *testing.B) {
 
 	fmt.Fprint(out, steadyOut.String())
 	if ls := db.LaneStats(); ls.Lanes > 0 {
-		all := float64(max(ls.Served+ls.Fallbacks, 1))
-		fmt.Fprintf(out, "\nTenant lanes: %d; %d transactions ran on their lane (%d, %.1f%%, after waiting for it), %d (%.1f%%) took another connection; %d idle lane connections were given back to the pool.\n",
-			ls.Lanes, ls.Served, ls.Waited, 100*float64(ls.Waited)/all, ls.Fallbacks, 100*float64(ls.Fallbacks)/all, ls.Returned)
+		fmt.Fprintf(out, "\nTenant lanes (%d) during GET by id, 8 clients (a transaction may wait for its lane and then give up on it):\n\n| tenants | transactions | waited for their busy lane | ran on another connection |\n|---:|---:|---:|---:|\n", ls.Lanes)
+		for i, l := range lanes {
+			all := float64(max(l.Served+l.Fallbacks, 1))
+			fmt.Fprintf(out, "| %d | %d | %.1f%% | %.1f%% |\n", []int{n, 10}[i], l.Served+l.Fallbacks, 100*float64(l.Waited)/all, 100*float64(l.Fallbacks)/all)
+		}
 	}
 
 	// The database's own limit: pgbench, same SQL, same concurrency; once
