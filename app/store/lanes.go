@@ -29,15 +29,15 @@ import (
 // Options.LaneWait, behind at most maxLaneWaiters others, then takes any
 // connection from the pool: one whose backend has probably not seen the
 // tenant, so that the transaction pays the tenant's catalog again, CPU
-// taken from every other request on a loaded machine. Waiting costs only the waiter
-// time: at 10,000 tenants and 8 clients sending back to back, waiting up
-// to 5 ms behind one other sent 10–13% of transactions to a cold connection,
-// waiting up to 20 ms behind up to three sent 1–2% (docs/scaling.md).
-// A transaction whose own tenant holds or waits for the lane does not
-// queue but takes a pooled connection at once, so that a tenant sending
-// many requests at a time (an identity provider's full sync) is not
-// funnelled through one connection; the pooled connections then soon know
-// that tenant.
+// taken from every other request on a loaded machine. Waiting costs only
+// the waiter time: at 10,000 tenants and 8 clients sending back to back,
+// waiting up to 5 ms behind one other sent 10–13% of transactions to a
+// cold connection, waiting up to 20 ms behind up to three sent 1–2%
+// (docs/scaling.md). A transaction whose own tenant holds or waits for the
+// lane does not queue but takes a pooled connection at once, so that a
+// tenant sending many requests at a time (an identity provider's full
+// sync) is not funnelled through one connection; the pooled connections
+// then soon know that tenant.
 //
 // Between transactions a lane keeps its connection out of the pool. When
 // someone else needs a connection and the pool has none free and may open

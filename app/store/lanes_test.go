@@ -35,13 +35,56 @@ func openPool(t *testing.T, n int, opts store.Options) (*store.DB, []*tenant.Ten
 
 // backendOf runs a transaction in the tenant's schema and returns its
 // backend's pid.
-func backendOf(t *testing.T, db *store.DB, tn *tenant.Tenant) (pid int) {
+func backendOf(t *testing.T, db *store.DB, tn *tenant.Tenant) int {
 	t.Helper()
-	ctx := context.Background()
-	if err := db.InTenant(ctx, tn.Scope(), func(tx *sqlx.Tx) error { return tx.GetContext(ctx, &pid, `SELECT pg_backend_pid()`) }); err != nil {
+	pid, err := inTenantPID(db, tn)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return pid
+}
+
+// inTenantPID is backendOf for goroutines other than the test's.
+func inTenantPID(db *store.DB, tn *tenant.Tenant) (pid int, err error) {
+	ctx := context.Background()
+	err = db.InTenant(ctx, tn.Scope(), func(tx *sqlx.Tx) error { return tx.GetContext(ctx, &pid, `SELECT pg_backend_pid()`) })
+	return pid, err
+}
+
+// holdLane starts a transaction of tn that holds its lane until the
+// returned function is called; that function waits for the transaction to
+// end. It returns the backend's pid.
+func holdLane(t *testing.T, db *store.DB, tn *tenant.Tenant) (pid int, end func()) {
+	t.Helper()
+	ctx := context.Background()
+	started, release, done := make(chan int), make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- db.InTenant(ctx, tn.Scope(), func(tx *sqlx.Tx) error {
+			var pid int
+			if err := tx.GetContext(ctx, &pid, `SELECT pg_backend_pid()`); err != nil {
+				return err
+			}
+			started <- pid
+			<-release
+			return nil
+		})
+	}()
+	var once sync.Once
+	end = func() {
+		once.Do(func() {
+			close(release)
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(end) // the pool cannot close while the transaction runs
+	select {
+	case pid = <-started:
+	case err := <-done:
+		t.Fatal(err)
+	}
+	return pid, end
 }
 
 // TestLanesKeepTenantsOnTheirBackend: every tenant's transactions run on
@@ -95,23 +138,15 @@ func TestLanesKeepTenantsOnTheirBackend(t *testing.T) {
 // wait: that one runs on another connection.
 func TestBusyLaneFallsBack(t *testing.T) {
 	db, ts := openPool(t, 2, store.Options{MaxOpenConns: 4, Lanes: 1})
-	ctx := context.Background()
-	slowPID := backendOf(t, db, ts[0])
-	started, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	end := func() { once.Do(func() { close(release) }) }
-	defer end() // the pool cannot close while the slow transaction runs
-	slow := make(chan error, 1)
-	go func() {
-		slow <- db.InTenant(ctx, ts[0].Scope(), func(tx *sqlx.Tx) error {
-			close(started)
-			<-release
-			return nil
-		})
-	}()
-	<-started
+	slowPID, end := holdLane(t, db, ts[0])
 	done := make(chan int, 1)
-	go func() { done <- backendOf(t, db, ts[1]) }()
+	go func() {
+		pid, err := inTenantPID(db, ts[1])
+		if err != nil {
+			t.Error(err)
+		}
+		done <- pid
+	}()
 	select {
 	case pid := <-done:
 		if pid == slowPID {
@@ -121,9 +156,6 @@ func TestBusyLaneFallsBack(t *testing.T) {
 		t.Fatal("a transaction waited for a busy lane instead of taking another connection")
 	}
 	end()
-	if err := <-slow; err != nil {
-		t.Fatal(err)
-	}
 	if st := db.LaneStats(); st.Fallbacks != 1 || st.Waited != 1 {
 		t.Fatalf("lane stats %+v, want one transaction that waited and fell back", st)
 	}
@@ -131,49 +163,6 @@ func TestBusyLaneFallsBack(t *testing.T) {
 	if pid := backendOf(t, db, ts[0]); pid != slowPID {
 		t.Fatalf("after the slow transaction the lane moved from backend %d to %d", slowPID, pid)
 	}
-}
-
-// holdLane starts a transaction of tn that holds its lane until the
-// returned function is called; that function waits for the transaction to
-// end. It returns the backend's pid.
-func holdLane(t *testing.T, db *store.DB, tn *tenant.Tenant) (pid int, end func()) {
-	t.Helper()
-	ctx := context.Background()
-	started, release, done := make(chan int), make(chan struct{}), make(chan error, 1)
-	go func() {
-		done <- db.InTenant(ctx, tn.Scope(), func(tx *sqlx.Tx) error {
-			var pid int
-			if err := tx.GetContext(ctx, &pid, `SELECT pg_backend_pid()`); err != nil {
-				return err
-			}
-			started <- pid
-			<-release
-			return nil
-		})
-	}()
-	var once sync.Once
-	end = func() {
-		once.Do(func() {
-			close(release)
-			if err := <-done; err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	t.Cleanup(end) // the pool cannot close while the transaction runs
-	select {
-	case pid = <-started:
-	case err := <-done:
-		t.Fatal(err)
-	}
-	return pid, end
-}
-
-// inTenantPID is backendOf for other goroutines than the test's.
-func inTenantPID(db *store.DB, tn *tenant.Tenant) (pid int, err error) {
-	ctx := context.Background()
-	err = db.InTenant(ctx, tn.Scope(), func(tx *sqlx.Tx) error { return tx.GetContext(ctx, &pid, `SELECT pg_backend_pid()`) })
-	return pid, err
 }
 
 // TestLaneQueues: transactions of other tenants wait for a busy lane, up
