@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/bulkhead-dev/bulkhead/app"
+	"github.com/bulkhead-dev/bulkhead/app/store"
 )
 
 // The store functions below read and write one tenant's Users and Groups.
@@ -423,7 +424,8 @@ func FindResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string,
 	if err != nil {
 		return nil, err
 	}
-	rs, err := findResources(ctx, tx, rt, `WHERE id = $1`, []any{u}, withMembers)
+	// The same two statements for every resource of the tenant: lookups.
+	rs, err := findResources(store.Lookup(ctx), tx, rt, `WHERE id = $1`, []any{u}, withMembers)
 	if err != nil {
 		return nil, err
 	}

@@ -76,6 +76,11 @@ type conn struct {
 	// expires is when lanes, which keep the connection out of the pool's
 	// sight, give it up (Options.ConnMaxLifetime).
 	expires time.Time
+	// schema is the tenant schema of the open transaction ("" outside
+	// one), and stmts the lookups prepared on this connection, by schema
+	// and SQL (see Lookup).
+	schema string
+	stmts  map[string]driver.Stmt
 }
 
 // note records the schema ctx says a statement works in (see inSchema).
@@ -117,9 +122,18 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 }
 
 // QueryContext runs a query; see connector for what pooler mode adds. The
-// wrapping transaction commits when the rows are closed.
+// wrapping transaction commits when the rows are closed. A lookup (see
+// Lookup) in a tenant transaction runs as a statement prepared on this
+// connection for that tenant.
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	c.note(ctx)
+	if c.inTx && c.schema != "" && !c.pooler && ctx.Value(lookupKey{}) != nil {
+		st, err := c.prepared(ctx, query)
+		if err != nil {
+			return nil, err
+		}
+		return st.(driver.StmtQueryContext).QueryContext(ctx, args)
+	}
 	if !c.pooler || c.inTx || len(args) == 0 {
 		return c.pqConn.QueryContext(ctx, query, args)
 	}
@@ -132,6 +146,24 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 		return nil, err
 	}
 	return &txRows{Rows: rows, c: c}, nil
+}
+
+// prepared returns the statement prepared on c for query in the schema of
+// the open transaction, preparing it the first time.
+func (c *conn) prepared(ctx context.Context, query string) (driver.Stmt, error) {
+	key := c.schema + "\x00" + query
+	if st, ok := c.stmts[key]; ok {
+		return st, nil
+	}
+	st, err := c.pqConn.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if c.stmts == nil {
+		c.stmts = make(map[string]driver.Stmt)
+	}
+	c.stmts[key] = st
+	return st, nil
 }
 
 // txRows commits the transaction wrapping a query when closed.
@@ -154,11 +186,30 @@ func (r *txRows) Close() error {
 }
 
 // beginKey carries the statements InTenant wants run right after BEGIN;
-// schemaKey the schema a transaction or statement works in.
+// schemaKey the schema a transaction or statement works in; lookupKey
+// marks lookups (see Lookup).
 type (
 	beginKey  struct{}
 	schemaKey struct{}
+	lookupKey struct{}
 )
+
+// Lookup returns ctx marking the queries run with it in a tenant
+// transaction as lookups: statements a tenant runs again and again with
+// other values, such as reading a resource by id. Each runs as a statement
+// prepared on the connection for the tenant, so that PostgreSQL plans it
+// once per tenant and connection instead of every time: at a warm backend
+// planning is most of what such a query costs, and it opens every index
+// of the tables, which a prepared plan does not (docs/scaling.md). Tenant
+// lanes keep a tenant on one connection, so the statement is there next
+// time. A statement is prepared per tenant because PostgreSQL plans it for
+// the search_path it was prepared under (and plans it again, correctly but
+// at a cost, under another). Each costs the backend about 25 KB, freed
+// with the connection, which MaxConnSchemas bounds. Behind a transaction
+// pooler a connection is not a backend, and lookups run as other queries.
+func Lookup(ctx context.Context) context.Context {
+	return context.WithValue(ctx, lookupKey{}, true)
+}
 
 // inSchema returns ctx saying that what runs with it works in the named
 // tenant or spare schema. Each connection counts the schemas it has worked
@@ -213,6 +264,7 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 	// lib/pq's connection is its own driver.Tx: its Commit and Rollback
 	// follow the transaction status the server reported for our query.
 	c.inTx = true
+	c.schema, _ = ctx.Value(schemaKey{}).(string)
 	c.note(ctx)
 	return tx{c}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/bulkhead-dev/bulkhead/app/store"
@@ -144,4 +145,66 @@ func TestMaxConnSchemas(t *testing.T) {
 	if p := pid(ts[3]); p != second {
 		t.Fatalf("backend %d was replaced after one schema (now %d)", second, p)
 	}
+}
+
+// TestLookupsStayInTheirTenant: a lookup runs as a statement prepared once
+// per tenant on the connection, and reads its own tenant's tables, also
+// when tenants take turns on one connection and after a migration changed
+// the table. Behind a transaction pooler nothing is prepared.
+func TestLookupsStayInTheirTenant(t *testing.T) {
+	ctx := context.Background()
+	db0 := storetest.NewDB(t)
+	ts := createTenants(t, tenant.NewService(db0), 2, false)
+	db, err := store.Open(ctx, db0.DSN, store.Options{MaxOpenConns: 1, Lanes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ids := make([]string, len(ts))
+	for i, tn := range ts {
+		ids[i] = uuid.NewString()
+		if err := db.InTenant(ctx, tn.Scope(), func(tx *sqlx.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO users (id, user_name, data) VALUES ($1, $2, '{}')`, ids[i], "user of "+tn.ID)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const lookup = `SELECT user_name FROM users WHERE id = $1`
+	want := 2 // statements prepared: one per tenant
+	if os.Getenv("BULKHEAD_TEST_PGBOUNCER") != "" {
+		want = 0
+	}
+	check := func(round int) {
+		t.Helper()
+		for i, tn := range ts {
+			var name string
+			var prepared int
+			if err := db.InTenant(ctx, tn.Scope(), func(tx *sqlx.Tx) error {
+				if err := tx.GetContext(store.Lookup(ctx), &name, lookup, ids[i]); err != nil {
+					return err
+				}
+				return tx.GetContext(ctx, &prepared, `SELECT count(*) FROM pg_prepared_statements WHERE statement = $1`, lookup)
+			}); err != nil {
+				t.Fatalf("round %d, tenant %s: %v", round, tn.ID, err)
+			}
+			if name != "user of "+tn.ID {
+				t.Fatalf("round %d: tenant %s's lookup read %q", round, tn.ID, name)
+			}
+			if round > 0 && prepared != want {
+				t.Fatalf("round %d: %d statements prepared on the connection, want %d", round, prepared, want)
+			}
+		}
+	}
+	// Past PostgreSQL's five custom plans, to the generic one.
+	for round := range 7 {
+		check(round)
+	}
+	if err := db.InTenant(ctx, ts[0].Scope(), func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, `ALTER TABLE users ADD COLUMN lookup_test int`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	check(7)
 }
