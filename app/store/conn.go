@@ -25,7 +25,9 @@ import (
 // statement in two exchanges (Parse and Describe, then Bind and Execute),
 // and between them a transaction pooler may hand the server connection to
 // another client: the Bind can then run another client's statement. Inside
-// a transaction the server connection stays ours, so this is safe.
+// a transaction the server connection stays ours, so this is safe. Nor are
+// lookups prepared then (see Lookup): a named statement lives on one server
+// connection.
 type connector struct {
 	driver.Connector
 	pooler     bool
