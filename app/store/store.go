@@ -80,8 +80,8 @@ type Options struct {
 	// TransactionPooler says that the DSN goes through a transaction
 	// pooler such as PgBouncer in transaction mode: statements with
 	// parameters outside a transaction then run in one of their own, and
-	// lookups are not prepared (see connector). Also on when the environment has
-	// BULKHEAD_TRANSACTION_POOLER=on.
+	// lookups are not prepared (see connector). Also on when the
+	// environment has BULKHEAD_TRANSACTION_POOLER=on.
 	TransactionPooler bool
 	// ListenDSN is a direct connection string for LISTEN/NOTIFY, for
 	// deployments whose DSN goes through a transaction pooler such as
