@@ -9,6 +9,7 @@ import (
 
 	"github.com/bulkhead-dev/bulkhead/app"
 	"github.com/bulkhead-dev/bulkhead/app/scim"
+	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
 
@@ -77,7 +78,9 @@ func (s *Server) createResource(c echo.Context, rt *scim.ResourceType) error {
 func (s *Server) getResource(c echo.Context, rt *scim.ResourceType) error {
 	proj := projection(c, rt)
 	var r *scim.Resource
-	err := s.inTenant(c, func(ctx context.Context, tx *sqlx.Tx) (err error) {
+	// Reading one resource by id is lookups only (store.OnlyLookups).
+	ctx := store.OnlyLookups(c.Request().Context())
+	err := s.cfg.DB.InTenant(ctx, principalOf(c).Tenant.Scope(), func(tx *sqlx.Tx) (err error) {
 		r, err = scim.FindResource(ctx, tx, rt, c.Param("id"), proj.Includes(membersAttr(rt)))
 		return err
 	})

@@ -189,11 +189,13 @@ func (r *txRows) Close() error {
 
 // beginKey carries the statements InTenant wants run right after BEGIN;
 // schemaKey the schema a transaction or statement works in; lookupKey
-// marks lookups (see Lookup).
+// marks lookups (see Lookup), onlyLookupsKey transactions of nothing else
+// (see OnlyLookups).
 type (
-	beginKey  struct{}
-	schemaKey struct{}
-	lookupKey struct{}
+	beginKey       struct{}
+	schemaKey      struct{}
+	lookupKey      struct{}
+	onlyLookupsKey struct{}
 )
 
 // Lookup returns ctx marking the queries run with it in a tenant
@@ -211,6 +213,21 @@ type (
 // pooler a connection is not a backend, and lookups run as other queries.
 func Lookup(ctx context.Context) context.Context {
 	return context.WithValue(ctx, lookupKey{}, true)
+}
+
+// OnlyLookups returns ctx under which InTenant begins a transaction that
+// runs lookups and nothing else, such as reading one resource by id. Its
+// lookups use their generic plan from the first run: PostgreSQL would
+// otherwise plan each prepared statement afresh for its first five runs
+// before it settles on the generic plan, and with many tenants most of a
+// tenant's statements on a connection never get that far. A lookup finds
+// rows by a key, so its plan hardly depends on the values and the generic
+// plan is the one PostgreSQL would settle on. The setting (plan_cache_mode) holds for every
+// statement of the transaction, and ends with it: a query whose best plan
+// depends on its values, such as a filter with LIKE, must not run in such
+// a transaction.
+func OnlyLookups(ctx context.Context) context.Context {
+	return context.WithValue(ctx, onlyLookupsKey{}, true)
 }
 
 // inSchema returns ctx saying that what runs with it works in the named

@@ -208,3 +208,51 @@ func TestLookupsStayInTheirTenant(t *testing.T) {
 	}
 	check(7)
 }
+
+// TestOnlyLookupsPlanOnce: in a transaction of lookups only, a lookup uses
+// its generic plan from its first run instead of being planned afresh for
+// five runs, and the setting ends with the transaction, so the next one on
+// the connection plans as usual.
+func TestOnlyLookupsPlanOnce(t *testing.T) {
+	ctx := context.Background()
+	db0 := storetest.NewDB(t)
+	ts := createTenants(t, tenant.NewService(db0), 2, false)
+	db, err := store.Open(ctx, db0.DSN, store.Options{MaxOpenConns: 1, Lanes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	const lookup = `SELECT user_name FROM users WHERE id = $1`
+	pooler := os.Getenv("BULKHEAD_TEST_PGBOUNCER") != ""
+	// plans runs the lookup once in tn and returns how often PostgreSQL
+	// planned it generically and afresh, and the transaction's plan mode.
+	plans := func(ctx context.Context, tn *tenant.Tenant) (generic, custom int, mode string) {
+		t.Helper()
+		if err := db.InTenant(ctx, tn.Scope(), func(tx *sqlx.Tx) error {
+			var name string
+			if err := tx.GetContext(store.Lookup(ctx), &name, lookup, uuid.NewString()); err != sql.ErrNoRows {
+				return fmt.Errorf("lookup of an unknown id: %v, %q", err, name)
+			}
+			if err := tx.GetContext(ctx, &mode, `SHOW plan_cache_mode`); err != nil {
+				return err
+			}
+			err := tx.QueryRowContext(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements
+				WHERE statement = $1 ORDER BY prepare_time DESC LIMIT 1`, lookup).Scan(&generic, &custom)
+			if pooler && err == sql.ErrNoRows {
+				return nil // nothing is prepared behind a transaction pooler
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return generic, custom, mode
+	}
+	g, c, mode := plans(store.OnlyLookups(ctx), ts[0])
+	if mode != "force_generic_plan" || !pooler && (g != 1 || c != 0) {
+		t.Errorf("lookups only: plan mode %s, %d generic and %d custom plans; want force_generic_plan, 1 and 0", mode, g, c)
+	}
+	g, c, mode = plans(ctx, ts[1])
+	if mode != "auto" || !pooler && (g != 0 || c != 1) {
+		t.Errorf("next transaction: plan mode %s, %d generic and %d custom plans; want auto, 0 and 1", mode, g, c)
+	}
+}

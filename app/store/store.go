@@ -308,6 +308,9 @@ func (db *DB) InTenantTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn f
 	if s.Strict {
 		set += `; SET LOCAL ROLE ` + pq.QuoteIdentifier(db.RoleName(s.TenantID))
 	}
+	if ctx.Value(onlyLookupsKey{}) != nil {
+		set += `; SET LOCAL plan_cache_mode = force_generic_plan`
+	}
 	// A shared lock on the tenant, which DropTenantSchema takes exclusively:
 	// a tenant is never dropped under a running transaction, and the two
 	// never deadlock on the schema's tables.
