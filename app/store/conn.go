@@ -221,11 +221,11 @@ func Lookup(ctx context.Context) context.Context {
 // otherwise plan each prepared statement afresh for its first five runs
 // before it settles on the generic plan, and with many tenants most of a
 // tenant's statements on a connection never get that far. A lookup finds
-// rows by a key, so its plan hardly depends on the values and the generic
-// plan is the one PostgreSQL would settle on. The setting (plan_cache_mode) holds for every
-// statement of the transaction, and ends with it: a query whose best plan
-// depends on its values, such as a filter with LIKE, must not run in such
-// a transaction.
+// rows by a key, so its plan hardly depends on the values, and the
+// generic plan is the one PostgreSQL would settle on. The setting
+// (plan_cache_mode) holds for every statement of the transaction and ends
+// with it: a query whose best plan depends on its values, such as a
+// filter with LIKE, must not run in such a transaction.
 func OnlyLookups(ctx context.Context) context.Context {
 	return context.WithValue(ctx, onlyLookupsKey{}, true)
 }
