@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
+	"database/sql"
 	"encoding/base64"
 	"net"
 	"net/http"
@@ -65,14 +66,15 @@ const (
 // console holds the console's session manager and data source.
 type console struct {
 	sessions *scs.SessionManager
-	store    *postgresstore.PostgresStore
+	db       *sql.DB
 	data     ConsoleData
 }
 
 func (s *Server) newConsole() *console {
-	st := postgresstore.NewWithCleanupInterval(s.cfg.DB.DB.DB, 10*time.Minute)
 	sm := scs.New()
-	sm.Store = st
+	// No cleanup goroutine here, where nothing would stop it: sweep runs
+	// it for as long as the server's background work.
+	sm.Store = postgresstore.NewWithCleanupInterval(s.cfg.DB.DB.DB, 0)
 	sm.IdleTimeout = sessionIdleTimeout
 	sm.Lifetime = sessionLifetime
 	sm.Cookie.Name = "bulkhead_session"
@@ -85,7 +87,15 @@ func (s *Server) newConsole() *console {
 	if data == nil {
 		data = insight.NewBasic(s.cfg.DB)
 	}
-	return &console{sessions: sm, store: st, data: data}
+	return &console{sessions: sm, db: s.cfg.DB.DB.DB, data: data}
+}
+
+// sweep deletes expired console sessions every 10 minutes until ctx ends,
+// with postgresstore's own cleanup.
+func (c *console) sweep(ctx context.Context) {
+	st := postgresstore.NewWithCleanupInterval(c.db, 10*time.Minute)
+	<-ctx.Done()
+	st.StopCleanup()
 }
 
 // consoleHeaders keeps console pages out of caches and frames, and allows

@@ -11,10 +11,12 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 
@@ -781,5 +783,45 @@ func TestConsoleNoLiteralComponents(t *testing.T) {
 	p := b.get("/admin/tenants/" + tn.ID)
 	if got := strings.Join(strings.Fields(p.text(`[data-testid=tokens-accepted]`)), " "); got != "1 active token, last used never" {
 		t.Errorf("credentials line %q", got)
+	}
+}
+
+// TestBackgroundWorkEnds: the console's removal of expired sessions runs
+// with the server's other background work and ends with it. It used to
+// start with NewServer and end only with Shutdown, so a server that was
+// started and stopped without serving left it running, and every ten
+// minutes it logged "sql: database is closed".
+func TestBackgroundWorkEnds(t *testing.T) {
+	db := storetest.NewDB(t)
+	before := sessionCleanups()
+	srv := web.NewServer(web.Config{DB: db, Log: slog.New(slog.DiscardHandler), BaseURL: "http://bench", Spares: -1})
+	if n := sessionCleanups(); n != before {
+		t.Fatalf("NewServer started %d session cleanups", n-before)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	wait := srv.Start(ctx)
+	deadline := time.Now().Add(5 * time.Second)
+	for sessionCleanups() != before+1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := sessionCleanups(); n != before+1 {
+		t.Fatalf("Start runs %d session cleanups, want 1", n-before)
+	}
+	stop()
+	wait()
+	if n := sessionCleanups(); n != before {
+		t.Fatalf("%d session cleanups still run after the background work ended", n-before)
+	}
+}
+
+// sessionCleanups counts the goroutines removing expired console sessions.
+func sessionCleanups() int {
+	buf := make([]byte, 1<<16)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Count(string(buf[:n]), "postgresstore.(*PostgresStore).startCleanup(")
+		}
+		buf = make([]byte, 2*len(buf))
 	}
 }

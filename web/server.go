@@ -96,12 +96,12 @@ func NewServer(cfg Config) *Server {
 }
 
 // Start runs the server's background work until ctx ends: the token cache's
-// change listener, the rate limiter's instance heartbeat and the refill of
-// spare tenant schemas. The returned function waits for them to finish
-// their last writes.
+// change listener, the rate limiter's instance heartbeat, the refill of
+// spare tenant schemas and the removal of expired console sessions. The
+// returned function waits for them to finish their last writes.
 func (s *Server) Start(ctx context.Context) (wait func()) {
 	var wg sync.WaitGroup
-	for _, run := range []func(context.Context){s.auth.Run, s.limiter.Run, s.spares.Run} {
+	for _, run := range []func(context.Context){s.auth.Run, s.limiter.Run, s.spares.Run, s.console.sweep} {
 		wg.Add(1)
 		go func() { defer wg.Done(); run(ctx) }()
 	}
@@ -123,6 +123,5 @@ func (s *Server) Serve(ln net.Listener) error {
 // Shutdown stops accepting connections and waits for in-flight requests to
 // finish, until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
-	defer s.console.store.StopCleanup()
 	return s.http.Shutdown(ctx)
 }
