@@ -332,7 +332,12 @@ func BenchmarkScale(b *testing.B) {
 		Version: len(store.TenantMigrations) + 1, Name: "bench",
 		SQL: `ALTER TABLE users ADD COLUMN bench_flag boolean NOT NULL DEFAULT false; CREATE INDEX users_bench_flag_idx ON users (bench_flag);`,
 	})
+	// A server as deployed: its background work runs (and pauses its
+	// prepared lookups while the tenants are migrated).
 	srv2 := web.NewServer(web.Config{DB: db, Log: errLog, BaseURL: "http://bench", Spares: -1})
+	bctx2, stop2 := context.WithCancel(ctx)
+	wait2 := srv2.Start(bctx2)
+	defer func() { stop2(); wait2() }()
 	hs.Config.Handler = srv2
 	var during loadResult
 	loadDone := make(chan struct{})

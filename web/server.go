@@ -97,11 +97,13 @@ func NewServer(cfg Config) *Server {
 
 // Start runs the server's background work until ctx ends: the token cache's
 // change listener, the rate limiter's instance heartbeat, the refill of
-// spare tenant schemas and the removal of expired console sessions. The
-// returned function waits for them to finish their last writes.
+// spare tenant schemas, the removal of expired console sessions and the
+// pause of prepared lookups while tenants are migrated. The returned
+// function waits for them to finish their last writes.
 func (s *Server) Start(ctx context.Context) (wait func()) {
 	var wg sync.WaitGroup
-	for _, run := range []func(context.Context){s.auth.Run, s.limiter.Run, s.spares.Run, s.console.sweep} {
+	migrations := func(ctx context.Context) { s.cfg.DB.FollowMigrations(ctx, s.cfg.Log) }
+	for _, run := range []func(context.Context){s.auth.Run, s.limiter.Run, s.spares.Run, s.console.sweep, migrations} {
 		wg.Add(1)
 		go func() { defer wg.Done(); run(ctx) }()
 	}

@@ -31,6 +31,7 @@ import (
 type connector struct {
 	driver.Connector
 	pooler     bool
+	plans      *plans
 	maxSchemas int           // schemas a connection works in before it is closed; 0: no limit
 	lifetime   time.Duration // Options.ConnMaxLifetime
 }
@@ -61,7 +62,7 @@ func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 	// Up to a tenth earlier than the lifetime, so that lanes opened together
 	// are not all replaced, and all cold again, at the same moment.
 	expires := time.Now().Add(c.lifetime - rand.N(c.lifetime/10+1))
-	return &conn{pqConn: pc, pooler: c.pooler, maxSchemas: c.maxSchemas, expires: expires}, nil
+	return &conn{pqConn: pc, pooler: c.pooler, plans: c.plans, gen: c.plans.gen.Load(), maxSchemas: c.maxSchemas, expires: expires}, nil
 }
 
 // conn is one pooled connection: lib/pq's, with BeginTx replaced.
@@ -80,9 +81,11 @@ type conn struct {
 	expires time.Time
 	// schema is the tenant schema of the open transaction ("" outside
 	// one), and stmts the lookups prepared on this connection, by schema
-	// and SQL (see Lookup).
+	// and SQL (see Lookup), since plans' generation gen.
 	schema string
 	stmts  map[string]driver.Stmt
+	plans  *plans
+	gen    int64
 }
 
 // note records the schema ctx says a statement works in (see inSchema).
@@ -129,7 +132,7 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 // connection for that tenant.
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	c.note(ctx)
-	if c.inTx && c.schema != "" && !c.pooler && ctx.Value(lookupKey{}) != nil {
+	if c.inTx && c.schema != "" && !c.pooler && ctx.Value(lookupKey{}) != nil && !c.plans.paused() {
 		st, err := c.prepared(ctx, query)
 		if err != nil {
 			return nil, err
@@ -166,6 +169,23 @@ func (c *conn) prepared(ctx context.Context, query string) (driver.Stmt, error) 
 	}
 	c.stmts[key] = st
 	return st, nil
+}
+
+// dropLookups deallocates the lookups prepared on c when the pool asked
+// its connections to (see FollowMigrations).
+func (c *conn) dropLookups(ctx context.Context) error {
+	gen := c.plans.gen.Load()
+	if gen == c.gen {
+		return nil
+	}
+	if len(c.stmts) > 0 {
+		if _, err := c.pqConn.ExecContext(ctx, "DEALLOCATE ALL", nil); err != nil {
+			return err
+		}
+		c.stmts = nil
+	}
+	c.gen = gen
+	return nil
 }
 
 // txRows commits the transaction wrapping a query when closed.
@@ -266,6 +286,9 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 		mode += " READ ONLY"
 	} else {
 		mode += " READ WRITE"
+	}
+	if err := c.dropLookups(ctx); err != nil {
+		return nil, err
 	}
 	q := "BEGIN" + mode
 	if stmts, _ := ctx.Value(beginKey{}).(string); stmts != "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -254,5 +255,87 @@ func TestOnlyLookupsPlanOnce(t *testing.T) {
 	g, c, mode = plans(ctx, ts[1])
 	if mode != "auto" || !pooler && (g != 0 || c != 1) {
 		t.Errorf("next transaction: plan mode %s, %d generic and %d custom plans; want auto, 0 and 1", mode, g, c)
+	}
+}
+
+// TestLookupsPauseWhileTenantsMigrate: while tenants are migrated, a
+// server's connections drop their prepared lookups and prepare none, since
+// PostgreSQL checks each against every change of any tenant's schema; once
+// the migration ends they prepare them again.
+func TestLookupsPauseWhileTenantsMigrate(t *testing.T) {
+	ctx := context.Background()
+	db0 := storetest.NewDB(t)
+	ts := createTenants(t, tenant.NewService(db0), 2, false)
+	db, err := store.Open(ctx, db0.DSN, store.Options{MaxOpenConns: 1, Lanes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	fctx, stop := context.WithCancel(ctx)
+	followed := make(chan struct{})
+	go func() { db.FollowMigrations(fctx, slog.New(slog.DiscardHandler)); close(followed) }()
+	defer func() { stop(); <-followed }()
+	pooler := os.Getenv("BULKHEAD_TEST_PGBOUNCER") != ""
+	want := func(n int) int {
+		if pooler {
+			return 0 // nothing is prepared behind a transaction pooler
+		}
+		return n
+	}
+	// prepared runs a lookup and returns how many statements the
+	// connection then holds, waiting up to 5 s for it to be n: what the
+	// migration announces travels through PostgreSQL.
+	prepared := func(n int) int {
+		t.Helper()
+		var got int
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if err := db.InTenant(ctx, ts[0].Scope(), func(tx *sqlx.Tx) error {
+				var name string
+				if err := tx.GetContext(store.Lookup(ctx), &name, `SELECT user_name FROM users WHERE id = $1`, uuid.NewString()); err != sql.ErrNoRows {
+					return fmt.Errorf("lookup of an unknown id: %v, %q", err, name)
+				}
+				return tx.GetContext(ctx, &got, `SELECT count(*) FROM pg_prepared_statements`)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if got == n || time.Now().After(deadline) {
+				return got
+			}
+		}
+	}
+	if n := prepared(want(1)); n != want(1) {
+		t.Fatalf("before the migration: %d statements prepared, want %d", n, want(1))
+	}
+	if !pooler { // the listener is there before the migration starts
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			var listening bool
+			if err := db0.GetContext(ctx, &listening, `SELECT EXISTS (SELECT FROM pg_stat_activity
+				WHERE datname = current_database() AND query = 'LISTEN "bulkhead_migrations"')`); err != nil {
+				t.Fatal(err)
+			}
+			if listening {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("FollowMigrations does not listen")
+			}
+		}
+	}
+	svc := tenant.NewService(db0)
+	svc.Migrations = append(slices.Clone(store.TenantMigrations), store.Migration{
+		Version: len(store.TenantMigrations) + 1, Name: "pause test", SQL: `ALTER TABLE users ADD COLUMN pause_test int`,
+	})
+	var during []int
+	_, failed, err := svc.MigrateTenants(ctx, tenant.MigrateOptions{Workers: 1, Progress: func(tenant.MigrationResult) {
+		during = append(during, prepared(0))
+	}})
+	if err != nil || failed > 0 {
+		t.Fatalf("migrate: %d failed, %v", failed, err)
+	}
+	if len(during) != len(ts) || slices.Max(during) != 0 {
+		t.Fatalf("statements prepared during the migration, after each tenant: %v; want none", during)
+	}
+	if n := prepared(want(1)); n != want(1) {
+		t.Fatalf("after the migration: %d statements prepared, want %d", n, want(1))
 	}
 }

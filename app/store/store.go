@@ -40,6 +40,8 @@ type DB struct {
 	opts       Options
 	citus      bool   // create tenant schemas as Citus distributed schemas
 	lanes      *lanes // nil when Options.Lanes is negative or behind a transaction pooler
+	pooler     bool   // Options.TransactionPooler, or the environment's
+	plans      *plans // shared with the connections (see FollowMigrations)
 }
 
 // Options tune the pool.
@@ -159,7 +161,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("invalid DATABASE_URL: %w", err)
 	}
 	pooler := opts.TransactionPooler || os.Getenv("BULKHEAD_TRANSACTION_POOLER") == "on"
-	sdb := sqlx.NewDb(sql.OpenDB(connector{Connector: pqc, pooler: pooler, maxSchemas: max(opts.MaxConnSchemas, 0), lifetime: opts.ConnMaxLifetime}), "postgres")
+	pl := &plans{}
+	sdb := sqlx.NewDb(sql.OpenDB(connector{Connector: pqc, pooler: pooler, plans: pl, maxSchemas: max(opts.MaxConnSchemas, 0), lifetime: opts.ConnMaxLifetime}), "postgres")
 	sdb.SetMaxOpenConns(opts.MaxOpenConns)
 	sdb.SetMaxIdleConns(opts.MaxIdleConns)
 	sdb.SetConnMaxLifetime(opts.ConnMaxLifetime)
@@ -184,7 +187,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if listen == "" {
 		listen = dsn
 	}
-	db := &DB{DB: sdb, DSN: dsn, ListenDSN: listen, rolePrefix: "bulkhead_" + hex.EncodeToString(h[:4]) + "_", opts: opts, citus: citus}
+	db := &DB{DB: sdb, DSN: dsn, ListenDSN: listen, rolePrefix: "bulkhead_" + hex.EncodeToString(h[:4]) + "_", opts: opts, citus: citus, pooler: pooler, plans: pl}
 	// Behind a transaction pooler a connection is not a backend: lanes
 	// would keep nothing warm.
 	if opts.Lanes > 0 && !pooler {

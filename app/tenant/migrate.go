@@ -46,6 +46,10 @@ func (s *Service) MigrateTenants(ctx context.Context, opts MigrateOptions) (migr
 	if opts.Start != nil {
 		opts.Start(len(behind))
 	}
+	if len(behind) > 0 {
+		// Servers stop preparing lookups meanwhile (store.FollowMigrations).
+		defer s.DB.AnnounceMigration(ctx)()
+	}
 	jobs := make(chan *Tenant)
 	results := make(chan MigrationResult)
 	var wg sync.WaitGroup
