@@ -172,7 +172,8 @@ func (c *conn) prepared(ctx context.Context, query string) (driver.Stmt, error) 
 }
 
 // dropLookups deallocates the lookups prepared on c when the pool asked
-// its connections to (see FollowMigrations).
+// its connections to (see FollowMigrations). Lookups are all that Bulkhead
+// prepares, so DEALLOCATE ALL drops nothing else.
 func (c *conn) dropLookups(ctx context.Context) error {
 	gen := c.plans.gen.Load()
 	if gen == c.gen {
@@ -230,7 +231,8 @@ type (
 // the search_path it was prepared under (and plans it again, correctly but
 // at a cost, under another). Each costs the backend about 25 KB, freed
 // with the connection, which MaxConnSchemas bounds. Behind a transaction
-// pooler a connection is not a backend, and lookups run as other queries.
+// pooler a connection is not a backend, and lookups run as other queries;
+// so they do while tenants are migrated (see FollowMigrations).
 func Lookup(ctx context.Context) context.Context {
 	return context.WithValue(ctx, lookupKey{}, true)
 }

@@ -58,9 +58,11 @@ func (p *plans) resume() { p.until.Store(0) }
 // is called, which says that the migration ended.
 func (db *DB) AnnounceMigration(ctx context.Context) (end func()) {
 	notify := func(what string) {
-		// Best effort: a server that misses it only serves the migration
-		// more slowly.
-		_, _ = db.ExecContext(context.WithoutCancel(ctx), `SELECT pg_notify($1, $2)`, migrationsChannel, what)
+		// Best effort, also once ctx ended: a server that misses it only
+		// serves the migration more slowly.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_, _ = db.ExecContext(ctx, `SELECT pg_notify($1, $2)`, migrationsChannel, what)
 	}
 	notify("start")
 	done := make(chan struct{})
