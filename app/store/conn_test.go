@@ -148,19 +148,41 @@ func TestMaxConnSchemas(t *testing.T) {
 	}
 }
 
+// oneConnPool opens a pool of one connection without lanes over a new
+// database with two tenants, so that its transactions share one backend
+// (behind PgBouncer, one client connection). It returns the pool, a
+// second pool on the same database, and the tenants.
+func oneConnPool(t *testing.T) (db, db0 *store.DB, ts []*tenant.Tenant) {
+	t.Helper()
+	db0 = storetest.NewDB(t)
+	ts = createTenants(t, tenant.NewService(db0), 2, false)
+	db, err := store.Open(context.Background(), db0.DSN, store.Options{MaxOpenConns: 1, Lanes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, db0, ts
+}
+
+// userLookup reads a user's name by id.
+const userLookup = `SELECT user_name FROM users WHERE id = $1`
+
+// lookUpUnknown runs userLookup as a lookup for an id no user has.
+func lookUpUnknown(ctx context.Context, tx *sqlx.Tx) error {
+	var name string
+	if err := tx.GetContext(store.Lookup(ctx), &name, userLookup, uuid.NewString()); err != sql.ErrNoRows {
+		return fmt.Errorf("lookup of an unknown id: %v, %q", err, name)
+	}
+	return nil
+}
+
 // TestLookupsStayInTheirTenant: a lookup runs as a statement prepared once
 // per tenant on the connection, and reads its own tenant's tables, also
 // when tenants take turns on one connection and after a migration changed
 // the table. Behind a transaction pooler nothing is prepared.
 func TestLookupsStayInTheirTenant(t *testing.T) {
 	ctx := context.Background()
-	db0 := storetest.NewDB(t)
-	ts := createTenants(t, tenant.NewService(db0), 2, false)
-	db, err := store.Open(ctx, db0.DSN, store.Options{MaxOpenConns: 1, Lanes: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, _, ts := oneConnPool(t)
 	ids := make([]string, len(ts))
 	for i, tn := range ts {
 		ids[i] = uuid.NewString()
@@ -171,7 +193,6 @@ func TestLookupsStayInTheirTenant(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	const lookup = `SELECT user_name FROM users WHERE id = $1`
 	want := 2 // statements prepared: one per tenant
 	if os.Getenv("BULKHEAD_TEST_PGBOUNCER") != "" {
 		want = 0
@@ -182,10 +203,10 @@ func TestLookupsStayInTheirTenant(t *testing.T) {
 			var name string
 			var prepared int
 			if err := db.InTenant(ctx, tn.Scope(), func(tx *sqlx.Tx) error {
-				if err := tx.GetContext(store.Lookup(ctx), &name, lookup, ids[i]); err != nil {
+				if err := tx.GetContext(store.Lookup(ctx), &name, userLookup, ids[i]); err != nil {
 					return err
 				}
-				return tx.GetContext(ctx, &prepared, `SELECT count(*) FROM pg_prepared_statements WHERE statement = $1`, lookup)
+				return tx.GetContext(ctx, &prepared, `SELECT count(*) FROM pg_prepared_statements WHERE statement = $1`, userLookup)
 			}); err != nil {
 				t.Fatalf("round %d, tenant %s: %v", round, tn.ID, err)
 			}
@@ -216,29 +237,21 @@ func TestLookupsStayInTheirTenant(t *testing.T) {
 // the connection plans as usual.
 func TestOnlyLookupsPlanOnce(t *testing.T) {
 	ctx := context.Background()
-	db0 := storetest.NewDB(t)
-	ts := createTenants(t, tenant.NewService(db0), 2, false)
-	db, err := store.Open(ctx, db0.DSN, store.Options{MaxOpenConns: 1, Lanes: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	const lookup = `SELECT user_name FROM users WHERE id = $1`
+	db, _, ts := oneConnPool(t)
 	pooler := os.Getenv("BULKHEAD_TEST_PGBOUNCER") != ""
 	// plans runs the lookup once in tn and returns how often PostgreSQL
 	// planned it generically and afresh, and the transaction's plan mode.
 	plans := func(ctx context.Context, tn *tenant.Tenant) (generic, custom int, mode string) {
 		t.Helper()
 		if err := db.InTenant(ctx, tn.Scope(), func(tx *sqlx.Tx) error {
-			var name string
-			if err := tx.GetContext(store.Lookup(ctx), &name, lookup, uuid.NewString()); err != sql.ErrNoRows {
-				return fmt.Errorf("lookup of an unknown id: %v, %q", err, name)
+			if err := lookUpUnknown(ctx, tx); err != nil {
+				return err
 			}
 			if err := tx.GetContext(ctx, &mode, `SHOW plan_cache_mode`); err != nil {
 				return err
 			}
 			err := tx.QueryRowContext(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements
-				WHERE statement = $1 ORDER BY prepare_time DESC LIMIT 1`, lookup).Scan(&generic, &custom)
+				WHERE statement = $1 ORDER BY prepare_time DESC LIMIT 1`, userLookup).Scan(&generic, &custom)
 			if pooler && err == sql.ErrNoRows {
 				return nil // nothing is prepared behind a transaction pooler
 			}
@@ -264,13 +277,7 @@ func TestOnlyLookupsPlanOnce(t *testing.T) {
 // the migration ends they prepare them again.
 func TestLookupsPauseWhileTenantsMigrate(t *testing.T) {
 	ctx := context.Background()
-	db0 := storetest.NewDB(t)
-	ts := createTenants(t, tenant.NewService(db0), 2, false)
-	db, err := store.Open(ctx, db0.DSN, store.Options{MaxOpenConns: 1, Lanes: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, db0, ts := oneConnPool(t)
 	fctx, stop := context.WithCancel(ctx)
 	followed := make(chan struct{})
 	go func() { db.FollowMigrations(fctx, slog.New(slog.DiscardHandler)); close(followed) }()
@@ -290,9 +297,8 @@ func TestLookupsPauseWhileTenantsMigrate(t *testing.T) {
 		var got int
 		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 			if err := db.InTenant(ctx, ts[0].Scope(), func(tx *sqlx.Tx) error {
-				var name string
-				if err := tx.GetContext(store.Lookup(ctx), &name, `SELECT user_name FROM users WHERE id = $1`, uuid.NewString()); err != sql.ErrNoRows {
-					return fmt.Errorf("lookup of an unknown id: %v, %q", err, name)
+				if err := lookUpUnknown(ctx, tx); err != nil {
+					return err
 				}
 				return tx.GetContext(ctx, &got, `SELECT count(*) FROM pg_prepared_statements`)
 			}); err != nil {
