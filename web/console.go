@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
-	"database/sql"
 	"encoding/base64"
 	"net"
 	"net/http"
@@ -66,14 +65,13 @@ const (
 // console holds the console's session manager and data source.
 type console struct {
 	sessions *scs.SessionManager
-	db       *sql.DB
 	data     ConsoleData
 }
 
 func (s *Server) newConsole() *console {
 	sm := scs.New()
-	// No cleanup goroutine here, where nothing would stop it: sweep runs
-	// it for as long as the server's background work.
+	// No cleanup goroutine here, where nothing would stop it:
+	// sweepSessions runs it for as long as the server's background work.
 	sm.Store = postgresstore.NewWithCleanupInterval(s.cfg.DB.DB.DB, 0)
 	sm.IdleTimeout = sessionIdleTimeout
 	sm.Lifetime = sessionLifetime
@@ -87,13 +85,13 @@ func (s *Server) newConsole() *console {
 	if data == nil {
 		data = insight.NewBasic(s.cfg.DB)
 	}
-	return &console{sessions: sm, db: s.cfg.DB.DB.DB, data: data}
+	return &console{sessions: sm, data: data}
 }
 
-// sweep deletes expired console sessions every 10 minutes until ctx ends,
-// with postgresstore's own cleanup.
-func (c *console) sweep(ctx context.Context) {
-	st := postgresstore.NewWithCleanupInterval(c.db, 10*time.Minute)
+// sweepSessions deletes expired console sessions every 10 minutes until ctx
+// ends, with postgresstore's own cleanup.
+func (s *Server) sweepSessions(ctx context.Context) {
+	st := postgresstore.NewWithCleanupInterval(s.cfg.DB.DB.DB, 10*time.Minute)
 	<-ctx.Done()
 	st.StopCleanup()
 }

@@ -103,7 +103,7 @@ func NewServer(cfg Config) *Server {
 func (s *Server) Start(ctx context.Context) (wait func()) {
 	var wg sync.WaitGroup
 	migrations := func(ctx context.Context) { s.cfg.DB.FollowMigrations(ctx, s.cfg.Log) }
-	for _, run := range []func(context.Context){s.auth.Run, s.limiter.Run, s.spares.Run, s.console.sweep, migrations} {
+	for _, run := range []func(context.Context){s.auth.Run, s.limiter.Run, s.spares.Run, s.sweepSessions, migrations} {
 		wg.Add(1)
 		go func() { defer wg.Done(); run(ctx) }()
 	}
