@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"slices"
@@ -52,7 +53,7 @@ func BenchmarkLargeTenant(b *testing.B) {
 			}
 		}
 		slices.Sort(durs)
-		med, p99 := durs[len(durs)/2], durs[len(durs)*99/100]
+		med, p99 := percentile(durs, 50), percentile(durs, 99)
 		fmt.Fprintf(os.Stdout, "| %s | %.2f ms | %.2f ms |\n", qq.name, ms(med), ms(p99))
 	}
 	for _, qq := range queries {
@@ -101,6 +102,14 @@ func setupBench(b *testing.B) {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
+// percentile returns the p-th percentile (0 < p ≤ 100) of sorted by the
+// nearest rank: the smallest sample at least p% of the samples do not
+// exceed. The 99th of 100 samples is the second slowest, not the slowest.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
+	return sorted[max(i, 0)]
+}
+
 // BenchmarkPatchAndBulk measures, on the 100,000-user tenant: PATCH adding
 // (and then removing) one member of a group of 100,000 members against a
 // group of 10, and Bulk requests of 1,000 user creations.
@@ -140,7 +149,7 @@ func BenchmarkPatchAndBulk(b *testing.B) {
 			}
 		}
 		slices.Sort(durs)
-		fmt.Fprintf(os.Stdout, "| %s | %.2f ms | %.2f ms |\n", g.name, ms(durs[len(durs)/2]), ms(durs[len(durs)*99/100]))
+		fmt.Fprintf(os.Stdout, "| %s | %.2f ms | %.2f ms |\n", g.name, ms(percentile(durs, 50)), ms(percentile(durs, 99)))
 	}
 
 	const rounds, perRequest = 5, 1000
