@@ -20,11 +20,13 @@ type Resource struct {
 	Members []Member
 }
 
-// Member is one membership row: a member of a group, or a group of a user.
+// Member is one membership: a member of a group, or a group of a user. It
+// is read as a row (db) and as an element of the JSON array findResources
+// selects (json).
 type Member struct {
-	Value   string  `db:"value"`   // the member's (or the group's) id
-	Type    string  `db:"type"`    // "User" or "Group" for members; "direct" for a user's groups
-	Display *string `db:"display"` // the member's display name, when it has one
+	Value   string  `db:"value" json:"value"`     // the member's (or the group's) id
+	Type    string  `db:"type" json:"type"`       // "User" or "Group" for members; "direct" for a user's groups
+	Display *string `db:"display" json:"display"` // the member's display name, when it has one
 }
 
 // ETag returns the resource's entity tag, a weak validator that changes on

@@ -424,7 +424,7 @@ func FindResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string,
 	if err != nil {
 		return nil, err
 	}
-	// The same two statements for every resource of the tenant: lookups.
+	// The same statement for every resource of the tenant: a lookup.
 	rs, err := findResources(store.Lookup(ctx), tx, rt, `WHERE id = $1`, []any{u}, withMembers)
 	if err != nil {
 		return nil, err
@@ -467,78 +467,62 @@ func FindResources(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, q ListQue
 	return res, err
 }
 
-// findResources runs SELECT … FROM rt's table followed by clause.
+// findResources runs SELECT … FROM rt's table followed by clause. With
+// withMembers each row brings its members (a Group's) or groups (a
+// User's) in the same statement, as a JSON array, so that reading a
+// resource is one lookup and one round trip.
 func findResources(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, clause string, args []any, withMembers bool) ([]*Resource, error) {
 	table := rt.store.table
-	rows, err := tx.QueryxContext(ctx, `SELECT `+table+`.id::text, `+table+`.version, `+table+`.created, `+
-		table+`.last_modified, `+table+`.data FROM `+table+` `+clause, args...)
+	cols := table + `.id::text, ` + table + `.version, ` + table + `.created, ` + table + `.last_modified, ` + table + `.data`
+	if withMembers {
+		cols += `, ` + membersSQL(rt)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+cols+` FROM `+table+` `+clause, args...)
 	if err != nil {
 		return nil, fmt.Errorf("find %s: %w", rt.Name, err)
 	}
 	defer rows.Close()
 	rs := []*Resource{}
-	byID := map[string]*Resource{}
 	for rows.Next() {
 		r := &Resource{Type: rt}
-		var data []byte
-		if err := rows.Scan(&r.ID, &r.Version, &r.Created, &r.LastModified, &data); err != nil {
+		var data, members []byte
+		dest := []any{&r.ID, &r.Version, &r.Created, &r.LastModified, &data}
+		if withMembers {
+			dest = append(dest, &members)
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal(data, &r.Data); err != nil {
 			return nil, fmt.Errorf("decode %s %s: %w", rt.Name, r.ID, err)
 		}
+		if withMembers {
+			if err := json.Unmarshal(members, &r.Members); err != nil {
+				return nil, fmt.Errorf("decode members of %s %s: %w", rt.Name, r.ID, err)
+			}
+		}
 		rs = append(rs, r)
-		byID[r.ID] = r
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if !withMembers || len(rs) == 0 {
-		return rs, nil
-	}
-	return rs, loadMembers(ctx, tx, rt, byID)
+	return rs, rows.Err()
 }
 
-// loadMembers fills Members of the given resources in one query: a Group's
-// members, or a User's groups.
-func loadMembers(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, byID map[string]*Resource) error {
-	ids := make([]string, 0, len(byID))
-	for id, r := range byID {
-		ids = append(ids, id)
-		r.Members = []Member{}
-	}
-	var q string
+// membersSQL returns the subquery that findResources selects for each row
+// of rt's table: a JSON array of Members, a Group's members by id or a
+// User's groups by display name. (Inside the Group subquery the joined
+// groups table is g, so groups.id is the outer row.)
+func membersSQL(rt *ResourceType) string {
 	if rt.Is(GroupResource) {
-		q = `SELECT m.group_id::text AS owner, m.member_id::text AS value, m.member_type AS type,
-				COALESCE(u.display_name, u.user_name, g.display_name) AS display
+		return `(SELECT COALESCE(json_agg(json_build_object('value', m.member_id, 'type', m.member_type,
+				'display', COALESCE(u.display_name, u.user_name, g.display_name)) ORDER BY m.member_id), '[]')
 			FROM group_members m
 			LEFT JOIN users u ON m.member_type = 'User' AND u.id = m.member_id
 			LEFT JOIN groups g ON m.member_type = 'Group' AND g.id = m.member_id
-			WHERE m.group_id = ANY($1::uuid[])
-			ORDER BY m.group_id, m.member_id`
-	} else {
-		q = `SELECT m.member_id::text AS owner, m.group_id::text AS value, 'direct' AS type, g.display_name AS display
-			FROM group_members m JOIN groups g ON g.id = m.group_id
-			WHERE m.member_id = ANY($1::uuid[])
-			ORDER BY m.member_id, g.display_name`
+			WHERE m.group_id = groups.id)`
 	}
-	rows, err := tx.QueryxContext(ctx, q, pq.Array(ids))
-	if err != nil {
-		return fmt.Errorf("load members: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var row struct {
-			Owner string `db:"owner"`
-			Member
-		}
-		if err := rows.StructScan(&row); err != nil {
-			return err
-		}
-		r := byID[row.Owner]
-		r.Members = append(r.Members, row.Member)
-	}
-	return rows.Err()
+	return `(SELECT COALESCE(json_agg(json_build_object('value', m.group_id, 'type', 'direct',
+			'display', g.display_name) ORDER BY g.display_name, m.group_id), '[]')
+		FROM group_members m JOIN groups g ON g.id = m.group_id
+		WHERE m.member_id = users.id)`
 }
 
 // DeleteResource deletes the resource of rt with the given id, and its
