@@ -98,16 +98,22 @@ func TestGroupLifecycle(t *testing.T) {
 	}
 	for _, m := range created.Body["members"].([]any) {
 		m := m.(map[string]any)
-		if m["value"] == alice && (m["display"] != "Alice A" || m["$ref"] != baseURL+c.prefix+"/Users/"+alice) {
+		if m["value"] == alice && (m["display"] != "Alice A" || m["$ref"] != baseURL+c.prefix+"/Users/"+alice) ||
+			m["value"] == bob && m["display"] != "bob" || m["value"] == sub && m["display"] != "Sub" {
 			t.Errorf("member = %v", m)
 		}
 	}
 
-	// A user shows its groups.
+	// A user shows its groups, by display name.
+	admins := c.createGroup("Admins", alice)
 	u := c.do("GET", "/Users/"+alice, nil).must(t, http.StatusOK)
 	groups, _ := u.Body["groups"].([]any)
-	if len(groups) != 1 || groups[0].(map[string]any)["value"] != gid || groups[0].(map[string]any)["display"] != "Tour Guides" {
+	if len(groups) != 2 || groups[0].(map[string]any)["value"] != admins ||
+		groups[1].(map[string]any)["value"] != gid || groups[1].(map[string]any)["display"] != "Tour Guides" {
 		t.Fatalf("user groups = %v", u.Body["groups"])
+	}
+	if g := c.do("GET", "/Users/"+bob, nil).must(t, http.StatusOK); len(g.Body["groups"].([]any)) != 1 {
+		t.Fatalf("bob's groups = %v", g.Body["groups"])
 	}
 
 	// excludedAttributes=members leaves members out.
