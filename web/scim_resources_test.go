@@ -299,8 +299,17 @@ func TestPaging(t *testing.T) {
 	}
 	// Out-of-range values are clamped, as RFC 7644 §3.4.2.4 says.
 	r = c.do("GET", "/Users?startIndex=-5&count=100000&attributes=id", nil).must(t, http.StatusOK)
-	if r.Body["startIndex"] != float64(1) || len(r.resources()) != 250 {
-		t.Errorf("clamped: startIndex %v, %d resources", r.Body["startIndex"], len(r.resources()))
+	if r.Body["startIndex"] != float64(1) || r.Body["totalResults"] != float64(250) || len(r.resources()) != 250 {
+		t.Errorf("clamped: startIndex %v, total %v, %d resources", r.Body["startIndex"], r.Body["totalResults"], len(r.resources()))
+	}
+	// A filter matching nothing, and one whose matches end before the page.
+	r = c.do("GET", "/Users?filter="+q(`userName eq "nobody"`), nil).must(t, http.StatusOK)
+	if r.Body["totalResults"] != float64(0) || len(r.resources()) != 0 {
+		t.Errorf("no match: %s", r.Raw)
+	}
+	r = c.do("GET", "/Users?startIndex=5&count=10&filter="+q(`userName sw "user00"`), nil).must(t, http.StatusOK)
+	if r.Body["totalResults"] != float64(10) || len(r.resources()) != 6 {
+		t.Errorf("user000–user009 from the fifth: total %v, %d resources", r.Body["totalResults"], len(r.resources()))
 	}
 	c.do("GET", "/Users?count=ten", nil).scimError(t, http.StatusBadRequest, "invalidValue")
 	c.do("GET", "/Users?sortBy=nosuch", nil).scimError(t, http.StatusBadRequest, "invalidValue")

@@ -450,21 +450,27 @@ func FindResources(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, q ListQue
 	if err != nil {
 		return nil, err
 	}
-	table := rt.store.table
-	res := &ListResult{}
-	if err := tx.GetContext(ctx, &res.Total, `SELECT count(*) FROM `+table+` WHERE `+where, args...); err != nil {
+	res := &ListResult{Resources: []*Resource{}}
+	start := max(q.StartIndex, 1)
+	if q.Count > 0 {
+		n := len(args)
+		clause := `WHERE ` + where + ` ORDER BY ` + order +
+			` LIMIT $` + strconv.Itoa(n+1) + ` OFFSET $` + strconv.Itoa(n+2)
+		if res.Resources, err = findResources(ctx, tx, rt, clause, append(args, q.Count, start-1), q.Members); err != nil {
+			return nil, err
+		}
+		// A page that is not full and not past the end tells the total:
+		// what an identity provider's "does this user exist?" filter
+		// gets, in one statement instead of two.
+		if k := len(res.Resources); k < q.Count && (k > 0 || start == 1) {
+			res.Total = start - 1 + k
+			return res, nil
+		}
+	}
+	if err := tx.GetContext(ctx, &res.Total, `SELECT count(*) FROM `+rt.store.table+` WHERE `+where, args...); err != nil {
 		return nil, fmt.Errorf("count %s: %w", rt.Name, err)
 	}
-	start := max(q.StartIndex, 1)
-	if q.Count <= 0 || start > res.Total {
-		res.Resources = []*Resource{}
-		return res, nil
-	}
-	n := len(args)
-	clause := `WHERE ` + where + ` ORDER BY ` + order +
-		` LIMIT $` + strconv.Itoa(n+1) + ` OFFSET $` + strconv.Itoa(n+2)
-	res.Resources, err = findResources(ctx, tx, rt, clause, append(args, q.Count, start-1), q.Members)
-	return res, err
+	return res, nil
 }
 
 // findResources runs SELECT … FROM rt's table followed by clause. With
