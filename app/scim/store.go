@@ -425,7 +425,11 @@ func FindResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string,
 		return nil, err
 	}
 	// The same statement for every resource of the tenant: a lookup.
-	rs, err := findResources(store.Lookup(ctx), tx, rt, `WHERE id = $1`, []any{u}, withMembers)
+	var members string
+	if withMembers {
+		members = membershipsOf(rt).ofRow(rt)
+	}
+	rs, err := findResources(store.Lookup(ctx), tx, rt, members, `WHERE id = $1`, []any{u})
 	if err != nil {
 		return nil, err
 	}
@@ -456,8 +460,13 @@ func FindResources(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, q ListQue
 		n := len(args)
 		clause := `WHERE ` + where + ` ORDER BY ` + order +
 			` LIMIT $` + strconv.Itoa(n+1) + ` OFFSET $` + strconv.Itoa(n+2)
-		if res.Resources, err = findResources(ctx, tx, rt, clause, append(args, q.Count, start-1), q.Members); err != nil {
+		if res.Resources, err = findResources(ctx, tx, rt, "", clause, append(args, q.Count, start-1)); err != nil {
 			return nil, err
+		}
+		if q.Members {
+			if err := loadMembers(ctx, tx, rt, res.Resources); err != nil {
+				return nil, err
+			}
 		}
 		// A page that is not full and not past the end tells the total:
 		// what an identity provider's "does this user exist?" filter
@@ -473,15 +482,14 @@ func FindResources(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, q ListQue
 	return res, nil
 }
 
-// findResources runs SELECT … FROM rt's table followed by clause. With
-// withMembers each row brings its members (a Group's) or groups (a
-// User's) in the same statement, as a JSON array, so that reading a
-// resource is one lookup and one round trip.
-func findResources(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, clause string, args []any, withMembers bool) ([]*Resource, error) {
+// findResources runs SELECT … FROM rt's table followed by clause. When
+// members is not empty it is one more column to select, a JSON array of
+// the row's Members (see memberships.ofRow).
+func findResources(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, members, clause string, args []any) ([]*Resource, error) {
 	table := rt.store.table
 	cols := table + `.id::text, ` + table + `.version, ` + table + `.created, ` + table + `.last_modified, ` + table + `.data`
-	if withMembers {
-		cols += `, ` + membersSQL(rt)
+	if members != "" {
+		cols += `, ` + members
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT `+cols+` FROM `+table+` `+clause, args...)
 	if err != nil {
@@ -491,10 +499,10 @@ func findResources(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, clause st
 	rs := []*Resource{}
 	for rows.Next() {
 		r := &Resource{Type: rt}
-		var data, members []byte
+		var data, list []byte
 		dest := []any{&r.ID, &r.Version, &r.Created, &r.LastModified, &data}
-		if withMembers {
-			dest = append(dest, &members)
+		if members != "" {
+			dest = append(dest, &list)
 		}
 		if err := rows.Scan(dest...); err != nil {
 			return nil, err
@@ -502,8 +510,8 @@ func findResources(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, clause st
 		if err := json.Unmarshal(data, &r.Data); err != nil {
 			return nil, fmt.Errorf("decode %s %s: %w", rt.Name, r.ID, err)
 		}
-		if withMembers {
-			if err := json.Unmarshal(members, &r.Members); err != nil {
+		if members != "" {
+			if err := json.Unmarshal(list, &r.Members); err != nil {
 				return nil, fmt.Errorf("decode members of %s %s: %w", rt.Name, r.ID, err)
 			}
 		}
@@ -512,23 +520,75 @@ func findResources(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, clause st
 	return rs, rows.Err()
 }
 
-// membersSQL returns the subquery that findResources selects for each row
-// of rt's table: a JSON array of Members, a Group's members by id or a
-// User's groups by display name. (Inside the Group subquery the joined
-// groups table is g, so groups.id is the outer row.)
-func membersSQL(rt *ResourceType) string {
+// memberships is the SQL of the memberships a resource shows, a Group's
+// members or a User's groups: owner is the column of group_members that
+// names the resource, from the tables to read, value, kind and display the
+// expressions of a Member's fields, and order the order they are shown in.
+type memberships struct{ owner, from, value, kind, display, order string }
+
+func membershipsOf(rt *ResourceType) memberships {
 	if rt.Is(GroupResource) {
-		return `(SELECT COALESCE(json_agg(json_build_object('value', m.member_id, 'type', m.member_type,
-				'display', COALESCE(u.display_name, u.user_name, g.display_name)) ORDER BY m.member_id), '[]')
-			FROM group_members m
-			LEFT JOIN users u ON m.member_type = 'User' AND u.id = m.member_id
-			LEFT JOIN groups g ON m.member_type = 'Group' AND g.id = m.member_id
-			WHERE m.group_id = groups.id)`
+		return memberships{
+			owner: `m.group_id`,
+			from: `group_members m
+				LEFT JOIN users u ON m.member_type = 'User' AND u.id = m.member_id
+				LEFT JOIN groups g ON m.member_type = 'Group' AND g.id = m.member_id`,
+			value: `m.member_id`, kind: `m.member_type`,
+			display: `COALESCE(u.display_name, u.user_name, g.display_name)`,
+			order:   `m.member_id`,
+		}
 	}
-	return `(SELECT COALESCE(json_agg(json_build_object('value', m.group_id, 'type', 'direct',
-			'display', g.display_name) ORDER BY g.display_name, m.group_id), '[]')
-		FROM group_members m JOIN groups g ON g.id = m.group_id
-		WHERE m.member_id = users.id)`
+	return memberships{
+		owner: `m.member_id`,
+		from:  `group_members m JOIN groups g ON g.id = m.group_id`,
+		value: `m.group_id`, kind: `'direct'`, display: `g.display_name`,
+		order: `g.display_name, m.group_id`,
+	}
+}
+
+// ofRow returns a subquery giving the Members of the current row of rt's
+// table as a JSON array, for findResources: reading one resource is then
+// one statement. (In a Group's, the joined groups table is g, so
+// groups.id is the row.)
+func (m memberships) ofRow(rt *ResourceType) string {
+	return `(SELECT COALESCE(json_agg(json_build_object('value', ` + m.value + `, 'type', ` + m.kind +
+		`, 'display', ` + m.display + `) ORDER BY ` + m.order + `), '[]') FROM ` + m.from +
+		` WHERE ` + m.owner + ` = ` + rt.store.table + `.id)`
+}
+
+// loadMembers fills in the Members of rs with one query, as rows. A list
+// does this rather than select ofRow: PostgreSQL would run that subquery
+// for every row an OFFSET skips too, and rows decode faster than JSON.
+func loadMembers(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, rs []*Resource) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	byID := make(map[string]*Resource, len(rs))
+	ids := make([]string, len(rs))
+	for i, r := range rs {
+		r.Members = []Member{}
+		byID[r.ID] = r
+		ids[i] = r.ID
+	}
+	m := membershipsOf(rt)
+	rows, err := tx.QueryxContext(ctx, `SELECT `+m.owner+`::text AS owner, `+m.value+`::text AS value, `+m.kind+` AS type, `+
+		m.display+` AS display FROM `+m.from+` WHERE `+m.owner+` = ANY($1::uuid[]) ORDER BY `+m.owner+`, `+m.order, pq.Array(ids))
+	if err != nil {
+		return fmt.Errorf("load members: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var row struct {
+			Owner string `db:"owner"`
+			Member
+		}
+		if err := rows.StructScan(&row); err != nil {
+			return err
+		}
+		r := byID[row.Owner]
+		r.Members = append(r.Members, row.Member)
+	}
+	return rows.Err()
 }
 
 // DeleteResource deletes the resource of rt with the given id, and its
