@@ -556,9 +556,9 @@ func (m memberships) ofRow(rt *ResourceType) string {
 		` WHERE ` + m.owner + ` = ` + rt.store.table + `.id)`
 }
 
-// loadMembers fills in the Members of rs with one query, as rows. A list
-// does this rather than select ofRow: PostgreSQL would run that subquery
-// for every row an OFFSET skips too, and rows decode faster than JSON.
+// loadMembers fills in the Members of rs with one query. A list does this
+// rather than select ofRow: PostgreSQL would run that subquery for every
+// row an OFFSET skips too (docs/scaling.md).
 func loadMembers(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, rs []*Resource) error {
 	if len(rs) == 0 {
 		return nil

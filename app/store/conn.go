@@ -231,9 +231,9 @@ type (
 // the search_path it was prepared under (and plans it again, correctly but
 // at a cost, under another). Each costs the backend 25–50 KB (a user read
 // with its groups: about 50), freed with the connection, which
-// MaxConnSchemas bounds. Behind a transaction
-// pooler a connection is not a backend, and lookups run as other queries;
-// so they do while tenants are migrated (see FollowMigrations).
+// MaxConnSchemas bounds. Behind a transaction pooler a connection is not a
+// backend, and lookups run as other queries; so they do while tenants are
+// migrated (see FollowMigrations).
 func Lookup(ctx context.Context) context.Context {
 	return context.WithValue(ctx, lookupKey{}, true)
 }

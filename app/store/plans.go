@@ -14,12 +14,13 @@ import (
 // PostgreSQL checks every prepared statement of a backend against every
 // catalog invalidation it receives, whichever schema changed: a backend
 // holding 1,300 prepared lookups (a lane's share of 10,000 tenants, two
-// statements each as they were then) spent about 0.8 ms of CPU per tenant migrated elsewhere, so
-// the connections of one server doubled the time of a migration of every
-// tenant and stalled the requests they served meanwhile. While tenants are
-// migrated, connections therefore drop their lookups and prepare none
-// (docs/scaling.md): MigrateTenants announces itself (AnnounceMigration)
-// and each server listens for that (FollowMigrations).
+// statements each as they were then) spent about 0.8 ms of CPU per tenant
+// migrated elsewhere, so the connections of one server doubled the time of
+// a migration of every tenant and stalled the requests they served
+// meanwhile. While tenants are migrated, connections therefore drop their
+// lookups and prepare none (docs/scaling.md): MigrateTenants announces
+// itself (AnnounceMigration) and each server listens for that
+// (FollowMigrations).
 
 // migrationsChannel carries the announcements of migrations.
 const migrationsChannel = "bulkhead_migrations"
