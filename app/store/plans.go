@@ -40,8 +40,12 @@ type plans struct {
 	until atomic.Int64 // lookups are not prepared before this time (Unix nanoseconds)
 }
 
-// paused reports whether lookups run unprepared now.
-func (p *plans) paused() bool { return time.Now().UnixNano() < p.until.Load() }
+// paused reports whether lookups run unprepared now. It runs before every
+// lookup, so it reads the clock only while a pause has been set.
+func (p *plans) paused() bool {
+	u := p.until.Load()
+	return u != 0 && time.Now().UnixNano() < u
+}
 
 // pause makes every connection drop its lookups on its next transaction
 // and prepare none until d has passed or resume is called. When two
