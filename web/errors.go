@@ -51,8 +51,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 		if status == http.StatusUnauthorized {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="bulkhead"`)
 		}
-		if status == http.StatusServiceUnavailable {
-			c.Response().Header().Set("Retry-After", "5")
+		h := c.Response().Header()
+		switch {
+		case status == http.StatusServiceUnavailable:
+			h.Set("Retry-After", "5")
+		case status == http.StatusTooManyRequests && h.Get("Retry-After") == "":
+			h.Set("Retry-After", "1") // the tenant's share of connections was full
 		}
 		writeSCIM(c, status, scimError{
 			Schemas:  []string{scimErrorSchema},

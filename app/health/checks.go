@@ -65,10 +65,9 @@ func (h *Checker) checkProbe(ctx context.Context, t *tenant.Tenant, schemaOK boo
 		return Fail, notChecked
 	}
 	start := time.Now()
-	err := h.DB.InTenant(ctx, t.Scope(), func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, `SELECT set_config('statement_timeout', '2000', true)`); err != nil {
-			return err
-		}
+	scope := t.Scope()
+	scope.Timeout = 2 * time.Second
+	err := h.DB.InTenant(ctx, scope, func(tx *sqlx.Tx) error {
 		var n int
 		if err := tx.GetContext(ctx, &n, `SELECT count(*) FROM (SELECT 1 FROM users LIMIT 1) AS one`); err != nil {
 			return fmt.Errorf("read: %w", err)

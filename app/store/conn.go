@@ -71,6 +71,9 @@ type conn struct {
 	bad    atomic.Bool // a failed BEGIN could not be rolled back: discard
 	pooler bool        // wrap parameterized statements outside transactions
 	inTx   bool        // database/sql uses a conn from one goroutine at a time
+	// txCtx is the context the open transaction began with, whose deadline
+	// bounds each of its statements (see bound).
+	txCtx context.Context
 	// schemas holds the tenant and spare schemas this connection has worked
 	// in (see inSchema); once it holds maxSchemas the connection reports
 	// itself invalid and database/sql closes it instead of pooling it.
@@ -103,13 +106,39 @@ func (c *conn) note(ctx context.Context) {
 // tx ends a transaction begun by conn.BeginTx.
 type tx struct{ c *conn }
 
-func (t tx) Commit() error   { t.c.inTx = false; return t.c.pqConn.Commit() }
-func (t tx) Rollback() error { t.c.inTx = false; return t.c.pqConn.Rollback() }
+func (t tx) Commit() error   { t.c.endTx(); return t.c.pqConn.Commit() }
+func (t tx) Rollback() error { t.c.endTx(); return t.c.pqConn.Rollback() }
+
+func (c *conn) endTx() { c.inTx, c.txCtx = false, nil }
+
+// bound returns the context a statement of the open transaction runs
+// under: its own, unless the transaction's deadline comes first. A
+// transaction's deadline (Scope.Timeout) must hold whatever context the
+// code inside it passes to its statements, so lib/pq then watches the
+// transaction's context and cancels the statement on the server when the
+// deadline passes. The transaction's context descends from the caller's,
+// which statements inside it use, so it ends when theirs would.
+func (c *conn) bound(ctx context.Context) context.Context {
+	if c.txCtx == nil {
+		return ctx
+	}
+	d, ok := c.txCtx.Deadline()
+	if !ok {
+		return ctx
+	}
+	if sd, ok := ctx.Deadline(); ok && !sd.After(d) {
+		return ctx
+	}
+	return c.txCtx
+}
 
 // ExecContext runs a statement; see connector for what pooler mode adds.
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	c.note(ctx)
-	if !c.pooler || c.inTx || len(args) == 0 {
+	if c.inTx {
+		return c.pqConn.ExecContext(c.bound(ctx), query, args)
+	}
+	if !c.pooler || len(args) == 0 {
 		return c.pqConn.ExecContext(ctx, query, args)
 	}
 	if _, err := c.pqConn.ExecContext(ctx, "BEGIN", nil); err != nil {
@@ -133,13 +162,17 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	c.note(ctx)
 	if c.inTx && c.schema != "" && !c.pooler && ctx.Value(lookupKey{}) != nil && !c.plans.paused() {
+		ctx = c.bound(ctx)
 		st, err := c.prepared(ctx, query)
 		if err != nil {
 			return nil, err
 		}
 		return st.(driver.StmtQueryContext).QueryContext(ctx, args)
 	}
-	if !c.pooler || c.inTx || len(args) == 0 {
+	if c.inTx {
+		return c.pqConn.QueryContext(c.bound(ctx), query, args)
+	}
+	if !c.pooler || len(args) == 0 {
 		return c.pqConn.QueryContext(ctx, query, args)
 	}
 	if _, err := c.pqConn.ExecContext(ctx, "BEGIN", nil); err != nil {
@@ -308,7 +341,7 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 	}
 	// lib/pq's connection is its own driver.Tx: its Commit and Rollback
 	// follow the transaction status the server reported for our query.
-	c.inTx = true
+	c.inTx, c.txCtx = true, ctx
 	c.schema, _ = ctx.Value(schemaKey{}).(string)
 	c.note(ctx)
 	return tx{c}, nil

@@ -5,6 +5,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -38,18 +39,27 @@ type DB struct {
 	// cluster-wide, schemas are not.
 	rolePrefix string
 	opts       Options
-	citus      bool   // create tenant schemas as Citus distributed schemas
-	lanes      *lanes // nil when Options.Lanes is negative or behind a transaction pooler
-	pooler     bool   // Options.TransactionPooler, or the environment's
-	plans      *plans // shared with the connections (see FollowMigrations)
+	citus      bool    // create tenant schemas as Citus distributed schemas
+	lanes      *lanes  // nil when Options.Lanes is negative or behind a transaction pooler
+	pooler     bool    // Options.TransactionPooler, or the environment's
+	plans      *plans  // shared with the connections (see FollowMigrations)
+	shares     *shares // nil when Options.TenantConns is negative
 }
 
 // Options tune the pool.
 type Options struct {
 	MaxOpenConns int // default DefaultMaxOpenConns
-	// StatementTimeout bounds every statement of a tenant transaction, so
-	// that one slow tenant cannot hold connections; default 10s.
+	// StatementTimeout bounds a whole tenant transaction, all its
+	// statements together, so that one slow tenant cannot hold connections;
+	// default 10s. Scope.Timeout overrides it per transaction.
 	StatementTimeout time.Duration
+	// TenantConns is how many tenant transactions of one tenant may run at
+	// once (see shares); default DefaultTenantConns(MaxOpenConns), negative
+	// for no limit.
+	TenantConns int
+	// TenantWait is how long a tenant transaction waits for a place in its
+	// tenant's share before it is refused with ETOOMANY; default 1s.
+	TenantWait time.Duration
 	// AcquireTimeout bounds the wait for a free connection when all are
 	// busy: past it a request gets EUNAVAILABLE (503) instead of queuing
 	// without end; default 3s.
@@ -118,6 +128,10 @@ const (
 	DefaultMaxConnSchemas  = 1000
 )
 
+// DefaultTenantConns is the share of a pool of maxOpen connections that one
+// tenant may hold at once: a quarter, at least one.
+func DefaultTenantConns(maxOpen int) int { return max(maxOpen/4, 1) }
+
 // Open connects to the database at dsn and checks that it answers. Errors
 // name what failed in words an operator can act on.
 func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
@@ -129,6 +143,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	}
 	if opts.AcquireTimeout == 0 {
 		opts.AcquireTimeout = 3 * time.Second
+	}
+	if opts.TenantConns == 0 {
+		opts.TenantConns = DefaultTenantConns(opts.MaxOpenConns)
+	}
+	if opts.TenantWait == 0 {
+		opts.TenantWait = time.Second
 	}
 	if opts.MaxIdleConns == 0 {
 		opts.MaxIdleConns = max(opts.MaxOpenConns/2, 2)
@@ -188,6 +208,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		listen = dsn
 	}
 	db := &DB{DB: sdb, DSN: dsn, ListenDSN: listen, rolePrefix: "bulkhead_" + hex.EncodeToString(h[:4]) + "_", opts: opts, citus: citus, pooler: pooler, plans: pl}
+	if opts.TenantConns > 0 {
+		db.shares = newShares(opts.TenantConns, opts.TenantWait)
+	}
 	// Behind a transaction pooler a connection is not a backend: lanes
 	// would keep nothing warm.
 	if opts.Lanes > 0 && !pooler {
@@ -281,6 +304,12 @@ type Scope struct {
 	// Strict tenants also run under their own database role, which can use
 	// only their schema.
 	Strict bool
+	// Timeout bounds the whole transaction: PostgreSQL stops any statement
+	// that runs past it, and the caller's context is cancelled at it, which
+	// cancels the statement running then on the server. 0 means
+	// Options.StatementTimeout; negative means no bound, for work that is
+	// as long as the tenant is large (an export) or sets its own.
+	Timeout time.Duration
 }
 
 // InTenant runs fn in a transaction confined to the tenant's schema: the
@@ -305,9 +334,12 @@ func (db *DB) InTenantTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn f
 	if !ValidTenantID(s.TenantID) {
 		return app.Errorf(app.EINVALID, "invalid tenant id %q", s.TenantID)
 	}
+	timeout := cmp.Or(s.Timeout, db.opts.StatementTimeout)
 	// No parameters: one simple-protocol round trip for all settings.
-	set := `SET LOCAL search_path TO ` + pq.QuoteIdentifier(SchemaName(s.TenantID)) +
-		`; SET LOCAL statement_timeout = ` + strconv.FormatInt(db.opts.StatementTimeout.Milliseconds(), 10)
+	set := `SET LOCAL search_path TO ` + pq.QuoteIdentifier(SchemaName(s.TenantID))
+	if timeout > 0 {
+		set += `; SET LOCAL statement_timeout = ` + strconv.FormatInt(timeout.Milliseconds(), 10)
+	}
 	if s.Strict {
 		set += `; SET LOCAL ROLE ` + pq.QuoteIdentifier(db.RoleName(s.TenantID))
 	}
@@ -319,12 +351,27 @@ func (db *DB) InTenantTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn f
 	// never deadlock on the schema's tables.
 	set += `; SELECT pg_advisory_xact_lock_shared(` + tenantLockKey(s.TenantID) + `)`
 	defer measure(ctx, time.Now()) // usage metering's database time
+	if db.shares != nil {
+		release, err := db.shares.acquire(ctx, s.TenantID)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	conn, release, err := db.tenantConn(ctx, s.TenantID)
 	if err != nil {
 		return err
 	}
 	defer release()
-	err = transact(inSchema(ctx, SchemaName(s.TenantID)), conn, opts, set, fn)
+	// The statement timeout bounds each statement; the deadline bounds
+	// them together (a list's page and count), and the time between them.
+	tctx := ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		tctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	err = transact(inSchema(tctx, SchemaName(s.TenantID)), conn, opts, set, fn)
 	if err != nil && schemaMissing(err) && !db.tenantExists(ctx, s.TenantID) {
 		// The tenant was deleted while this transaction ran.
 		return app.Refusef(app.EUNAUTHORIZED, app.ReasonAuth, "invalid or expired bearer token")
@@ -384,16 +431,19 @@ func Unavailable(err error) error {
 	}
 	var pqErr *pq.Error
 	var netErr net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &pqErr) && pqErr.Code == "57014" {
+		// The transaction's deadline or statement timeout (57014 is
+		// query_canceled): the request asked for more than its time.
+		return fmt.Errorf("%w (%w)", &app.Error{Code: app.EUNAVAILABLE, Message: "the request took too long and was stopped; retry later, or narrow it (a simpler filter, a smaller page)"}, err)
+	}
 	switch {
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr), errors.Is(err, driver.ErrBadConn),
+	case errors.As(err, &netErr), errors.Is(err, driver.ErrBadConn),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, sql.ErrConnDone),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
 	case errors.As(err, &pqErr) && (pqErr.Code.Class() == "08" || pqErr.Code.Class() == "57" || pqErr.Code == "53300" ||
 		pqErr.Code == "40P01" || pqErr.Code == "40001"):
 		// 40P01 and 40001: the transaction lost a deadlock or a serialization
 		// conflict (with a tenant being dropped, say); it may simply be retried.
-		// 57014 (query_canceled) includes statement_timeout: the tenant's
-		// request took too long; retrying later is the right advice.
 	default:
 		return err
 	}

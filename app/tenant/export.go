@@ -63,7 +63,8 @@ func (s *Service) ExportTenant(ctx context.Context, id string, w io.Writer) erro
 	// The tenant's own role (strict tenants) could not read the control
 	// rows: export as the owner.
 	opts := &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
-	err := s.DB.InTenantTx(ctx, store.Scope{TenantID: id}, opts, func(tx *sqlx.Tx) error {
+	// An export is as long as the tenant is large: no time limit.
+	err := s.DB.InTenantTx(ctx, store.Scope{TenantID: id, Timeout: -1}, opts, func(tx *sqlx.Tx) error {
 		var head struct {
 			Tenant  []byte `db:"tenant"`
 			Version int    `db:"schema_version"`

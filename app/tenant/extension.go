@@ -97,7 +97,7 @@ const MaxSchemaExtensions = 20
 
 // extensionDDLTimeout bounds building the indexes of an extension, which
 // reads every user (or group) of the tenant once.
-const extensionDDLTimeout = "5min"
+const extensionDDLTimeout = 5 * time.Minute
 
 type extensionRow struct {
 	URN        string     `db:"urn"`
@@ -256,12 +256,7 @@ func (s *Service) changeExtension(ctx context.Context, tenantID string, fn func(
 	if err != nil {
 		return err
 	}
-	return s.DB.InTenant(ctx, store.Scope{TenantID: t.ID}, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, `SET LOCAL statement_timeout = '`+extensionDDLTimeout+`'`); err != nil {
-			return err
-		}
-		return fn(tx)
-	})
+	return s.DB.InTenant(ctx, store.Scope{TenantID: t.ID, Timeout: extensionDDLTimeout}, fn)
 }
 
 // storedExtension is an extension as the control plane holds it.

@@ -198,6 +198,14 @@ func (c *cli) connect(ctx context.Context, logf func(string, ...any)) (db *store
 		}
 		conns = n
 	}
+	tenantConns := 0 // store's default
+	if v := os.Getenv("BULKHEAD_TENANT_CONNS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n == 0 {
+			return nil, nil, fmt.Errorf("%w: BULKHEAD_TENANT_CONNS must be how many connections one tenant may hold at once (at least 1), or -1 for no limit", errUsage)
+		}
+		tenantConns = n
+	}
 	dsn := c.DatabaseURL
 	closeCluster := func() {}
 	if dsn == "" {
@@ -214,6 +222,7 @@ func (c *cli) connect(ctx context.Context, logf func(string, ...any)) (db *store
 	}
 	db, err = store.Open(ctx, dsn, store.Options{
 		MaxOpenConns: conns,
+		TenantConns:  tenantConns,
 		ListenDSN:    os.Getenv("BULKHEAD_LISTEN_DATABASE_URL"),
 		CitusSchemas: os.Getenv("BULKHEAD_CITUS_SCHEMAS") == "on",
 	})

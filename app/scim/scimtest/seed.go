@@ -39,11 +39,9 @@ func SeedUsers(ctx context.Context, db *store.DB, scope store.Scope, n int) erro
 		JOIN (SELECT id, row_number() OVER (ORDER BY id) AS r FROM users) u
 			ON u.r % greatest($1::int / 10, 1) = g.r - 1 AND u.r <= $1::int / 2`,
 	}
+	// Seeding is bulk work, not a request: no time limit.
+	scope.Timeout = -1
 	return db.InTenant(ctx, scope, func(tx *sqlx.Tx) error {
-		// Seeding is bulk work, not a request: no statement timeout.
-		if _, err := tx.ExecContext(ctx, `SET LOCAL statement_timeout = 0`); err != nil {
-			return err
-		}
 		for _, q := range stmts {
 			if _, err := tx.ExecContext(ctx, q, n); err != nil {
 				return err
