@@ -171,7 +171,7 @@ func TestBusyLaneFallsBack(t *testing.T) {
 // that holds the lane (an identity provider sending requests in parallel),
 // takes a pooled connection at once.
 func TestLaneQueues(t *testing.T) {
-	db, ts := openPool(t, 6, store.Options{MaxOpenConns: 4, Lanes: 1, LaneWait: time.Minute})
+	db, ts := openPool(t, 6, store.Options{MaxOpenConns: 4, TenantConns: 2, Lanes: 1, LaneWait: time.Minute})
 	lanePID, end := holdLane(t, db, ts[0])
 	type result struct{ pid, i int }
 	results := make(chan result, 3)
