@@ -452,8 +452,24 @@ func TestConsoleCSRF(t *testing.T) {
 		fresh.get("/admin/signin")
 		fresh.post("/admin/signin", url.Values{"csrf": {""}, "email": {email}, "password": {password}}).must(t, http.StatusForbidden)
 	})
+	t.Run("ErrQueryString", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, cs.srv.URL+"/admin/tenants/"+tn.ID+"/suspend?csrf="+url.QueryEscape(b.csrf), nil)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		b.do(req).must(t, http.StatusForbidden)
+		if got, _ := cs.tenants.FindTenant(context.Background(), tn.ID); got.Status != tenant.StatusActive {
+			t.Error("the tenant was suspended with the CSRF token in the query string")
+		}
+	})
 	t.Run("OK", func(t *testing.T) {
 		b.post("/admin/tenants/"+tn.ID+"/suspend", nil).must(t, http.StatusSeeOther)
+	})
+	t.Run("OKHeader", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, cs.srv.URL+"/admin/tenants/"+tn.ID+"/resume", nil)
+		req.Header.Set("X-CSRF-Token", b.csrf)
+		b.do(req).must(t, http.StatusSeeOther)
+		if got, _ := cs.tenants.FindTenant(context.Background(), tn.ID); got.Status != tenant.StatusActive {
+			t.Errorf("status %q after resuming with the CSRF token in a header", got.Status)
+		}
 	})
 }
 
