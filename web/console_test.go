@@ -736,6 +736,31 @@ func TestConsoleErrorPages(t *testing.T) {
 	}
 }
 
+// TestConsoleStaticFiles: the console's files are served to anyone, and
+// their folder is never listed.
+func TestConsoleStaticFiles(t *testing.T) {
+	t.Parallel()
+	cs := sharedConsole(t)
+	for _, tt := range []struct {
+		path   string
+		status int
+	}{
+		{"/admin/static/console.css", http.StatusOK},
+		{"/admin/static/console.js", http.StatusOK},
+		{"/admin/static/", http.StatusNotFound},
+		{"/admin/static/.", http.StatusNotFound},
+		{"/admin/static/nosuch/", http.StatusNotFound},
+		{"/admin/static/nosuch.css", http.StatusNotFound},
+	} {
+		t.Run(tt.path, func(t *testing.T) {
+			p := cs.browser(t).get(tt.path).must(t, tt.status)
+			if strings.Contains(p.Body, "console.css") {
+				t.Errorf("the answer names the folder's files: %.300s", p.Body)
+			}
+		})
+	}
+}
+
 // api calls the admin JSON API with a staff API key.
 func (cs *consoleServer) api(t testing.TB, key, method, path string, body any) (int, map[string]any) {
 	t.Helper()
