@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/a-h/templ"
@@ -79,7 +78,7 @@ func (s *Server) newConsole() *console {
 	sm.Cookie.Path = "/admin"
 	sm.Cookie.HttpOnly = true
 	sm.Cookie.SameSite = http.SameSiteLaxMode
-	sm.Cookie.Secure = strings.HasPrefix(s.cfg.BaseURL, "https://")
+	sm.Cookie.Secure = s.https()
 	sm.Cookie.Persist = false
 	data := s.cfg.Console
 	if data == nil {
@@ -163,7 +162,9 @@ func randomToken() string {
 }
 
 // checkCSRF refuses any console request that could change something unless
-// it carries the session's CSRF token, in the form or in a header.
+// it carries the session's CSRF token, in a header or in the form body; never
+// from the query string, where it would leak into logs, history and
+// Referer headers.
 func (s *Server) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		switch c.Request().Method {
@@ -173,7 +174,7 @@ func (s *Server) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 		want := s.console.sessions.GetString(c.Request().Context(), sessionCSRF)
 		got := c.Request().Header.Get(csrfHeader)
 		if got == "" {
-			got = c.FormValue(csrfField)
+			got = c.Request().PostFormValue(csrfField)
 		}
 		if want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
 			return app.Errorf(app.EFORBIDDEN, "this form has expired or did not come from the console; reload the page and try again")

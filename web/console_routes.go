@@ -1,6 +1,7 @@
 package web
 
 import (
+	"io/fs"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -24,7 +25,7 @@ func (s *Server) consoleRoutes() {
 	s.console = s.newConsole()
 	e := s.echo
 
-	files := http.StripPrefix("/admin/static/", http.FileServerFS(static.FS))
+	files := http.StripPrefix("/admin/static/", http.FileServerFS(filesOnly{static.FS}))
 	e.GET("/admin/static/*", func(c echo.Context) error {
 		c.Response().Header().Set("Cache-Control", "public, max-age=3600")
 		files.ServeHTTP(c.Response(), c.Request())
@@ -115,4 +116,20 @@ func (s *Server) consoleRoutes() {
 	api.RouteNotFound("/*", func(c echo.Context) error {
 		return app.Errorf(app.ENOTFOUND, "no admin API endpoint at %s %s", c.Request().Method, c.Request().URL.Path)
 	})
+}
+
+// filesOnly serves the files of an FS and hides its folders, so that
+// http.FileServer answers 404 where it would list one.
+type filesOnly struct{ fs.FS }
+
+func (f filesOnly) Open(name string) (fs.File, error) {
+	file, err := f.FS.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := file.Stat(); err != nil || st.IsDir() {
+		file.Close()
+		return nil, fs.ErrNotExist
+	}
+	return file, nil
 }

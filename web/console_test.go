@@ -324,6 +324,97 @@ func TestConsoleSignInThrottle(t *testing.T) {
 	}
 }
 
+// TestConsoleSignInThrottleParallel: guesses sent all at once, through two
+// instances with pools of their own on one database, are limited exactly as
+// guesses sent one by one: only the limit of them get "wrong email or
+// password", and the right password afterwards is refused as well.
+func TestConsoleSignInThrottleParallel(t *testing.T) {
+	t.Parallel()
+	dsn := storetest.URL(t)
+	var dbs []*store.DB
+	for range 2 {
+		db, err := store.Open(context.Background(), dsn, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		if _, err := db.MigrateControl(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		dbs = append(dbs, db)
+	}
+	for _, tt := range []struct {
+		name  string
+		limit int
+		email func(account string, i int) string // the email of guess i
+	}{
+		{"OneEmail", staff.MaxFailures, func(account string, _ int) string { return account }},
+		{"OneClient", staff.MaxClientFailures, func(_ string, i int) string { return uniq("nobody") + "@example.test" }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			// Every request of this subtest comes from one client address
+			// of its own.
+			addr := fmt.Sprintf("198.51.100.%d:4321", consoleEnv.n.Add(1)%256)
+			from := func(h http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					r.RemoteAddr = addr
+					h.ServeHTTP(w, r)
+				})
+			}
+			var servers []*consoleServer
+			for _, db := range dbs {
+				servers = append(servers, newConsoleServer(t, db, nil, from))
+			}
+			account, password := servers[0].newStaff(t, staff.RoleAdmin)
+
+			const guesses = 40
+			forms := make([]*http.Request, guesses)
+			clients := make([]*http.Client, guesses)
+			for i := range forms {
+				b := servers[i%2].browser(t)
+				b.get("/admin/signin").must(t, http.StatusOK)
+				form := url.Values{"csrf": {b.csrf}, "email": {tt.email(account, i)}, "password": {"not the password"}}
+				forms[i], _ = http.NewRequest(http.MethodPost, b.cs.srv.URL+"/admin/signin", strings.NewReader(form.Encode()))
+				forms[i].Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				clients[i] = b.http
+			}
+			statuses := make([]int, guesses)
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i := range forms {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					res, err := clients[i].Do(forms[i])
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					res.Body.Close()
+					statuses[i] = res.StatusCode
+				}()
+			}
+			close(start)
+			wg.Wait()
+			counts := map[int]int{}
+			for _, st := range statuses {
+				counts[st]++
+			}
+			if counts[http.StatusUnauthorized] != tt.limit || counts[http.StatusTooManyRequests] != guesses-tt.limit {
+				t.Errorf("%d parallel guesses: statuses %v, want %d × 401 and the rest 429", guesses, counts, tt.limit)
+			}
+
+			b := servers[1].browser(t)
+			b.get("/admin/signin")
+			p := b.post("/admin/signin", url.Values{"email": {account}, "password": {password}}).must(t, http.StatusTooManyRequests)
+			if got := p.text(`[data-testid=signin-error]`); !strings.Contains(got, "too many failed sign-ins") {
+				t.Errorf("message %q", got)
+			}
+		})
+	}
+}
+
 func TestConsoleCSRF(t *testing.T) {
 	t.Parallel()
 	cs := sharedConsole(t)
@@ -361,8 +452,24 @@ func TestConsoleCSRF(t *testing.T) {
 		fresh.get("/admin/signin")
 		fresh.post("/admin/signin", url.Values{"csrf": {""}, "email": {email}, "password": {password}}).must(t, http.StatusForbidden)
 	})
+	t.Run("ErrQueryString", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, cs.srv.URL+"/admin/tenants/"+tn.ID+"/suspend?csrf="+url.QueryEscape(b.csrf), nil)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		b.do(req).must(t, http.StatusForbidden)
+		if got, _ := cs.tenants.FindTenant(context.Background(), tn.ID); got.Status != tenant.StatusActive {
+			t.Error("the tenant was suspended with the CSRF token in the query string")
+		}
+	})
 	t.Run("OK", func(t *testing.T) {
 		b.post("/admin/tenants/"+tn.ID+"/suspend", nil).must(t, http.StatusSeeOther)
+	})
+	t.Run("OKHeader", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, cs.srv.URL+"/admin/tenants/"+tn.ID+"/resume", nil)
+		req.Header.Set("X-CSRF-Token", b.csrf)
+		b.do(req).must(t, http.StatusSeeOther)
+		if got, _ := cs.tenants.FindTenant(context.Background(), tn.ID); got.Status != tenant.StatusActive {
+			t.Errorf("status %q after resuming with the CSRF token in a header", got.Status)
+		}
 	})
 }
 
@@ -626,6 +733,31 @@ func TestConsoleErrorPages(t *testing.T) {
 	api := b.get("/admin/api/v1/tenants").must(t, http.StatusUnauthorized)
 	if !strings.HasPrefix(api.Header.Get("Content-Type"), "application/json") {
 		t.Errorf("an admin API error is not JSON: %s", api.Header.Get("Content-Type"))
+	}
+}
+
+// TestConsoleStaticFiles: the console's files are served to anyone, and
+// their folder is never listed.
+func TestConsoleStaticFiles(t *testing.T) {
+	t.Parallel()
+	cs := sharedConsole(t)
+	for _, tt := range []struct {
+		path   string
+		status int
+	}{
+		{"/admin/static/console.css", http.StatusOK},
+		{"/admin/static/console.js", http.StatusOK},
+		{"/admin/static/", http.StatusNotFound},
+		{"/admin/static/.", http.StatusNotFound},
+		{"/admin/static/nosuch/", http.StatusNotFound},
+		{"/admin/static/nosuch.css", http.StatusNotFound},
+	} {
+		t.Run(tt.path, func(t *testing.T) {
+			p := cs.browser(t).get(tt.path).must(t, tt.status)
+			if strings.Contains(p.Body, "console.css") {
+				t.Errorf("the answer names the folder's files: %.300s", p.Body)
+			}
+		})
 	}
 }
 

@@ -2,6 +2,7 @@ package web
 
 import (
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -44,3 +45,26 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		return nil
 	}
 }
+
+// securityHeaders sets what every response needs, whatever answers it and
+// errors included: Strict-Transport-Security when the public base URL is
+// https (TLS usually ends at a proxy in front, so the request itself cannot
+// tell), and Cache-Control: no-store on SCIM responses, which carry
+// personal data that no browser or shared cache may keep.
+func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	https := s.https()
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		if https {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		if isSCIMPath(c.Request().URL.Path) {
+			h.Set("Cache-Control", "no-store")
+		}
+		return next(c)
+	}
+}
+
+// https reports whether clients reach the server over https, as its
+// configured base URL says.
+func (s *Server) https() bool { return strings.HasPrefix(s.cfg.BaseURL, "https://") }

@@ -9,7 +9,7 @@ import (
 // routes registers every route of Bulkhead, in one place.
 func (s *Server) routes() {
 	e := s.echo
-	e.Pre(scimCleanPath)
+	e.Pre(scimCleanPath, s.securityHeaders)
 	e.Use(middleware.RequestID())
 	e.Use(s.observe) // usage and Prometheus: web/usage.go, web/metrics.go
 	e.Use(s.logRequests)

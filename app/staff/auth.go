@@ -45,11 +45,14 @@ var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("bulkhead dummy password")
 // Authenticate checks an email and password. It returns EUNAUTHORIZED for a
 // wrong email or password, with the same message for both, and EFORBIDDEN
 // while the email or the client address is throttled after repeated
-// failures. A successful sign-in clears the email's failures, stamps
-// last_sign_in_at and is recorded in the audit trail.
+// failures. Every attempt let through is counted as a failure before its
+// password is compared, so that parallel guesses, on any instance, are
+// limited exactly as sequential ones. A successful sign-in clears the
+// email's failures, stamps last_sign_in_at and is recorded in the audit
+// trail.
 func Authenticate(ctx context.Context, db *store.DB, in SignIn) (*Staff, error) {
 	email := strings.ToLower(strings.TrimSpace(in.Email))
-	if wait, err := throttled(ctx, db, email, in.Client); err != nil {
+	if wait, err := reserveAttempt(ctx, db, email, in.Client); err != nil {
 		return nil, err
 	} else if wait > 0 {
 		return nil, app.Errorf(app.EFORBIDDEN, "too many failed sign-ins; try again in %s", roundUp(wait))
@@ -69,13 +72,12 @@ func Authenticate(ctx context.Context, db *store.DB, in SignIn) (*Staff, error) 
 		return nil, fmt.Errorf("sign in %q: %w", email, store.Unavailable(err))
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(in.Password)) != nil || row.PasswordHash == "" {
-		if err := recordFailure(ctx, db, email, in.Client); err != nil {
-			return nil, err
-		}
+		// The failure was recorded when the attempt was reserved.
 		return nil, app.Errorf(app.EUNAUTHORIZED, "wrong email or password")
 	}
 	s := row.Staff
 	err = db.Transact(ctx, func(tx *sqlx.Tx) error {
+		// The attempt's own reservation goes with the email's failures.
 		if _, err := tx.ExecContext(ctx, `DELETE FROM control.sign_in_failures WHERE email = $1`, email); err != nil {
 			return err
 		}
@@ -90,10 +92,39 @@ func Authenticate(ctx context.Context, db *store.DB, in SignIn) (*Staff, error) 
 	return &s, nil
 }
 
+// signInLockClass is the first key of the advisory locks that count sign-in
+// attempts one at a time per email and per client ("sgn").
+const signInLockClass = 0x73676e
+
+// reserveAttempt records a sign-in attempt as failed before its password is
+// compared, unless the email or the client is throttled already; then it
+// records nothing and returns how long they must still wait. The check and
+// the record run under transaction-scoped advisory locks on the email and
+// the client, taken always in that order, so that concurrent attempts from
+// every instance sharing the database are counted one after another: at
+// most MaxFailures of them ever reach the password hash. An attempt that
+// then succeeds deletes its record with the email's other failures.
+func reserveAttempt(ctx context.Context, db *store.DB, email, client string) (wait time.Duration, err error) {
+	err = db.Transact(ctx, func(tx *sqlx.Tx) error {
+		const lock = `SELECT pg_advisory_xact_lock($1, hashtext($2)), pg_advisory_xact_lock($1 + 1, hashtext($3))`
+		if _, err := tx.ExecContext(ctx, lock, signInLockClass, email, client); err != nil {
+			return err
+		}
+		if wait, err = throttled(ctx, tx, email, client); err != nil || wait > 0 {
+			return err
+		}
+		return recordFailure(ctx, tx, email, client)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("check sign-in throttle: %w", err)
+	}
+	return wait, nil
+}
+
 // throttled returns how long the email or client must still wait, or 0:
 // the oldest of its last N failures within the window, plus the window.
-func throttled(ctx context.Context, db *store.DB, email, client string) (time.Duration, error) {
-	const q = `
+func throttled(ctx context.Context, q sqlx.QueryerContext, email, client string) (time.Duration, error) {
+	const query = `
 		SELECT now() AS now,
 			(SELECT min(at) FROM (SELECT at FROM control.sign_in_failures
 				WHERE email = $1 AND at > now() - $3::interval ORDER BY at DESC LIMIT $4) e
@@ -107,8 +138,8 @@ func throttled(ctx context.Context, db *store.DB, email, client string) (time.Du
 		ClientSince *time.Time `db:"client_since"`
 	}
 	window := fmt.Sprintf("%d seconds", int(FailureWindow.Seconds()))
-	if err := db.GetContext(ctx, &row, q, email, client, window, MaxFailures, MaxClientFailures); err != nil {
-		return 0, fmt.Errorf("check sign-in throttle: %w", store.Unavailable(err))
+	if err := sqlx.GetContext(ctx, q, &row, query, email, client, window, MaxFailures, MaxClientFailures); err != nil {
+		return 0, err
 	}
 	var wait time.Duration
 	for _, since := range []*time.Time{row.EmailSince, row.ClientSince} {
@@ -119,12 +150,12 @@ func throttled(ctx context.Context, db *store.DB, email, client string) (time.Du
 	return wait, nil
 }
 
-func recordFailure(ctx context.Context, db *store.DB, email, client string) error {
+func recordFailure(ctx context.Context, ex sqlx.ExecerContext, email, client string) error {
 	const q = `
 		WITH pruned AS (DELETE FROM control.sign_in_failures WHERE at < now() - interval '1 day')
 		INSERT INTO control.sign_in_failures (email, client) VALUES ($1, $2)`
-	if _, err := db.ExecContext(ctx, q, email, client); err != nil {
-		return fmt.Errorf("record failed sign-in: %w", store.Unavailable(err))
+	if _, err := ex.ExecContext(ctx, q, email, client); err != nil {
+		return fmt.Errorf("record failed sign-in: %w", err)
 	}
 	return nil
 }
