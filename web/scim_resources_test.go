@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sort"
 	"strings"
 	"testing"
 
@@ -376,6 +377,67 @@ func TestSearch(t *testing.T) {
 	body["count"] = "ten"
 	c.do("POST", "/Users/.search", body).scimError(t, http.StatusBadRequest, "invalidValue")
 }
+
+// TestSearchByResourceType: a search at the root takes RFC 7644
+// §3.4.2.1's own example, meta.resourceType eq "User", alone and with
+// other terms, at both SCIM bases; /Users and /Groups take it too.
+func TestSearchByResourceType(t *testing.T) {
+	t.Parallel()
+	c := newTenant(t)
+	jane := c.createUser("jane", "displayName", "Jane Admin")
+	c.createUser("bob")
+	admins := c.createGroup("Admins")
+	search := func(path, filter string) string {
+		t.Helper()
+		body := map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:SearchRequest"}, "filter": filter}
+		r := c.do("POST", path, body).must(t, http.StatusOK)
+		var ids []string
+		for _, res := range r.resources() {
+			ids = append(ids, res["id"].(string))
+		}
+		if r.Body["totalResults"] != float64(len(ids)) {
+			t.Errorf("%s %s: totalResults %v for %d resources", path, filter, r.Body["totalResults"], len(ids))
+		}
+		sort.Strings(ids)
+		return strings.Join(ids, ",")
+	}
+	users := search("/Users/.search", `userName pr`)
+	for _, tt := range []struct{ filter, want string }{
+		{`meta.resourceType eq "User"`, users},
+		{`meta.resourceType eq "Group"`, admins},
+		{`(meta.resourceType eq "User") and userName sw "j"`, jane},
+		{`meta.resourceType eq "Group" or userName sw "j"`, strings.Join(sorted(admins, jane), ",")},
+		{`meta.resourceType eq "User" and displayName sw "Admin"`, ""},
+		{`not (meta.resourceType eq "User")`, admins},
+	} {
+		for _, path := range []string{"/.search", "/scim/v2/.search"} {
+			if got := search(path, tt.filter); got != tt.want {
+				t.Errorf("%s %s = %s, want %s", path, tt.filter, got, tt.want)
+			}
+		}
+	}
+	// On one type's endpoint it is true of all of them, or of none.
+	for _, tt := range []struct{ path, filter, want string }{
+		{"/Users?filter=", `meta.resourceType eq "User"`, users},
+		{"/Users?filter=", `meta.resourceType eq "Group"`, ""},
+		{"/Groups?filter=", `meta.resourceType eq "Group" and displayName eq "Admins"`, admins},
+	} {
+		r := c.do("GET", tt.path+q(tt.filter), nil).must(t, http.StatusOK)
+		var ids []string
+		for _, res := range r.resources() {
+			ids = append(ids, res["id"].(string))
+		}
+		sort.Strings(ids)
+		if got := strings.Join(ids, ","); got != tt.want {
+			t.Errorf("GET %s%s = %s, want %s", tt.path, tt.filter, got, tt.want)
+		}
+	}
+	// An attribute no type has is still refused.
+	body := map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:SearchRequest"}, "filter": `meta.resourceType eq "User" or shoeSize eq 42`}
+	c.do("POST", "/.search", body).scimError(t, http.StatusBadRequest, "invalidFilter")
+}
+
+func sorted(s ...string) []string { sort.Strings(s); return s }
 
 func TestErrors(t *testing.T) {
 	t.Parallel()

@@ -31,6 +31,10 @@ type ListQuery struct {
 	Count      int // page size, at most the caller's maximum; 0 asks for totalResults only
 	// Members says whether to load members (Groups) or groups (Users).
 	Members bool
+	// Across lists the types a search at the root spans (RFC 7644
+	// §3.4.3): the filter may name attributes of any of them, and one
+	// this type lacks is unassigned here.
+	Across []*ResourceType
 }
 
 // ListResult is one page of a list.
@@ -446,7 +450,7 @@ func FindResources(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, q ListQue
 	where, args := "TRUE", []any(nil)
 	if strings.TrimSpace(q.Filter) != "" {
 		var err error
-		if where, args, err = rt.CompileFilter(q.Filter, 0); err != nil {
+		if where, args, err = rt.compileFilter(q.Filter, 0, q.Across); err != nil {
 			return nil, err
 		}
 	}
