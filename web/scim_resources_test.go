@@ -439,6 +439,59 @@ func TestSearchByResourceType(t *testing.T) {
 
 func sorted(s ...string) []string { sort.Strings(s); return s }
 
+// TestDuplicateValuesCollapsed: a multi-valued attribute keeps each value
+// once (RFC 7643 §2.4), on POST, PUT and PATCH: emails by (type, value),
+// the first kept and primary if a repeat was; members by value.
+func TestDuplicateValuesCollapsed(t *testing.T) {
+	t.Parallel()
+	c := newTenant(t)
+	dupEmails := []any{
+		map[string]any{"value": "dup@example.com", "type": "work"},
+		map[string]any{"value": "DUP@example.com", "type": "work", "primary": true},
+		map[string]any{"value": "dup@example.com", "type": "home"},
+		map[string]any{"value": "dup@example.com", "type": "work", "primary": true},
+	}
+	const want = "[map[primary:true type:work value:dup@example.com] map[type:home value:dup@example.com]]"
+	emailsOf := func(r *response) string { t.Helper(); return fmt.Sprint(r.Body["emails"]) }
+
+	r := c.do("POST", "/Users", user("dup", "emails", dupEmails)).must(t, http.StatusCreated)
+	id := r.str("id")
+	if got := emailsOf(r); got != want {
+		t.Errorf("POST emails = %s, want %s", got, want)
+	}
+	if got := emailsOf(c.do("GET", "/Users/"+id, nil).must(t, http.StatusOK)); got != want {
+		t.Errorf("GET after POST: emails = %s", got)
+	}
+	if got := emailsOf(c.do("PUT", "/Users/"+id, user("dup", "emails", dupEmails)).must(t, http.StatusOK)); got != want {
+		t.Errorf("PUT emails = %s, want %s", got, want)
+	}
+	r = c.do("PATCH", "/Users/"+id, patchBody(map[string]any{"op": "replace", "path": "emails", "value": dupEmails})).must(t, http.StatusOK)
+	if got := emailsOf(r); got != want {
+		t.Errorf("PATCH replace emails = %s, want %s", got, want)
+	}
+	other := c.createUser("other")
+	r = c.do("PATCH", "/Users/"+other, patchBody(map[string]any{"op": "add", "path": "emails", "value": dupEmails})).must(t, http.StatusOK)
+	if got := emailsOf(r); got != want {
+		t.Errorf("PATCH add emails = %s, want %s", got, want)
+	}
+	// The filter index holds each email once too: two users, two results.
+	found := c.do("GET", "/Users?filter="+q(`emails[type eq "work" and value eq "dup@example.com"]`), nil).must(t, http.StatusOK)
+	if found.Body["totalResults"] != float64(2) || len(found.resources()) != 2 {
+		t.Errorf("filter on the email: %s", found.Raw)
+	}
+
+	// A member listed twice is one member.
+	twice := []any{map[string]any{"value": id}, map[string]any{"value": id, "type": "User"}, map[string]any{"value": other}}
+	g := c.do("POST", "/Groups", map[string]any{"schemas": []string{groupSchema}, "displayName": "Dups", "members": twice}).must(t, http.StatusCreated)
+	if m, ok := g.Body["members"].([]any); !ok || len(m) != 2 {
+		t.Errorf("POST group members = %v, want 2", g.Body["members"])
+	}
+	g = c.do("PUT", "/Groups/"+g.str("id"), map[string]any{"schemas": []string{groupSchema}, "displayName": "Dups", "members": twice}).must(t, http.StatusOK)
+	if m, ok := g.Body["members"].([]any); !ok || len(m) != 2 {
+		t.Errorf("PUT group members = %v, want 2", g.Body["members"])
+	}
+}
+
 func TestErrors(t *testing.T) {
 	t.Parallel()
 	c := newTenant(t)
