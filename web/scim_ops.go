@@ -30,10 +30,19 @@ func writerOf(c echo.Context) writer {
 	return writer{p: principalOf(c), types: typesOf(c), requestID: c.Response().Header().Get(echo.HeaderXRequestID), addr: c.RealIP()}
 }
 
+// Outcomes of a write in the audit trail.
+const (
+	outcomeSuccess = "success"
+	// outcomeUnchanged is a PATCH that left the resource as it was: the
+	// trail shows support that the request came, and that it changed
+	// nothing, rather than nothing at all.
+	outcomeUnchanged = "unchanged"
+)
+
 // record appends the write to the tenant's audit trail.
-func (w writer) record(ctx context.Context, tx *sqlx.Tx, rt *scim.ResourceType, verb, id string) error {
+func (w writer) record(ctx context.Context, tx *sqlx.Tx, rt *scim.ResourceType, verb, id, outcome string) error {
 	return audit.RecordSCIM(ctx, tx, audit.SCIMEvent{
-		Actor: w.p.Actor(), Action: strings.ToLower(rt.Name) + "." + verb, Target: id,
+		Actor: w.p.Actor(), Action: strings.ToLower(rt.Name) + "." + verb, Target: id, Outcome: outcome,
 		RequestID: w.requestID, ClientAddr: w.addr, Details: w.details,
 	})
 }
@@ -49,7 +58,7 @@ func (s *Server) create(ctx context.Context, w writer, rt *scim.ResourceType, bo
 		if r, err = scim.CreateResource(ctx, tx, rt, attrs, quota(p.Permissions, rt)); err != nil {
 			return err
 		}
-		if err := w.record(ctx, tx, rt, "create", r.ID); err != nil {
+		if err := w.record(ctx, tx, rt, "create", r.ID, outcomeSuccess); err != nil {
 			return err
 		}
 		r, err = scim.FindResource(ctx, tx, rt, r.ID, true)
@@ -69,7 +78,7 @@ func (s *Server) replace(ctx context.Context, w writer, rt *scim.ResourceType, i
 		if _, err := scim.ReplaceResource(ctx, tx, rt, id, version, attrs); err != nil {
 			return err
 		}
-		if err := w.record(ctx, tx, rt, "replace", id); err != nil {
+		if err := w.record(ctx, tx, rt, "replace", id, outcomeSuccess); err != nil {
 			return err
 		}
 		r, err = scim.FindResource(ctx, tx, rt, id, true)
@@ -88,10 +97,15 @@ func (s *Server) patch(ctx context.Context, w writer, rt *scim.ResourceType, id 
 	}
 	var r *scim.Resource
 	err = s.cfg.DB.InTenant(ctx, p.Tenant.Scope(), func(tx *sqlx.Tx) error {
-		if r, err = scim.PatchResource(ctx, tx, rt, id, version, ops); err != nil {
+		var changed bool
+		if r, changed, err = scim.PatchResource(ctx, tx, rt, id, version, ops); err != nil {
 			return err
 		}
-		if err := w.record(ctx, tx, rt, "patch", id); err != nil || !members {
+		outcome := outcomeSuccess
+		if !changed {
+			outcome = outcomeUnchanged
+		}
+		if err := w.record(ctx, tx, rt, "patch", id, outcome); err != nil || !members {
 			return err
 		}
 		r, err = scim.FindResource(ctx, tx, rt, id, true)
@@ -105,6 +119,6 @@ func (s *Server) delete(ctx context.Context, w writer, rt *scim.ResourceType, id
 		if err := scim.DeleteResource(ctx, tx, rt, id, version); err != nil {
 			return err
 		}
-		return w.record(ctx, tx, rt, "delete", id)
+		return w.record(ctx, tx, rt, "delete", id, outcomeSuccess)
 	})
 }

@@ -3,6 +3,7 @@ package web_test
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -179,5 +180,96 @@ func TestPatchConcurrentMembers(t *testing.T) {
 	c.do("PATCH", "/Groups/"+gid, patchBody(map[string]any{"op": "add", "path": "members", "value": []any{map[string]any{"value": ids[0]}, map[string]any{"value": ids[0]}}})).must(t, http.StatusNoContent)
 	if m := memberSet(c.do("GET", "/Groups/"+gid, nil).Body["members"]); len(m) != len(ids) {
 		t.Fatalf("%d members after re-adding", len(m))
+	}
+}
+
+// TestPatchNoChange: a PATCH that leaves the resource as it was (an add of
+// a value it holds, a replace with the same value, a remove of what is
+// absent) succeeds and keeps meta.version, the ETag and meta.lastModified
+// (RFC 7644 §3.5.2.1); the audit trail records it as unchanged. A PATCH
+// that changes something still moves them.
+func TestPatchNoChange(t *testing.T) {
+	t.Parallel()
+	c := newTenant(t)
+	uid := c.createUser("same@example.com", "title", "Engineer", "active", true,
+		"emails", []any{map[string]any{"value": "same@example.com", "type": "work", "primary": true}},
+		entSchema, map[string]any{"employeeNumber": "42"})
+	stamp := func(r *response) string {
+		t.Helper()
+		meta, _ := r.Body["meta"].(map[string]any)
+		if r.Header.Get("ETag") != meta["version"] {
+			t.Errorf("ETag %q, meta.version %v", r.Header.Get("ETag"), meta["version"])
+		}
+		return fmt.Sprint(meta["version"], " ", meta["lastModified"])
+	}
+	before := stamp(c.do("GET", "/Users/"+uid, nil).must(t, http.StatusOK))
+	for _, tt := range []struct {
+		name string
+		ops  []map[string]any
+	}{
+		{"AddPresentEmail", []map[string]any{{"op": "add", "path": "emails", "value": []any{map[string]any{"value": "same@example.com", "type": "work"}}}}},
+		{"AddPresentEmailByFilter", []map[string]any{{"op": "Add", "path": `emails[type eq "work"].value`, "value": "same@example.com"}}},
+		{"ReplaceSameTitle", []map[string]any{{"op": "replace", "path": "title", "value": "Engineer"}}},
+		{"OktaReplaceActive", []map[string]any{{"op": "replace", "value": map[string]any{"active": true}}}},
+		{"EntraReplaceActiveString", []map[string]any{{"op": "Replace", "path": "active", "value": "True"}}},
+		{"ReplaceSameExtension", []map[string]any{{"op": "replace", "path": entSchema + ":employeeNumber", "value": "42"}}},
+		{"RemoveAbsent", []map[string]any{{"op": "remove", "path": "nickName"}}},
+		{"RemoveUnmatched", []map[string]any{{"op": "remove", "path": `emails[type eq "home"]`}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := c.do("PATCH", "/Users/"+uid, patchBody(tt.ops...)).must(t, http.StatusOK)
+			if got := stamp(r); got != before {
+				t.Errorf("PATCH answered version and lastModified %s, want %s as before", got, before)
+			}
+			if got := stamp(c.do("GET", "/Users/"+uid, nil).must(t, http.StatusOK)); got != before {
+				t.Errorf("GET after the PATCH: %s, want %s", got, before)
+			}
+		})
+	}
+	// The same with If-Match: the version asked for is still current.
+	etag := c.do("GET", "/Users/"+uid, nil).Header.Get("ETag")
+	c.do("PATCH", "/Users/"+uid, patchBody(map[string]any{"op": "replace", "path": "title", "value": "Engineer"}), "If-Match", etag).must(t, http.StatusOK)
+	// A change moves them.
+	changed := c.do("PATCH", "/Users/"+uid, patchBody(map[string]any{"op": "replace", "path": "title", "value": "Manager"}), "If-Match", etag).must(t, http.StatusOK)
+	if stamp(changed) == before || changed.Header.Get("ETag") == etag {
+		t.Fatalf("a PATCH that changed the title kept %s", before)
+	}
+
+	// A group: adding a member it has, removing one it lacks, renaming it
+	// to its name, and Entra ID's add-then-remove of a non-member.
+	member, other := c.createUser("member@example.com"), c.createUser("other@example.com")
+	gid := c.createGroup("Same", member)
+	getGroup := func() string { return c.do("GET", "/Groups/"+gid, nil).must(t, http.StatusOK).Header.Get("ETag") }
+	gtag := getGroup()
+	for _, ops := range [][]map[string]any{
+		{{"op": "add", "path": "members", "value": []any{map[string]any{"value": member}}}},
+		{{"op": "remove", "path": fmt.Sprintf(`members[value eq "%s"]`, other)}},
+		{{"op": "replace", "path": "displayName", "value": "Same"}},
+		{{"op": "Replace", "path": "displayName", "value": "Same"},
+			{"op": "Add", "path": "members", "value": []any{map[string]any{"value": other}}},
+			{"op": "Remove", "path": "members", "value": []any{map[string]any{"value": other}}}},
+		{{"op": "replace", "path": "members", "value": []any{map[string]any{"value": member}}}},
+	} {
+		r := c.do("PATCH", "/Groups/"+gid, patchBody(ops...)).must(t, http.StatusNoContent)
+		if r.Header.Get("ETag") != gtag || getGroup() != gtag {
+			t.Errorf("%v: ETag %s, want %s as before", ops, r.Header.Get("ETag"), gtag)
+		}
+	}
+	r := c.do("PATCH", "/Groups/"+gid, patchBody(map[string]any{"op": "add", "path": "members", "value": []any{map[string]any{"value": other}}})).must(t, http.StatusNoContent)
+	if r.Header.Get("ETag") == gtag || getGroup() == gtag {
+		t.Fatalf("adding a member kept the group's ETag %s", gtag)
+	}
+
+	// The trail says which PATCHes changed nothing: 9 on the user (one
+	// with If-Match) and 5 on the group, then one change each.
+	outcomes := map[string]int{}
+	for _, e := range scimAudit(t, c) {
+		if strings.HasSuffix(e.Action, ".patch") {
+			outcomes[e.Action+" "+e.Outcome]++
+		}
+	}
+	want := map[string]int{"user.patch unchanged": 9, "user.patch success": 1, "group.patch unchanged": 5, "group.patch success": 1}
+	if fmt.Sprint(outcomes) != fmt.Sprint(want) {
+		t.Errorf("audit outcomes %v, want %v", outcomes, want)
 	}
 }

@@ -167,9 +167,14 @@ func (s *Server) searchResources(c echo.Context, rt *scim.ResourceType) error {
 
 // list answers a list or search over one or more resource types. Over
 // several types (a root search), results come type after type, paged as one
-// list; a filter that names attributes one type lacks matches nothing of
-// that type.
+// list; an attribute the filter names that one type lacks is unassigned in
+// that type's resources, so `meta.resourceType eq "Group" or userName sw
+// "j"` finds every group and the users it says.
 func (s *Server) list(c echo.Context, types []*scim.ResourceType, p listParams) error {
+	var across []*scim.ResourceType
+	if len(types) > 1 {
+		across = types
+	}
 	resp := listResponse{Schemas: []string{listSchema}, StartIndex: p.StartIndex, Resources: []any{}}
 	start, count := p.StartIndex, p.Count
 	var firstErr error
@@ -179,7 +184,7 @@ func (s *Server) list(c echo.Context, types []*scim.ResourceType, p listParams) 
 			proj := rt.Projection(p.Attributes, p.ExcludedAttributes)
 			res, err := scim.FindResources(ctx, tx, rt, scim.ListQuery{
 				Filter: p.Filter, SortBy: p.SortBy, SortOrder: p.SortOrder,
-				StartIndex: start, Count: count, Members: proj.Includes(membersAttr(rt)),
+				StartIndex: start, Count: count, Members: proj.Includes(membersAttr(rt)), Across: across,
 			})
 			if err != nil {
 				if len(types) > 1 && app.ErrorCode(err) == app.EINVALID {

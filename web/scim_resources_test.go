@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sort"
 	"strings"
 	"testing"
 
@@ -375,6 +376,120 @@ func TestSearch(t *testing.T) {
 	c.do("POST", "/.search", body).scimError(t, http.StatusBadRequest, "invalidFilter")
 	body["count"] = "ten"
 	c.do("POST", "/Users/.search", body).scimError(t, http.StatusBadRequest, "invalidValue")
+}
+
+// TestSearchByResourceType: a search at the root takes RFC 7644
+// §3.4.2.1's own example, meta.resourceType eq "User", alone and with
+// other terms, at both SCIM bases; /Users and /Groups take it too.
+func TestSearchByResourceType(t *testing.T) {
+	t.Parallel()
+	c := newTenant(t)
+	jane := c.createUser("jane", "displayName", "Jane Admin")
+	c.createUser("bob")
+	admins := c.createGroup("Admins")
+	search := func(path, filter string) string {
+		t.Helper()
+		body := map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:SearchRequest"}, "filter": filter}
+		r := c.do("POST", path, body).must(t, http.StatusOK)
+		var ids []string
+		for _, res := range r.resources() {
+			ids = append(ids, res["id"].(string))
+		}
+		if r.Body["totalResults"] != float64(len(ids)) {
+			t.Errorf("%s %s: totalResults %v for %d resources", path, filter, r.Body["totalResults"], len(ids))
+		}
+		sort.Strings(ids)
+		return strings.Join(ids, ",")
+	}
+	users := search("/Users/.search", `userName pr`)
+	for _, tt := range []struct{ filter, want string }{
+		{`meta.resourceType eq "User"`, users},
+		{`meta.resourceType eq "Group"`, admins},
+		{`(meta.resourceType eq "User") and userName sw "j"`, jane},
+		{`meta.resourceType eq "Group" or userName sw "j"`, strings.Join(sorted(admins, jane), ",")},
+		{`meta.resourceType eq "User" and displayName sw "Admin"`, ""},
+		{`not (meta.resourceType eq "User")`, admins},
+	} {
+		for _, path := range []string{"/.search", "/scim/v2/.search"} {
+			if got := search(path, tt.filter); got != tt.want {
+				t.Errorf("%s %s = %s, want %s", path, tt.filter, got, tt.want)
+			}
+		}
+	}
+	// On one type's endpoint it is true of all of them, or of none.
+	for _, tt := range []struct{ path, filter, want string }{
+		{"/Users?filter=", `meta.resourceType eq "User"`, users},
+		{"/Users?filter=", `meta.resourceType eq "Group"`, ""},
+		{"/Groups?filter=", `meta.resourceType eq "Group" and displayName eq "Admins"`, admins},
+	} {
+		r := c.do("GET", tt.path+q(tt.filter), nil).must(t, http.StatusOK)
+		var ids []string
+		for _, res := range r.resources() {
+			ids = append(ids, res["id"].(string))
+		}
+		sort.Strings(ids)
+		if got := strings.Join(ids, ","); got != tt.want {
+			t.Errorf("GET %s%s = %s, want %s", tt.path, tt.filter, got, tt.want)
+		}
+	}
+	// An attribute no type has is still refused.
+	body := map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:SearchRequest"}, "filter": `meta.resourceType eq "User" or shoeSize eq 42`}
+	c.do("POST", "/.search", body).scimError(t, http.StatusBadRequest, "invalidFilter")
+}
+
+func sorted(s ...string) []string { sort.Strings(s); return s }
+
+// TestDuplicateValuesCollapsed: a multi-valued attribute keeps each value
+// once (RFC 7643 §2.4), on POST, PUT and PATCH: emails by (type, value),
+// the first kept and primary if a repeat was; members by value.
+func TestDuplicateValuesCollapsed(t *testing.T) {
+	t.Parallel()
+	c := newTenant(t)
+	dupEmails := []any{
+		map[string]any{"value": "dup@example.com", "type": "work"},
+		map[string]any{"value": "DUP@example.com", "type": "work", "primary": true},
+		map[string]any{"value": "dup@example.com", "type": "home"},
+		map[string]any{"value": "dup@example.com", "type": "work", "primary": true},
+	}
+	const want = "[map[primary:true type:work value:dup@example.com] map[type:home value:dup@example.com]]"
+	emailsOf := func(r *response) string { t.Helper(); return fmt.Sprint(r.Body["emails"]) }
+
+	r := c.do("POST", "/Users", user("dup", "emails", dupEmails)).must(t, http.StatusCreated)
+	id := r.str("id")
+	if got := emailsOf(r); got != want {
+		t.Errorf("POST emails = %s, want %s", got, want)
+	}
+	if got := emailsOf(c.do("GET", "/Users/"+id, nil).must(t, http.StatusOK)); got != want {
+		t.Errorf("GET after POST: emails = %s", got)
+	}
+	if got := emailsOf(c.do("PUT", "/Users/"+id, user("dup", "emails", dupEmails)).must(t, http.StatusOK)); got != want {
+		t.Errorf("PUT emails = %s, want %s", got, want)
+	}
+	r = c.do("PATCH", "/Users/"+id, patchBody(map[string]any{"op": "replace", "path": "emails", "value": dupEmails})).must(t, http.StatusOK)
+	if got := emailsOf(r); got != want {
+		t.Errorf("PATCH replace emails = %s, want %s", got, want)
+	}
+	other := c.createUser("other")
+	r = c.do("PATCH", "/Users/"+other, patchBody(map[string]any{"op": "add", "path": "emails", "value": dupEmails})).must(t, http.StatusOK)
+	if got := emailsOf(r); got != want {
+		t.Errorf("PATCH add emails = %s, want %s", got, want)
+	}
+	// The filter index holds each email once too: two users, two results.
+	found := c.do("GET", "/Users?filter="+q(`emails[type eq "work" and value eq "dup@example.com"]`), nil).must(t, http.StatusOK)
+	if found.Body["totalResults"] != float64(2) || len(found.resources()) != 2 {
+		t.Errorf("filter on the email: %s", found.Raw)
+	}
+
+	// A member listed twice is one member.
+	twice := []any{map[string]any{"value": id}, map[string]any{"value": id, "type": "User"}, map[string]any{"value": other}}
+	g := c.do("POST", "/Groups", map[string]any{"schemas": []string{groupSchema}, "displayName": "Dups", "members": twice}).must(t, http.StatusCreated)
+	if m, ok := g.Body["members"].([]any); !ok || len(m) != 2 {
+		t.Errorf("POST group members = %v, want 2", g.Body["members"])
+	}
+	g = c.do("PUT", "/Groups/"+g.str("id"), map[string]any{"schemas": []string{groupSchema}, "displayName": "Dups", "members": twice}).must(t, http.StatusOK)
+	if m, ok := g.Body["members"].([]any); !ok || len(m) != 2 {
+		t.Errorf("PUT group members = %v, want 2", g.Body["members"])
+	}
 }
 
 func TestErrors(t *testing.T) {

@@ -41,6 +41,15 @@ const (
 // the wrong type (a dateTime that is not RFC 3339, a boolean with a string),
 // or orders (gt, ge, lt, le) a boolean, binary or complex attribute.
 func (rt *ResourceType) CompileFilter(expr string, argOffset int) (sql string, args []any, err error) {
+	return rt.compileFilter(expr, argOffset, nil)
+}
+
+// compileFilter is CompileFilter for a search over the resource types
+// across (RFC 7644 §3.4.3, a search at the root), rt among them: an
+// attribute that rt lacks but another of them has is unassigned in rt's
+// resources, so comparing it is false and not() of it true, as for any
+// attribute a resource lacks. An attribute no type has stays an error.
+func (rt *ResourceType) compileFilter(expr string, argOffset int, across []*ResourceType) (sql string, args []any, err error) {
 	if len(expr) > MaxFilterLength {
 		return "", nil, invalidFilter("filter is longer than %d characters", MaxFilterLength)
 	}
@@ -59,6 +68,7 @@ func (rt *ResourceType) CompileFilter(expr string, argOffset int) (sql string, a
 		}
 	}
 	c := &compiler{rt: rt, st: rt.store, offset: argOffset}
+	c.across = across
 	if sql, err = c.expr(e); err != nil {
 		return "", nil, err
 	}
@@ -293,6 +303,18 @@ type compiler struct {
 	st     *storage
 	offset int
 	args   []any
+	across []*ResourceType // the types a root search spans (compileFilter)
+}
+
+// lacking compiles an attribute path that c.rt lacks: false when another
+// type of a root search has it, else the unknown attribute error.
+func (c *compiler) lacking(ap filter.AttributePath) (string, error) {
+	for _, rt := range c.across {
+		if _, ok := rt.resolve(ap); ok {
+			return "FALSE", nil
+		}
+	}
+	return "", invalidFilter("unknown attribute %q", ap.String())
 }
 
 // arg adds v to the arguments and returns its placeholder.
@@ -348,7 +370,7 @@ func not(x string) string {
 func (c *compiler) attrExpr(e *filter.AttributeExpression) (string, error) {
 	path, ok := c.rt.resolve(e.AttributePath)
 	if !ok {
-		return "", invalidFilter("unknown attribute %q", e.AttributePath.String())
+		return c.lacking(e.AttributePath)
 	}
 	op := filter.CompareOperator(strings.ToLower(string(e.Operator)))
 	if path.Attr.Type == TypeComplex && path.Sub == nil {
@@ -386,7 +408,7 @@ func (c *compiler) attrExpr(e *filter.AttributeExpression) (string, error) {
 func (c *compiler) valuePath(e *filter.ValuePath) (string, error) {
 	path, ok := c.rt.resolve(e.AttributePath)
 	if !ok {
-		return "", invalidFilter("unknown attribute %q", e.AttributePath.String())
+		return c.lacking(e.AttributePath)
 	}
 	if path.Sub != nil || path.Attr.Type != TypeComplex {
 		return "", invalidFilter("attribute %q is not complex: it takes no [filter]", path.String())

@@ -231,6 +231,21 @@ func TestCompileFilter(t *testing.T) {
 			sql:    "EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = groups.id AND FALSE)",
 		},
 		{
+			// RFC 7644 §3.4.2.1's example of a search at the root: a
+			// constant per table, which PostgreSQL folds before scanning.
+			name:   "MetaResourceType",
+			filter: `meta.resourceType eq "User"`,
+			sql:    "lower('User') = lower($1::text)",
+			args:   []any{"User"},
+		},
+		{
+			name:   "GroupMetaResourceType",
+			rt:     scim.GroupResource,
+			filter: `meta.resourceType eq "User" or displayName sw "a"`,
+			sql:    "(lower('Group') = lower($1::text) OR lower(groups.display_name) LIKE lower($2::text))",
+			args:   []any{"User", "a%"},
+		},
+		{
 			name:   "GroupMembersValueFilter",
 			rt:     scim.GroupResource,
 			filter: `members[value eq "e9e30dba-f08f-4109-8486-d5c6a331660a" and type eq "User"]`,

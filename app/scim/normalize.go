@@ -23,6 +23,8 @@ import (
 //     RFC 7643 §2.5 makes equal to unassigned;
 //   - booleans sent as the strings "True" and "False" (Microsoft Entra ID does)
 //     turned into booleans;
+//   - a value repeated in a multi-valued attribute kept once (RFC 7643 §2.4;
+//     sameKey says which values are the same), primary if any repeat was;
 //   - "schemas" listing the core schema and each extension present.
 //
 // The password, if any, stays in the result: take it out with TakePassword.
@@ -213,7 +215,7 @@ func normValue(s *Schema, path string, a *Attribute, v any) (any, error) {
 		return nil, app.ScimErrorf(app.EINVALID, app.ScimInvalidValue, "attribute %q has %d values; at most %d are allowed", path, len(list), limit)
 	}
 	out := make([]any, 0, len(list))
-	primaries := 0
+	seen := make(map[string]int, len(list)) // sameKey → index in out
 	for _, e := range list {
 		nv, err := normSingle(s, path, a, e)
 		if err != nil {
@@ -222,10 +224,25 @@ func normValue(s *Schema, path string, a *Attribute, v any) (any, error) {
 		if nv == nil {
 			continue
 		}
-		if obj, ok := nv.(map[string]any); ok && obj["primary"] == true {
+		// RFC 7643 §2.4: a multi-valued attribute SHOULD NOT hold the
+		// same value twice. A repeat is dropped rather than refused, as
+		// identity providers resend what they hold; the first stays, and
+		// is primary if the repeat was.
+		k := sameKey(a, nv)
+		if i, dup := seen[k]; dup {
+			if obj, ok := nv.(map[string]any); ok && obj["primary"] == true {
+				out[i].(map[string]any)["primary"] = true
+			}
+			continue
+		}
+		seen[k] = len(out)
+		out = append(out, nv)
+	}
+	primaries := 0
+	for _, v := range out {
+		if obj, ok := v.(map[string]any); ok && obj["primary"] == true {
 			primaries++
 		}
-		out = append(out, nv)
 	}
 	if primaries > 1 {
 		return nil, app.ScimErrorf(app.EINVALID, app.ScimInvalidValue, "attribute %q has more than one primary value", path)
@@ -234,6 +251,41 @@ func normValue(s *Schema, path string, a *Attribute, v any) (any, error) {
 		return nil, nil
 	}
 	return out, nil
+}
+
+// sameKey returns what makes v, a normalized value of the multi-valued
+// attribute a, the same value as another: value and type for a complex
+// attribute that has them (emails, phoneNumbers: the same address at work
+// and at home is two values), value alone for a Group's members (their type
+// follows from the id), every sub-attribute for other complex values, and
+// the value itself otherwise. Strings compare ignoring case unless caseExact.
+func sameKey(a *Attribute, v any) string {
+	obj, ok := v.(map[string]any)
+	switch {
+	case !ok:
+		return keyPart(a, v)
+	case a.Name == "members" && a.Sub("value") != nil:
+		return keyPart(a.Sub("value"), obj["value"])
+	case a.Sub("value") != nil:
+		return keyPart(a.Sub("type"), obj["type"]) + "\x00" + keyPart(a.Sub("value"), obj["value"])
+	}
+	b, _ := json.Marshal(obj) // keys sorted: equal objects, equal text
+	return string(b)
+}
+
+// keyPart returns v, one value of def, as part of a sameKey.
+func keyPart(def *Attribute, v any) string {
+	switch v := v.(type) {
+	case nil:
+		return ""
+	case string:
+		if def != nil && !def.CaseExact {
+			return strings.ToLower(v)
+		}
+		return v
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 // MaxValues is the most values a multi-valued attribute may hold, members of

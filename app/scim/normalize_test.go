@@ -94,6 +94,44 @@ func TestNormalize(t *testing.T) {
 			want: `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Admins","externalId":"8aa1",
 				"members":[{"value":"e9e30dba-f08f-4109-8486-d5c6a331660a","display":"Babs","type":"User"}]}`,
 		},
+		{
+			// The same (type, value) twice, the second primary: one value,
+			// primary. The same address at home is another value.
+			name: "DuplicateEmailsCollapsed",
+			body: `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"bjensen","emails":[
+				{"value":"b@example.com","type":"work","display":"first"},
+				{"value":"B@Example.COM","type":"Work","primary":true,"display":"second"},
+				{"value":"b@example.com","type":"home"},
+				{"value":"b@example.com","type":"work"}]}`,
+			want: `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"bjensen","emails":[
+				{"value":"b@example.com","type":"work","display":"first","primary":true},
+				{"value":"b@example.com","type":"home"}]}`,
+		},
+		{
+			// Two primary values that are one value are not two primaries.
+			name: "DuplicatePrimaryCollapsed",
+			body: `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"bjensen","phoneNumbers":[
+				{"value":"+1 555 0100","type":"work","primary":true},{"value":"+1 555 0100","type":"work","primary":"True"}]}`,
+			want: `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"bjensen","phoneNumbers":[
+				{"value":"+1 555 0100","type":"work","primary":true}]}`,
+		},
+		{
+			name: "DuplicateAddressesCollapsed",
+			body: `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"bjensen","addresses":[
+				{"locality":"Oslo","type":"work"},{"type":"work","locality":"Oslo"},{"locality":"Bergen","type":"work"}]}`,
+			want: `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"bjensen","addresses":[
+				{"locality":"Oslo","type":"work"},{"locality":"Bergen","type":"work"}]}`,
+		},
+		{
+			// A member is its id, whatever type a repeat gives it.
+			name: "DuplicateMembersCollapsed",
+			rt:   scim.GroupResource,
+			body: `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Admins","members":[
+				{"value":"e9e30dba-f08f-4109-8486-d5c6a331660a"},{"value":"E9E30DBA-F08F-4109-8486-D5C6A331660A","type":"User"},
+				{"value":"0b7c3a8e-3a0e-4d8f-9d44-1d7c4c3c2b10"}]}`,
+			want: `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Admins","members":[
+				{"value":"e9e30dba-f08f-4109-8486-d5c6a331660a"},{"value":"0b7c3a8e-3a0e-4d8f-9d44-1d7c4c3c2b10"}]}`,
+		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			rt := tt.rt

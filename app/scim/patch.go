@@ -188,6 +188,61 @@ func (rt *ResourceType) ApplyPatch(data map[string]any, ops []PatchOp) (map[stri
 	return out, p.changes(), nil
 }
 
+// keeps reports whether attrs, the attributes ApplyPatch returned for data
+// (with setDefaults applied), are those data holds already: the operations
+// changed nothing, and RFC 7644 §3.5.2.1 wants no change made ("no changes
+// SHOULD be made to the resource"). data is compared as ApplyPatch would
+// return it without operations, so that what Normalize drops (the values of
+// an extension no longer served) does not count. A password given is a
+// change: only its hash is kept, and comparing costs a bcrypt round.
+func (rt *ResourceType) keeps(data, attrs map[string]any) bool {
+	if _, ok := attrs["password"]; ok {
+		return false
+	}
+	before, _, err := rt.ApplyPatch(data, nil)
+	if err != nil {
+		return false
+	}
+	setDefaults(rt, before)
+	return sameJSON(before, attrs)
+}
+
+// sameJSON reports whether two decoded JSON values are equal, numbers
+// compared by value: those of a request are json.Number, those read back
+// from the store float64.
+func sameJSON(x, y any) bool {
+	switch x := x.(type) {
+	case map[string]any:
+		y, ok := y.(map[string]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k, xv := range x {
+			yv, ok := y[k]
+			if !ok || !sameJSON(xv, yv) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		y, ok := y.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !sameJSON(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	if xf, ok := toFloat(x); ok {
+		yf, ok := toFloat(y)
+		return ok && xf == yf
+	}
+	return x == y
+}
+
 // patcher holds the resource while operations apply to it.
 type patcher struct {
 	rt  *ResourceType

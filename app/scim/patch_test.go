@@ -685,3 +685,54 @@ func FuzzApplyPatch(f *testing.F) {
 		checkFuzzErr(t, err)
 	})
 }
+
+// TestPatchKeeps: operations that leave the resource as it was are told
+// apart from those that change it, so that the store writes nothing for
+// them (RFC 7644 §3.5.2.1).
+func TestPatchKeeps(t *testing.T) {
+	// As stored: numbers read back as float64, and an extension the type
+	// no longer serves, which Normalize drops and the store keeps.
+	stored := strings.Replace(storedUser, `"title"`, `"urn:example:gone:1.0:User": {"x": 1}, "title"`, 1)
+	for _, tt := range []struct {
+		name  string
+		ops   string
+		keeps bool
+	}{
+		{"AddEmailPresent", `[{"op":"add","path":"emails","value":[{"value":"bjensen@example.com","type":"work"}]}]`, true},
+		{"AddEmailPresentPrimary", `[{"op":"add","path":"emails","value":[{"value":"bjensen@example.com","type":"work","primary":true}]}]`, true},
+		{"AddEmailByFilter", `[{"op":"add","path":"emails[type eq \"work\"].value","value":"bjensen@example.com"}]`, true},
+		{"ReplaceSameTitle", `[{"op":"replace","path":"title","value":"Tour Guide"}]`, true},
+		{"ReplaceSameWithoutPath", `[{"op":"replace","value":{"active":true,"name.givenName":"Barbara","externalId":"00u1"}}]`, true},
+		{"ReplaceSameExtension", `[{"op":"replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber","value":"701984"}]`, true},
+		{"RemoveAbsent", `[{"op":"remove","path":"nickName"}]`, true},
+		{"RemoveFilterMatchesNothing", `[{"op":"remove","path":"emails[type eq \"other\"]"}]`, true},
+		{"RemoveActiveTrueIsDefault", `[{"op":"remove","path":"active"}]`, true},
+		{"ChangeAndChangeBack", `[{"op":"replace","path":"title","value":"Boss"},{"op":"replace","path":"title","value":"Tour Guide"}]`, true},
+		{"ReplaceTitle", `[{"op":"replace","path":"title","value":"Boss"}]`, false},
+		{"ReplaceCase", `[{"op":"replace","path":"title","value":"tour guide"}]`, false},
+		{"AddEmailOtherType", `[{"op":"add","path":"emails","value":[{"value":"bjensen@example.com","type":"other"}]}]`, false},
+		{"MovePrimary", `[{"op":"add","path":"emails","value":[{"value":"babs@example.org","type":"home","primary":true}]}]`, false},
+		{"RemovePresent", `[{"op":"remove","path":"title"}]`, false},
+		{"Deactivate", `[{"op":"replace","value":{"active":false}}]`, false},
+		{"Password", `[{"op":"replace","path":"password","value":"same-as-before?"}]`, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			attrs, _, err := patch(t, UserResource, stored, patchBody(tt.ops))
+			if err != nil {
+				t.Fatal(err)
+			}
+			setDefaults(UserResource, attrs)
+			if got := UserResource.keeps(fromStore(t, stored), attrs); got != tt.keeps {
+				t.Errorf("keeps = %v, want %v; after: %s", got, tt.keeps, asJSON(t, attrs))
+			}
+		})
+	}
+	t.Run("NumbersByValue", func(t *testing.T) {
+		if !sameJSON(map[string]any{"n": json.Number("1.0")}, map[string]any{"n": 1.0}) {
+			t.Error("1.0 from a request differs from 1 read back")
+		}
+		if sameJSON(map[string]any{"n": json.Number("2")}, map[string]any{"n": 1.0}) || sameJSON([]any{"a"}, []any{"a", "b"}) {
+			t.Error("different values are the same")
+		}
+	})
+}

@@ -42,6 +42,9 @@ var userStorage = &storage{
 		"active":            {sql: "users.active"},
 		"meta.created":      {sql: "users.created"},
 		"meta.lastmodified": {sql: "users.last_modified"},
+		// Every row is a User: the filter in RFC 7644 §3.4.2.1's example of
+		// a root search, meta.resourceType eq "User", compares a constant.
+		"meta.resourcetype": {sql: "'User'"},
 	},
 	tables: map[string]*childTable{
 		"emails": {
@@ -74,6 +77,7 @@ var groupStorage = &storage{
 		"externalid":        {sql: "groups.external_id"},
 		"meta.created":      {sql: "groups.created"},
 		"meta.lastmodified": {sql: "groups.last_modified"},
+		"meta.resourcetype": {sql: "'Group'"},
 	},
 	tables: map[string]*childTable{
 		"members": {

@@ -31,6 +31,10 @@ type ListQuery struct {
 	Count      int // page size, at most the caller's maximum; 0 asks for totalResults only
 	// Members says whether to load members (Groups) or groups (Users).
 	Members bool
+	// Across lists the types a search at the root spans (RFC 7644
+	// §3.4.3): the filter may name attributes of any of them, and one
+	// this type lacks is unassigned here.
+	Across []*ResourceType
 }
 
 // ListResult is one page of a list.
@@ -68,7 +72,8 @@ func CreateResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, attrs ma
 		return nil, err
 	}
 	if rt.Is(GroupResource) {
-		return r, setMembers(ctx, tx, r.ID, members, true)
+		_, err := setMembers(ctx, tx, r.ID, members, true)
+		return r, err
 	}
 	return r, nil
 }
@@ -130,7 +135,8 @@ func ReplaceResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id stri
 		return nil, err
 	}
 	if rt.Is(GroupResource) {
-		return r, setMembers(ctx, tx, r.ID, members, true)
+		_, err := setMembers(ctx, tx, r.ID, members, true)
+		return r, err
 	}
 	return r, nil
 }
@@ -138,37 +144,59 @@ func ReplaceResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id stri
 // PatchResource applies PATCH operations (RFC 7644 §3.5.2) to the resource
 // of rt with the given id, all or nothing. version, when not 0, must match
 // (If-Match). A Group's membership changes touch only the member rows named:
-// the member list is never loaded. It returns ENOTFOUND, EPRECONDITION, and
-// the EINVALID errors of ApplyPatch (invalidPath, noTarget, mutability,
-// invalidValue) and of CreateResource.
-func PatchResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string, version int64, ops []PatchOp) (*Resource, error) {
+// the member list is never loaded. changed is false when the operations
+// leave the resource as it was (an add of a value it holds, a replace with
+// the same value, a remove of what is absent): then nothing is written and
+// the resource keeps its version and lastModified, as RFC 7644 §3.5.2.1
+// asks. It returns ENOTFOUND, EPRECONDITION, and the EINVALID errors of
+// ApplyPatch (invalidPath, noTarget, mutability, invalidValue) and of
+// CreateResource.
+func PatchResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string, version int64, ops []PatchOp) (r *Resource, changed bool, err error) {
 	if _, err := lockVersion(ctx, tx, rt, id, version); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	cur, err := FindResource(ctx, tx, rt, id, false)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	attrs, changes, err := rt.ApplyPatch(cur.Data, ops)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	r := &Resource{Type: rt, ID: id}
+	setDefaults(rt, attrs)
+	changed = !rt.keeps(cur.Data, attrs)
+	if rt.Is(GroupResource) {
+		moved, err := changeMembers(ctx, tx, id, changes)
+		if err != nil {
+			return nil, false, err
+		}
+		changed = changed || moved
+	}
+	if !changed {
+		return cur, false, nil
+	}
+	r = &Resource{Type: rt, ID: id}
 	if err := write(ctx, tx, r, attrs, false); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	if !rt.Is(GroupResource) {
-		return r, nil
+	return r, true, nil
+}
+
+// changeMembers applies the member changes of a PATCH to the group's rows
+// and reports whether any row was added or removed.
+func changeMembers(ctx context.Context, tx *sqlx.Tx, groupID string, c MemberChanges) (bool, error) {
+	if c.ReplaceAll {
+		n, err := setMembers(ctx, tx, groupID, c.Add, true)
+		return n > 0, err
 	}
-	if changes.ReplaceAll {
-		return r, setMembers(ctx, tx, id, changes.Add, true)
-	}
-	if len(changes.Remove) > 0 {
-		if _, err := tx.ExecContext(ctx, removeMembersSQL, id, pq.Array(changes.Remove)); err != nil {
-			return nil, fmt.Errorf("remove members: %w", err)
+	var removed int64
+	if len(c.Remove) > 0 {
+		if err := tx.GetContext(ctx, &removed, removeMembersSQL, groupID, pq.Array(c.Remove)); err != nil {
+			return false, fmt.Errorf("remove members: %w", err)
 		}
 	}
-	return r, setMembers(ctx, tx, id, changes.Add, false)
+	added, err := setMembers(ctx, tx, groupID, c.Add, false)
+	return removed+added > 0, err
 }
 
 // takeMembers removes the member ids from a Group's normalized attributes
@@ -213,9 +241,7 @@ func lockVersion(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string, 
 // Group's members are the caller's business.
 func write(ctx context.Context, tx *sqlx.Tx, r *Resource, attrs map[string]any, create bool) error {
 	password, hasPassword := TakePassword(attrs)
-	if _, ok := attrs["active"]; !ok && r.Type.Is(UserResource) {
-		attrs["active"] = true // RFC 7643 §4.1.1 leaves it to the provider; IdPs expect true
-	}
+	setDefaults(r.Type, attrs)
 	delete(attrs, "groups") // readOnly; Normalize drops it already
 	js, err := json.Marshal(attrs)
 	if err != nil {
@@ -273,6 +299,14 @@ func write(ctx context.Context, tx *sqlx.Tx, r *Resource, attrs map[string]any, 
 		return writeEmails(ctx, tx, r.ID, attrs, create)
 	}
 	return nil
+}
+
+// setDefaults gives attrs, normalized attributes about to be written, the
+// values the server assigns when the client gives none.
+func setDefaults(rt *ResourceType, attrs map[string]any) {
+	if _, ok := attrs["active"]; !ok && rt.Is(UserResource) {
+		attrs["active"] = true // RFC 7643 §4.1.1 leaves it to the provider; IdPs expect true
+	}
 }
 
 // keepDormant is the SQL expression that carries over, when a row of table
@@ -347,30 +381,32 @@ func writeEmails(ctx context.Context, tx *sqlx.Tx, userID string, attrs map[stri
 
 // setMembers adds the Users and Groups with the given ids to the group;
 // with replace, it also removes every other member. Only the rows that
-// change are touched. Ids must name Users or Groups of this tenant, and not
-// the group itself: EINVALID (invalidValue) otherwise.
-func setMembers(ctx context.Context, tx *sqlx.Tx, groupID string, ids []string, replace bool) error {
+// change are touched, and it returns how many. Ids must name Users or
+// Groups of this tenant, and not the group itself: EINVALID (invalidValue)
+// otherwise.
+func setMembers(ctx context.Context, tx *sqlx.Tx, groupID string, ids []string, replace bool) (int64, error) {
 	found, err := resolveMembers(ctx, tx, groupID, ids)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	values := make([]string, len(found))
 	types := make([]string, len(found))
 	for i, m := range found {
 		values[i], types[i] = m.Value, m.Type
 	}
+	var removed, added int64
 	if replace {
-		if _, err := tx.ExecContext(ctx, keepMembersSQL, groupID, pq.Array(values)); err != nil {
-			return fmt.Errorf("replace members: %w", err)
+		if err := tx.GetContext(ctx, &removed, keepMembersSQL, groupID, pq.Array(values)); err != nil {
+			return 0, fmt.Errorf("replace members: %w", err)
 		}
 	}
 	if len(values) == 0 {
-		return nil
+		return removed, nil
 	}
-	if _, err := tx.ExecContext(ctx, addMembersSQL, groupID, pq.Array(values), pq.Array(types)); err != nil {
-		return fmt.Errorf("add members: %w", err)
+	if err := tx.GetContext(ctx, &added, addMembersSQL, groupID, pq.Array(values), pq.Array(types)); err != nil {
+		return 0, fmt.Errorf("add members: %w", err)
 	}
-	return nil
+	return removed + added, nil
 }
 
 // resolveMembers returns each id as a User or Group of this tenant, each
@@ -446,7 +482,7 @@ func FindResources(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, q ListQue
 	where, args := "TRUE", []any(nil)
 	if strings.TrimSpace(q.Filter) != "" {
 		var err error
-		if where, args, err = rt.CompileFilter(q.Filter, 0); err != nil {
+		if where, args, err = rt.compileFilter(q.Filter, 0, q.Across); err != nil {
 			return nil, err
 		}
 	}
@@ -625,7 +661,8 @@ func moveCounter(table, sign, rows string) string {
 		WHERE name = '` + table + `' AND EXISTS (SELECT FROM ` + rows + `) AND to_regprocedure('count_rows()') IS NULL)`
 }
 
-// The statements that add and remove rows, each moving its counter.
+// The statements that add and remove rows, each moving its counter. Those
+// of member rows return how many rows they added or removed.
 var (
 	createUserSQL = `WITH r AS (INSERT INTO users (id, user_name, external_id, display_name, active, password_hash, data)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING version, created, last_modified), ` +
@@ -636,11 +673,11 @@ var (
 	addMembersSQL = `WITH added AS (INSERT INTO group_members (group_id, member_id, member_type)
 		SELECT $1, v, t FROM unnest($2::uuid[], $3::text[]) AS x(v, t)
 		ON CONFLICT (group_id, member_id) DO NOTHING RETURNING 1), ` +
-		moveCounter("group_members", "+", "added") + ` SELECT`
+		moveCounter("group_members", "+", "added") + ` SELECT count(*) FROM added`
 	removeMembersSQL = `WITH gone AS (DELETE FROM group_members WHERE group_id = $1 AND member_id = ANY($2::uuid[]) RETURNING 1), ` +
-		moveCounter("group_members", "-", "gone") + ` SELECT`
+		moveCounter("group_members", "-", "gone") + ` SELECT count(*) FROM gone`
 	keepMembersSQL = `WITH gone AS (DELETE FROM group_members WHERE group_id = $1 AND NOT (member_id = ANY($2::uuid[])) RETURNING 1), ` +
-		moveCounter("group_members", "-", "gone") + ` SELECT`
+		moveCounter("group_members", "-", "gone") + ` SELECT count(*) FROM gone`
 	// A resource's memberships, and a group's own member rows, which the
 	// foreign key would delete too, but uncounted; the groups that held it
 	// get a new version.

@@ -154,6 +154,10 @@ func TestFiltersRunOnPostgreSQL(t *testing.T) {
 		{scim.UserResource, `emails[(type eq "work")] and emails[(type eq "home")]`, 20000},
 		{scim.UserResource, `emails[type eq "work" or type eq "other"].value ew "@mail.example"`, 0},
 		{scim.UserResource, `emails[type eq "work" or type eq "home"].value ew "@mail.example"`, 20000},
+		{scim.UserResource, `meta.resourceType eq "User"`, 20000},
+		{scim.UserResource, `meta.resourceType eq "Group"`, 0},
+		{scim.UserResource, `(meta.resourceType eq "User") and userName sw "USER00001"`, 10},
+		{scim.GroupResource, `meta.resourceType eq "Group" and displayName sw "group 1"`, 1111},
 		{scim.GroupResource, `displayName sw "group 1"`, 1111},
 		{scim.GroupResource, `members pr`, 2000},
 		{scim.GroupResource, `members.type eq "User"`, 2000},
@@ -171,5 +175,53 @@ func TestFiltersRunOnPostgreSQL(t *testing.T) {
 				t.Errorf("total %d, want %d", res.Total, tt.want)
 			}
 		})
+	}
+}
+
+// TestFindResourcesAcrossTypes: in a search at the root, an attribute one
+// type lacks is unassigned in its resources, so an or with a term the type
+// has still finds them; an attribute no type has is an error for each.
+func TestFindResourcesAcrossTypes(t *testing.T) {
+	s := seedTenant(t)
+	ctx := context.Background()
+	both := []*scim.ResourceType{scim.UserResource, scim.GroupResource}
+	find := func(rt *scim.ResourceType, filter string) (int, error) {
+		var res *scim.ListResult
+		err := s.db.InTenant(ctx, s.scope, func(tx *sqlx.Tx) (err error) {
+			res, err = scim.FindResources(ctx, tx, rt, scim.ListQuery{Filter: filter, Count: 5, Across: both})
+			return err
+		})
+		if err != nil {
+			return 0, err
+		}
+		return res.Total, nil
+	}
+	for _, tt := range []struct {
+		filter      string
+		users, grps int
+	}{
+		{`meta.resourceType eq "User"`, 20000, 0},
+		{`meta.resourceType eq "Group" or userName eq "USER000001"`, 1, 2000},
+		{`(meta.resourceType eq "User") and userName sw "USER00001"`, 10, 0},
+		{`not (userName eq "USER000001") and displayName sw "group 1"`, 0, 1111},
+		{`members pr or emails[type eq "work" and value ew "@company7.example"]`, 400, 2000},
+	} {
+		t.Run(tt.filter, func(t *testing.T) {
+			users, err := find(scim.UserResource, tt.filter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			grps, err := find(scim.GroupResource, tt.filter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if users != tt.users || grps != tt.grps {
+				t.Errorf("users %d, groups %d; want %d, %d", users, grps, tt.users, tt.grps)
+			}
+		})
+	}
+	for _, rt := range both {
+		_, err := find(rt, `meta.resourceType eq "User" or shoeSize eq 42`)
+		assertInvalidFilter(t, err)
 	}
 }
