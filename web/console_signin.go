@@ -28,10 +28,10 @@ func (s *Server) signInForm(c echo.Context) error {
 // a wrong password.
 func (s *Server) signIn(c echo.Context) error {
 	ctx := c.Request().Context()
-	email := strings.TrimSpace(c.FormValue("email"))
+	email := strings.TrimSpace(c.Request().PostFormValue("email"))
 	st, err := staff.Authenticate(ctx, s.cfg.DB, staff.SignIn{
 		Email:     email,
-		Password:  c.FormValue("password"),
+		Password:  c.Request().PostFormValue("password"), // never from the URL, which logs keep
 		Client:    clientAddr(c),
 		RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
 	})
