@@ -196,6 +196,10 @@ func redactUnparsed(expr string) (string, []string) {
 				tok = RedactValue(strings.TrimSuffix(v[1:], `"`))
 			default:
 				tok = RedactText(v)
+				var lit any
+				if json.Unmarshal([]byte(v), &lit) == nil {
+					tok = RedactValue(lit) // true, false, null or a number
+				}
 			}
 			end = vEnd
 		default:

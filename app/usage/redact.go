@@ -376,7 +376,7 @@ func (r *bodyRedactor) array(ro role, key string) error {
 			r.write("]")
 			return nil
 		}
-		if n > 0 && n <= maxShownElements {
+		if n > 0 && n < maxShownElements {
 			r.write(",")
 		}
 		if n == maxShownElements {
