@@ -75,7 +75,7 @@ func Requests(p RequestsParams) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, " at most, newest first. Names, emails and other personal values are replaced by their shape. Requests appear within seconds.</p></div></div>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, " at most, newest first. Attribute names, operators and routes are shown; every value is replaced by its kind and length, such as \"…\"(12). Requests appear within seconds.</p></div></div>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -181,17 +181,19 @@ func (cp *capture) Close() error { return cp.body.Close() }
 
 // failure describes the failed request for the inspector, redacted.
 func (cp *capture) failure(req *http.Request, res *echo.Response) *usage.Failure {
-	body, hidden := usage.RedactBody(cp.buf.Bytes(), cp.truncated)
 	var e scimError
 	_ = json.Unmarshal(cp.w.buf.Bytes(), &e)
-	return &usage.Failure{
-		RequestID: res.Header().Get(echo.HeaderXRequestID),
+	f := usage.Redact(usage.Captured{
 		Method:    req.Method,
-		Path:      usage.RedactRequestURI(req.URL.Path, req.URL.RawQuery, hidden),
+		Path:      req.URL.Path,
+		RawQuery:  req.URL.RawQuery,
+		Body:      cp.buf.Bytes(),
+		Truncated: cp.truncated,
 		ScimType:  e.ScimType,
-		Detail:    usage.RedactText(e.Detail, hidden),
-		Body:      body,
-	}
+		Detail:    e.Detail,
+	})
+	f.RequestID = res.Header().Get(echo.HeaderXRequestID)
+	return &f
 }
 
 // errorCapture passes a response through, keeping the start of its body

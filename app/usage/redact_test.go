@@ -7,63 +7,83 @@ import (
 	"github.com/bulkhead-dev/bulkhead/app/usage"
 )
 
-func TestShape(t *testing.T) {
-	for _, tt := range []struct{ in, want string }{
-		{"alice@example.com", "a***@e***.com"},
-		{"Bob.Smith@mail.example.co.uk", "B***@m***.uk"},
-		{"x@localhost", "x***@l***"},
-		{"Barbara", "<string:7>"},
-		{"Zoë", "<string:3>"},
-		{"", "<string:0>"},
-		{"not an @ email", "<string:14>"},
-	} {
-		t.Run(tt.in, func(t *testing.T) {
-			if got := usage.Shape(tt.in); got != tt.want {
-				t.Errorf("Shape(%q) = %q, want %q", tt.in, got, tt.want)
-			}
-		})
-	}
-}
-
-func TestRedactBody(t *testing.T) {
+// TestRedact feeds the inspector each form in which a failed request
+// carries personal data, with the details the server really answers, and
+// checks that no value survives anywhere in what support staff see, while
+// the attribute names and operators they need do.
+func TestRedact(t *testing.T) {
 	for _, tt := range []struct {
-		name, in, want string
-		truncated      bool
+		name   string
+		in     usage.Captured
+		secret []string // must appear nowhere
+		keep   []string // must appear in Path, Body or Detail
 	}{
-		{"User",
-			`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"bjensen@example.com","name":{"givenName":"Barbara"},"active":true,"emails":[{"value":"bjensen@example.com","type":"work","primary":true}]}`,
-			`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"b***@e***.com","name":{"givenName":"<string:7>"},"active":true,"emails":[{"value":"b***@e***.com","type":"work","primary":true}]}`, false},
-		{"EnterpriseExtension",
-			`{"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"employeeNumber":"701984","manager":{"value":"26118915-6090-4610-87e4-49d8ca9f808d"}}}`,
-			`{"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"employeeNumber":"<string:6>","manager":{"value":"26118915-6090-4610-87e4-49d8ca9f808d"}}}`, false},
-		{"EntraPatch",
-			`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"emails[type eq \"work\"].value","value":"new@contoso.com"},{"op":"Replace","path":"active","value":"False"},{"op":"add","path":"members[value eq \"Jane Doe\"]","value":[{"value":"6c5bb468-14b2-4183-baf2-06d523e03bd3"}]}]}`,
-			`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"emails[type eq \"work\"].value","value":"n***@c***.com"},{"op":"Replace","path":"active","value":"False"},{"op":"add","path":"members[value eq \"<string:8>\"]","value":[{"value":"6c5bb468-14b2-4183-baf2-06d523e03bd3"}]}]}`, false},
-		{"SearchFilter",
-			`{"filter":"userName eq \"bjensen\" and emails[type eq \"work\"]","count":10}`,
-			`{"filter":"userName eq \"<string:7>\" and emails[type eq \"work\"]","count":10}`, false},
-		{"NotJSON", `{"userName": "bjensen`, `<not valid JSON: 21 bytes>`, false},
-		{"TooLarge", `{"userName": "bjensen"}`, `<body larger than 23 bytes: not kept>`, true},
-		{"Empty", ``, ``, false},
+		{"UnquotedFilterValue", usage.Captured{Method: "GET", Path: "/tenants/acme/scim/v2/Users",
+			RawQuery: "filter=userName+eq+jdoe%40contoso.com+and+active+eq+true&count=5",
+			Detail:   "filter does not parse: userName eq jdoe@contoso.com and active eq true and"},
+			[]string{"jdoe", "contoso", "true"}, []string{"/tenants/acme/scim/v2/Users?", `userName eq "…"(16) and active eq <bool>`, "count=…(1)",
+				"filter does not parse: userName eq …(16) and active eq <bool> and"}},
+		{"NumberAndNull", usage.Captured{Method: "GET", Path: "/scim/v2/Users",
+			RawQuery: "filter=" + "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber+eq+701984+or+title+eq+null"},
+			[]string{"701984", "eq null"}, []string{"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq #(6) or title eq <null>"}},
+		{"QuotedValue", usage.Captured{Method: "GET", Path: "/scim/v2/Users",
+			RawQuery: "filter=" + `emails%5Btype+eq+%22work%22+and+value+co+%22%40contoso.com%22%5D&sortBy=name.familyName&attributes=userName,Barbara+Jensen`,
+			Detail:   `attribute "created" takes a dateTime such as "2011-05-13T04:42:34Z", not "Barbara Jensen"`},
+			[]string{"work", "contoso", "Barbara", "Jensen"}, []string{`emails[type eq "…"(4) and value co "…"(12)]`, "sortBy=name.familyName", "attributes=userName,…(14)"}},
+		{"UnparseableFilter", usage.Captured{Method: "GET", Path: "/scim/v2/Users",
+			RawQuery: "filter=" + `displayName+eq+Barbara+Jensen+or+(x`,
+			Detail:   `filter does not parse: displayName eq Barbara Jensen or (x`},
+			[]string{"Barbara", "Jensen", "(x"}, []string{"displayName eq …(7) …(12)"}},
+		{"SearchBody", usage.Captured{Method: "POST", Path: "/scim/v2/.search",
+			Body:   []byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],"filter":"userName sw \"bjen\" and name.givenName eq \"Barbara\"","attributes":["userName","emails"],"sortOrder":"Jensen","count":10}`),
+			Detail: `filter does not parse: userName sw "bjen" and name.givenName eq "Barbara"`},
+			[]string{"bjen", "Barbara", "Jensen", "10"}, []string{`/scim/v2/.search`, `"filter":"userName sw \"…\"(4) and name.givenName eq \"…\"(7)"`, `"attributes":["userName","emails"]`, `"count":#(2)`, `"sortOrder":"…"(6)`}},
+		{"UniquenessDetail", usage.Captured{Method: "POST", Path: "/tenants/acme/scim/v2/Users",
+			Body:   []byte(`{"userName":"bjensen","name":{"givenName":"Barbara"}}`),
+			Detail: `userName "bjensen" is already taken`},
+			[]string{"bjensen", "Barbara"}, []string{`userName "…"(7) is already taken`, `{"userName":"…"(7),"name":{"givenName":"…"(7)}}`}},
+		{"PathSegmentWithName", usage.Captured{Method: "GET", Path: "/tenants/acme/scim/v2/Users/John Smith",
+			Detail: `User "John Smith" not found`},
+			[]string{"John", "Smith"}, []string{"/tenants/acme/scim/v2/Users/…(10)", `User "…"(10) not found`}},
+		{"PathSegmentEmailAndUnknownRoute", usage.Captured{Method: "GET", Path: "/scim/v2/john@example.com/x",
+			Detail: "no SCIM endpoint at /scim/v2/john@example.com/x"},
+			[]string{"john", "example"}, []string{"/scim/v2/…(16)/…(1)", "no SCIM endpoint at /scim/v2/…(16)/…(1)"}},
+		{"AllowListedKeyValues", usage.Captured{Method: "PUT", Path: "/scim/v2/Users/2819c223-7f76-453a-919d-413861904646",
+			Body: []byte(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:example:secret:Jensen"],"id":"2819c223-7f76-453a-919d-413861904646","active":"False","emails":[{"type":"home of bjensen","primary":true,"value":"b@example.com"}],"bulkId":"bjensen","version":"W/\"bjensen\"","externalId":"Barbara","Barbara Jensen":1}`)},
+			[]string{"2819c223", "False", "bjensen", "home", "example", "Barbara", "Jensen"},
+			[]string{`"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","…"(25)]`, `"id":"…"(36)`, `"active":"…"(5)`, `"type":"…"(15)`, `"primary":<bool>`, `"…"(14):#(1)`}},
+		{"PatchWithValues", usage.Captured{Method: "PATCH", Path: "/scim/v2/Groups/2819c223-7f76-453a-919d-413861904646",
+			Body:   []byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"members[value eq \"Jane Doe\"].display","value":"Jane"},{"op":"add","value":{"displayName":"Jane's team","path":"Jane"}},{"op":"Jane","path":"Jane Doe"}]}`),
+			Detail: `Operations[0]: unknown attribute "members[value eq \"Jane Doe\"].display"`},
+			[]string{"Jane", "Doe", "2819c223"}, []string{`"op":"Replace","path":"members[value eq \"…\"(8)].display"`, `"op":"add","value":{"displayName":"…"(11),"path":"…"(4)}`, `{"op":"…"(4),"path":"…(8)"}`}},
+		{"Bulk", usage.Captured{Method: "POST", Path: "/scim/v2/Bulk",
+			Body: []byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],"Operations":[{"method":"POST","path":"/Users","bulkId":"jane","data":{"userName":"jane@example.com"}},{"method":"PATCH","path":"/Users/jane@example.com","data":{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"remove","path":"emails[value eq \"jane@example.com\"]"}]}}]}`)},
+			[]string{"jane", "example"}, []string{`"method":"POST","path":"/Users","bulkId":"…"(4),"data":{"userName":"…"(16)}`, `"method":"PATCH","path":"/Users/…(16)"`, `"op":"remove","path":"emails[value eq \"…\"(16)]"`}},
+		{"LongArray", usage.Captured{Method: "POST", Path: "/scim/v2/Groups",
+			Body: []byte(`{"members":[` + strings.Repeat(`{"value":"m"},`, 24) + `{"value":"last-member"}]}`)},
+			[]string{"last-member"}, []string{`{"value":"…"(1)},…(+5)]`}},
+		{"HostileMethodAndTenant", usage.Captured{Method: "JANE", Path: "/tenants/Jane Doe/scim/v2/Users"},
+			[]string{"Jane", "JANE"}, []string{"/tenants/…(8)/scim/v2/Users"}},
+		{"NotJSON", usage.Captured{Method: "POST", Path: "/scim/v2/Users", Body: []byte(`{"userName": "bjensen`),
+			Detail: "the request body is not valid JSON: unexpected end of input"},
+			[]string{"bjensen"}, []string{"<not valid JSON: 21 bytes>"}},
+		{"TooLarge", usage.Captured{Method: "POST", Path: "/scim/v2/Users", Body: []byte(`{"userName": "bjensen"}`), Truncated: true},
+			[]string{"bjensen"}, []string{"<body larger than 23 bytes: not kept>"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got, _ := usage.RedactBody([]byte(tt.in), tt.truncated)
-			if got != tt.want {
-				t.Errorf("got  %s\nwant %s", got, tt.want)
+			f := usage.Redact(tt.in)
+			all := strings.Join([]string{f.Method, f.Path, f.Body, f.Detail}, "\n")
+			for _, s := range tt.secret {
+				if strings.Contains(strings.ToLower(all), strings.ToLower(s)) {
+					t.Errorf("%q is shown:\n%s", s, all)
+				}
+			}
+			for _, s := range tt.keep {
+				if !strings.Contains(all, s) {
+					t.Errorf("%s is not shown:\n%s", s, all)
+				}
 			}
 		})
-	}
-}
-
-func TestRedactText(t *testing.T) {
-	_, hidden := usage.RedactBody([]byte(`{"userName":"Barbara Jensen","displayName":"Babs"}`), false)
-	got := usage.RedactText(`userName "Barbara Jensen" is already taken; contact babs@example.org`, hidden)
-	if want := `userName "<string:14>" is already taken; contact b***@e***.org`; got != want {
-		t.Errorf("got  %s\nwant %s", got, want)
-	}
-	got = usage.RedactRequestURI("/scim/v2/Users/bjensen%40example.com", "filter=userName+eq+%22bjensen%22&count=5&secret=x1", nil)
-	if want := `/scim/v2/Users/b***@e***.com?count=5&filter=userName eq "<string:7>"&secret=<string:2>`; got != want {
-		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }
 
