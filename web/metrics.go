@@ -90,6 +90,14 @@ func newObserver(cfg Config) *observer {
 				Name: "bulkhead_usage_flush_errors_total",
 				Help: "Usage flushes that failed and were retried.",
 			}, func() float64 { return float64(m.Stats().FlushErrors) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "bulkhead_usage_dropped_requests_total",
+				Help: "Requests whose usage counts were given up: refused by the database, past the bound of what waits in memory, or unsaved at shutdown.",
+			}, func() float64 { return float64(m.Stats().DroppedRequests) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "bulkhead_usage_dropped_failures_total",
+				Help: "Failed requests the request inspector will not show: refused by the database, past the bound of what waits in memory, or unsaved at shutdown.",
+			}, func() float64 { return float64(m.Stats().DroppedFailures) }),
 		)
 	}
 	if cfg.MetricsTenantLabels {
@@ -107,19 +115,38 @@ var statusLabels = func() (s [600]string) {
 	return s
 }()
 
+// otherLabel stands for any label value outside its closed set.
+const otherLabel = "other"
+
+// statusLabel returns code as a label: one of the codes HTTP defines room
+// for, or "other".
 func statusLabel(code int) string {
-	if code >= 0 && code < len(statusLabels) {
+	if code >= 100 && code < len(statusLabels) {
 		return statusLabels[code]
 	}
-	return strconv.Itoa(code)
+	return otherLabel
 }
 
-// observeHTTP counts one request. route is the Echo route pattern, never
-// the raw path, which would make a series per resource id.
+// methodLabel returns method as a label: one of HTTP's methods, or "other"
+// for any name a client made up, which would otherwise make a series each.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return otherLabel
+}
+
+// observeHTTP counts one request. Every label comes from a closed set, so
+// that no client can add series: route is the Echo route pattern, never
+// the raw path (Echo gives a registered pattern even to a 404 or 405, or
+// ""), the method and status are mapped by methodLabel and statusLabel.
 func (o *observer) observeHTTP(route, method string, status int, took time.Duration) {
 	if route == "" {
 		route = "unmatched"
 	}
+	method = methodLabel(method)
 	o.requests.WithLabelValues(route, method, statusLabel(status)).Inc()
 	o.latency.WithLabelValues(route, method).Observe(took.Seconds())
 }

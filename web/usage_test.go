@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 	"github.com/bulkhead-dev/bulkhead/app/usage"
@@ -435,6 +436,96 @@ func TestMetricsByRoute(t *testing.T) {
 	body = string(labelled.send(t, "", "GET", "/metrics", nil).must(t, 200).Raw)
 	if !strings.Contains(body, `bulkhead_tenant_requests_last_hour{tenant="`+id+`"} 1`) {
 		t.Errorf("with tenant labels on, /metrics lacks the tenant:\n%s", grep(body, "bulkhead_tenant"))
+	}
+}
+
+// TestMetricsLabelsAreBounded: thousands of made-up request methods add no
+// series to /metrics: they are counted together under method="other", and
+// every method label is one of HTTP's own.
+func TestMetricsLabelsAreBounded(t *testing.T) {
+	t.Parallel()
+	m := newMetered(t)
+	before := len(m.send(t, "", "GET", "/metrics", nil).must(t, 200).Raw)
+	const n = 3000
+	for i := 0; i < n; i++ {
+		req, err := http.NewRequest(fmt.Sprintf("MADEUP%d", i), m.url+"/healthz", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+	}
+	body := string(m.send(t, "", "GET", "/metrics", nil).must(t, 200).Raw)
+	if !regexp.MustCompile(fmt.Sprintf(`(?m)^bulkhead_http_requests_total\{method="other",route="/healthz",status="\d+"\} %d$`, n)).MatchString(body) {
+		t.Errorf("/metrics does not count the %d made-up methods as other:\n%s", n, grep(body, "bulkhead_http_requests_total"))
+	}
+	for _, l := range regexp.MustCompile(`method="([^"]*)"`).FindAllStringSubmatch(body, -1) {
+		switch l[1] {
+		case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE", "other":
+		default:
+			t.Fatalf("/metrics has a series for method %q", l[1])
+		}
+	}
+	if grew := len(body) - before; grew > 20_000 {
+		t.Errorf("/metrics grew by %d bytes after %d made-up methods", grew, n)
+	}
+	t.Logf("/metrics: %d bytes before, %d after %d made-up methods", before, len(body), n)
+}
+
+// TestMeteringSurvivesHostileBytes: requests carrying bytes PostgreSQL
+// refuses (invalid UTF-8, NUL) or a huge request id fail, and metering goes
+// on: the next flush writes them, redacted and cut, with every other
+// tenant's counts, and nothing is dropped.
+func TestMeteringSurvivesHostileBytes(t *testing.T) {
+	t.Parallel()
+	m := newMetered(t)
+	id, p, tok := meteredTenant(t)
+	other, op, otok := meteredTenant(t)
+	missing := p + "/Users/00000000-0000-0000-0000-000000000000"
+	hostile := []struct {
+		name, path string
+		headers    []string
+	}{
+		{"invalid UTF-8 in the path", p + "/Users/%ff", nil},
+		{"NUL in the path", p + "/Users/%00", nil},
+		{"NUL in a filter", p + "/Users?filter=" + q(`userName eq "a`+"\x00"+`"`), nil},
+		{"invalid UTF-8 in a filter", p + "/Users?filter=userName%20eq%20%22%FF%FE%22", nil},
+		{"invalid UTF-8 in the request id", missing, []string{"X-Request-Id", "\xff\xfe"}},
+		{"a huge request id", missing, []string{"X-Request-Id", strings.Repeat("r", 200_000)}},
+	}
+	for _, tt := range hostile {
+		if r := m.send(t, tok, "GET", tt.path, nil, tt.headers...); r.Status < 400 {
+			t.Errorf("%s: %d, want an error", tt.name, r.Status)
+		}
+	}
+	m.send(t, tok, "GET", p+"/Users", nil).must(t, 200)
+	m.send(t, otok, "GET", op+"/Users", nil).must(t, 200)
+
+	for tn, want := range map[string]int64{id: int64(len(hostile)) + 1, other: 1} {
+		var n int64
+		for _, c := range m.rollups(t, tn) { // flushes, failing the test if the flush fails
+			n += c
+		}
+		if n != want {
+			t.Errorf("tenant %s: %d requests in the roll-ups, want %d", tn, n, want)
+		}
+	}
+	fs, err := failures(t, m, id)
+	if err != nil || len(fs) != len(hostile) {
+		t.Fatalf("%d failures in the inspector, %v; want %d", len(fs), err, len(hostile))
+	}
+	for _, f := range fs {
+		j, _ := json.Marshal(f)
+		if !utf8.Valid(j) || strings.Contains(string(j), `\u0000`) || len(f.RequestID) > 128 {
+			t.Errorf("inspector row %s", j[:min(len(j), 300)])
+		}
+	}
+	if s := m.meter.Stats(); s.FlushErrors != 0 || s.DroppedRequests != 0 || s.DroppedFailures != 0 {
+		t.Errorf("meter after hostile requests: %+v", s)
 	}
 }
 

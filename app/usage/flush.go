@@ -2,7 +2,10 @@ package usage
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,18 +16,129 @@ import (
 	"github.com/bulkhead-dev/bulkhead/app/store"
 )
 
+// refusedRows counts the rows of a batch that the database refused and
+// that were dropped from it.
+type refusedRows struct {
+	requests, failures, lastWrites int64
+	first                          error // the first refusal, for the log
+}
+
 // writeBatch writes b in one transaction: one upsert of all roll-ups, one of
 // the last writes, one insert of the failures and one trim of the inspector.
-func writeBatch(ctx context.Context, db *store.DB, b *batch) error {
-	return db.Transact(ctx, func(tx *sqlx.Tx) error {
+// When the database refuses a value in it, it writes b again one row at a
+// time, each under a savepoint, and drops from b the rows refused, so that
+// one bad row never holds back the rest. Any other error leaves b whole.
+func writeBatch(ctx context.Context, db *store.DB, b *batch) (refusedRows, error) {
+	err := db.Transact(ctx, func(tx *sqlx.Tx) error {
 		if err := upsertRollups(ctx, tx, b.counts); err != nil {
 			return err
 		}
 		if err := upsertLastWrites(ctx, tx, b.lastWrite); err != nil {
 			return err
 		}
-		return insertFailures(ctx, tx, b.failures)
+		var all []Failure
+		for _, fs := range b.failures {
+			all = append(all, fs...)
+		}
+		if err := insertFailures(ctx, tx, all); err != nil {
+			return err
+		}
+		return trimFailures(ctx, tx, slices.Collect(maps.Keys(b.failures)))
 	})
+	var r refusedRows
+	if refused(err) {
+		err = db.Transact(ctx, func(tx *sqlx.Tx) error { return writeEach(ctx, tx, b, &r) })
+	}
+	return r, err
+}
+
+// refused reports whether the database refused a value of a row, which
+// would fail every retry: a data exception (invalid text, a number out of
+// range), an integrity constraint violation, or a program limit (an index
+// row too large). An unreachable or overloaded database, a missing table or
+// a missing privilege is not a refusal: the rows wait for the next flush.
+func refused(err error) bool {
+	var pqErr *pq.Error
+	if !errors.As(err, &pqErr) {
+		return false
+	}
+	switch pqErr.Code.Class() {
+	case "22", "23", "54":
+		return true
+	}
+	return false
+}
+
+// writeEach writes b one row at a time, each under a savepoint, dropping
+// from b the rows the database refuses and counting them in r.
+func writeEach(ctx context.Context, tx *sqlx.Tx, b *batch, r *refusedRows) error {
+	each := func(write func() error, drop func()) error {
+		err := savepoint(ctx, tx, write)
+		if refused(err) {
+			drop()
+			if r.first == nil {
+				r.first = err
+			}
+			return nil
+		}
+		return err
+	}
+	for k, c := range b.counts {
+		err := each(func() error { return upsertRollups(ctx, tx, map[key]*counts{k: c}) }, func() {
+			delete(b.counts, k)
+			b.events -= c.requests
+			r.requests += c.requests
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for t, lw := range b.lastWrite {
+		err := each(func() error { return upsertLastWrites(ctx, tx, map[string]lastWrite{t: lw}) }, func() {
+			delete(b.lastWrite, t)
+			r.lastWrites++
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for t, fs := range b.failures {
+		kept := fs[:0:0]
+		for _, f := range fs {
+			ok := true
+			err := each(func() error { return insertFailures(ctx, tx, []Failure{f}) }, func() {
+				ok = false
+				b.nFailures--
+				r.failures++
+			})
+			if err != nil {
+				return err
+			}
+			if ok {
+				kept = append(kept, f)
+			}
+		}
+		b.failures[t] = kept
+	}
+	return trimFailures(ctx, tx, slices.Collect(maps.Keys(b.failures)))
+}
+
+// savepoint runs fn under a savepoint of tx and, when fn fails, rolls back
+// to it, so that the transaction goes on without what fn did.
+func savepoint(ctx context.Context, tx *sqlx.Tx, fn func() error) error {
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT usage_row"); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	if err := fn(); err != nil {
+		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT usage_row"); rerr != nil {
+			return fmt.Errorf("roll back to savepoint: %w", rerr)
+		}
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT usage_row"); err != nil {
+		return fmt.Errorf("release savepoint: %w", err)
+	}
+	return nil
 }
 
 func upsertRollups(ctx context.Context, tx *sqlx.Tx, cs map[key]*counts) error {
@@ -113,16 +227,10 @@ func upsertLastWrites(ctx context.Context, tx *sqlx.Tx, lws map[string]lastWrite
 }
 
 // insertFailures appends the failures, oldest first so that ids follow
-// time, then trims each tenant named to its newest MaxFailures.
-func insertFailures(ctx context.Context, tx *sqlx.Tx, byTenant map[string][]Failure) error {
-	if len(byTenant) == 0 {
+// time.
+func insertFailures(ctx context.Context, tx *sqlx.Tx, all []Failure) error {
+	if len(all) == 0 {
 		return nil
-	}
-	var all []Failure
-	var tenantIDs []string
-	for t, fs := range byTenant {
-		tenantIDs = append(tenantIDs, t)
-		all = append(all, fs...)
 	}
 	cols := make([][]string, 10)
 	for _, f := range all {
@@ -142,6 +250,14 @@ func insertFailures(ctx context.Context, tx *sqlx.Tx, byTenant map[string][]Fail
 	}
 	if _, err := tx.ExecContext(ctx, ins, args...); err != nil {
 		return fmt.Errorf("write failed requests: %w", err)
+	}
+	return nil
+}
+
+// trimFailures keeps the newest MaxFailures failures of each tenant named.
+func trimFailures(ctx context.Context, tx *sqlx.Tx, tenantIDs []string) error {
+	if len(tenantIDs) == 0 {
+		return nil
 	}
 	// floor is the id of each tenant's newest failure beyond the limit;
 	// it and everything older go.

@@ -4,11 +4,13 @@
 // and flushes the counts every few seconds, and at shutdown, in one batched
 // transaction into hourly roll-ups in the control plane
 // (control.usage_hourly), so that serving a request never writes to the
-// database. A flush that fails keeps its counts for the next one: nothing
-// counted is lost. The same flush records each tenant's last successful
-// write and its latest failed requests, redacted of personal data, for the
-// request inspector (control.failed_requests). Hourly roll-ups older than the
-// retention are folded into daily totals (control.usage_daily).
+// database. A flush that fails keeps its counts for the next one, within
+// bounds of memory; a row the database refuses is dropped and counted
+// rather than holding back the rest (Stats). The same flush records each
+// tenant's last successful write and its latest failed requests, redacted
+// of personal data, for the request inspector (control.failed_requests).
+// Hourly roll-ups older than the retention are folded into daily totals
+// (control.usage_daily).
 //
 // The query functions (FindRollups, Summarize, FindFailures, FindLastWrite,
 // ResourceCounts) serve the console, the CLI and package health.
@@ -77,7 +79,8 @@ type Event struct {
 }
 
 // Failure is one failed request as the request inspector shows it. Path,
-// Detail and Body are already redacted of personal data.
+// Detail and Body are already redacted of personal data. Meter.Record makes
+// its strings valid UTF-8 without NUL and cuts them to bounded lengths.
 type Failure struct {
 	ID        int64     `db:"id" json:"id"`
 	TenantID  string    `db:"tenant_id" json:"tenant_id"`

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/store/storetest"
 )
 
@@ -440,4 +441,67 @@ func TestDBConns(t *testing.T) {
 	if code, _, errOut := cliRun(t, "", "tenant", "list", db); code != 0 {
 		t.Fatalf("BULKHEAD_DB_CONNS=4: exit %d, %s", code, errOut)
 	}
+}
+
+// TestShutdownWithRefusingDatabase: SIGTERM while the database refuses
+// every usage flush. The server still exits within seconds, not at the end
+// of its 30-second drain bound, and logs how many requests' usage it could
+// not save.
+func TestShutdownWithRefusingDatabase(t *testing.T) {
+	url := storetest.URL(t)
+	code, out, errOut := cliRun(t, "", "tenant", "create", "refused", "--plan", "enterprise", "--json", "--database-url", url)
+	if code != 0 {
+		t.Fatalf("create tenant: %s", errOut)
+	}
+	var tn struct{ Token string }
+	if err := json.Unmarshal([]byte(out), &tn); err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(context.Background(), url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(context.Background(), `
+		CREATE FUNCTION control.refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$;
+		CREATE TRIGGER refuse BEFORE INSERT ON control.usage_hourly FOR EACH STATEMENT EXECUTE FUNCTION control.refuse()`); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, "DATABASE_URL="+url)
+	const requests = 5
+	for i := 0; i < requests; i++ {
+		req, _ := http.NewRequest("GET", s.url+"/tenants/refused/scim/v2/Users", nil)
+		req.Header.Set("Authorization", "Bearer "+tn.Token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("GET /Users: %d", res.StatusCode)
+		}
+	}
+	began := time.Now()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve exited with %v:\n%s", err, s.stdout)
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("serve did not stop within 40s of SIGTERM")
+	}
+	took := time.Since(began)
+	if took > 20*time.Second {
+		t.Errorf("serve took %v to stop with a refusing database", took)
+	}
+	m := regexp.MustCompile(`usage not saved at shutdown: (\d+) requests`).FindStringSubmatch(s.stdout.String())
+	if m == nil || m[1] != strconv.Itoa(requests) {
+		t.Fatalf("the log does not name the %d requests whose usage was lost:\n%s", requests, s.stdout)
+	}
+	t.Logf("stopped %v after SIGTERM; %s", took.Round(time.Millisecond), m[0])
 }

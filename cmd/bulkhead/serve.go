@@ -20,8 +20,13 @@ import (
 )
 
 // shutdownTimeout bounds how long in-flight requests may take to finish
-// after a stop signal.
-const shutdownTimeout = 30 * time.Second
+// after a stop signal; usageSaveTimeout bounds the last usage flush after
+// them, so that a database that refuses it does not hold the exit: what it
+// could not save is logged with its counts.
+const (
+	shutdownTimeout  = 30 * time.Second
+	usageSaveTimeout = 5 * time.Second
+)
 
 func (c *cli) serve(ctx context.Context, args []string) error {
 	fs := c.flags("serve")
@@ -90,8 +95,11 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	shutdownErr := srv.Shutdown(sctx)
-	if err := meter.Close(sctx); err != nil { // after the drain: every request is counted
-		log.Error("usage", "error", err.Error())
+	uctx, cancelUsage := context.WithTimeout(context.Background(), usageSaveTimeout)
+	defer cancelUsage()
+	if err := meter.Close(uctx); err != nil { // after the drain: every request is counted
+		s := meter.Stats()
+		log.Error("usage", "error", err.Error(), "dropped_requests", s.DroppedRequests, "dropped_failures", s.DroppedFailures)
 	}
 	if shutdownErr != nil {
 		return fmt.Errorf("shutdown: %w", shutdownErr)
