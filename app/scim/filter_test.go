@@ -100,10 +100,68 @@ func TestCompileFilter(t *testing.T) {
 		{
 			name:   "Not",
 			filter: `userType ne "Employee" and not (emails co "example.com" or emails.value co "example.org")`,
-			sql: "(lower(users.data->>'userType') <> lower($1::text) AND NOT COALESCE((" +
-				emailsRow + "lower(e.value) LIKE lower($2::text)) OR " +
-				emailsRow + "lower(e.value) LIKE lower($3::text))), FALSE))",
+			sql: "(lower(users.data->>'userType') <> lower($1::text) AND NOT COALESCE(" +
+				emailsRow + "(lower(e.value) LIKE lower($2::text) OR lower(e.value) LIKE lower($3::text))), FALSE))",
 			args: []any{"Employee", "%example.com%", "%example.org%"},
+		},
+		{
+			name:   "ValueFiltersJoinedByOrMerge",
+			filter: `emails[value co "0"] or emails[value co "1"] or emails[type eq "work" and value co "2"]`,
+			sql: emailsRow + "(lower(e.value) LIKE lower($1::text) OR lower(e.value) LIKE lower($2::text) OR " +
+				"(lower(e.type) = lower($3::text) AND lower(e.value) LIKE lower($4::text))))",
+			args: []any{"%0%", "%1%", "work", "%2%"},
+		},
+		{
+			name:   "OrMergesInPlaceOfFirstAcrossParentheses",
+			filter: `userName eq "a" or emails[value co "b"] or (ims[value eq "c"] or emails.type eq "work")`,
+			sql: "(lower(users.user_name) = lower($1::text) OR " +
+				emailsRow + "(lower(e.value) LIKE lower($2::text) OR lower(e.type) = lower($4::text))) OR " +
+				"EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(users.data->'ims') = 'array' THEN users.data->'ims' ELSE '[]' END) AS v(e) WHERE lower(v.e->>'value') = lower($3::text)))",
+			args: []any{"a", "%b%", "c", "work"},
+		},
+		{
+			name:   "JSONValueFiltersJoinedByOrMerge",
+			filter: `ims[value co "a"] or ims[type eq "xmpp"]`,
+			sql:    "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(users.data->'ims') = 'array' THEN users.data->'ims' ELSE '[]' END) AS v(e) WHERE (lower(v.e->>'value') LIKE lower($1::text) OR lower(v.e->>'type') = lower($2::text)))",
+			args:   []any{"%a%", "xmpp"},
+		},
+		{
+			// Two values may each pass one test: not one EXISTS.
+			name:   "ValueFiltersJoinedByAndStayApart",
+			filter: `emails[type eq "work"] and emails[value co "x"]`,
+			sql:    "(" + emailsRow + "lower(e.type) = lower($1::text)) AND " + emailsRow + "lower(e.value) LIKE lower($2::text)))",
+			args:   []any{"work", "%x%"},
+		},
+		{
+			// not(∃a) or not(∃b) is not not(∃(a or b)).
+			name:   "NegatedValueFiltersStayApart",
+			filter: `not (emails[value co "x"]) or not (emails[value co "y"])`,
+			sql: "(NOT COALESCE(" + emailsRow + "lower(e.value) LIKE lower($1::text)), FALSE) OR " +
+				"NOT COALESCE(" + emailsRow + "lower(e.value) LIKE lower($2::text)), FALSE))",
+			args: []any{"%x%", "%y%"},
+		},
+		{
+			// emails.display lives in data only: its test runs over the
+			// jsonb array, emails.value's over user_emails, so they stay apart.
+			name:   "OneAttributeTwoPlacesStayApart",
+			filter: `emails[value co "x"] or emails[display co "y"]`,
+			sql: "(" + emailsRow + "lower(e.value) LIKE lower($1::text)) OR " +
+				"EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(users.data->'emails') = 'array' THEN users.data->'emails' ELSE '[]' END) AS v(e) WHERE lower(v.e->>'display') LIKE lower($2::text)))",
+			args: []any{"%x%", "%y%"},
+		},
+		{
+			name:   "GroupsWithAndWithoutJoinStayApart",
+			filter: `groups.display eq "Admins" or groups eq "e9e30dba-f08f-4109-8486-d5c6a331660a"`,
+			sql: "(EXISTS (SELECT 1 FROM group_members gm JOIN groups g ON g.id = gm.group_id WHERE gm.member_id = users.id AND lower(g.display_name) = lower($1::text)) OR " +
+				"EXISTS (SELECT 1 FROM group_members gm WHERE gm.member_id = users.id AND gm.group_id = $2))",
+			args: []any{"Admins", "e9e30dba-f08f-4109-8486-d5c6a331660a"},
+		},
+		{
+			name:   "GroupMembersJoinedByOrMerge",
+			rt:     scim.GroupResource,
+			filter: `members[value eq "e9e30dba-f08f-4109-8486-d5c6a331660a"] or members.value eq "2819c223-7f76-453a-919d-413861904646"`,
+			sql:    "EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = groups.id AND (m.member_id = $1 OR m.member_id = $2))",
+			args:   []any{"e9e30dba-f08f-4109-8486-d5c6a331660a", "2819c223-7f76-453a-919d-413861904646"},
 		},
 		{
 			name:   "EmailsValueFilterOnOneRow",
