@@ -173,3 +173,55 @@ func BenchmarkPatchAndBulk(b *testing.B) {
 	fmt.Fprintf(os.Stdout, "\nBulk of %d user creations, %d requests:\n\n| median | slowest | users per second (median) |\n|---:|---:|---:|\n| %.0f ms | %.0f ms | %.0f |\n",
 		perRequest, rounds, ms(med), ms(durs[len(durs)-1]), perRequest/med.Seconds())
 }
+
+// BenchmarkExpensiveFilter measures, over real HTTP on a tenant of 5,000
+// users, the most expensive filters a client may send: a 4,096-character
+// chain of value filters on one attribute (issue #20's denial of service),
+// and chains that stop at each of the filter cost limits. It prints the
+// answer and the median time of each as a table.
+func BenchmarkExpensiveFilter(b *testing.B) {
+	c := newTenant(b)
+	ctx := context.Background()
+	scope := store.Scope{TenantID: c.tenant}
+	if err := scimtest.SeedUsers(ctx, env.db, scope, 5000); err != nil {
+		b.Fatal(err)
+	}
+	// chain joins format (given the term's number) with sep for n terms,
+	// or as many as fit in MaxFilterLength when n is 0.
+	chain := func(format, sep string, n int) string {
+		var s string
+		for i := 0; n == 0 || i < n; i++ {
+			next := s
+			if i > 0 {
+				next += sep
+			}
+			next += fmt.Sprintf(format, i)
+			if len(next) > scim.MaxFilterLength {
+				break
+			}
+			s = next
+		}
+		return s
+	}
+	filters := []struct{ name, filter string }{
+		{"emails[value co \"0\"] or emails[value co \"1\"] or …, 4,072 characters", chain(`emails[value co "%d"]`, " or ", 0)},
+		{"emails[value co \"000\"] or … (indexed), the term limit", chain(`emails[value co "%03d"]`, " or ", scim.MaxFilterTerms)},
+		{"ims[value co \"0\"] or … (jsonb), the scan limit", chain(`ims[value co "%d"]`, " or ", scim.MaxFilterScans)},
+		{"not (emails[value co \"0\"]) or …, the subquery and scan limits", chain(`not (emails[value co "%d"])`, " or ", scim.MaxFilterSubqueries)},
+		{"title co \"0\" or …, the scan limit", chain(`title co "%d"`, " or ", scim.MaxFilterScans)},
+	}
+	const requests = 3
+	fmt.Fprintf(os.Stdout, "\nExpensive filters over HTTP, tenant of 5,000 users, GET /Users?count=100, %d sequential requests each:\n\n| filter | characters | status | median |\n|---|---:|---:|---:|\n", requests)
+	for _, f := range filters {
+		durs := make([]time.Duration, 0, requests)
+		var status int
+		for i := 0; i < requests; i++ {
+			start := time.Now()
+			r := c.do("GET", "/Users?count=100&filter="+q(f.filter), nil)
+			durs = append(durs, time.Since(start))
+			status = r.Status
+		}
+		slices.Sort(durs)
+		fmt.Fprintf(os.Stdout, "| %s | %d | %d | %.0f ms |\n", f.name, len(f.filter), status, ms(percentile(durs, 50)))
+	}
+}

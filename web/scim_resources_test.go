@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bulkhead-dev/bulkhead/app/scim"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
 
@@ -241,6 +242,82 @@ func TestFilters(t *testing.T) {
 
 	for _, bad := range []string{`userName eq`, `nosuch eq "x"`, `userName xx "a"`, `(userName eq "a"`, `password eq "x"`, `active gt true`, `meta.created gt "yesterday"`} {
 		c.do("GET", "/Users?filter="+q(bad), nil).scimError(t, http.StatusBadRequest, "invalidFilter")
+	}
+}
+
+// TestFiltersMergedOr: value filters on one attribute joined by or, which
+// the compiler merges into one subquery, find the same users as the same
+// filter written so that it cannot merge (by De Morgan's law), and and is
+// never merged: two values may pass one test each.
+func TestFiltersMergedOr(t *testing.T) {
+	t.Parallel()
+	c := newTenant(t)
+	email := func(typ, value string) map[string]any { return map[string]any{"type": typ, "value": value} }
+	c.createUser("alice", "emails", []any{email("work", "alice@acme.com"), email("home", "al@home.example")}, "ims", []any{email("xmpp", "alice@jabber.example")})
+	c.createUser("bob", "emails", []any{email("work", "bob@globex.com")}, "ims", []any{email("aim", "bobby")})
+	c.createUser("carol", "emails", []any{email("home", "carol@acme.com")})
+	c.createUser("dave", "ims", []any{email("xmpp", "dave@jabber.example")})
+	names := func(t *testing.T, filter string) string {
+		t.Helper()
+		r := c.do("GET", "/Users?sortBy=userName&filter="+q(filter), nil).must(t, http.StatusOK)
+		var names []string
+		for _, u := range r.resources() {
+			names = append(names, u["userName"].(string))
+		}
+		return strings.Join(names, ",")
+	}
+	for _, tt := range []struct {
+		a, b string // merged as a or b
+		want string
+	}{
+		{`emails[value co "acme"]`, `emails[value co "globex"]`, "alice,bob,carol"},
+		{`emails[type eq "home"]`, `emails.value sw "bob"`, "alice,bob,carol"},
+		{`emails[type eq "work" and value co "acme"]`, `emails[type eq "home" and value co "acme"]`, "alice,carol"},
+		{`ims[type eq "xmpp"]`, `ims[value eq "bobby"]`, "alice,bob,dave"},
+		{`emails[value co "zzz"]`, `emails[type eq "other"]`, ""},
+	} {
+		merged := tt.a + " or " + tt.b
+		t.Run(merged, func(t *testing.T) {
+			if got := names(t, merged); got != tt.want {
+				t.Errorf("%s: got %q, want %q", merged, got, tt.want)
+			}
+			apart := "not (not (" + tt.a + ") and not (" + tt.b + "))"
+			if got := names(t, apart); got != tt.want {
+				t.Errorf("%s: got %q, want %q", apart, got, tt.want)
+			}
+		})
+	}
+	if got := names(t, `not (emails[value co "acme"] or emails[value co "globex"])`); got != "dave" {
+		t.Errorf("negated merge: got %q, want dave", got)
+	}
+	if got := names(t, `emails[type eq "home"] and emails[value co "alice@"]`); got != "alice" {
+		t.Errorf("and of value filters: got %q, want alice", got)
+	}
+	if got := names(t, `emails[type eq "home" and value co "alice@"]`); got != "" {
+		t.Errorf("one value filter: got %q, want none", got)
+	}
+}
+
+// TestFilterTooExpensive: issue #20's 4,000-character chain of value
+// filters is refused at once with invalidFilter naming the limit, on a
+// list and on a search.
+func TestFilterTooExpensive(t *testing.T) {
+	t.Parallel()
+	c := newTenant(t)
+	var parts []string
+	for i := 0; len(strings.Join(parts, " or ")) < 3900; i++ {
+		parts = append(parts, fmt.Sprintf(`emails[value co "%d"]`, i%100))
+	}
+	filter := strings.Join(parts, " or ")
+	for _, r := range []*response{
+		c.do("GET", "/Users?filter="+q(filter), nil),
+		c.do("POST", "/Users/.search", map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:SearchRequest"}, "filter": filter}),
+	} {
+		r.scimError(t, http.StatusBadRequest, "invalidFilter")
+		want := fmt.Sprintf("substring matches (co, sw, ew) that no index serves, at most %d", scim.MaxFilterScans)
+		if d := r.str("detail"); !strings.HasPrefix(d, "filter too expensive: ") || !strings.Contains(d, want) {
+			t.Errorf("detail %q, want it to name the limit (%q)", d, want)
+		}
 	}
 }
 

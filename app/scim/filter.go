@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bulkhead-dev/bulkhead/app"
 	"github.com/google/uuid"
@@ -14,10 +15,27 @@ import (
 )
 
 // Limits on a filter, so that no request makes the parser or PostgreSQL
-// work without bound. Real identity providers send short, flat filters.
+// work without bound. Real identity providers send short, flat filters of
+// one or two comparisons (docs/scim.md lists what they send); the limits
+// leave them ample room.
+//
+// Length alone does not bound the work: 4,096 characters hold 160 value
+// filters, each a subquery PostgreSQL runs on its own. So a compiled filter
+// is also bounded by what it costs: its comparisons (each evaluated for
+// every row a scan reaches), its subqueries over multi-valued attributes
+// (emails[...], emails.value co ...: value filters on one attribute joined
+// by or are merged into one and count once), and its substring matches (co,
+// sw, ew) that no index serves, each a scan of the table or a walk through
+// every row's jsonb. Past a limit the filter is refused with invalidFilter
+// (RFC 7644 §3.12: a filter comparison the server does not support), not
+// tooMany, which is about how many results a filter yields.
 const (
 	MaxFilterLength = 4096
 	MaxFilterDepth  = 32 // parentheses and brackets
+
+	MaxFilterTerms      = 50 // comparisons and pr, inside brackets too
+	MaxFilterSubqueries = 10 // EXISTS over multi-valued attributes, after merging
+	MaxFilterScans      = 10 // co, sw, ew that no index serves
 )
 
 // CompileFilter compiles expr, a SCIM filter (RFC 7644 §3.4.2.2), into an SQL
@@ -34,9 +52,16 @@ const (
 // comparison with an attribute a resource lacks is false, and not() of it
 // is true.
 //
+// Tests of one multi-valued attribute joined by or (emails[value co "a"] or
+// emails.value co "b") compile to one EXISTS whose condition ors theirs:
+// some value matches the one or some value matches the other. Joined by
+// and they stay apart, since emails[type eq "work"] and emails[value co
+// "x"] may match on two different values.
+//
 // CompileFilter returns an *app.Error with code EINVALID and SCIM type
 // invalidFilter when expr is longer than MaxFilterLength, nests deeper than
-// MaxFilterDepth, does not parse, names an unknown attribute or one that
+// MaxFilterDepth, costs more than MaxFilterTerms, MaxFilterSubqueries or
+// MaxFilterScans allow (the message names the limit), does not parse, names an unknown attribute or one that
 // cannot be filtered on (password, meta.location, ...), compares a value of
 // the wrong type (a dateTime that is not RFC 3339, a boolean with a string),
 // or orders (gt, ge, lt, le) a boolean, binary or complex attribute.
@@ -72,7 +97,31 @@ func (rt *ResourceType) compileFilter(expr string, argOffset int, across []*Reso
 	if sql, err = c.expr(e); err != nil {
 		return "", nil, err
 	}
+	if err := c.cost.check(); err != nil {
+		return "", nil, err
+	}
 	return sql, c.args, nil
+}
+
+// filterCost is what a compiled filter makes PostgreSQL do, counted
+// against the limits MaxFilterTerms, MaxFilterSubqueries and MaxFilterScans.
+type filterCost struct {
+	terms      int // comparisons and pr
+	subqueries int // EXISTS over the values of a multi-valued attribute
+	scans      int // co, sw, ew that no index serves
+}
+
+// check returns an invalidFilter error naming the first limit c exceeds.
+func (c filterCost) check() error {
+	switch {
+	case c.subqueries > MaxFilterSubqueries:
+		return invalidFilter("filter too expensive: %d tests of multi-valued attributes, at most %d (tests of one attribute joined by or count once)", c.subqueries, MaxFilterSubqueries)
+	case c.scans > MaxFilterScans:
+		return invalidFilter("filter too expensive: %d substring matches (co, sw, ew) that no index serves, at most %d", c.scans, MaxFilterScans)
+	case c.terms > MaxFilterTerms:
+		return invalidFilter("filter too expensive: %d comparisons, at most %d", c.terms, MaxFilterTerms)
+	}
+	return nil
 }
 
 // subAttrComparison matches what may follow the "]" of a value filter in
@@ -304,17 +353,18 @@ type compiler struct {
 	offset int
 	args   []any
 	across []*ResourceType // the types a root search spans (compileFilter)
+	cost   filterCost
 }
 
 // lacking compiles an attribute path that c.rt lacks: false when another
 // type of a root search has it, else the unknown attribute error.
-func (c *compiler) lacking(ap filter.AttributePath) (string, error) {
+func (c *compiler) lacking(ap filter.AttributePath) (test, error) {
 	for _, rt := range c.across {
 		if _, ok := rt.resolve(ap); ok {
-			return "FALSE", nil
+			return test{cond: "FALSE"}, nil
 		}
 	}
-	return "", invalidFilter("unknown attribute %q", ap.String())
+	return test{}, invalidFilter("unknown attribute %q", ap.String())
 }
 
 // arg adds v to the arguments and returns its placeholder.
@@ -326,6 +376,9 @@ func (c *compiler) arg(v any) string {
 func (c *compiler) expr(e filter.Expression) (string, error) {
 	switch e := e.(type) {
 	case *filter.LogicalExpression:
+		if isOr(e) {
+			return c.or(e)
+		}
 		return c.logical(e, c.expr)
 	case *filter.NotExpression:
 		x, err := c.expr(e.Expression)
@@ -333,12 +386,101 @@ func (c *compiler) expr(e filter.Expression) (string, error) {
 			return "", err
 		}
 		return not(x), nil
+	}
+	t, err := c.test(e)
+	if err != nil {
+		return "", err
+	}
+	return c.sql(t), nil
+}
+
+// test is one compiled comparison or value filter: cond, which for a test
+// of a multi-valued attribute holds for some value in coll.
+type test struct {
+	coll *collection // nil when cond is over the resource's row
+	cond string
+}
+
+// test compiles e, an attribute expression or value path.
+func (c *compiler) test(e filter.Expression) (test, error) {
+	switch e := e.(type) {
 	case *filter.AttributeExpression:
 		return c.attrExpr(e)
 	case *filter.ValuePath:
 		return c.valuePath(e)
 	}
-	return "", invalidFilter("unsupported filter expression")
+	return test{}, invalidFilter("unsupported filter expression")
+}
+
+// sql returns t as a condition over the resource's row.
+func (c *compiler) sql(t test) string {
+	if t.coll == nil {
+		return t.cond
+	}
+	c.cost.subqueries++
+	return t.coll.exists(t.cond)
+}
+
+// or compiles a chain of or. Tests of the values of one collection become
+// one EXISTS whose condition ors theirs, in the place of the first: some
+// value passes one test or some value passes another exactly when some
+// value passes one or the other.
+func (c *compiler) or(e *filter.LogicalExpression) (string, error) {
+	type part struct {
+		test
+		conds []string // the conditions merged into test, in order
+	}
+	var parts []*part
+	merged := map[string]*part{} // by the collection's FROM and WHERE
+	for _, operand := range orOperands(e, nil) {
+		var t test
+		var err error
+		switch operand.(type) {
+		case *filter.AttributeExpression, *filter.ValuePath:
+			t, err = c.test(operand)
+		default:
+			t.cond, err = c.expr(operand)
+		}
+		if err != nil {
+			return "", err
+		}
+		if t.coll == nil {
+			parts = append(parts, &part{test: t})
+			continue
+		}
+		key := t.coll.from + " WHERE " + t.coll.where
+		if p := merged[key]; p != nil {
+			p.conds = append(p.conds, t.cond)
+			continue
+		}
+		p := &part{test: t, conds: []string{t.cond}}
+		merged[key] = p
+		parts = append(parts, p)
+	}
+	sqls := make([]string, len(parts))
+	for i, p := range parts {
+		if len(p.conds) > 1 {
+			p.cond = "(" + strings.Join(p.conds, " OR ") + ")"
+		}
+		sqls[i] = c.sql(p.test)
+	}
+	if len(sqls) == 1 {
+		return sqls[0], nil
+	}
+	return "(" + strings.Join(sqls, " OR ") + ")", nil
+}
+
+// orOperands appends to operands those of the chain of or e, parentheses
+// taken away, left to right.
+func orOperands(e filter.Expression, operands []filter.Expression) []filter.Expression {
+	if l, ok := e.(*filter.LogicalExpression); ok && isOr(l) {
+		return orOperands(l.Right, orOperands(l.Left, operands))
+	}
+	return append(operands, e)
+}
+
+func isOr(e *filter.LogicalExpression) bool {
+	return strings.EqualFold(string(e.Operator), string(filter.OR))
 }
 
 // logical compiles an and/or, with each side compiled by side.
@@ -352,7 +494,7 @@ func (c *compiler) logical(e *filter.LogicalExpression, side func(filter.Express
 		return "", err
 	}
 	op := " AND "
-	if strings.EqualFold(string(e.Operator), string(filter.OR)) {
+	if isOr(e) {
 		op = " OR "
 	}
 	return "(" + l + op + r + ")", nil
@@ -367,72 +509,70 @@ func not(x string) string {
 }
 
 // attrExpr compiles "attrPath op value" and "attrPath pr".
-func (c *compiler) attrExpr(e *filter.AttributeExpression) (string, error) {
+func (c *compiler) attrExpr(e *filter.AttributeExpression) (test, error) {
 	path, ok := c.rt.resolve(e.AttributePath)
 	if !ok {
 		return c.lacking(e.AttributePath)
 	}
+	c.cost.terms++
 	op := filter.CompareOperator(strings.ToLower(string(e.Operator)))
 	if path.Attr.Type == TypeComplex && path.Sub == nil {
 		if op == filter.PR {
-			return c.presentAttr(path)
+			cond, err := c.presentAttr(path)
+			return test{cond: cond}, err
 		}
 		if isOrdering(op) {
-			return "", invalidFilter("%s cannot be used with complex attribute %q", op, path.String())
+			return test{}, invalidFilter("%s cannot be used with complex attribute %q", op, path.String())
 		}
 		// RFC 7644 §3.4.2.2 compares a complex attribute through its value.
 		if path.Sub = path.Attr.Sub("value"); path.Sub == nil {
-			return "", invalidFilter("attribute %q is complex: name one of its sub-attributes", path.String())
+			return test{}, invalidFilter("attribute %q is complex: name one of its sub-attributes", path.String())
 		}
 	}
 	if path.Attr.MultiValued {
 		coll, err := c.collection(path, []*Attribute{path.Sub})
 		if err != nil {
-			return "", err
+			return test{}, err
 		}
 		cond, err := c.compare(coll.target(path.Sub), op, e.CompareValue)
-		if err != nil {
-			return "", err
-		}
-		return coll.exists(cond), nil
+		return test{coll: coll, cond: cond}, err
 	}
 	t, err := c.scalar(path)
 	if err != nil {
-		return "", err
+		return test{}, err
 	}
-	return c.compare(t, op, e.CompareValue)
+	cond, err := c.compare(t, op, e.CompareValue)
+	return test{cond: cond}, err
 }
 
 // valuePath compiles "attr[valFilter]": every condition of valFilter holds
 // for one and the same value of attr.
-func (c *compiler) valuePath(e *filter.ValuePath) (string, error) {
+func (c *compiler) valuePath(e *filter.ValuePath) (test, error) {
 	path, ok := c.rt.resolve(e.AttributePath)
 	if !ok {
 		return c.lacking(e.AttributePath)
 	}
 	if path.Sub != nil || path.Attr.Type != TypeComplex {
-		return "", invalidFilter("attribute %q is not complex: it takes no [filter]", path.String())
+		return test{}, invalidFilter("attribute %q is not complex: it takes no [filter]", path.String())
 	}
 	var subs []*Attribute
 	if err := c.subAttrs(path, e.ValueFilter, &subs); err != nil {
-		return "", err
+		return test{}, err
 	}
 	if !path.Attr.MultiValued {
-		return c.valueFilter(path, e.ValueFilter, func(sub *Attribute) (target, error) {
+		cond, err := c.valueFilter(path, e.ValueFilter, func(sub *Attribute) (target, error) {
 			return c.scalar(AttrPath{Schema: path.Schema, Attr: path.Attr, Sub: sub})
 		})
+		return test{cond: cond}, err
 	}
 	coll, err := c.collection(path, subs)
 	if err != nil {
-		return "", err
+		return test{}, err
 	}
 	cond, err := c.valueFilter(path, e.ValueFilter, func(sub *Attribute) (target, error) {
 		return coll.target(sub), nil
 	})
-	if err != nil {
-		return "", err
-	}
-	return coll.exists(cond), nil
+	return test{coll: coll, cond: cond}, err
 }
 
 // subAttrs appends to subs the sub-attributes of path.Attr that the value
@@ -474,6 +614,7 @@ func (c *compiler) valueFilter(path AttrPath, e filter.Expression, targetOf func
 		}
 		return not(x), nil
 	case *filter.AttributeExpression:
+		c.cost.terms++
 		t, err := targetOf(path.Attr.Sub(e.AttributePath.AttributeName))
 		if err != nil {
 			return "", err
@@ -486,6 +627,7 @@ func (c *compiler) valueFilter(path AttrPath, e filter.Expression, targetOf func
 // presentAttr compiles "attr pr" for a complex attribute: it has a value.
 func (c *compiler) presentAttr(path AttrPath) (string, error) {
 	if t := c.st.tables[lowerName(path.Attr)]; t != nil {
+		c.cost.subqueries++
 		return "EXISTS (SELECT 1 FROM " + t.from + " WHERE " + t.link + ")", nil
 	}
 	t, err := c.scalar(path)
@@ -502,6 +644,9 @@ type target struct {
 	sql  string // the value as SQL text (or the column's own type)
 	json string // the value as jsonb; "" for a column
 	uuid bool   // the column is uuid
+	// prefix and trigram say which indexes on lower(sql) serve LIKE, as
+	// column's fields do.
+	prefix, trigram bool
 }
 
 // scalar returns the target of path, a single-valued attribute or a
@@ -513,7 +658,7 @@ func (c *compiler) scalar(path AttrPath) (target, error) {
 	}
 	if path.Schema == c.rt.core {
 		if col, ok := c.st.columns[strings.ToLower(path.name())]; ok {
-			return target{def: def, sql: col.sql, uuid: col.uuid}, nil
+			return target{def: def, sql: col.sql, uuid: col.uuid, prefix: col.prefix, trigram: col.trigram}, nil
 		}
 	}
 	if !c.st.inData(path) {
@@ -600,7 +745,7 @@ func (t *childTable) hasAll(subs []*Attribute) bool {
 func (coll *collection) target(sub *Attribute) target {
 	if coll.table != nil {
 		col := coll.table.subs[lowerName(sub)]
-		return target{def: sub, sql: col.sql, uuid: col.uuid}
+		return target{def: sub, sql: col.sql, uuid: col.uuid, prefix: col.prefix, trigram: col.trigram}
 	}
 	if sub == nil {
 		return target{def: coll.attr, sql: "v.e #>> '{}'", json: "v.e"}
@@ -689,6 +834,9 @@ func (c *compiler) compareString(t target, op filter.CompareOperator, v any) (st
 	if t.uuid {
 		return c.compareUUID(t, op, s), nil
 	}
+	if isSubstring(op) && !t.likeIndexed(op, s) {
+		c.cost.scans++
+	}
 	lhs, param := t.sql, c.arg
 	if !t.def.CaseExact {
 		lhs = "lower(" + lhs + ")"
@@ -712,6 +860,22 @@ func likeOrCompare(op filter.CompareOperator, s string, param func(any) string) 
 	return sqlOps[op] + param(s)
 }
 
+// isSubstring reports whether op is co, sw or ew.
+func isSubstring(op filter.CompareOperator) bool {
+	return op == filter.CO || op == filter.SW || op == filter.EW
+}
+
+// likeIndexed reports whether an index serves "t op s", a substring match
+// of t compared in lower case. pg_trgm finds no trigram in fewer than three
+// characters inside the pattern (co "@", ew "1"), so PostgreSQL scans the
+// table instead.
+func (t target) likeIndexed(op filter.CompareOperator, s string) bool {
+	if t.def.CaseExact {
+		return false // the indexes are on lower(...)
+	}
+	return (op == filter.SW && t.prefix) || (t.trigram && utf8.RuneCountInString(s) >= 3)
+}
+
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 func escapeLike(s string) string { return likeEscaper.Replace(s) }
@@ -730,6 +894,9 @@ func (c *compiler) compareUUID(t target, op filter.CompareOperator, s string) st
 			return "TRUE"
 		}
 		return t.sql + sqlOps[op] + c.arg(id.String())
+	}
+	if isSubstring(op) {
+		c.cost.scans++ // no index holds the text form
 	}
 	return t.sql + "::text" + likeOrCompare(op, s, func(v any) string { return "lower(" + c.arg(v) + "::text)" })
 }

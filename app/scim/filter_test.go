@@ -2,6 +2,7 @@ package scim_test
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"regexp"
 	"strings"
@@ -100,10 +101,68 @@ func TestCompileFilter(t *testing.T) {
 		{
 			name:   "Not",
 			filter: `userType ne "Employee" and not (emails co "example.com" or emails.value co "example.org")`,
-			sql: "(lower(users.data->>'userType') <> lower($1::text) AND NOT COALESCE((" +
-				emailsRow + "lower(e.value) LIKE lower($2::text)) OR " +
-				emailsRow + "lower(e.value) LIKE lower($3::text))), FALSE))",
+			sql: "(lower(users.data->>'userType') <> lower($1::text) AND NOT COALESCE(" +
+				emailsRow + "(lower(e.value) LIKE lower($2::text) OR lower(e.value) LIKE lower($3::text))), FALSE))",
 			args: []any{"Employee", "%example.com%", "%example.org%"},
+		},
+		{
+			name:   "ValueFiltersJoinedByOrMerge",
+			filter: `emails[value co "0"] or emails[value co "1"] or emails[type eq "work" and value co "2"]`,
+			sql: emailsRow + "(lower(e.value) LIKE lower($1::text) OR lower(e.value) LIKE lower($2::text) OR " +
+				"(lower(e.type) = lower($3::text) AND lower(e.value) LIKE lower($4::text))))",
+			args: []any{"%0%", "%1%", "work", "%2%"},
+		},
+		{
+			name:   "OrMergesInPlaceOfFirstAcrossParentheses",
+			filter: `userName eq "a" or emails[value co "b"] or (ims[value eq "c"] or emails.type eq "work")`,
+			sql: "(lower(users.user_name) = lower($1::text) OR " +
+				emailsRow + "(lower(e.value) LIKE lower($2::text) OR lower(e.type) = lower($4::text))) OR " +
+				"EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(users.data->'ims') = 'array' THEN users.data->'ims' ELSE '[]' END) AS v(e) WHERE lower(v.e->>'value') = lower($3::text)))",
+			args: []any{"a", "%b%", "c", "work"},
+		},
+		{
+			name:   "JSONValueFiltersJoinedByOrMerge",
+			filter: `ims[value co "a"] or ims[type eq "xmpp"]`,
+			sql:    "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(users.data->'ims') = 'array' THEN users.data->'ims' ELSE '[]' END) AS v(e) WHERE (lower(v.e->>'value') LIKE lower($1::text) OR lower(v.e->>'type') = lower($2::text)))",
+			args:   []any{"%a%", "xmpp"},
+		},
+		{
+			// Two values may each pass one test: not one EXISTS.
+			name:   "ValueFiltersJoinedByAndStayApart",
+			filter: `emails[type eq "work"] and emails[value co "x"]`,
+			sql:    "(" + emailsRow + "lower(e.type) = lower($1::text)) AND " + emailsRow + "lower(e.value) LIKE lower($2::text)))",
+			args:   []any{"work", "%x%"},
+		},
+		{
+			// not(∃a) or not(∃b) is not not(∃(a or b)).
+			name:   "NegatedValueFiltersStayApart",
+			filter: `not (emails[value co "x"]) or not (emails[value co "y"])`,
+			sql: "(NOT COALESCE(" + emailsRow + "lower(e.value) LIKE lower($1::text)), FALSE) OR " +
+				"NOT COALESCE(" + emailsRow + "lower(e.value) LIKE lower($2::text)), FALSE))",
+			args: []any{"%x%", "%y%"},
+		},
+		{
+			// emails.display lives in data only: its test runs over the
+			// jsonb array, emails.value's over user_emails, so they stay apart.
+			name:   "OneAttributeTwoPlacesStayApart",
+			filter: `emails[value co "x"] or emails[display co "y"]`,
+			sql: "(" + emailsRow + "lower(e.value) LIKE lower($1::text)) OR " +
+				"EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(users.data->'emails') = 'array' THEN users.data->'emails' ELSE '[]' END) AS v(e) WHERE lower(v.e->>'display') LIKE lower($2::text)))",
+			args: []any{"%x%", "%y%"},
+		},
+		{
+			name:   "GroupsWithAndWithoutJoinStayApart",
+			filter: `groups.display eq "Admins" or groups eq "e9e30dba-f08f-4109-8486-d5c6a331660a"`,
+			sql: "(EXISTS (SELECT 1 FROM group_members gm JOIN groups g ON g.id = gm.group_id WHERE gm.member_id = users.id AND lower(g.display_name) = lower($1::text)) OR " +
+				"EXISTS (SELECT 1 FROM group_members gm WHERE gm.member_id = users.id AND gm.group_id = $2))",
+			args: []any{"Admins", "e9e30dba-f08f-4109-8486-d5c6a331660a"},
+		},
+		{
+			name:   "GroupMembersJoinedByOrMerge",
+			rt:     scim.GroupResource,
+			filter: `members[value eq "e9e30dba-f08f-4109-8486-d5c6a331660a"] or members.value eq "2819c223-7f76-453a-919d-413861904646"`,
+			sql:    "EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = groups.id AND (m.member_id = $1 OR m.member_id = $2))",
+			args:   []any{"e9e30dba-f08f-4109-8486-d5c6a331660a", "2819c223-7f76-453a-919d-413861904646"},
 		},
 		{
 			name:   "EmailsValueFilterOnOneRow",
@@ -500,5 +559,104 @@ func TestCompileFilterSubAttrAfterValueFilter(t *testing.T) {
 	for _, bad := range []string{`emails[type eq "work"].value`, `emails[type eq "work"].value eq`, `emails[type eq "work"].nope eq "a"`} {
 		_, _, err := scim.UserResource.CompileFilter(bad, 0)
 		assertInvalidFilter(t, err)
+	}
+}
+
+// chain joins n filters made from format (given 0, 1, ...) with " or ".
+func chain(format string, n int) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = fmt.Sprintf(format, i)
+	}
+	return strings.Join(parts, " or ")
+}
+
+// TestCompileFilterCost: a filter is refused, with a message naming the
+// limit, once it costs more than one limit allows, and accepted at the
+// limit.
+func TestCompileFilterCost(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		rt     *scim.ResourceType
+		filter string
+		want   string // in the message; "" when accepted
+	}{
+		{"TermsAtLimit", nil, chain(`userName eq "u%d"`, scim.MaxFilterTerms), ""},
+		{"TermsOverLimit", nil, chain(`userName eq "u%d"`, scim.MaxFilterTerms+1),
+			fmt.Sprintf("filter too expensive: %d comparisons, at most %d", scim.MaxFilterTerms+1, scim.MaxFilterTerms)},
+		{"TermsInsideBrackets", nil, `emails[` + chain(`value eq "u%d"`, scim.MaxFilterTerms+1) + `]`, "comparisons"},
+		// Issue #20's chain: its value filters on emails merge into one
+		// subquery; it is refused for its substring matches of one or two
+		// characters, which the trigram index cannot serve.
+		{"IssueTwentyChain", nil, chain(`emails[value co "%d"]`, 100),
+			fmt.Sprintf("filter too expensive: 100 substring matches (co, sw, ew) that no index serves, at most %d", scim.MaxFilterScans)},
+		{"MergedValueFiltersCountOnce", nil, chain(`emails[value co "x%02d"]`, scim.MaxFilterTerms), ""},
+		{"SubqueriesAtLimit", nil, chain(`not (emails[value eq "u%d"])`, scim.MaxFilterSubqueries), ""},
+		{"SubqueriesOverLimit", nil, chain(`not (emails[value eq "u%d"])`, scim.MaxFilterSubqueries+1),
+			fmt.Sprintf("filter too expensive: %d tests of multi-valued attributes, at most %d", scim.MaxFilterSubqueries+1, scim.MaxFilterSubqueries)},
+		{"SubqueriesJoinedByAnd", nil, strings.ReplaceAll(chain(`emails[value eq "u%d"]`, scim.MaxFilterSubqueries+1), " or ", " and "), "tests of multi-valued attributes"},
+		{"PresentCountsAsSubquery", nil, strings.Repeat(`emails pr and `, scim.MaxFilterSubqueries) + `emails pr`, "tests of multi-valued attributes"},
+		{"GroupMembersOverLimit", scim.GroupResource, chain(`not (members[type eq "User%d"])`, scim.MaxFilterSubqueries+1), "tests of multi-valued attributes"},
+		{"ScansAtLimit", nil, chain(`title co "t%d"`, scim.MaxFilterScans), ""},
+		{"ScansOverLimit", nil, chain(`title co "t%d"`, scim.MaxFilterScans+1), "substring matches"},
+		{"ScansInJSONArray", nil, `ims[` + chain(`value sw "%d"`, scim.MaxFilterScans+1) + `]`, "substring matches"},
+		{"ScansOnIDText", nil, chain(`id sw "%d"`, scim.MaxFilterScans+1), "substring matches"},
+		{"ShortSubstringOfIndexedColumn", nil, chain(`userName co "%d"`, scim.MaxFilterScans+1), "substring matches"},
+		{"TrigramServesThreeCharacters", nil, chain(`userName co "u%02d"`, scim.MaxFilterScans+1), ""},
+		{"PrefixIndexServesShortStartsWith", nil, chain(`userName sw "%d"`, scim.MaxFilterScans+1), ""},
+		{"EmailsValueIndexed", nil, chain(`emails.value ew "@e%d"`, scim.MaxFilterScans+1), ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rt := tt.rt
+			if rt == nil {
+				rt = scim.UserResource
+			}
+			_, _, err := rt.CompileFilter(tt.filter, 0)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("CompileFilter(%.80q…): %v", tt.filter, err)
+				}
+				return
+			}
+			assertInvalidFilter(t, err)
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q, want it to say %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestCompileFilterIdPFilters: what identity providers send when they
+// provision (Microsoft Entra ID and Okta, as their requests show; value
+// filters as they write PATCH paths) compiles well inside every cost
+// limit.
+func TestCompileFilterIdPFilters(t *testing.T) {
+	for _, tt := range []struct {
+		rt     *scim.ResourceType
+		filter string
+	}{
+		{scim.UserResource, `userName eq "jdoe@contoso.example"`},
+		{scim.UserResource, `userName eq "not a user"`},
+		{scim.UserResource, `userName eq jdoe@contoso.example`},
+		{scim.UserResource, `externalId eq "00u1a2b3c4d5e6f7g8h9"`},
+		{scim.UserResource, `emails[type eq "work"].value eq "jdoe@contoso.example"`},
+		{scim.UserResource, `emails[type eq "work"]`},
+		{scim.UserResource, `id eq "2819c223-7f76-453a-919d-413861904646"`},
+		{scim.GroupResource, `displayName eq "Sales"`},
+		{scim.GroupResource, `members[value eq "2819c223-7f76-453a-919d-413861904646"]`},
+		{scim.GroupResource, `externalId eq "00g1a2b3c4d5e6f7g8h9"`},
+		// The RFC's longest example, with room to spare.
+		{scim.UserResource, `emails[type eq "work" and value co "@example.com"] or ims[type eq "xmpp" and value co "@foo.com"]`},
+	} {
+		t.Run(tt.filter, func(t *testing.T) {
+			if _, _, err := tt.rt.CompileFilter(tt.filter, 0); err != nil {
+				t.Fatalf("CompileFilter(%q): %v", tt.filter, err)
+			}
+			// Five of them joined by or still pass: IdPs send one.
+			five := strings.TrimSuffix(strings.Repeat("("+tt.filter+") or ", 5), " or ")
+			if _, _, err := tt.rt.CompileFilter(five, 0); err != nil {
+				t.Fatalf("five of %q: %v", tt.filter, err)
+			}
+		})
 	}
 }

@@ -21,6 +21,10 @@ type storage struct {
 type column struct {
 	sql  string
 	uuid bool // the column is uuid: compare values that parse as UUIDs only
+	// The indexes of schema/tenant on lower(sql) that serve LIKE, which the
+	// filter cost model reads: prefix (text_pattern_ops) serves sw, trigram
+	// (pg_trgm) serves co, sw and ew of at least three characters.
+	prefix, trigram bool
 }
 
 // childTable holds the values of one multi-valued attribute as rows.
@@ -36,7 +40,7 @@ var userStorage = &storage{
 	table: "users",
 	columns: map[string]column{
 		"id":                {sql: "users.id", uuid: true},
-		"username":          {sql: "users.user_name"},
+		"username":          {sql: "users.user_name", prefix: true, trigram: true},
 		"externalid":        {sql: "users.external_id"},
 		"displayname":       {sql: "users.display_name"},
 		"active":            {sql: "users.active"},
@@ -51,7 +55,7 @@ var userStorage = &storage{
 			from: "user_emails e",
 			link: "e.user_id = users.id",
 			subs: map[string]column{
-				"value":   {sql: "e.value"},
+				"value":   {sql: "e.value", prefix: true, trigram: true},
 				"type":    {sql: "e.type"},
 				"primary": {sql: "e.is_primary"},
 			},

@@ -345,3 +345,27 @@ func TestLookupsPauseWhileTenantsMigrate(t *testing.T) {
 		t.Fatalf("after the migration: %d statements prepared, want %d", n, want(1))
 	}
 }
+
+// TestTenantTransactionsWithoutJIT: a tenant transaction runs with JIT
+// off, which would otherwise spend seconds compiling the plan of a filter
+// of a few subqueries, and the setting ends with the transaction.
+func TestTenantTransactionsWithoutJIT(t *testing.T) {
+	ctx := context.Background()
+	db, _, ts := oneConnPool(t)
+	var inside, outside string
+	if err := db.InTenant(ctx, ts[0].Scope(), func(tx *sqlx.Tx) error {
+		return tx.GetContext(ctx, &inside, `SHOW jit`)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.GetContext(ctx, &outside, `SELECT reset_val FROM pg_settings WHERE name = 'jit'`); err != nil {
+		t.Fatal(err)
+	}
+	var after string
+	if err := db.GetContext(ctx, &after, `SHOW jit`); err != nil {
+		t.Fatal(err)
+	}
+	if inside != "off" || after != outside {
+		t.Errorf("jit in a tenant transaction %s, after it %s; want off, then the server's %s", inside, after, outside)
+	}
+}
