@@ -71,6 +71,12 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		e.TenantID, _ = c.Get(ctxTenantID).(string)
 		if e.TenantID != "" && res.Status >= 400 {
+			if c.Get(ctxBadText) != nil {
+				// Refused for bytes PostgreSQL cannot store: the failure is
+				// recorded without them.
+				cp.buf.Reset()
+				cp.truncated = false
+			}
 			e.Failure = cp.failure(req, res)
 		}
 		s.obs.meter.Record(e)
@@ -187,7 +193,7 @@ func (cp *capture) failure(req *http.Request, res *echo.Response) *usage.Failure
 	return &usage.Failure{
 		RequestID: res.Header().Get(echo.HeaderXRequestID),
 		Method:    req.Method,
-		Path:      usage.RedactRequestURI(req.URL.Path, req.URL.RawQuery, hidden),
+		Path:      usage.RedactRequestURI(req.URL.EscapedPath(), req.URL.RawQuery, hidden), // it unescapes once
 		ScimType:  e.ScimType,
 		Detail:    usage.RedactText(e.Detail, hidden),
 		Body:      body,
