@@ -115,7 +115,11 @@ func (rt *ResourceType) checkIndexed(res map[string]any) error {
 		}
 		return nil
 	}
-	for _, path := range rt.store.indexed {
+	var indexed []string
+	if rt.store != nil {
+		indexed = rt.store.indexed
+	}
+	for _, path := range indexed {
 		name, sub, _ := strings.Cut(path, ".")
 		if sub == "" {
 			if err := check(path, res[name]); err != nil {
