@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -24,6 +25,9 @@ import (
 // bhk_…), acts with the key owner's role, and needs no CSRF token because it
 // never reads cookies. Errors are {"error": "…"}, with "fields" for
 // validation errors.
+
+// maxAPIBody bounds the body of an admin API request.
+const maxAPIBody = 1 << 20
 
 // apiAuth authenticates an admin API request by its staff API key.
 func (s *Server) apiAuth(next echo.HandlerFunc) echo.HandlerFunc {
@@ -284,8 +288,21 @@ func (s *Server) apiHealth(c echo.Context) error {
 }
 
 // decodeJSON reads a JSON object into v. An empty body leaves v as it is.
+// The body goes through checkJSON first, as SCIM bodies do, so that invalid
+// UTF-8, NUL characters and duplicate keys are refused rather than stored.
 func decodeJSON(c echo.Context, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 1<<20))
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, maxAPIBody))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return app.Errorf(app.ETOOLARGE, "the request body is larger than %d bytes", maxAPIBody)
+	}
+	if err != nil {
+		return app.Errorf(app.EINVALID, "could not read the request body")
+	}
+	if err := checkJSON(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
 		return app.Errorf(app.EINVALID, "the request body is not the JSON object expected: %s", jsonProblem(err))

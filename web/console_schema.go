@@ -18,7 +18,11 @@ import (
 // console; a definition Bulkhead cannot serve comes back with its message.
 func (s *Server) putSchema(c echo.Context) error {
 	id, def := c.Param("id"), c.FormValue("definition")
-	ext, err := scim.ParseExtension([]byte(def))
+	var ext *scim.Extension
+	err := checkJSON([]byte(def)) // "\u0000" is plain text in a form, NUL once decoded
+	if err == nil {
+		ext, err = scim.ParseExtension([]byte(def))
+	}
 	if err == nil {
 		err = s.tenants.PutSchemaExtension(c.Request().Context(), id, ext, actor(c))
 	}

@@ -10,10 +10,11 @@ import (
 func (s *Server) routes() {
 	e := s.echo
 	e.Pre(scimCleanPath, s.securityHeaders)
-	e.Use(middleware.RequestID())
-	e.Use(s.observe) // usage and Prometheus: web/usage.go, web/metrics.go
+	e.Use(plainRequestID, middleware.RequestID()) // web/text.go: a client's id only if short and plain
+	e.Use(s.observe)                              // usage and Prometheus: web/usage.go, web/metrics.go
 	e.Use(s.logRequests)
 	e.Use(middleware.Recover())
+	e.Use(checkText) // web/text.go: no invalid UTF-8 or NUL past this point
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)

@@ -135,6 +135,7 @@ func readJSON(c echo.Context, limit int64) (map[string]any, error) {
 		return nil, app.ScimErrorf(app.EINVALID, app.ScimInvalidSyntax, "the request body is empty; send a JSON object")
 	}
 	if err := checkJSON(body); err != nil {
+		c.Set(ctxBadText, "body") // observe keeps the body out of usage records
 		return nil, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))

@@ -184,6 +184,10 @@ func TestJWT(t *testing.T) {
 		{"HS256 with the wrong secret", sign(t, jwt.SigningMethodHS256, []byte("another-secret-of-at-least-32-bytes!!"), is.claims(issHS), "")},
 		{"unknown kid", sign(t, jwt.SigningMethodES256, is.ecKey, is.claims(issES), "es-2")},
 		{"garbage", "eyJhbGciOiJSUzI1NiJ9.bm90IGpzb24.c2ln"},
+		{"tenant claim with NUL", sign(t, jwt.SigningMethodRS256, is.rsaKey, with(is.claims(issRS), "tenant_id", a.tenant+"\x00"), "")},
+		{"issuer with NUL", sign(t, jwt.SigningMethodRS256, is.rsaKey, with(is.claims(issRS), "iss", issRS+"\x00"), "")},
+		{"subject with NUL", sign(t, jwt.SigningMethodRS256, is.rsaKey, with(is.claims(issRS), "sub", "idp\x00sync"), "")},
+		{"subject too long", sign(t, jwt.SigningMethodRS256, is.rsaKey, with(is.claims(issRS), "sub", strings.Repeat("s", 257)), "")},
 	} {
 		t.Run("Refused/"+tt.name, func(t *testing.T) {
 			r := as(tt.token).do("GET", "/Users?count=0", nil)

@@ -71,6 +71,12 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		e.TenantID, _ = c.Get(ctxTenantID).(string)
 		if e.TenantID != "" && res.Status >= 400 {
+			if c.Get(ctxBadText) != nil {
+				// Refused for bytes PostgreSQL cannot store: the failure is
+				// recorded without them.
+				cp.buf.Reset()
+				cp.truncated = false
+			}
 			e.Failure = cp.failure(req, res)
 		}
 		s.obs.meter.Record(e)

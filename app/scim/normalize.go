@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bulkhead-dev/bulkhead/app"
 )
@@ -35,8 +36,9 @@ import (
 // invalidValue when "schemas" lacks the core schema URN, when a value has the
 // wrong type (a multi-valued attribute that is not an array included), when
 // an attribute is given twice, when more than one value of a multi-valued
-// attribute is primary, and when a required attribute (userName, displayName)
-// is missing or empty.
+// attribute is primary, when a required attribute (userName, displayName)
+// is missing or empty, and when an indexed string attribute is longer than
+// MaxIndexedChars.
 func (rt *ResourceType) Normalize(body map[string]any) (map[string]any, error) {
 	if err := rt.checkSchemas(body); err != nil {
 		return nil, err
@@ -89,7 +91,63 @@ func (rt *ResourceType) Normalize(body map[string]any) (map[string]any, error) {
 			return nil, err
 		}
 	}
+	if err := rt.checkIndexed(out); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// MaxIndexedChars is the most characters a string attribute kept under a
+// btree index may hold: userName, displayName, externalId and emails.value
+// of a User, displayName and externalId of a Group, and the indexed or
+// unique attributes of a tenant's own extensions. PostgreSQL refuses an
+// index entry over about 2,704 bytes (a 500 for the client, before this
+// limit); 512 characters are at most 2,048 bytes of UTF-8, lower-cased or
+// not, and no identity provider sends names that long.
+const MaxIndexedChars = 512
+
+// checkIndexed returns EINVALID (invalidValue), naming the attribute and the
+// limit, when an indexed string attribute of res is longer than
+// MaxIndexedChars.
+func (rt *ResourceType) checkIndexed(res map[string]any) error {
+	check := func(path string, v any) error {
+		s, ok := v.(string)
+		if n := utf8.RuneCountInString(s); ok && n > MaxIndexedChars {
+			return app.ScimErrorf(app.EINVALID, app.ScimInvalidValue, "attribute %q has %d characters; at most %d are allowed", path, n, MaxIndexedChars)
+		}
+		return nil
+	}
+	var indexed []string
+	if rt.store != nil {
+		indexed = rt.store.indexed
+	}
+	for _, path := range indexed {
+		name, sub, _ := strings.Cut(path, ".")
+		if sub == "" {
+			if err := check(path, res[name]); err != nil {
+				return err
+			}
+			continue
+		}
+		list, _ := res[name].([]any)
+		for _, e := range list {
+			m, _ := e.(map[string]any)
+			if err := check(path, m[sub]); err != nil {
+				return err
+			}
+		}
+	}
+	for _, e := range rt.tenantExts {
+		obj, _ := res[e.Schema.ID].(map[string]any)
+		for _, a := range e.Schema.Attributes {
+			if e.Indexes(a.Name) || a.Uniqueness == UniqueServer {
+				if err := check(e.Schema.ID+":"+a.Name, obj[a.Name]); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // TakePassword removes the password from res, a resource returned by

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/bulkhead-dev/bulkhead/app"
@@ -246,4 +247,62 @@ func mustJSON(t testing.TB, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestNormalizeIndexedLength: an attribute kept under a btree index is
+// refused, naming it and the limit, once longer than MaxIndexedChars
+// characters (not bytes); at the limit it is accepted.
+func TestNormalizeIndexedLength(t *testing.T) {
+	ext, err := scim.ParseExtension([]byte(`{"schema":"urn:ietf:params:scim:schemas:extension:acme:2.0:User",
+		"attributes":[{"name":"badge","type":"string","indexed":true},{"name":"seat","type":"string","uniqueness":"server"},
+		{"name":"notes","type":"string"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := scim.UserResource.Extend([]*scim.Extension{ext})
+	at, over := strings.Repeat("é", scim.MaxIndexedChars), strings.Repeat("x", scim.MaxIndexedChars+1)
+	const acme = "urn:ietf:params:scim:schemas:extension:acme:2.0:User"
+	user := func(attrs map[string]any) map[string]any {
+		body := map[string]any{"schemas": []any{scim.UserSchemaURN}, "userName": "u"}
+		for k, v := range attrs {
+			body[k] = v
+		}
+		return body
+	}
+	for _, tt := range []struct {
+		name string
+		rt   *scim.ResourceType
+		body map[string]any
+		path string // named in the error; "" when accepted
+	}{
+		{"AtLimit", users, user(map[string]any{"userName": at, "displayName": at, "externalId": at,
+			"emails": []any{map[string]any{"value": at}}, acme: map[string]any{"badge": at, "seat": at}}), ""},
+		{"UserName", users, user(map[string]any{"userName": over}), "userName"},
+		{"DisplayName", users, user(map[string]any{"displayName": over}), "displayName"},
+		{"ExternalID", users, user(map[string]any{"externalId": over}), "externalId"},
+		{"EmailValue", users, user(map[string]any{"emails": []any{map[string]any{"value": "a@b.c"}, map[string]any{"value": over}}}), "emails.value"},
+		{"IndexedExtension", users, user(map[string]any{acme: map[string]any{"badge": over}}), acme + ":badge"},
+		{"UniqueExtension", users, user(map[string]any{acme: map[string]any{"seat": over}}), acme + ":seat"},
+		{"UnindexedExtension", users, user(map[string]any{acme: map[string]any{"notes": over}}), ""},
+		{"UnindexedCore", users, user(map[string]any{"title": over, "name": map[string]any{"formatted": over}}), ""},
+		{"GroupDisplayName", scim.GroupResource, map[string]any{"schemas": []any{scim.GroupSchemaURN}, "displayName": over}, "displayName"},
+		{"GroupExternalID", scim.GroupResource, map[string]any{"schemas": []any{scim.GroupSchemaURN}, "displayName": "g", "externalId": over}, "externalId"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := tt.rt.Normalize(tt.body)
+			if tt.path == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var e *app.Error
+			if !errors.As(err, &e) || e.Code != app.EINVALID || e.ScimType != app.ScimInvalidValue {
+				t.Fatalf("err = %v, want EINVALID invalidValue", err)
+			}
+			if want := `"` + tt.path + `" has 513 characters; at most 512`; !strings.Contains(e.Message, want) {
+				t.Fatalf("message %q does not say %q", e.Message, want)
+			}
+		})
+	}
 }

@@ -135,6 +135,7 @@ type ResourceType struct {
 	core       *Schema
 	extensions []*Schema
 	store      *storage
+	tenantExts []*Extension // the tenant's own extensions, for their indexes
 }
 
 // ResourceTypeDocument is a ResourceType as served by /ResourceTypes.

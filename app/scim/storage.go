@@ -15,6 +15,10 @@ type storage struct {
 	table   string            // the main table, also its alias in SQL
 	columns map[string]column // lower-case attribute path without URN ("username", "meta.created")
 	tables  map[string]*childTable
+	// indexed lists the string attributes whose values are kept under a
+	// btree index ("emails.value": each email's value), which bounds
+	// their length (MaxIndexedChars).
+	indexed []string
 }
 
 // column is one column of a table, as an SQL expression.
@@ -37,7 +41,8 @@ type childTable struct {
 }
 
 var userStorage = &storage{
-	table: "users",
+	table:   "users",
+	indexed: []string{"userName", "externalId", "displayName", "emails.value"},
 	columns: map[string]column{
 		"id":                {sql: "users.id", uuid: true},
 		"username":          {sql: "users.user_name", prefix: true, trigram: true},
@@ -74,7 +79,8 @@ var userStorage = &storage{
 }
 
 var groupStorage = &storage{
-	table: "groups",
+	table:   "groups",
+	indexed: []string{"displayName", "externalId"},
 	columns: map[string]column{
 		"id":                {sql: "groups.id", uuid: true},
 		"displayname":       {sql: "groups.display_name"},

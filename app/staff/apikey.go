@@ -49,14 +49,18 @@ func hashKey(secret string) []byte {
 
 const apiKeyColumns = `id, staff_id, name, prefix, created_at, last_used_at, revoked_at`
 
+// MaxAPIKeyNameLength is the most characters an API key's name may have.
+const MaxAPIKeyNameLength = 100
+
 // CreateAPIKey issues an API key for the account staffID. name defaults to
-// "api key". It returns ENOTFOUND for an unknown account.
+// "api key". It returns ENOTFOUND for an unknown account and EINVALID for
+// a name CheckName refuses.
 func CreateAPIKey(ctx context.Context, db *store.DB, staffID uuid.UUID, name, actor string) (*NewAPIKey, error) {
 	if name = strings.TrimSpace(name); name == "" {
 		name = "api key"
 	}
-	if len(name) > 100 {
-		return nil, app.Errorf(app.EINVALID, "the key's name must have at most 100 characters")
+	if err := app.CheckName("the key's name", name, MaxAPIKeyNameLength); err != nil {
+		return nil, err
 	}
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
@@ -43,15 +44,20 @@ func (s *Staff) Actor() string { return "staff:" + s.Email }
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("bulkhead dummy password"), bcrypt.DefaultCost)
 
 // Authenticate checks an email and password. It returns EUNAUTHORIZED for a
-// wrong email or password, with the same message for both, and EFORBIDDEN
-// while the email or the client address is throttled after repeated
-// failures. Every attempt let through is counted as a failure before its
-// password is compared, so that parallel guesses, on any instance, are
-// limited exactly as sequential ones. A successful sign-in clears the
-// email's failures, stamps last_sign_in_at and is recorded in the audit
-// trail.
+// wrong email or password, with the same message for both (an email longer
+// than MaxEmailLength is wrong at once), and EFORBIDDEN while the email or
+// the client address is throttled after repeated failures. Every attempt
+// let through is counted as a failure before its password is compared, so
+// that parallel guesses, on any instance, are limited exactly as
+// sequential ones. A successful sign-in clears the email's failures, stamps
+// last_sign_in_at and is recorded in the audit trail.
 func Authenticate(ctx context.Context, db *store.DB, in SignIn) (*Staff, error) {
 	email := strings.ToLower(strings.TrimSpace(in.Email))
+	if utf8.RuneCountInString(email) > MaxEmailLength {
+		// No account has such an email, and failures are recorded by email
+		// under an index that would refuse it.
+		return nil, app.Errorf(app.EUNAUTHORIZED, "wrong email or password")
+	}
 	if wait, err := reserveAttempt(ctx, db, email, in.Client); err != nil {
 		return nil, err
 	} else if wait > 0 {

@@ -11,6 +11,7 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
@@ -31,6 +32,11 @@ const (
 // MinPasswordLength is the shortest password CreateStaff accepts.
 const MinPasswordLength = 12
 
+// MaxEmailLength is the longest email address of an account, that of RFC
+// 5321; the address is kept under a btree index, which refuses entries over
+// about 2,704 bytes.
+const MaxEmailLength = 254
+
 // Staff is one console account.
 type Staff struct {
 	ID           uuid.UUID  `db:"id" json:"id"`
@@ -40,10 +46,14 @@ type Staff struct {
 	LastSignInAt *time.Time `db:"last_sign_in_at" json:"last_sign_in_at,omitempty"`
 }
 
-// CreateStaff adds an account. It returns EINVALID for a bad email, role or
-// a password shorter than MinPasswordLength, and ECONFLICT when the email is
+// CreateStaff adds an account. It returns EINVALID for a bad email (longer
+// than MaxEmailLength among them), role or a password shorter than
+// MinPasswordLength, and ECONFLICT when the email is
 // taken (case-insensitively).
 func CreateStaff(ctx context.Context, db *store.DB, email, role, password, actor string) (*Staff, error) {
+	if n := utf8.RuneCountInString(strings.TrimSpace(email)); n > MaxEmailLength {
+		return nil, app.Errorf(app.EINVALID, "the email address has %d characters; at most %d are allowed", n, MaxEmailLength)
+	}
 	addr, err := mail.ParseAddress(strings.TrimSpace(email))
 	if err != nil || addr.Name != "" {
 		return nil, app.Errorf(app.EINVALID, "invalid email address %q", email)

@@ -12,6 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
+	"github.com/bulkhead-dev/bulkhead/app"
 	"github.com/bulkhead-dev/bulkhead/app/store"
 )
 
@@ -258,6 +259,10 @@ func (a *Auth) AuthenticateJWT(ctx context.Context, raw string, audiences func(t
 		if err == nil && claims.TenantID != tenantID {
 			err = errors.New("tenant_id changed between parses")
 		}
+		if err == nil {
+			// The subject goes into the audit trail: plain text, bounded.
+			err = app.CheckName("the sub claim", claims.Subject, maxJWTSubject)
+		}
 		if err != nil {
 			reason = err
 			continue
@@ -279,6 +284,9 @@ func (a *Auth) AuthenticateJWT(ctx context.Context, raw string, audiences func(t
 	}
 	return nil, errUnauthorized
 }
+
+// maxJWTSubject is the longest sub claim of a JWT accepted.
+const maxJWTSubject = 256
 
 func truncate(s string, n int) string {
 	if len(s) > n {

@@ -63,6 +63,9 @@ func NewService(db *store.DB) *Service {
 	return &Service{DB: db, Migrations: store.TenantMigrations}
 }
 
+// MaxNameLength is the most characters a tenant's name may have.
+const MaxNameLength = 200
+
 // NewTenant is the input of CreateTenant. Zero limits take the plan's.
 type NewTenant struct {
 	ID        string
@@ -75,14 +78,17 @@ type NewTenant struct {
 
 // CreateTenant creates the tenant's control rows and its schema, fully
 // migrated, and a first SCIM token, all in one transaction: on any failure
-// nothing is left behind. It returns EINVALID for a bad id, plan or limit and
-// ECONFLICT when the id is taken.
+// nothing is left behind. It returns EINVALID for a bad id, name, plan or
+// limit and ECONFLICT when the id is taken.
 func (s *Service) CreateTenant(ctx context.Context, nt NewTenant, actor string) (*Tenant, *NewToken, error) {
 	if !store.ValidTenantID(nt.ID) {
 		return nil, nil, app.Errorf(app.EINVALID, "invalid tenant id %q: use a lowercase letter, then up to 39 lowercase letters, digits or underscores", nt.ID)
 	}
 	if nt.Name == "" {
 		nt.Name = nt.ID
+	}
+	if err := app.CheckName("the tenant's name", nt.Name, MaxNameLength); err != nil {
+		return nil, nil, err
 	}
 	if nt.Plan == "" {
 		nt.Plan = PlanStartup

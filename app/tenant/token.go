@@ -65,12 +65,18 @@ func createToken(ctx context.Context, tx *sqlx.Tx, tenantID, name string, expire
 	return &t, nil
 }
 
+// MaxTokenNameLength is the most characters a SCIM token's name may have.
+const MaxTokenNameLength = 100
+
 // CreateToken issues a new SCIM token for the tenant. name defaults to
 // "token"; expires may be nil. It returns ENOTFOUND for an unknown tenant and
-// EINVALID for an expiry in the past.
+// EINVALID for an expiry in the past or a name CheckName refuses.
 func (s *Service) CreateToken(ctx context.Context, tenantID, name string, expires *time.Time, actor string) (*NewToken, error) {
 	if name = strings.TrimSpace(name); name == "" {
 		name = "token"
+	}
+	if err := app.CheckName("the token's name", name, MaxTokenNameLength); err != nil {
+		return nil, err
 	}
 	if expires != nil && !expires.After(time.Now()) {
 		return nil, app.Errorf(app.EINVALID, "the expiry must be in the future")
