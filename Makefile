@@ -52,6 +52,11 @@ generate: ## regenerate the templ components (*_templ.go are committed)
 screenshots: ## run the console's browser test and save its screenshots to docs/screenshots
 	$(GO) test -count=1 -run '^TestConsoleInBrowser$$' ./web -args -screenshots
 
+.PHONY: generate-check
+generate-check: ## fail when the committed *_templ.go differ from what templ generates
+	$(TEMPL) generate ./templates
+	@git diff --exit-code -- templates || (echo "the committed templ files are stale: run make generate and commit them" >&2; exit 1)
+
 .PHONY: lint
 lint: ## go vet, gofmt and staticcheck
 	$(GO) vet ./...
