@@ -26,13 +26,13 @@ func TestRepeatedActionsAuditedOnce(t *testing.T) {
 	b := cs.signedIn(t, staff.RoleAdmin)
 	for i, want := range []string{"is suspended", "is already suspended"} {
 		b.post("/admin/tenants/"+tn.ID+"/suspend", nil).must(t, http.StatusSeeOther)
-		if flash := b.get("/admin/tenants/" + tn.ID).must(t, http.StatusOK).text(`[data-testid=flash]`); !strings.Contains(flash, want) {
+		if flash := b.get("/admin/tenants/"+tn.ID).must(t, http.StatusOK).text(`[data-testid=flash]`); !strings.Contains(flash, want) {
 			t.Fatalf("suspend #%d: flash %q, want %q", i+1, flash, want)
 		}
 	}
 	for i, want := range []string{"Token revoked", "already revoked"} {
 		b.post("/admin/tenants/"+tn.ID+"/tokens/"+tok.ID.String()+"/revoke", nil).must(t, http.StatusSeeOther)
-		if flash := b.get("/admin/tenants/" + tn.ID).must(t, http.StatusOK).text(`[data-testid=flash]`); !strings.Contains(flash, want) {
+		if flash := b.get("/admin/tenants/"+tn.ID).must(t, http.StatusOK).text(`[data-testid=flash]`); !strings.Contains(flash, want) {
 			t.Fatalf("revoke #%d: flash %q, want %q", i+1, flash, want)
 		}
 	}
