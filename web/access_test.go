@@ -203,7 +203,7 @@ func TestRevocationReachesOtherInstances(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		get()
 	}
-	if err := env.tenants.RevokeToken(context.Background(), c.tenant, tok.ID.String(), "test"); err != nil {
+	if _, err := env.tenants.RevokeToken(context.Background(), c.tenant, tok.ID.String(), "test"); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "revocation on the second instance", func() bool { return get() == http.StatusUnauthorized })

@@ -162,14 +162,15 @@ func (s *Server) apiDeleteTenant(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-// apiSetStatus suspends or resumes a tenant.
+// apiSetStatus suspends or resumes a tenant. Asking again for the status it
+// has answers the same and records nothing (tenant.SetStatus).
 func (s *Server) apiSetStatus(active bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		status := tenant.StatusSuspended
 		if active {
 			status = tenant.StatusActive
 		}
-		t, err := s.tenants.SetStatus(c.Request().Context(), c.Param("id"), status, actor(c))
+		t, _, err := s.tenants.SetStatus(c.Request().Context(), c.Param("id"), status, actor(c))
 		if err != nil {
 			return err
 		}
@@ -238,9 +239,10 @@ func (s *Server) apiCreateToken(c echo.Context) error {
 	return c.JSON(http.StatusCreated, tok)
 }
 
-// apiRevokeToken revokes a token.
+// apiRevokeToken revokes a token; revoking it again answers the same and
+// records nothing.
 func (s *Server) apiRevokeToken(c echo.Context) error {
-	if err := s.tenants.RevokeToken(c.Request().Context(), c.Param("id"), c.Param("token"), actor(c)); err != nil {
+	if _, err := s.tenants.RevokeToken(c.Request().Context(), c.Param("id"), c.Param("token"), actor(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -397,11 +397,11 @@ func seedTenants(t testing.TB, cs *consoleServer) {
 		}
 		switch nt.ID {
 		case "hooli":
-			if err := cs.tenants.RevokeToken(ctx, nt.ID, tok.ID.String(), "cli"); err != nil {
+			if _, err := cs.tenants.RevokeToken(ctx, nt.ID, tok.ID.String(), "cli"); err != nil {
 				t.Fatal(err)
 			}
 		case "umbrella":
-			if _, err := cs.tenants.SetStatus(ctx, nt.ID, tenant.StatusSuspended, "cli"); err != nil {
+			if _, _, err := cs.tenants.SetStatus(ctx, nt.ID, tenant.StatusSuspended, "cli"); err != nil {
 				t.Fatal(err)
 			}
 		case "stark", "globex":

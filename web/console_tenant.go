@@ -92,9 +92,12 @@ func (s *Server) setStatus(active bool) echo.HandlerFunc {
 		if active {
 			status, verb = tenant.StatusActive, "resumed: its SCIM clients are served again"
 		}
-		t, err := s.tenants.SetStatus(c.Request().Context(), c.Param("id"), status, actor(c))
+		t, changed, err := s.tenants.SetStatus(c.Request().Context(), c.Param("id"), status, actor(c))
 		if err != nil {
 			return err
+		}
+		if !changed {
+			verb = "already " + t.Status + "; nothing changed"
 		}
 		s.flash(c, t.Name+" is "+verb+".")
 		return seeOther(c, "/admin/tenants/"+t.ID)
@@ -159,9 +162,14 @@ func (s *Server) createToken(c echo.Context) error {
 // revokeToken revokes a token; SCIM refuses it from then on.
 func (s *Server) revokeToken(c echo.Context) error {
 	id := c.Param("id")
-	if err := s.tenants.RevokeToken(c.Request().Context(), id, c.Param("token"), actor(c)); err != nil {
+	revoked, err := s.tenants.RevokeToken(c.Request().Context(), id, c.Param("token"), actor(c))
+	if err != nil {
 		return err
 	}
-	s.flash(c, "Token revoked. Clients using it are refused from now on.")
+	if revoked {
+		s.flash(c, "Token revoked. Clients using it are refused from now on.")
+	} else {
+		s.flash(c, "That token was already revoked; nothing changed.")
+	}
 	return seeOther(c, "/admin/tenants/"+id+"#tokens")
 }

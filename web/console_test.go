@@ -695,7 +695,7 @@ func TestConsoleTenantsSearch(t *testing.T) {
 	cs := sharedConsole(t)
 	b := cs.signedIn(t, staff.RoleSupport)
 	a, _ := cs.createTenant(t, tenant.PlanTrial)
-	if _, err := cs.tenants.SetStatus(context.Background(), a.ID, tenant.StatusSuspended, "test"); err != nil {
+	if _, _, err := cs.tenants.SetStatus(context.Background(), a.ID, tenant.StatusSuspended, "test"); err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct {

@@ -672,12 +672,12 @@ func TestAuthentication(t *testing.T) {
 
 	// Suspended tenants and expired trials are refused; their data stays.
 	ctx := context.Background()
-	if _, err := env.tenants.SetStatus(ctx, a.tenant, tenant.StatusSuspended, "test"); err != nil {
+	if _, _, err := env.tenants.SetStatus(ctx, a.tenant, tenant.StatusSuspended, "test"); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "suspension", func() bool { return a.do("GET", "/Users", nil).Status == http.StatusForbidden })
 	a.do("GET", "/Users", nil).scimError(t, http.StatusForbidden, "")
-	if _, err := env.tenants.SetStatus(ctx, a.tenant, tenant.StatusActive, "test"); err != nil {
+	if _, _, err := env.tenants.SetStatus(ctx, a.tenant, tenant.StatusActive, "test"); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "resumption", func() bool { return a.do("GET", "/Users/"+userOfA, nil).Status == http.StatusOK })

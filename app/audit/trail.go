@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"time"
 
@@ -16,8 +17,21 @@ import (
 // and SCIM writes from the tenant's own schema, at or after since (all when
 // zero), at most limit. With tenantID empty it returns the control plane's
 // events of every tenant; SCIM writes stay in each tenant's schema. A tenant
-// whose schema is gone (deleted) has only its control-plane events.
+// whose schema is gone (deleted) has only its control-plane events. It
+// returns ENOTFOUND for a tenant that neither exists nor ever had an event,
+// so that a mistyped id is not mistaken for a quiet tenant.
 func FindTrail(ctx context.Context, db *store.DB, tenantID string, since time.Time, limit int) ([]Event, error) {
+	if tenantID != "" {
+		var known bool
+		const q = `SELECT EXISTS (SELECT 1 FROM control.tenants WHERE id = $1)
+			OR EXISTS (SELECT 1 FROM control.audit_events WHERE tenant_id = $1)`
+		if err := db.GetContext(ctx, &known, q, tenantID); err != nil {
+			return nil, fmt.Errorf("find the audit trail of %q: %w", tenantID, store.Unavailable(err))
+		}
+		if !known {
+			return nil, app.Errorf(app.ENOTFOUND, "tenant %q not found", tenantID)
+		}
+	}
 	events, err := FindEventsSince(ctx, db, tenantID, since, limit)
 	if err != nil || tenantID == "" || !store.ValidTenantID(tenantID) {
 		return events, err

@@ -235,7 +235,7 @@ func TestTokens(t *testing.T) {
 	expect(t, f.check(t, "acme", "tokens"), health.Warn, "expires in 3 days")
 	toks, _ := f.tenants.FindTokens(ctx, "acme")
 	for _, k := range toks {
-		if err := f.tenants.RevokeToken(ctx, "acme", k.ID.String(), "test"); err != nil {
+		if _, err := f.tenants.RevokeToken(ctx, "acme", k.ID.String(), "test"); err != nil {
 			t.Fatal(err)
 		}
 	}

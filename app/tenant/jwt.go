@@ -288,12 +288,8 @@ func (s *Service) AddIssuer(ctx context.Context, tenantID string, ni NewIssuer, 
 	}
 	var is Issuer
 	err = s.DB.Transact(ctx, func(tx *sqlx.Tx) error {
-		var exists bool
-		if err := tx.GetContext(ctx, &exists, `SELECT EXISTS (SELECT 1 FROM control.tenants WHERE id = $1)`, tenantID); err != nil {
+		if err := requireTenant(ctx, tx, tenantID); err != nil {
 			return err
-		}
-		if !exists {
-			return app.Errorf(app.ENOTFOUND, "tenant %q not found", tenantID)
 		}
 		const q = `
 			INSERT INTO control.jwt_issuers (id, tenant_id, issuer, audience, algorithm, key_material, key_summary)
@@ -323,14 +319,17 @@ func (s *Service) FindIssuers(ctx context.Context, tenantID string) ([]*Issuer, 
 }
 
 // RemoveIssuer removes one of the tenant's JWT issuers; its tokens are
-// refused everywhere within moments. It returns ENOTFOUND when the tenant
-// has no such issuer.
+// refused everywhere within moments. It returns ENOTFOUND for an unknown
+// tenant, and when the tenant has no such issuer.
 func (s *Service) RemoveIssuer(ctx context.Context, tenantID, issuerID, actor string) error {
-	id, err := uuid.Parse(issuerID)
-	if err != nil {
-		return app.Errorf(app.ENOTFOUND, "tenant %q has no issuer %q", tenantID, issuerID)
-	}
 	return s.DB.Transact(ctx, func(tx *sqlx.Tx) error {
+		if err := requireTenant(ctx, tx, tenantID); err != nil {
+			return err
+		}
+		id, err := uuid.Parse(issuerID)
+		if err != nil {
+			return app.Errorf(app.ENOTFOUND, "tenant %q has no issuer %q", tenantID, issuerID)
+		}
 		var iss string
 		const q = `DELETE FROM control.jwt_issuers WHERE id = $1 AND tenant_id = $2 RETURNING issuer`
 		if err := tx.GetContext(ctx, &iss, q, id, tenantID); err != nil {

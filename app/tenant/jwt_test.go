@@ -150,7 +150,7 @@ func TestFindCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RevokeToken(ctx, "acme", second.ID.String(), "test"); err != nil {
+	if _, err := s.RevokeToken(ctx, "acme", second.ID.String(), "test"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.ExecContext(ctx, `UPDATE control.tokens SET last_used_at = now() WHERE id = $1`, tok.ID); err != nil {

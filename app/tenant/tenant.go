@@ -155,6 +155,19 @@ func (s *Service) CreateTenant(ctx context.Context, nt NewTenant, actor string) 
 	return &t, tok, nil
 }
 
+// requireTenant returns ENOTFOUND unless the tenant exists, so that an
+// action on something of an unknown tenant names the tenant as missing.
+func requireTenant(ctx context.Context, q sqlx.QueryerContext, id string) error {
+	var exists bool
+	if err := sqlx.GetContext(ctx, q, &exists, `SELECT EXISTS (SELECT 1 FROM control.tenants WHERE id = $1)`, id); err != nil {
+		return fmt.Errorf("find tenant %q: %w", id, store.Unavailable(err))
+	}
+	if !exists {
+		return app.Errorf(app.ENOTFOUND, "tenant %q not found", id)
+	}
+	return nil
+}
+
 const tenantColumns = `id, name, plan, status, isolation, trial_ends_at, schema_version, created_at, updated_at`
 
 // FindTenant returns the tenant with the given id, or ENOTFOUND.
@@ -180,19 +193,35 @@ func (s *Service) FindTenants(ctx context.Context) ([]*Tenant, error) {
 }
 
 // SetStatus suspends or resumes a tenant. Its data is untouched either way.
-// It returns ENOTFOUND for an unknown tenant and EINVALID for a bad status.
-func (s *Service) SetStatus(ctx context.Context, id, status, actor string) (*Tenant, error) {
+// Asking for the status the tenant already has changes nothing and records
+// no audit event: changed is false, so that the caller can say "already
+// suspended". It returns ENOTFOUND for an unknown tenant, ECONFLICT for one
+// being deleted and EINVALID for a bad status.
+func (s *Service) SetStatus(ctx context.Context, id, status, actor string) (t *Tenant, changed bool, err error) {
 	if status != StatusActive && status != StatusSuspended {
-		return nil, app.Errorf(app.EINVALID, "invalid status %q", status)
+		return nil, false, app.Errorf(app.EINVALID, "invalid status %q", status)
 	}
-	var t Tenant
-	err := s.DB.Transact(ctx, func(tx *sqlx.Tx) error {
-		const q = `UPDATE control.tenants SET status = $2, updated_at = now() WHERE id = $1 RETURNING ` + tenantColumns
-		if err := tx.GetContext(ctx, &t, q, id, status); errors.Is(err, sql.ErrNoRows) {
+	t = &Tenant{}
+	err = s.DB.Transact(ctx, func(tx *sqlx.Tx) error {
+		// FOR UPDATE: of two requests at once, the second sees the first's
+		// status, so one action is audited once.
+		err := tx.GetContext(ctx, t, `SELECT `+tenantColumns+` FROM control.tenants WHERE id = $1 FOR UPDATE`, id)
+		if errors.Is(err, sql.ErrNoRows) {
 			return app.Errorf(app.ENOTFOUND, "tenant %q not found", id)
 		} else if err != nil {
 			return fmt.Errorf("set status of tenant %q: %w", id, err)
 		}
+		switch t.Status {
+		case status:
+			return nil
+		case StatusDeleting:
+			return app.Errorf(app.ECONFLICT, "tenant %q is being deleted: run the delete again to finish it", id)
+		}
+		const q = `UPDATE control.tenants SET status = $2, updated_at = now() WHERE id = $1 RETURNING ` + tenantColumns
+		if err := tx.GetContext(ctx, t, q, id, status); err != nil {
+			return fmt.Errorf("set status of tenant %q: %w", id, err)
+		}
+		changed = true
 		action := "tenant.resume"
 		if status == StatusSuspended {
 			action = "tenant.suspend"
@@ -200,9 +229,9 @@ func (s *Service) SetStatus(ctx context.Context, id, status, actor string) (*Ten
 		return audit.Record(ctx, tx, actor, action, id, nil)
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return &t, nil
+	return t, changed, nil
 }
 
 // DeleteTenant drops the tenant's schema, role, tokens and control rows. It

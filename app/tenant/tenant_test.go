@@ -111,11 +111,24 @@ func TestTenantLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	tn, err := s.SetStatus(ctx, "acme", tenant.StatusSuspended, "test")
-	if err != nil || tn.Status != tenant.StatusSuspended {
-		t.Fatalf("suspend: %+v, %v", tn, err)
+	audited := func(action string) int {
+		t.Helper()
+		var n int
+		if err := db.GetContext(ctx, &n, `SELECT count(*) FROM control.audit_events WHERE action = $1`, action); err != nil {
+			t.Fatal(err)
+		}
+		return n
 	}
-	if _, err := s.SetStatus(ctx, "nope", tenant.StatusActive, "test"); app.ErrorCode(err) != app.ENOTFOUND {
+	for i, wantChanged := range []bool{true, false} {
+		tn, changed, err := s.SetStatus(ctx, "acme", tenant.StatusSuspended, "test")
+		if err != nil || tn.Status != tenant.StatusSuspended || changed != wantChanged {
+			t.Fatalf("suspend #%d: %+v, changed %v, %v", i+1, tn, changed, err)
+		}
+	}
+	if n := audited("tenant.suspend"); n != 1 {
+		t.Fatalf("two suspends recorded %d audit events, want 1", n)
+	}
+	if _, _, err := s.SetStatus(ctx, "nope", tenant.StatusActive, "test"); app.ErrorCode(err) != app.ENOTFOUND {
 		t.Fatalf("resume of a missing tenant: %v", err)
 	}
 
@@ -126,14 +139,27 @@ func TestTenantLifecycle(t *testing.T) {
 	if _, err := s.Authenticate(ctx, tok.Secret); err != nil {
 		t.Fatalf("new token: %v", err)
 	}
-	if err := s.RevokeToken(ctx, "acme", tok.ID.String(), "test"); err != nil {
-		t.Fatal(err)
+	for i, wantRevoked := range []bool{true, false} {
+		if revoked, err := s.RevokeToken(ctx, "acme", tok.ID.String(), "test"); err != nil || revoked != wantRevoked {
+			t.Fatalf("revoke #%d: revoked %v, %v", i+1, revoked, err)
+		}
+	}
+	if n := audited("token.revoke"); n != 1 {
+		t.Fatalf("two revocations recorded %d audit events, want 1", n)
 	}
 	if _, err := s.Authenticate(ctx, tok.Secret); app.ErrorCode(err) != app.EUNAUTHORIZED {
 		t.Fatalf("revoked token: %v, want unauthorized", err)
 	}
-	if err := s.RevokeToken(ctx, "other", tok.ID.String(), "test"); app.ErrorCode(err) != app.ENOTFOUND {
-		t.Fatalf("revoking through another tenant: %v, want not found", err)
+	if _, _, err := s.CreateTenant(ctx, tenant.NewTenant{ID: "other"}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, owner := range []string{"other", "nope"} {
+		if _, err := s.RevokeToken(ctx, owner, tok.ID.String(), "test"); app.ErrorCode(err) != app.ENOTFOUND {
+			t.Fatalf("revoking through tenant %s: %v, want not found", owner, err)
+		}
+	}
+	if err := s.DeleteTenant(ctx, "other", "test"); err != nil {
+		t.Fatal(err)
 	}
 
 	if err := s.DeleteTenant(ctx, "acme", "test"); err != nil {

@@ -83,12 +83,8 @@ func (s *Service) CreateToken(ctx context.Context, tenantID, name string, expire
 	}
 	var tok *NewToken
 	err := s.DB.Transact(ctx, func(tx *sqlx.Tx) error {
-		var exists bool
-		if err := tx.GetContext(ctx, &exists, `SELECT EXISTS (SELECT 1 FROM control.tenants WHERE id = $1)`, tenantID); err != nil {
+		if err := requireTenant(ctx, tx, tenantID); err != nil {
 			return err
-		}
-		if !exists {
-			return app.Errorf(app.ENOTFOUND, "tenant %q not found", tenantID)
 		}
 		var err error
 		if tok, err = createToken(ctx, tx, tenantID, name, expires); err != nil {
@@ -99,24 +95,52 @@ func (s *Service) CreateToken(ctx context.Context, tenantID, name string, expire
 	return tok, err
 }
 
-// RevokeToken revokes one of the tenant's tokens. It returns ENOTFOUND when
-// the tenant has no such token; revoking twice is not an error.
-func (s *Service) RevokeToken(ctx context.Context, tenantID, tokenID, actor string) error {
-	id, err := uuid.Parse(tokenID)
-	if err != nil {
-		return app.Errorf(app.ENOTFOUND, "token %q not found", tokenID)
-	}
-	return s.DB.Transact(ctx, func(tx *sqlx.Tx) error {
-		const q = `UPDATE control.tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 AND tenant_id = $2`
-		res, err := tx.ExecContext(ctx, q, id, tenantID)
+// RevokeToken revokes one of the tenant's tokens. Revoking a revoked token
+// changes nothing and records no audit event: revoked is false, so that the
+// caller can say "already revoked". It returns ENOTFOUND for an unknown
+// tenant, and when the tenant has no such token.
+func (s *Service) RevokeToken(ctx context.Context, tenantID, tokenID, actor string) (revoked bool, err error) {
+	err = s.DB.Transact(ctx, func(tx *sqlx.Tx) error {
+		if err := requireTenant(ctx, tx, tenantID); err != nil {
+			return err
+		}
+		id, err := uuid.Parse(tokenID)
 		if err != nil {
+			return app.Errorf(app.ENOTFOUND, "token %q of tenant %q not found", tokenID, tenantID)
+		}
+		// FOR UPDATE: of two revocations at once, one is audited.
+		var revokedAt *time.Time
+		const find = `SELECT revoked_at FROM control.tokens WHERE id = $1 AND tenant_id = $2 FOR UPDATE`
+		if err := tx.GetContext(ctx, &revokedAt, find, id, tenantID); errors.Is(err, sql.ErrNoRows) {
+			return app.Errorf(app.ENOTFOUND, "token %q of tenant %q not found", tokenID, tenantID)
+		} else if err != nil {
 			return fmt.Errorf("revoke token: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return app.Errorf(app.ENOTFOUND, "tenant %q has no token %q", tenantID, tokenID)
+		if revokedAt != nil {
+			return nil
 		}
+		if _, err := tx.ExecContext(ctx, `UPDATE control.tokens SET revoked_at = now() WHERE id = $1`, id); err != nil {
+			return fmt.Errorf("revoke token: %w", err)
+		}
+		revoked = true
 		return audit.Record(ctx, tx, actor, "token.revoke", tenantID, map[string]any{"token_id": id})
 	})
+	return revoked, err
+}
+
+// ExpiryWarning is how long before a token expires that Bulkhead warns
+// about it: long enough to rotate it in the identity provider.
+const ExpiryWarning = 14 * 24 * time.Hour
+
+// ExpiresSoon reports whether the token is unrevoked and expires within
+// ExpiryWarning of now, but has not yet.
+func (t *Token) ExpiresSoon(now time.Time) bool {
+	return t.RevokedAt == nil && t.ExpiresAt != nil && t.ExpiresAt.After(now) && t.ExpiresAt.Sub(now) <= ExpiryWarning
+}
+
+// Expired reports whether the token's expiry has passed.
+func (t *Token) Expired(now time.Time) bool {
+	return t.ExpiresAt != nil && !t.ExpiresAt.After(now)
 }
 
 // FindTokens lists the tenant's tokens, newest first.

@@ -1,7 +1,8 @@
 // Command bulkhead is Bulkhead's one binary: the server (serve), the
 // migration runner (migrate) and the operator's CLI (tenant, staff).
 //
-// Exit codes: 0 success, 1 failure, 2 bad usage.
+// Exit codes: 0 success, 1 failure, 2 bad usage. --help or -h anywhere
+// prints the help of the command given before it and exits 0.
 package main
 
 import (
@@ -20,6 +21,7 @@ import (
 	"github.com/bulkhead-dev/bulkhead/app"
 	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/store/localpg"
+	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
 
 func main() {
@@ -36,11 +38,11 @@ Usage:
   bulkhead tenant create ID [--name NAME] [--plan enterprise|startup|trial]
                             [--max-users N] [--max-groups N] [--strict]
   bulkhead tenant list
-  bulkhead tenant show ID
-  bulkhead tenant suspend ID
+  bulkhead tenant show ID                      tokens with their expiry
+  bulkhead tenant suspend ID                   SCIM refuses it; data kept
   bulkhead tenant resume ID
   bulkhead tenant delete ID --yes
-  bulkhead tenant token create ID [--name NAME] [--expires-in 90d]
+  bulkhead tenant token create ID [--name NAME] [--expires-in 90d|12h]
   bulkhead tenant token revoke ID TOKEN_ID
   bulkhead tenant jwt add ID --issuer ISS --alg HS256|RS256|ES256
                             (--key-file FILE | --secret-stdin) [--audience AUD]
@@ -57,11 +59,15 @@ Usage:
   bulkhead audit [--tenant ID] [--since 24h]   the audit trail, newest first
 
 Every command takes:
-  --database-url URL   PostgreSQL to use (env DATABASE_URL); without it, a
-                       project-local cluster under --data is started
-  --data DIR           local data directory (env BULKHEAD_DATA, default .bulkhead)
-  --base-url URL       public URL for SCIM locations (env BULKHEAD_BASE_URL)
-  --json               print one JSON object instead of text
+  --database-url URL   PostgreSQL to use (env DATABASE_URL)
+  --data DIR           local data directory (env BULKHEAD_DATA); without it
+                       and DATABASE_URL, the nearest .bulkhead at or above the
+                       working directory, else the running server's; only
+                       serve and migrate create a new one
+  --base-url URL       public URL for SCIM locations (env BULKHEAD_BASE_URL);
+                       the CLI defaults to the one the server recorded
+  --json               print one JSON object instead of text, errors too
+  -h, --help           this command's help
 
 serve also takes:
   --tenant-domain D    serve tenant acme at acme.D (env BULKHEAD_TENANT_DOMAIN)
@@ -73,6 +79,13 @@ serve also takes:
 
 // errUsage marks errors in how the command was called: exit code 2.
 var errUsage = errors.New("usage")
+
+// commonHelp is the part of usage every command's help ends with, and
+// serveHelp the part serve's adds.
+var (
+	commonHelp = usage[strings.Index(usage, "\nEvery command takes:"):strings.Index(usage, "\nserve also takes:")]
+	serveHelp  = usage[strings.Index(usage, "\nserve also takes:"):]
+)
 
 // cli is one invocation: its configuration and standard streams.
 type cli struct {
@@ -86,28 +99,39 @@ type cli struct {
 	TrustedProxies string // serve: comma-separated CIDRs of the gateway
 	GatewaySecret  string // serve: the gateway's HMAC secret
 
-	printed        bool // print wrote the command's one JSON object
-	stdin          io.Reader
-	stdout, stderr io.Writer
+	printed         bool   // print wrote the command's one JSON object
+	mayCreate       bool   // serve and migrate may create a local cluster
+	serving         bool   // serve: never adopt another server's cluster
+	recordedBaseURL string // the base URL the server recorded (connect)
+	stdin           io.Reader
+	stdout, stderr  io.Writer
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr}
-	err := c.dispatch(ctx, args)
-	switch {
-	case err == nil:
+	if path, ok := helpPath(args); ok {
+		fmt.Fprint(stdout, help(path))
 		return 0
-	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "bulkhead: %v\n\n%s", err, usage)
-		return 2
-	default:
-		if c.JSON && !c.printed {
-			b, _ := json.Marshal(map[string]string{"error": app.ErrorMessageOrText(err)})
-			fmt.Fprintln(stdout, string(b))
-		}
-		fmt.Fprintf(stderr, "bulkhead: %s\n", app.ErrorMessageOrText(err))
-		return 1
 	}
+	err := c.dispatch(ctx, args)
+	if err == nil {
+		return 0
+	}
+	msg, code := app.ErrorMessageOrText(err), 1
+	if errors.Is(err, errUsage) {
+		msg, code = err.Error(), 2
+	}
+	// c.JSON is set only once the command's flags parsed; a usage error
+	// may come before.
+	if (c.JSON || wantsJSON(args)) && !c.printed {
+		b, _ := json.Marshal(map[string]string{"error": msg})
+		fmt.Fprintln(stdout, string(b))
+	}
+	fmt.Fprintf(stderr, "bulkhead: %s\n", msg)
+	if code == 2 {
+		fmt.Fprintf(stderr, "run '%s'\n", strings.Join(append([]string{"bulkhead"}, commandPath(args)...), " ")+" --help")
+	}
+	return code
 }
 
 func (c *cli) dispatch(ctx context.Context, args []string) error {
@@ -126,9 +150,6 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		return c.staff(ctx, rest)
 	case "audit":
 		return c.audit(ctx, rest)
-	case "help", "-h", "--help":
-		fmt.Fprint(c.stdout, usage)
-		return nil
 	}
 	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
 }
@@ -139,7 +160,7 @@ func (c *cli) flags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.DatabaseURL, "database-url", os.Getenv("DATABASE_URL"), "")
-	fs.StringVar(&c.DataDir, "data", envOr("BULKHEAD_DATA", ".bulkhead"), "")
+	fs.StringVar(&c.DataDir, "data", os.Getenv("BULKHEAD_DATA"), "")
 	fs.StringVar(&c.BaseURL, "base-url", os.Getenv("BULKHEAD_BASE_URL"), "")
 	fs.StringVar(&c.Addr, "addr", envOr("BULKHEAD_ADDR", "127.0.0.1:8080"), "")
 	fs.BoolVar(&c.JSON, "json", false, "")
@@ -177,18 +198,24 @@ func envOr(key, def string) string {
 	return def
 }
 
-// baseURL returns the public URL of the server.
+// baseURL returns the public URL of the server: --base-url
+// (BULKHEAD_BASE_URL), else the one the server recorded when it started,
+// else http:// and --addr.
 func (c *cli) baseURL() string {
 	if c.BaseURL != "" {
 		return strings.TrimRight(c.BaseURL, "/")
 	}
+	if c.recordedBaseURL != "" {
+		return c.recordedBaseURL
+	}
 	return "http://" + c.Addr
 }
 
-// connect opens the database: DATABASE_URL when given, otherwise the
-// project-local cluster, attached to when it runs and started when it does
-// not. The control plane is migrated before connect returns. logf receives
-// progress lines of the local cluster.
+// connect opens the database: DATABASE_URL when given, otherwise the local
+// cluster in dataDir, attached to when it runs and started when it does
+// not. The control plane is migrated before connect returns, and the base
+// URL the server recorded is read. logf receives progress lines of the
+// local cluster.
 func (c *cli) connect(ctx context.Context, logf func(string, ...any)) (db *store.DB, closeFn func(), err error) {
 	conns := 0 // store's default
 	if v := os.Getenv("BULKHEAD_DB_CONNS"); v != "" {
@@ -209,7 +236,12 @@ func (c *cli) connect(ctx context.Context, logf func(string, ...any)) (db *store
 	dsn := c.DatabaseURL
 	closeCluster := func() {}
 	if dsn == "" {
-		cluster, err := localpg.Open(c.DataDir, localpg.Options{Log: logf})
+		dir, err := c.dataDir()
+		if err != nil {
+			return nil, nil, err
+		}
+		c.DataDir = dir
+		cluster, err := localpg.Open(dir, localpg.Options{Log: logf})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -235,6 +267,11 @@ func (c *cli) connect(ctx context.Context, logf func(string, ...any)) (db *store
 		closeCluster()
 		return nil, nil, fmt.Errorf("migrate the control plane: %w", err)
 	}
+	if c.recordedBaseURL, err = tenant.NewService(db).FindBaseURL(ctx); err != nil {
+		db.Close()
+		closeCluster()
+		return nil, nil, err
+	}
 	return db, func() { db.Close(); closeCluster() }, nil
 }
 
@@ -255,4 +292,81 @@ func (c *cli) print(v any, text string) {
 		return
 	}
 	fmt.Fprint(c.stdout, text)
+}
+
+// wantsJSON reports whether args ask for --json, for errors raised before
+// the command's flags are parsed.
+func wantsJSON(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && name == "json" {
+			b, err := strconv.ParseBool(val)
+			return !hasVal || (err == nil && b)
+		}
+	}
+	return false
+}
+
+// helpPath reports whether args ask for help (-h, --help or -help anywhere
+// before "--", or "help" first) and of which command.
+func helpPath(args []string) ([]string, bool) {
+	if len(args) > 0 && args[0] == "help" {
+		return commandPath(args[1:]), true
+	}
+	for _, a := range args {
+		switch a {
+		case "--":
+			return nil, false
+		case "-h", "-help", "--help":
+			return commandPath(args), true
+		}
+	}
+	return nil, false
+}
+
+// commandPath returns the longest run of leading words of args that names
+// a command or a group of commands in usage, such as [tenant token create].
+// Usage is the one list of commands: help and the hint after a usage error
+// are read from it, so a command added to it gets both.
+func commandPath(args []string) []string {
+	var path []string
+	for i := range args {
+		if !strings.Contains(usage, "\n  bulkhead "+strings.Join(args[:i+1], " ")+" ") &&
+			!strings.Contains(usage, "\n  bulkhead "+strings.Join(args[:i+1], " ")+"\n") {
+			break
+		}
+		path = args[:i+1]
+	}
+	return path
+}
+
+// help returns the help of the command or group path: its lines of usage,
+// then the flags every command takes; the whole usage for no path.
+func help(path []string) string {
+	if len(path) == 0 {
+		return usage
+	}
+	prefix := "  bulkhead " + strings.Join(path, " ")
+	var b strings.Builder
+	b.WriteString("Usage:\n")
+	in := false
+	for _, line := range strings.Split(usage, "\n") {
+		switch {
+		case strings.HasPrefix(line, "  bulkhead "):
+			in = line == prefix || strings.HasPrefix(line, prefix+" ")
+		case !strings.HasPrefix(line, "    "): // not a continuation line
+			in = false
+		}
+		if in {
+			b.WriteString(line + "\n")
+		}
+	}
+	b.WriteString(commonHelp)
+	if path[0] == "serve" {
+		b.WriteString(serveHelp)
+	}
+	return b.String()
 }

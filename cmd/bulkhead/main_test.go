@@ -191,7 +191,14 @@ var servingLine = regexp.MustCompile(`serving on (http://\S+)`)
 // startServer runs bulkhead serve with env and waits for its URL.
 func startServer(t *testing.T, env ...string) *server {
 	t.Helper()
+	return startServerIn(t, "", env...)
+}
+
+// startServerIn runs bulkhead serve in the working directory dir.
+func startServerIn(t *testing.T, dir string, env ...string) *server {
+	t.Helper()
 	cmd := exec.Command(binary, "serve", "--addr", "127.0.0.1:0")
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -281,7 +288,7 @@ func TestTwoServersStartTogether(t *testing.T) {
 // takes its PostgreSQL down.
 func TestServeWithLocalCluster(t *testing.T) {
 	data := t.TempDir()
-	env := []string{"DATABASE_URL=", "BULKHEAD_DATA=" + data}
+	env := []string{"DATABASE_URL=", "BULKHEAD_DATA=" + data, "XDG_CACHE_HOME=" + t.TempDir()}
 	s := startServer(t, env...)
 	if code, body := get(t, s.url+"/readyz"); code != http.StatusOK {
 		t.Fatalf("readyz: %d %s", code, body)

@@ -17,7 +17,9 @@ func (c *cli) migrate(ctx context.Context, args []string) error {
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	// connect migrates the control plane.
+	// connect migrates the control plane; run deliberately, migrate may
+	// create the local cluster, as serve does.
+	c.mayCreate = true
 	return c.withTenants(ctx, func(s *tenant.Service) error {
 		latest := store.LatestVersion(s.Migrations)
 		if *status {

@@ -49,6 +49,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		*spares = -1 // web.Config: 0 means the default, negative none
 	}
 	log := newLogger(c.stdout)
+	c.mayCreate, c.serving = true, true
 	db, closeDB, err := c.connect(ctx, func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) })
 	if err != nil {
 		return err
@@ -64,6 +65,16 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
 	c.Addr = ln.Addr().String() // resolves port 0
+	if c.BaseURL == "" {
+		c.BaseURL = "http://" + c.Addr // not the one recorded by an earlier server
+	}
+	// The CLI prints what the server recorded, from its own environment.
+	if err := tenant.NewService(db).RecordBaseURL(ctx, c.baseURL()); err != nil {
+		log.Warn("the CLI will not know the base URL", "error", err.Error())
+	}
+	if c.DatabaseURL == "" {
+		defer registerServer(c.DataDir)()
+	}
 	meter := metering.NewMeter(db, metering.Options{Log: log})
 	go meter.Run(ctx) // flushes usage every few seconds; Close saves the rest below
 	cfg := tenancy

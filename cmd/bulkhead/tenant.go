@@ -160,13 +160,12 @@ func (c *cli) tenantShow(ctx context.Context, args []string) error {
 			p.CanCreate, p.CanRead, p.CanUpdate, p.CanDelete, p.CanList, p.BulkEnabled)
 		fmt.Fprintf(&b, "Limits: %d users, %d groups, %d requests/minute (burst %d)\n", p.MaxUsers, p.MaxGroups, p.RequestsPerMinute, p.Burst)
 		fmt.Fprintf(&b, "Tokens:\n")
+		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+		now := time.Now()
 		for _, k := range toks {
-			state := "active"
-			if k.RevokedAt != nil {
-				state = "revoked"
-			}
-			fmt.Fprintf(&b, "  %s  %s…  %-20s %s\n", k.ID, k.Prefix, k.Name, state)
+			fmt.Fprintf(tw, "  %s\t%s…\t%s\t%s\n", k.ID, k.Prefix, k.Name, tokenState(k, now))
 		}
+		tw.Flush()
 		if toks == nil {
 			toks = []*tenant.Token{}
 		}
@@ -180,6 +179,32 @@ func (c *cli) tenantShow(ctx context.Context, args []string) error {
 	})
 }
 
+// tokenState says whether a token works and until when, marking one that
+// expires within tenant.ExpiryWarning.
+func tokenState(k *tenant.Token, now time.Time) string {
+	switch {
+	case k.RevokedAt != nil:
+		return "revoked"
+	case k.Expired(now):
+		return "expired " + k.ExpiresAt.Local().Format("2006-01-02 15:04")
+	case k.ExpiresSoon(now):
+		return fmt.Sprintf("active, expires %s  ! in %s: create a new token and update the identity provider",
+			k.ExpiresAt.Local().Format("2006-01-02 15:04"), until(k.ExpiresAt.Sub(now)))
+	case k.ExpiresAt != nil:
+		return "active, expires " + k.ExpiresAt.Local().Format("2006-01-02")
+	}
+	return "active, never expires"
+}
+
+// until says a duration in days, or hours under two days, rounded to the
+// nearest: a token created to expire in 10d reads "10 days", not 9.
+func until(d time.Duration) string {
+	if d < 48*time.Hour {
+		return fmt.Sprintf("%d hours", max(1, int(d.Round(time.Hour).Hours())))
+	}
+	return fmt.Sprintf("%d days", int(d.Round(24*time.Hour).Hours()/24))
+}
+
 func (c *cli) tenantSetStatus(ctx context.Context, args []string, status string) error {
 	fs := c.flags("tenant " + map[string]string{tenant.StatusActive: "resume", tenant.StatusSuspended: "suspend"}[status])
 	pos, err := parse(fs, args, 1)
@@ -187,11 +212,18 @@ func (c *cli) tenantSetStatus(ctx context.Context, args []string, status string)
 		return err
 	}
 	return c.withTenants(ctx, func(s *tenant.Service) error {
-		t, err := s.SetStatus(ctx, pos[0], status, cliActor)
+		t, changed, err := s.SetStatus(ctx, pos[0], status, cliActor)
 		if err != nil {
 			return err
 		}
-		c.print(t, fmt.Sprintf("Tenant %s is %s.\n", t.ID, t.Status))
+		text := fmt.Sprintf("Tenant %s is %s.\n", t.ID, t.Status)
+		if !changed {
+			text = fmt.Sprintf("Tenant %s is already %s; nothing changed.\n", t.ID, t.Status)
+		}
+		c.print(struct {
+			*tenant.Tenant
+			Changed bool `json:"changed"`
+		}{t, changed}, text)
 		return nil
 	})
 }
@@ -253,11 +285,15 @@ func (c *cli) token(ctx context.Context, args []string) error {
 			return err
 		}
 		return c.withTenants(ctx, func(s *tenant.Service) error {
-			if err := s.RevokeToken(ctx, pos[0], pos[1], cliActor); err != nil {
+			revoked, err := s.RevokeToken(ctx, pos[0], pos[1], cliActor)
+			if err != nil {
 				return err
 			}
-			c.print(map[string]any{"tenant_id": pos[0], "token_id": pos[1], "revoked": true},
-				fmt.Sprintf("Revoked token %s of tenant %s.\n", pos[1], pos[0]))
+			text := fmt.Sprintf("Revoked token %s of tenant %s.\n", pos[1], pos[0])
+			if !revoked {
+				text = fmt.Sprintf("Token %s of tenant %s is already revoked; nothing changed.\n", pos[1], pos[0])
+			}
+			c.print(map[string]any{"tenant_id": pos[0], "token_id": pos[1], "revoked": true, "changed": revoked}, text)
 			return nil
 		})
 	}

@@ -92,9 +92,8 @@ func Open(dir string, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{DataDir: filepath.Join(dir, "postgres"), lockPath: filepath.Join(dir, "postgres.lock")}
-	if run != nil && !reachable(dir, run) {
-		c.DataDir = filepath.Join(os.TempDir(), "bulkhead-pg-"+shortHash(dir))
+	c := &Cluster{DataDir: dataDir(dir, run), lockPath: filepath.Join(dir, "postgres.lock")}
+	if c.DataDir != filepath.Join(dir, "postgres") {
 		opts.Log("the postgres user cannot reach %s; keeping the cluster in %s", dir, c.DataDir)
 	}
 	c.SocketDir = filepath.Join(os.TempDir(), "bh-"+shortHash(c.DataDir))
@@ -125,6 +124,31 @@ func Open(dir string, opts Options) (*Cluster, error) {
 		return nil, fmt.Errorf("lock %s: %w", c.users.Name(), err)
 	}
 	return c, nil
+}
+
+// Exists reports whether dir holds a cluster that Open would attach to or
+// start, rather than initialize: the CLI opens only existing clusters, so
+// that a command run in the wrong folder does not create an empty one.
+func Exists(dir string) bool {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return false
+	}
+	run, err := runAs()
+	if err != nil {
+		return false
+	}
+	_, err = os.Stat(filepath.Join(dataDir(dir, run), "PG_VERSION"))
+	return err == nil
+}
+
+// dataDir is where the cluster of the absolute directory dir lives: in
+// dir/postgres, or under /tmp when the user run cannot reach dir.
+func dataDir(dir string, run *syscall.Credential) string {
+	if run != nil && !reachable(dir, run) {
+		return filepath.Join(os.TempDir(), "bulkhead-pg-"+shortHash(dir))
+	}
+	return filepath.Join(dir, "postgres")
 }
 
 // URL returns a connection URL for the given database of the cluster, over
