@@ -78,7 +78,7 @@ func StaffList(p StaffParams) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, " <section class=\"card\" aria-labelledby=\"staff-h\"><div class=\"card-head\"><div><h2 id=\"staff-h\">Accounts</h2><p>Disabling an account signs it out at once and revokes its API keys. At least one administrator stays active.</p></div></div><div class=\"table-wrap\"><table data-testid=\"staff\"><thead><tr><th>Email</th><th>Role</th><th>State</th><th>Last sign-in</th><th>Failed sign-ins</th><th><span class=\"sr-only\">Actions</span></th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, " <section class=\"card\" aria-labelledby=\"staff-h\"><div class=\"card-head\"><div><h2 id=\"staff-h\">Accounts</h2><p>Disabling an account signs it out at once and revokes its API keys. At least one administrator stays active.</p></div></div><div class=\"table-wrap\"><table data-testid=\"staff\"><thead><tr><th>Email</th><th>Role</th><th>State</th><th>Last sign-in</th><th class=\"num\">Failed sign-ins</th><th><span class=\"sr-only\">Actions</span></th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
