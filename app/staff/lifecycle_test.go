@@ -55,7 +55,10 @@ func TestLastAdmin(t *testing.T) {
 		do   func() error
 	}{
 		{"ErrDisable", func() error { _, err := staff.DisableStaff(ctx, db, "a@example.test", "test"); return err }},
-		{"ErrDemote", func() error { _, err := staff.SetRole(ctx, db, "A@example.test", staff.RoleSupport, "test"); return err }},
+		{"ErrDemote", func() error {
+			_, err := staff.SetRole(ctx, db, "A@example.test", staff.RoleSupport, "test")
+			return err
+		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if err := tt.do(); app.ErrorCode(err) != app.ECONFLICT {
