@@ -19,7 +19,7 @@ import (
 // Page is what the layout needs on every page.
 type Page struct {
 	Title string
-	Nav   string // the active item of the top navigation: tenants, health, audit, account
+	Nav   string // the active item of the top navigation: tenants, health, audit, staff, account
 	Staff *staff.Staff
 	CSRF  string
 	Flash string // a message from the previous action, shown once

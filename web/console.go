@@ -184,20 +184,21 @@ func (s *Server) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // requireStaff lets signed-in staff through, reading the account afresh so
-// that a changed role or a deleted account takes effect at once. Anyone else
-// is sent to the sign-in page, coming back here afterwards.
+// that a changed role takes effect at once and a disabled or deleted
+// account is signed out on its next request: its session is destroyed.
+// Anyone else is sent to the sign-in page, coming back here afterwards.
 func (s *Server) requireStaff(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
 		id, err := uuid.Parse(s.console.sessions.GetString(ctx, sessionStaffID))
 		if err == nil {
 			st, err := staff.FindStaffByID(ctx, s.cfg.DB, id)
-			if err == nil {
+			if err == nil && st.Active() {
 				c.Set(ctxStaff, st)
 				c.SetRequest(c.Request().WithContext(audit.WithDetails(ctx, requestInfo(c))))
 				return next(c)
 			}
-			if app.ErrorCode(err) != app.ENOTFOUND {
+			if err != nil && app.ErrorCode(err) != app.ENOTFOUND {
 				return err
 			}
 			_ = s.console.sessions.Destroy(ctx)

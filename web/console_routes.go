@@ -65,7 +65,14 @@ func (s *Server) consoleRoutes() {
 		{http.MethodGet, "/health", support, s.healthPage},
 		{http.MethodGet, "/audit", support, s.auditPage},
 		{http.MethodGet, "/account", support, s.accountPage},
+		{http.MethodPost, "/account/password", support, s.changePassword},
 		{http.MethodPost, "/account/keys", admin, s.createAPIKey},
+		{http.MethodGet, "/staff", admin, s.staffPage},
+		{http.MethodPost, "/staff", admin, s.createStaff},
+		{http.MethodPost, "/staff/:id/disable", admin, s.staffAction("disable")},
+		{http.MethodPost, "/staff/:id/enable", admin, s.staffAction("enable")},
+		{http.MethodPost, "/staff/:id/role", admin, s.staffAction("role")},
+		{http.MethodPost, "/staff/:id/unlock", admin, s.staffAction("unlock")},
 		{http.MethodPost, "/account/keys/:key/revoke", admin, s.revokeAPIKey},
 	} {
 		var mw []echo.MiddlewareFunc

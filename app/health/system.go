@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/bulkhead-dev/bulkhead/app/staff"
 	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 	"github.com/bulkhead-dev/bulkhead/app/usage"
@@ -75,4 +76,45 @@ func SlowestTenants(ctx context.Context, db *store.DB, n int) ([]Latency, error)
 		return cmp.Or(cmp.Compare(b.P95, a.P95), cmp.Compare(b.Requests, a.Requests))
 	})
 	return ls[:min(n, len(ls))], nil
+}
+
+// Thresholds of the sign-in check: more failed sign-ins than
+// SignInBurst within SignInBurstWindow, across every account, looks like
+// someone guessing passwords.
+const (
+	SignInBurst       = 20
+	SignInBurstWindow = 15 * time.Minute
+)
+
+// SignIns is the state of console sign-ins: the failures within
+// SignInBurstWindow, from the audit trail (which keeps them after a later
+// success), and the accounts the throttle locks now.
+type SignIns struct {
+	Failures int            `json:"failures"`
+	Locked   []*staff.Entry `json:"locked"`
+}
+
+// Burst reports whether the failures are more than SignInBurst.
+func (s *SignIns) Burst() bool { return s.Failures > SignInBurst }
+
+// FindSignIns returns the state of console sign-ins. It returns
+// EUNAVAILABLE when the control plane cannot be read.
+func FindSignIns(ctx context.Context, db *store.DB) (*SignIns, error) {
+	var s SignIns
+	const q = `SELECT count(*) FROM control.audit_events WHERE at > now() - $1::interval AND action = $2`
+	window := fmt.Sprintf("%d seconds", int(SignInBurstWindow.Seconds()))
+	if err := db.GetContext(ctx, &s.Failures, q, window, staff.ActionSignInFailed); err != nil {
+		return nil, fmt.Errorf("count failed sign-ins: %w", store.Unavailable(err))
+	}
+	es, err := staff.FindStaff(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	for _, e := range es {
+		if e.Locked(now) {
+			s.Locked = append(s.Locked, e)
+		}
+	}
+	return &s, nil
 }

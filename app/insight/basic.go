@@ -5,11 +5,13 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/bulkhead-dev/bulkhead/app/health"
 	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
@@ -145,15 +147,11 @@ func (b *Basic) Health(ctx context.Context) (*HealthReport, error) {
 		return LevelOK, detail
 	})
 	timed("Failed sign-ins", func() (string, string) {
-		var n int
-		err := b.DB.GetContext(ctx, &n, `SELECT count(*) FROM control.sign_in_failures WHERE at > now() - interval '1 hour'`)
-		switch {
-		case err != nil:
+		si, err := health.FindSignIns(ctx, b.DB)
+		if err != nil {
 			return LevelFailing, "cannot read failed sign-ins"
-		case n >= 20:
-			return LevelWarn, fmt.Sprintf("%d in the last hour: someone may be guessing passwords", n)
 		}
-		return LevelOK, fmt.Sprintf("%d in the last hour", n)
+		return signInCheck(si, r.At)
 	})
 	r.Checks = append(r.Checks, Check{Name: "SCIM traffic", Level: LevelInfo,
 		Detail: "not recorded yet: request rates and error ratios appear once usage metering is on"})
@@ -222,4 +220,37 @@ func Assess(t *tenant.TenantSummary, st *TenantStats, latestVersion int, now tim
 		}
 	}
 	return h
+}
+
+// signInCheck warns on accounts the sign-in throttle locks and on bursts of
+// failures across accounts, which suggest someone guessing passwords.
+func signInCheck(si *health.SignIns, now time.Time) (level, detail string) {
+	minutes := int(health.SignInBurstWindow.Minutes())
+	detail = fmt.Sprintf("%d in the last %d minutes", si.Failures, minutes)
+	level = LevelOK
+	if si.Burst() {
+		level = LevelWarn
+		detail += fmt.Sprintf(" (more than %d): someone may be guessing passwords", health.SignInBurst)
+	}
+	if len(si.Locked) > 0 {
+		level = LevelWarn
+		var names []string
+		for _, e := range si.Locked {
+			names = append(names, fmt.Sprintf("%s (for %s more)", e.Email, roundMinutes(e.LockedUntil.Sub(now))))
+		}
+		accounts := "accounts"
+		if len(names) == 1 {
+			accounts = "account"
+		}
+		detail += fmt.Sprintf("; %d %s locked after failed sign-ins: %s; an administrator can unlock them on the Staff page", len(names), accounts, strings.Join(names, ", "))
+	}
+	return level, detail
+}
+
+// roundMinutes says a wait in whole minutes, at least one.
+func roundMinutes(d time.Duration) string {
+	if m := int((d + time.Minute - 1) / time.Minute); m > 1 {
+		return fmt.Sprintf("%d minutes", m)
+	}
+	return "1 minute"
 }

@@ -53,8 +53,8 @@ const apiKeyColumns = `id, staff_id, name, prefix, created_at, last_used_at, rev
 const MaxAPIKeyNameLength = 100
 
 // CreateAPIKey issues an API key for the account staffID. name defaults to
-// "api key". It returns ENOTFOUND for an unknown account and EINVALID for
-// a name CheckName refuses.
+// "api key". It returns ENOTFOUND for an unknown account, ECONFLICT for a
+// disabled one and EINVALID for a name CheckName refuses.
 func CreateAPIKey(ctx context.Context, db *store.DB, staffID uuid.UUID, name, actor string) (*NewAPIKey, error) {
 	if name = strings.TrimSpace(name); name == "" {
 		name = "api key"
@@ -68,13 +68,20 @@ func CreateAPIKey(ctx context.Context, db *store.DB, staffID uuid.UUID, name, ac
 	}
 	k := NewAPIKey{Secret: APIKeyPrefix + base64.RawURLEncoding.EncodeToString(b)}
 	err := db.Transact(ctx, func(tx *sqlx.Tx) error {
-		var email string
-		err := tx.GetContext(ctx, &email, `SELECT email FROM control.staff WHERE id = $1`, staffID)
+		var st struct {
+			Email    string `db:"email"`
+			Disabled bool   `db:"disabled"`
+		}
+		err := tx.GetContext(ctx, &st, `SELECT email, disabled_at IS NOT NULL AS disabled FROM control.staff WHERE id = $1`, staffID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return app.Errorf(app.ENOTFOUND, "staff account not found")
 		} else if err != nil {
 			return err
 		}
+		if st.Disabled {
+			return app.Errorf(app.ECONFLICT, "%s is disabled: enable the account first", st.Email)
+		}
+		email := st.Email
 		const q = `INSERT INTO control.staff_api_keys (id, staff_id, name, prefix, hash)
 			VALUES ($1, $2, $3, $4, $5) RETURNING ` + apiKeyColumns
 		if err := tx.GetContext(ctx, &k.APIKey, q, uuid.New(), staffID, name, k.Secret[:len(APIKeyPrefix)+8], hashKey(k.Secret)); err != nil {
@@ -119,8 +126,8 @@ func RevokeAPIKey(ctx context.Context, db *store.DB, staffID uuid.UUID, keyID, a
 }
 
 // AuthenticateAPIKey returns the account an API key belongs to and stamps
-// the key's last use. Unknown, malformed and revoked keys all give the same
-// EUNAUTHORIZED.
+// the key's last use. Unknown, malformed and revoked keys, and the keys of a
+// disabled account, all give the same EUNAUTHORIZED.
 func AuthenticateAPIKey(ctx context.Context, db *store.DB, secret string) (*Staff, error) {
 	unauthorized := app.Errorf(app.EUNAUTHORIZED, "invalid or revoked API key")
 	if !strings.HasPrefix(secret, APIKeyPrefix) || len(secret) > 100 {
@@ -130,8 +137,8 @@ func AuthenticateAPIKey(ctx context.Context, db *store.DB, secret string) (*Staf
 	const q = `
 		UPDATE control.staff_api_keys k SET last_used_at = now()
 		FROM control.staff s
-		WHERE k.hash = $1 AND k.revoked_at IS NULL AND s.id = k.staff_id
-		RETURNING s.id, s.email, s.role, s.created_at, s.last_sign_in_at`
+		WHERE k.hash = $1 AND k.revoked_at IS NULL AND s.id = k.staff_id AND s.disabled_at IS NULL
+		RETURNING s.id, s.email, s.role, s.created_at, s.last_sign_in_at, s.disabled_at`
 	err := db.GetContext(ctx, &s, q, hashKey(secret))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, unauthorized

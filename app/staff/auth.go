@@ -43,14 +43,31 @@ func (s *Staff) Actor() string { return "staff:" + s.Email }
 // email takes as long as a wrong password.
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("bulkhead dummy password"), bcrypt.DefaultCost)
 
+// Audit actions of sign-ins. A failure's actor is AnonymousActor, with the
+// email typed in its details: it may name no account.
+const (
+	ActionSignIn       = "staff.sign_in"
+	ActionSignInFailed = "staff.sign_in_failed"
+	ActionLocked       = "staff.sign_in_locked"
+	AnonymousActor     = "anonymous"
+)
+
 // Authenticate checks an email and password. It returns EUNAUTHORIZED for a
 // wrong email or password, with the same message for both (an email longer
-// than MaxEmailLength is wrong at once), and EFORBIDDEN while the email or
-// the client address is throttled after repeated failures. Every attempt
-// let through is counted as a failure before its password is compared, so
-// that parallel guesses, on any instance, are limited exactly as
-// sequential ones. A successful sign-in clears the email's failures, stamps
-// last_sign_in_at and is recorded in the audit trail.
+// than MaxEmailLength is wrong at once), EUNAUTHORIZED with its own message
+// for the right password of a disabled account, and EFORBIDDEN while the
+// email or the client address is throttled after repeated failures. Every
+// attempt let through is counted as a failure before its password is
+// compared, so that parallel guesses, on any instance, are limited exactly
+// as sequential ones. A successful sign-in clears the email's failures (the
+// throttle's count), stamps last_sign_in_at and is recorded in the audit
+// trail.
+//
+// Each failure is recorded in the audit trail (the email, the client and
+// the request id; never the password), and so is the failure that locks
+// the email or the client, once: the trail keeps them after a later
+// success. Attempts refused while locked are not recorded one by one, so
+// that the throttle also bounds how fast a guesser can grow the trail.
 func Authenticate(ctx context.Context, db *store.DB, in SignIn) (*Staff, error) {
 	email := strings.ToLower(strings.TrimSpace(in.Email))
 	if utf8.RuneCountInString(email) > MaxEmailLength {
@@ -58,18 +75,18 @@ func Authenticate(ctx context.Context, db *store.DB, in SignIn) (*Staff, error) 
 		// under an index that would refuse it.
 		return nil, app.Errorf(app.EUNAUTHORIZED, "wrong email or password")
 	}
-	if wait, err := reserveAttempt(ctx, db, email, in.Client); err != nil {
+	att, err := reserveAttempt(ctx, db, email, in.Client)
+	if err != nil {
 		return nil, err
-	} else if wait > 0 {
-		return nil, app.Errorf(app.EFORBIDDEN, "too many failed sign-ins; try again in %s", roundUp(wait))
+	} else if att.wait > 0 {
+		return nil, app.Errorf(app.EFORBIDDEN, "too many failed sign-ins; try again in %s", roundUp(att.wait))
 	}
 	var row struct {
 		Staff
 		PasswordHash string `db:"password_hash"`
 	}
-	const q = `SELECT id, email, role, created_at, last_sign_in_at, password_hash
-		FROM control.staff WHERE lower(email) = $1`
-	err := db.GetContext(ctx, &row, q, email)
+	const q = `SELECT ` + staffColumns + `, password_hash FROM control.staff WHERE lower(email) = $1`
+	err = db.GetContext(ctx, &row, q, email)
 	hash := []byte(row.PasswordHash)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -78,8 +95,19 @@ func Authenticate(ctx context.Context, db *store.DB, in SignIn) (*Staff, error) 
 		return nil, fmt.Errorf("sign in %q: %w", email, store.Unavailable(err))
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(in.Password)) != nil || row.PasswordHash == "" {
-		// The failure was recorded when the attempt was reserved.
+		// The failure was counted when the attempt was reserved.
+		if err := att.fail(ctx, db, in, email, "wrong email or password"); err != nil {
+			return nil, err
+		}
 		return nil, app.Errorf(app.EUNAUTHORIZED, "wrong email or password")
+	}
+	if !row.Active() {
+		// Only someone who knows the password learns that the account is
+		// disabled.
+		if err := att.fail(ctx, db, in, email, "account disabled"); err != nil {
+			return nil, err
+		}
+		return nil, app.Errorf(app.EUNAUTHORIZED, "this account is disabled; an administrator can enable it")
 	}
 	s := row.Staff
 	err = db.Transact(ctx, func(tx *sqlx.Tx) error {
@@ -90,7 +118,7 @@ func Authenticate(ctx context.Context, db *store.DB, in SignIn) (*Staff, error) 
 		if err := tx.GetContext(ctx, &s.LastSignInAt, `UPDATE control.staff SET last_sign_in_at = now() WHERE id = $1 RETURNING last_sign_in_at`, s.ID); err != nil {
 			return err
 		}
-		return audit.Record(ctx, tx, s.Actor(), "staff.sign_in", "", map[string]any{"client": in.Client, "request_id": in.RequestID})
+		return audit.Record(ctx, tx, s.Actor(), ActionSignIn, "", map[string]any{"client": in.Client, "request_id": in.RequestID})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sign in %q: %w", email, err)
@@ -102,34 +130,74 @@ func Authenticate(ctx context.Context, db *store.DB, in SignIn) (*Staff, error) 
 // attempts one at a time per email and per client ("sgn").
 const signInLockClass = 0x73676e
 
+// attempt is a sign-in attempt let through the throttle, or refused by it
+// (wait > 0).
+type attempt struct {
+	wait time.Duration
+	// locks say how long the email and the client are locked if this
+	// attempt fails: its failure is the one that reached the limit.
+	emailLock, clientLock time.Duration
+}
+
+// fail records a failed attempt in the audit trail, with the lockout it
+// completes, if any.
+func (a attempt) fail(ctx context.Context, db *store.DB, in SignIn, email, reason string) error {
+	return db.Transact(ctx, func(tx *sqlx.Tx) error {
+		details := map[string]any{"email": email, "client": in.Client, "request_id": in.RequestID, "reason": reason}
+		if err := audit.Record(ctx, tx, AnonymousActor, ActionSignInFailed, "", details); err != nil {
+			return err
+		}
+		for _, l := range []struct {
+			what string
+			d    time.Duration
+		}{{"email", a.emailLock}, {"client", a.clientLock}} {
+			if l.d <= 0 {
+				continue
+			}
+			details := map[string]any{"email": email, "client": in.Client, "request_id": in.RequestID,
+				"locked": l.what, "minutes": int(roundUpMinutes(l.d))}
+			if err := audit.Record(ctx, tx, AnonymousActor, ActionLocked, "", details); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // reserveAttempt records a sign-in attempt as failed before its password is
 // compared, unless the email or the client is throttled already; then it
 // records nothing and returns how long they must still wait. The check and
 // the record run under transaction-scoped advisory locks on the email and
 // the client, taken always in that order, so that concurrent attempts from
 // every instance sharing the database are counted one after another: at
-// most MaxFailures of them ever reach the password hash. An attempt that
-// then succeeds deletes its record with the email's other failures.
-func reserveAttempt(ctx context.Context, db *store.DB, email, client string) (wait time.Duration, err error) {
+// most MaxFailures of them ever reach the password hash, and exactly one
+// of them completes a lock. An attempt that then succeeds deletes its
+// record with the email's other failures.
+func reserveAttempt(ctx context.Context, db *store.DB, email, client string) (a attempt, err error) {
 	err = db.Transact(ctx, func(tx *sqlx.Tx) error {
 		const lock = `SELECT pg_advisory_xact_lock($1, hashtext($2)), pg_advisory_xact_lock($1 + 1, hashtext($3))`
 		if _, err := tx.ExecContext(ctx, lock, signInLockClass, email, client); err != nil {
 			return err
 		}
-		if wait, err = throttled(ctx, tx, email, client); err != nil || wait > 0 {
+		e, c, err := throttled(ctx, tx, email, client)
+		if a.wait = max(e, c); err != nil || a.wait > 0 {
 			return err
 		}
-		return recordFailure(ctx, tx, email, client)
+		if err := recordFailure(ctx, tx, email, client); err != nil {
+			return err
+		}
+		a.emailLock, a.clientLock, err = throttled(ctx, tx, email, client)
+		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("check sign-in throttle: %w", err)
+		return attempt{}, fmt.Errorf("check sign-in throttle: %w", err)
 	}
-	return wait, nil
+	return a, nil
 }
 
-// throttled returns how long the email or client must still wait, or 0:
-// the oldest of its last N failures within the window, plus the window.
-func throttled(ctx context.Context, q sqlx.QueryerContext, email, client string) (time.Duration, error) {
+// throttled returns how long the email and the client must still wait, or
+// 0: the oldest of its last N failures within the window, plus the window.
+func throttled(ctx context.Context, q sqlx.QueryerContext, email, client string) (emailWait, clientWait time.Duration, err error) {
 	const query = `
 		SELECT now() AS now,
 			(SELECT min(at) FROM (SELECT at FROM control.sign_in_failures
@@ -143,18 +211,20 @@ func throttled(ctx context.Context, q sqlx.QueryerContext, email, client string)
 		EmailSince  *time.Time `db:"email_since"`
 		ClientSince *time.Time `db:"client_since"`
 	}
-	window := fmt.Sprintf("%d seconds", int(FailureWindow.Seconds()))
-	if err := sqlx.GetContext(ctx, q, &row, query, email, client, window, MaxFailures, MaxClientFailures); err != nil {
-		return 0, err
+	if err := sqlx.GetContext(ctx, q, &row, query, email, client, windowInterval(), MaxFailures, MaxClientFailures); err != nil {
+		return 0, 0, err
 	}
-	var wait time.Duration
-	for _, since := range []*time.Time{row.EmailSince, row.ClientSince} {
-		if since != nil {
-			wait = max(wait, since.Add(FailureWindow).Sub(row.Now))
+	wait := func(since *time.Time) time.Duration {
+		if since == nil {
+			return 0
 		}
+		return max(0, since.Add(FailureWindow).Sub(row.Now))
 	}
-	return wait, nil
+	return wait(row.EmailSince), wait(row.ClientSince), nil
 }
+
+// windowInterval is FailureWindow as a PostgreSQL interval.
+func windowInterval() string { return fmt.Sprintf("%d seconds", int(FailureWindow.Seconds())) }
 
 func recordFailure(ctx context.Context, ex sqlx.ExecerContext, email, client string) error {
 	const q = `
@@ -168,17 +238,18 @@ func recordFailure(ctx context.Context, ex sqlx.ExecerContext, email, client str
 
 // roundUp says a wait in whole minutes, at least one.
 func roundUp(d time.Duration) string {
-	m := int((d + time.Minute - 1) / time.Minute)
-	if m <= 1 {
-		return "1 minute"
+	if m := roundUpMinutes(d); m > 1 {
+		return fmt.Sprintf("%d minutes", m)
 	}
-	return fmt.Sprintf("%d minutes", m)
+	return "1 minute"
 }
+
+func roundUpMinutes(d time.Duration) int64 { return max(1, int64((d+time.Minute-1)/time.Minute)) }
 
 // FindStaffByID returns the account with the given id, or ENOTFOUND.
 func FindStaffByID(ctx context.Context, db *store.DB, id uuid.UUID) (*Staff, error) {
 	var s Staff
-	err := db.GetContext(ctx, &s, `SELECT id, email, role, created_at, last_sign_in_at FROM control.staff WHERE id = $1`, id)
+	err := db.GetContext(ctx, &s, `SELECT `+staffColumns+` FROM control.staff WHERE id = $1`, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, app.Errorf(app.ENOTFOUND, "staff account not found")
 	}
@@ -192,7 +263,7 @@ func FindStaffByID(ctx context.Context, db *store.DB, id uuid.UUID) (*Staff, err
 // case-insensitively, or ENOTFOUND.
 func FindStaffByEmail(ctx context.Context, db *store.DB, email string) (*Staff, error) {
 	var s Staff
-	const q = `SELECT id, email, role, created_at, last_sign_in_at FROM control.staff WHERE lower(email) = lower($1)`
+	const q = `SELECT ` + staffColumns + ` FROM control.staff WHERE lower(email) = lower($1)`
 	err := db.GetContext(ctx, &s, q, strings.TrimSpace(email))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, app.Errorf(app.ENOTFOUND, "no staff account with email %q", email)

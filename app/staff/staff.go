@@ -44,7 +44,14 @@ type Staff struct {
 	Role         string     `db:"role" json:"role"`
 	CreatedAt    time.Time  `db:"created_at" json:"created_at"`
 	LastSignInAt *time.Time `db:"last_sign_in_at" json:"last_sign_in_at,omitempty"`
+	DisabledAt   *time.Time `db:"disabled_at" json:"disabled_at,omitempty"`
 }
+
+// staffColumns are the columns a Staff is read from.
+const staffColumns = `id, email, role, created_at, last_sign_in_at, disabled_at`
+
+// Active reports whether the account may sign in and use its API keys.
+func (s *Staff) Active() bool { return s.DisabledAt == nil }
 
 // CreateStaff adds an account. It returns EINVALID for a bad email (longer
 // than MaxEmailLength among them), role or a password shorter than
@@ -61,11 +68,8 @@ func CreateStaff(ctx context.Context, db *store.DB, email, role, password, actor
 	if role != RoleAdmin && role != RoleSupport {
 		return nil, app.Errorf(app.EINVALID, "invalid role %q: use admin or support", role)
 	}
-	if len(password) < MinPasswordLength {
-		return nil, app.Errorf(app.EINVALID, "the password must have at least %d characters", MinPasswordLength)
-	}
-	if len(password) > 72 {
-		return nil, app.Errorf(app.EINVALID, "the password must have at most 72 bytes")
+	if err := CheckPassword(password); err != nil {
+		return nil, err
 	}
 	var s Staff
 	err = db.Transact(ctx, func(tx *sqlx.Tx) error {
@@ -82,6 +86,19 @@ func CreateStaff(ctx context.Context, db *store.DB, email, role, password, actor
 	return &s, nil
 }
 
+// CheckPassword returns EINVALID for a password shorter than
+// MinPasswordLength or longer than the 72 bytes bcrypt reads (the rest
+// would be ignored silently).
+func CheckPassword(password string) error {
+	if len(password) < MinPasswordLength {
+		return app.Errorf(app.EINVALID, "the password must have at least %d characters", MinPasswordLength)
+	}
+	if len(password) > 72 {
+		return app.Errorf(app.EINVALID, "the password must have at most 72 bytes")
+	}
+	return nil
+}
+
 func insert(ctx context.Context, tx *sqlx.Tx, email, role, password string) (Staff, error) {
 	var s Staff
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
@@ -89,7 +106,7 @@ func insert(ctx context.Context, tx *sqlx.Tx, email, role, password string) (Sta
 		return s, err
 	}
 	const q = `INSERT INTO control.staff (id, email, role, password_hash) VALUES ($1, $2, $3, $4)
-		RETURNING id, email, role, created_at, last_sign_in_at`
+		RETURNING ` + staffColumns
 	err = tx.GetContext(ctx, &s, q, uuid.New(), email, role, string(hash))
 	if pqErr, ok := err.(*pq.Error); ok && pqErr.Code == "23505" {
 		return s, app.Errorf(app.ECONFLICT, "a staff account with email %q already exists", email)

@@ -55,6 +55,12 @@ Usage:
   bulkhead tenant export ID > ID.json          users, groups, memberships, permissions
   bulkhead tenant import [FILE|-] [--id NEW_ID]   from a file or stdin
   bulkhead staff create --email EMAIL --role admin|support   (password on stdin)
+  bulkhead staff list
+  bulkhead staff disable --email EMAIL        signs it out, revokes its API keys
+  bulkhead staff enable --email EMAIL
+  bulkhead staff role --email EMAIL admin|support
+  bulkhead staff reset-password --email EMAIL (password on stdin; also unlocks)
+  bulkhead staff unlock --email EMAIL         clear its failed sign-ins
   bulkhead staff apikey create --email EMAIL [--name NAME]   (admin JSON API key)
   bulkhead audit [--tenant ID] [--since 24h]   the audit trail, newest first
 

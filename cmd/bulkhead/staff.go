@@ -16,8 +16,20 @@ func (c *cli) staff(ctx context.Context, args []string) error {
 	if len(args) >= 2 && args[0] == "apikey" && args[1] == "create" {
 		return c.staffAPIKeyCreate(ctx, args[2:])
 	}
+	if len(args) > 0 {
+		switch args[0] {
+		case "list":
+			return c.staffList(ctx, args[1:])
+		case "disable", "enable", "unlock":
+			return c.staffChange(ctx, args[0], args[1:])
+		case "role":
+			return c.staffRole(ctx, args[1:])
+		case "reset-password":
+			return c.staffResetPassword(ctx, args[1:])
+		}
+	}
 	if len(args) == 0 || args[0] != "create" {
-		return fmt.Errorf("%w: staff needs the subcommand create or apikey create", errUsage)
+		return fmt.Errorf("%w: staff needs a subcommand: create, list, disable, enable, role, reset-password, unlock or apikey create", errUsage)
 	}
 	fs := c.flags("staff create")
 	email := fs.String("email", "", "")
@@ -55,7 +67,7 @@ func (c *cli) readPassword() (string, error) {
 	}
 	line, err := bufio.NewReader(c.stdin).ReadString('\n')
 	if err != nil && line == "" {
-		return "", fmt.Errorf("%w: staff create reads the password from stdin", errUsage)
+		return "", fmt.Errorf("%w: the password is read from stdin, one line", errUsage)
 	}
 	return strings.TrimRight(line, "\r\n"), nil
 }
