@@ -30,11 +30,13 @@ type activityConsole struct {
 	rec *activity.Recorder
 }
 
-func newActivityConsole(t testing.TB) *activityConsole {
+// newActivityConsole starts it; the recorder flushes every flushEvery when
+// a test runs it.
+func newActivityConsole(t testing.TB, flushEvery time.Duration) *activityConsole {
 	t.Helper()
 	db := storetest.NewDB(t)
 	ac := &activityConsole{consoleServer: &consoleServer{db: db, tenants: tenant.NewService(db)}}
-	ac.rec = activity.NewRecorder(db, activity.Options{FlushEvery: time.Hour})
+	ac.rec = activity.NewRecorder(db, activity.Options{FlushEvery: flushEvery})
 	ac.srv = httptest.NewUnstartedServer(nil)
 	ac.srv.Start()
 	ac.web = web.NewServer(web.Config{DB: db, Log: slog.New(slog.DiscardHandler), BaseURL: ac.srv.URL,
@@ -74,7 +76,7 @@ func (ac *activityConsole) rawSCIM(t testing.TB, path, authorization string) (*h
 // token's prefix and why it failed, never a secret or personal data.
 func TestActivity(t *testing.T) {
 	t.Parallel()
-	ac := newActivityConsole(t)
+	ac := newActivityConsole(t, time.Hour)
 	ctx := context.Background()
 	tn, tok := ac.createTenant(t, tenant.PlanEnterprise)
 	other, otherTok := ac.createTenant(t, tenant.PlanEnterprise)
