@@ -5,7 +5,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bulkhead-dev/bulkhead/app/activity"
 	"github.com/bulkhead-dev/bulkhead/app/insight"
+	"github.com/bulkhead-dev/bulkhead/app/usage"
 )
 
 func joinReasons(h insight.TenantHealth) string {
@@ -116,3 +118,29 @@ func checkName(name string) string { return capitalize(strings.ReplaceAll(name, 
 // ariaBool renders a boolean ARIA state such as aria-invalid: "true" or
 // "false" (an empty value would mean false, and CSS could not select it).
 func ariaBool(b bool) string { return strconv.FormatBool(b) }
+
+// activityReasons say in words why a request of the activity feed was
+// refused.
+var activityReasons = map[string]string{
+	activity.ReasonNoCredential:  "No bearer token sent",
+	activity.ReasonMalformed:     "Not a Bulkhead token or a JWT",
+	activity.ReasonUnknownToken:  "Unknown token",
+	activity.ReasonRevokedToken:  "Revoked token",
+	activity.ReasonExpiredToken:  "Expired token",
+	activity.ReasonWrongTenant:   "A credential of another tenant",
+	activity.ReasonUnknownIssuer: "JWT issuer not registered for this tenant",
+	activity.ReasonExpiredJWT:    "Expired JWT",
+	activity.ReasonRejectedJWT:   "JWT refused (signature, audience or claims)",
+	activity.ReasonRejected:      "Credential refused at this URL",
+	usage.RefusalPermission:      "Not permitted",
+	usage.RefusalQuota:           "Over quota",
+	usage.RefusalSuspended:       "Tenant suspended",
+	usage.RefusalRateLimit:       "Rate limited",
+}
+
+func activityReason(code string) string {
+	if s, ok := activityReasons[code]; ok {
+		return s
+	}
+	return code
+}

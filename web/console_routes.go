@@ -51,6 +51,8 @@ func (s *Server) consoleRoutes() {
 		{http.MethodGet, "/tenants/:id", support, s.tenantPage},
 		{http.MethodGet, "/tenants/:id/usage", support, s.usagePage},
 		{http.MethodGet, "/tenants/:id/requests", support, s.requestsPage},
+		{http.MethodGet, "/tenants/:id/activity", support, s.activityPage},
+		{http.MethodGet, "/tenants/:id/activity/stream", support, s.activityStream},
 		{http.MethodPost, "/tenants/:id/permissions", admin, s.updatePermissions},
 		{http.MethodPost, "/tenants/:id/tokens", admin, s.createToken},
 		{http.MethodPost, "/tenants/:id/tokens/:token/revoke", admin, s.revokeToken},
@@ -111,6 +113,7 @@ func (s *Server) consoleRoutes() {
 		{http.MethodGet, "/tenants/:id/audit", support, s.apiAudit},
 		{http.MethodGet, "/tenants/:id/usage", support, s.apiUsage},
 		{http.MethodGet, "/tenants/:id/requests", support, s.apiRequests},
+		{http.MethodGet, "/tenants/:id/activity", support, s.apiActivity},
 		{http.MethodGet, "/health", support, s.apiHealth},
 		{http.MethodGet, "/audit", support, s.apiAudit},
 	} {

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/bulkhead-dev/bulkhead/app/activity"
 	"github.com/bulkhead-dev/bulkhead/app/usage"
 )
 
@@ -26,6 +27,7 @@ const topTenants = 20
 // the busiest tenants, only when asked to.
 type observer struct {
 	meter    *usage.Meter
+	activity *activity.Recorder
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
@@ -36,6 +38,7 @@ type observer struct {
 func newObserver(cfg Config) *observer {
 	o := &observer{
 		meter:    cfg.Meter,
+		activity: cfg.Activity,
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bulkhead_http_requests_total",

@@ -12,6 +12,8 @@ import (
 const (
 	ctxTenantID      = "tenant_id"
 	ctxRefusalReason = "refusal_reason" // app.Reason* of a refused request
+	ctxCredential    = "credential"     // the public name of the SCIM credential that worked (Principal.TokenPrefix)
+	ctxAuthFailure   = "auth_failure"   // *activity.AuthFailure of a SCIM credential that did not work
 )
 
 // logRequests writes one structured line per request, with its request id and

@@ -45,13 +45,16 @@ func (s *Server) scimAuth(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		p, err := s.authenticate(c)
 		if err != nil {
+			s.noteAuthFailure(c, rt.tenant)
 			return err
 		}
 		if rt.tenant != "" && rt.tenant != p.Tenant.ID {
+			s.noteAuthFailure(c, rt.tenant)
 			return errNoTenant
 		}
 		base := s.base(rt, p.Tenant.ID)
 		c.Set(ctxTenantID, p.Tenant.ID)
+		c.Set(ctxCredential, p.TokenPrefix)
 		switch {
 		case p.Tenant.Status == tenant.StatusSuspended:
 			return app.Refusef(app.EFORBIDDEN, app.ReasonSuspended, "the tenant is suspended; its data is kept: contact your provider to resume it")

@@ -127,11 +127,10 @@ func (s *Server) authenticate(c echo.Context) (*tenant.Principal, error) {
 		}
 		return s.auth.AuthenticateGateway(req.Context(), id)
 	}
-	h := req.Header.Get(echo.HeaderAuthorization)
-	if len(h) <= len(scimBearer) || !strings.EqualFold(h[:len(scimBearer)], scimBearer) {
+	cred, ok := bearer(req)
+	if !ok {
 		return nil, errNoTenant
 	}
-	cred := strings.TrimSpace(h[len(scimBearer):])
 	if !strings.HasPrefix(cred, tenant.TokenPrefix) && strings.Count(cred, ".") == 2 {
 		return s.auth.AuthenticateJWT(req.Context(), cred, s.modes().Audiences)
 	}

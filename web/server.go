@@ -17,6 +17,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/bulkhead-dev/bulkhead/app/activity"
 	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 	"github.com/bulkhead-dev/bulkhead/app/usage"
@@ -44,6 +45,9 @@ type Config struct {
 	// adds the busiest tenants to /metrics (web/metrics.go).
 	Meter               *usage.Meter
 	MetricsTenantLabels bool
+	// Activity records the tenant activity feed (nil: not recorded); it
+	// needs Meter, whose capture of each request it reads.
+	Activity *activity.Recorder
 	// Spares is how many spare tenant schemas to keep ready, so that
 	// creating a tenant renames one; 0 means tenant.DefaultSpares, negative
 	// turns the pool off.
@@ -63,6 +67,10 @@ type Server struct {
 	tenantDomain string // cfg.TenantDomain, lower-case, without dots at the ends
 	console      *console
 	spares       *tenant.SparePool
+
+	streams   chan struct{} // a slot per open activity stream (MaxActivityStreams)
+	closing   chan struct{} // closed by Shutdown, which ends the streams
+	closeOnce sync.Once
 }
 
 // NewServer returns a server with every route registered.
@@ -81,6 +89,8 @@ func NewServer(cfg Config) *Server {
 
 		tenantDomain: strings.Trim(strings.ToLower(cfg.TenantDomain), "."),
 		spares:       tenant.NewSparePool(tenants, cmp.Or(cfg.Spares, tenant.DefaultSpares), cfg.Log),
+		streams:      make(chan struct{}, MaxActivityStreams),
+		closing:      make(chan struct{}),
 	}
 	s.http = &http.Server{
 		Handler:           e,
@@ -123,7 +133,9 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 // Shutdown stops accepting connections and waits for in-flight requests to
-// finish, until ctx ends.
+// finish, until ctx ends. Live activity streams, which would never finish,
+// end at once.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.closeOnce.Do(func() { close(s.closing) })
 	return s.http.Shutdown(ctx)
 }

@@ -80,6 +80,7 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			e.Failure = cp.failure(req, res)
 		}
 		s.obs.meter.Record(e)
+		s.recordActivity(c, e) // web/activity.go
 		return nil
 	}
 }

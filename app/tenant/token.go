@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 
@@ -22,6 +23,10 @@ import (
 // TokenPrefix starts every SCIM token, so that secret scanners and people
 // recognise one.
 const TokenPrefix = "bh_"
+
+// tokenPrefixLen is how much of a token is its public prefix: TokenPrefix
+// and 8 more characters, stored and listed with the token.
+const tokenPrefixLen = len(TokenPrefix) + 8
 
 // Token is a SCIM bearer token as listed: never the secret itself.
 type Token struct {
@@ -59,7 +64,7 @@ func createToken(ctx context.Context, tx *sqlx.Tx, tenantID, name string, expire
 		INSERT INTO control.tokens (id, tenant_id, name, prefix, hash, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6)
 		RETURNING id, tenant_id, name, prefix, created_at, last_used_at, expires_at, revoked_at`
-	if err := tx.GetContext(ctx, &t.Token, q, uuid.New(), tenantID, name, secret[:len(TokenPrefix)+8], hashToken(secret), expires); err != nil {
+	if err := tx.GetContext(ctx, &t.Token, q, uuid.New(), tenantID, name, secret[:tokenPrefixLen], hashToken(secret), expires); err != nil {
 		return nil, fmt.Errorf("create token for %q: %w", tenantID, err)
 	}
 	return &t, nil
@@ -218,4 +223,58 @@ func (s *Service) principal(ctx context.Context, hash []byte) (*Principal, error
 	}
 	return &Principal{Tenant: row.Tenant, Permissions: row.Permissions, Types: resourceTypes(row.Extensions),
 		TokenID: row.TokenID, TokenPrefix: row.TokenPrefix, TokenExpires: row.TokenExpires, Kind: CredentialToken}, nil
+}
+
+// Presented is what can be told of a bearer credential that did not work,
+// without the database and without keeping its secret: for the activity
+// feed, which finds out at leisure why it failed (package activity).
+type Presented struct {
+	Kind     string // CredentialToken, CredentialJWT, or "" for anything else
+	Prefix   string // a token's public prefix, as listed with it; "" when it has none
+	Hash     []byte // a token's SHA-256, the form stored, to find which token it was
+	Issuer   string // a JWT's iss claim, unverified
+	TenantID string // a JWT's tenant_id claim, unverified
+	Expired  bool   // a JWT's exp has passed, leeway included
+}
+
+// Describe tells what kind of credential raw, a bearer credential, is,
+// with what may be shown of it: an opaque token's public prefix (never
+// more: a string too short to hold a secret past its prefix has none) and
+// hash, or a JWT's issuer and tenant claims read without verifying it
+// (never its signature). It tells a JWT from a token as authentication
+// does.
+func Describe(raw string) Presented {
+	if strings.HasPrefix(raw, TokenPrefix) {
+		p := Presented{Kind: CredentialToken}
+		if len(raw) > 100 {
+			return p
+		}
+		p.Hash = hashToken(raw)
+		if len(raw) >= tokenPrefixLen+16 && tokenChars(raw[len(TokenPrefix):tokenPrefixLen]) {
+			p.Prefix = raw[:tokenPrefixLen]
+		}
+		return p
+	}
+	if strings.Count(raw, ".") != 2 || len(raw) > maxJWTBytes {
+		return Presented{}
+	}
+	p := Presented{Kind: CredentialJWT}
+	var claims jwtClaims
+	if _, _, err := jwt.NewParser().ParseUnverified(raw, &claims); err != nil {
+		return p
+	}
+	p.Issuer, p.TenantID = claims.Issuer, claims.TenantID
+	p.Expired = claims.ExpiresAt != nil && claims.ExpiresAt.Add(JWTLeeway).Before(time.Now())
+	return p
+}
+
+// tokenChars reports whether s uses only the characters of a token's
+// random part (unpadded base64url).
+func tokenChars(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }

@@ -63,3 +63,8 @@ func (e *Event) sanitize() {
 		e.Failure = &f
 	}
 }
+
+// Clean returns s as PostgreSQL accepts it in a text column, cut to at most
+// limit bytes, as Record does to every string it keeps: for other records
+// of requests (package activity).
+func Clean(s string, limit int) string { return clean(s, limit) }

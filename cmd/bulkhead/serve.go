@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/bulkhead-dev/bulkhead/app/activity"
 	"github.com/bulkhead-dev/bulkhead/app/insight"
 	"github.com/bulkhead-dev/bulkhead/app/staff"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
@@ -77,9 +78,12 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	meter := metering.NewMeter(db, metering.Options{Log: log})
 	go meter.Run(ctx) // flushes usage every few seconds; Close saves the rest below
+	feed := activity.NewRecorder(db, activity.Options{Log: log})
+	go feed.Run(ctx) // writes the activity feed every half second; Close saves the rest below
 	cfg := tenancy
 	cfg.DB, cfg.Log, cfg.BaseURL = db, log, c.baseURL()
 	cfg.Meter, cfg.MetricsTenantLabels = meter, os.Getenv("BULKHEAD_METRICS_TENANT_LABELS") == "1"
+	cfg.Activity = feed
 	cfg.Console = insight.NewMetered(db) // the console reads what the meter flushes
 	cfg.Spares = *spares
 	srv := web.NewServer(cfg)
@@ -111,6 +115,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err := meter.Close(uctx); err != nil { // after the drain: every request is counted
 		s := meter.Stats()
 		log.Error("usage", "error", err.Error(), "dropped_requests", s.DroppedRequests, "dropped_failures", s.DroppedFailures)
+	}
+	if err := feed.Close(uctx); err != nil {
+		log.Error("activity", "error", err.Error())
 	}
 	if shutdownErr != nil {
 		return fmt.Errorf("shutdown: %w", shutdownErr)

@@ -1,0 +1,41 @@
+package tenant_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/bulkhead-dev/bulkhead/app/tenant"
+)
+
+// TestDescribe checks what the activity feed may show of a credential that
+// did not work: a token's public prefix only when a secret follows it, a
+// JWT's issuer, and nothing of anything else.
+func TestDescribe(t *testing.T) {
+	t.Parallel()
+	token := "bh_AbCdEfGh" + strings.Repeat("s", 35)
+	// {"alg":"none"}.{"iss":"https://idp.example","tenant_id":"acme","exp":1}.sig
+	jwt := "eyJhbGciOiJub25lIn0.eyJpc3MiOiJodHRwczovL2lkcC5leGFtcGxlIiwidGVuYW50X2lkIjoiYWNtZSIsImV4cCI6MX0.c2lnbmF0dXJl"
+	for _, tt := range []struct {
+		name, raw, kind, prefix, issuer string
+		expired                         bool
+	}{
+		{"Token", token, tenant.CredentialToken, "bh_AbCdEfGh", "", false},
+		{"ShortTokenHasNoPrefix", "bh_AbCdEfGh12", tenant.CredentialToken, "", "", false},
+		{"OddCharactersNoPrefix", "bh_AbC<>EfGh" + strings.Repeat("s", 35), tenant.CredentialToken, "", "", false},
+		{"JWT", jwt, tenant.CredentialJWT, "", "https://idp.example", true},
+		{"Password", "hunter2", "", "", "", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := tenant.Describe(tt.raw)
+			if p.Kind != tt.kind || p.Prefix != tt.prefix || p.Issuer != tt.issuer || p.Expired != tt.expired {
+				t.Errorf("Describe = %+v", p)
+			}
+			if tt.kind == tenant.CredentialToken && len(p.Hash) != 32 {
+				t.Errorf("a token's hash has %d bytes", len(p.Hash))
+			}
+			if tt.kind == tenant.CredentialJWT && p.TenantID != "acme" {
+				t.Errorf("tenant claim %q", p.TenantID)
+			}
+		})
+	}
+}
