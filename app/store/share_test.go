@@ -116,8 +116,10 @@ func TestTransactionDeadline(t *testing.T) {
 	if app.ErrorCode(err) != app.EUNAVAILABLE {
 		t.Fatalf("err = %v, want EUNAVAILABLE", err)
 	}
-	if done != 1 {
-		t.Fatalf("%d statements completed, want 1: the second must be cancelled at the deadline", done)
+	if done > 1 {
+		// One fits before the deadline (none on a loaded machine); the
+		// one running at it must be cancelled, not left to finish.
+		t.Fatalf("%d statements completed: the one running at the deadline must be cancelled", done)
 	}
 	var running int
 	if err := db.GetContext(context.Background(), &running,

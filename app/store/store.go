@@ -376,6 +376,12 @@ func (db *DB) InTenantTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn f
 		defer cancel()
 	}
 	err = transact(inSchema(tctx, SchemaName(s.TenantID)), conn, opts, set, fn)
+	if err != nil && ctx.Err() == nil && tctx.Err() != nil {
+		// The deadline passed, perhaps between two statements: database/sql
+		// then rolls back and the next statement reports only that the
+		// transaction is done.
+		return Unavailable(fmt.Errorf("%w: %w", tctx.Err(), err))
+	}
 	if err != nil && schemaMissing(err) && !db.tenantExists(ctx, s.TenantID) {
 		// The tenant was deleted while this transaction ran.
 		return app.Refusef(app.EUNAUTHORIZED, app.ReasonAuth, "invalid or expired bearer token")
