@@ -9,7 +9,6 @@ import (
 
 	"github.com/bulkhead-dev/bulkhead/app"
 	"github.com/bulkhead-dev/bulkhead/app/scim"
-	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
 
@@ -78,9 +77,11 @@ func (s *Server) createResource(c echo.Context, rt *scim.ResourceType) error {
 func (s *Server) getResource(c echo.Context, rt *scim.ResourceType) error {
 	proj := projection(c, rt)
 	var r *scim.Resource
-	// Reading one resource by id is lookups only (store.OnlyLookups).
-	ctx := store.OnlyLookups(c.Request().Context())
-	err := s.cfg.DB.InTenant(ctx, principalOf(c).Tenant.Scope(), func(tx *sqlx.Tx) (err error) {
+	// Reading one resource by id is lookups only (store.Scope.LookupsOnly).
+	ctx := c.Request().Context()
+	scope := principalOf(c).Tenant.Scope()
+	scope.LookupsOnly = true
+	err := s.cfg.DB.InTenant(ctx, scope, func(tx *sqlx.Tx) (err error) {
 		r, err = scim.FindResource(ctx, tx, rt, c.Param("id"), proj.Includes(membersAttr(rt)))
 		return err
 	})

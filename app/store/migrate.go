@@ -11,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/bulkhead-dev/bulkhead/app/store/pool"
 	"github.com/bulkhead-dev/bulkhead/schema"
 )
 
@@ -158,7 +159,7 @@ func (db *DB) MigrateTenantSchema(ctx context.Context, tx *sqlx.Tx, s Scope, fro
 // migrateSchema applies ms[from:] to the named schema inside tx and returns
 // the new version, or the last version applied with the error.
 func (db *DB) migrateSchema(ctx context.Context, tx *sqlx.Tx, schema string, from int, ms []Migration) (int, error) {
-	ctx = inSchema(ctx, schema)
+	ctx = pool.InSchema(ctx, schema)
 	if _, err := tx.ExecContext(ctx, `SET LOCAL search_path TO `+pq.QuoteIdentifier(schema)); err != nil {
 		return from, err
 	}

@@ -13,7 +13,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"regexp"
@@ -25,6 +27,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/bulkhead-dev/bulkhead/app"
+	"github.com/bulkhead-dev/bulkhead/app/store/pool"
 )
 
 // DB is the connection pool shared by the control plane and every tenant.
@@ -39,11 +42,10 @@ type DB struct {
 	// cluster-wide, schemas are not.
 	rolePrefix string
 	opts       Options
-	citus      bool    // create tenant schemas as Citus distributed schemas
-	lanes      *lanes  // nil when Options.Lanes is negative or behind a transaction pooler
-	pooler     bool    // Options.TransactionPooler, or the environment's
-	plans      *plans  // shared with the connections (see FollowMigrations)
-	shares     *shares // nil when Options.TenantConns is negative
+	citus      bool // create tenant schemas as Citus distributed schemas
+	// pool holds the connection machinery (package pool): the same
+	// database/sql pool as DB, its lanes, shares and prepared lookups.
+	pool *pool.Pool
 }
 
 // Options tune the pool.
@@ -54,7 +56,7 @@ type Options struct {
 	// default 10s. Scope.Timeout overrides it per transaction.
 	StatementTimeout time.Duration
 	// TenantConns is how many tenant transactions of one tenant may run at
-	// once (see shares); default DefaultTenantConns(MaxOpenConns), negative
+	// once (see package pool); default DefaultTenantConns(MaxOpenConns), negative
 	// for no limit.
 	TenantConns int
 	// TenantWait is how long a tenant transaction waits for a place in its
@@ -73,12 +75,12 @@ type Options struct {
 	ConnMaxIdleTime time.Duration
 	// Lanes is how many connections each serve a fixed share of the
 	// tenants, so that a backend keeps the catalog of its share warm (see
-	// lanes); default half of MaxOpenConns, negative for none.
+	// package pool); default half of MaxOpenConns, negative for none.
 	// Off with TransactionPooler.
 	Lanes int
 	// LaneWait is how long a tenant transaction waits for its lane while
 	// another tenant's transaction holds it, before it takes a pooled
-	// connection instead (see lanes); default DefaultLaneWait.
+	// connection instead; default pool.DefaultLaneWait.
 	LaneWait time.Duration
 	// MaxConnSchemas closes a connection once it has worked in this many
 	// distinct tenant or spare schemas (entered them in a tenant
@@ -92,7 +94,7 @@ type Options struct {
 	// TransactionPooler says that the DSN goes through a transaction
 	// pooler such as PgBouncer in transaction mode: statements with
 	// parameters outside a transaction then run in one of their own, and
-	// lookups are not prepared (see connector). Also on when the
+	// lookups are not prepared (see package pool). Also on when the
 	// environment has BULKHEAD_TRANSACTION_POOLER=on.
 	TransactionPooler bool
 	// ListenDSN is a direct connection string for LISTEN/NOTIFY, for
@@ -110,7 +112,8 @@ type Options struct {
 // docs/scaling.md). So a connection is closed once it has worked in
 // DefaultMaxConnSchemas schemas. Counting schemas rather than transactions
 // or minutes bounds exactly what grows, and keeps a connection that serves
-// the same tenants again and again, whose caches are warm (see lanes).
+// the same tenants again and again, whose caches are warm (lanes, in
+// package pool).
 //
 // Connections are also replaced after DefaultConnMaxLifetime, so that they
 // spread again over the servers behind a DSN after a failover and pick up
@@ -120,8 +123,8 @@ type Options struct {
 // seen most of its share; opening the connection itself costs a few
 // milliseconds (fork and authentication).
 const (
-	// DefaultMaxOpenConns is the pool's size: half of it lanes (see lanes),
-	// half for the rest.
+	// DefaultMaxOpenConns is the pool's size: half of it lanes, half for
+	// the rest.
 	DefaultMaxOpenConns    = 30
 	DefaultConnMaxLifetime = 30 * time.Minute
 	DefaultConnMaxIdleTime = time.Minute
@@ -163,68 +166,70 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		opts.MaxConnSchemas = DefaultMaxConnSchemas
 	}
 	if opts.LaneWait == 0 {
-		opts.LaneWait = DefaultLaneWait
+		opts.LaneWait = pool.DefaultLaneWait
 	}
 	if opts.Lanes == 0 {
 		opts.Lanes = max(opts.MaxOpenConns/2, 1)
 	}
-	cfg, err := pq.NewConfig(dsn)
-	if err != nil {
-		return nil, fmt.Errorf("invalid DATABASE_URL: %w", err)
+	listen := opts.ListenDSN
+	if listen == "" {
+		listen = dsn
 	}
-	// A statement with parameters in one round trip (Parse, Bind, Execute
-	// sent together) instead of two. lib/pq then sends []byte arguments in
-	// binary format, which suits bytea columns; JSON goes as string.
-	cfg.BinaryParameters = true
-	pqc, err := pq.NewConnectorConfig(cfg)
+	p, err := pool.Open(dsn, pool.Config{
+		MaxOpenConns: opts.MaxOpenConns, MaxIdleConns: opts.MaxIdleConns,
+		ConnMaxLifetime: opts.ConnMaxLifetime, ConnMaxIdleTime: opts.ConnMaxIdleTime,
+		AcquireTimeout: opts.AcquireTimeout,
+		Lanes:          max(opts.Lanes, 0), LaneWait: opts.LaneWait,
+		MaxConnSchemas: max(opts.MaxConnSchemas, 0),
+		TenantConns:    max(opts.TenantConns, 0), TenantWait: opts.TenantWait,
+		TransactionPooler: opts.TransactionPooler || os.Getenv("BULKHEAD_TRANSACTION_POOLER") == "on",
+		ListenDSN:         listen,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("invalid DATABASE_URL: %w", err)
+		return nil, err
 	}
-	pooler := opts.TransactionPooler || os.Getenv("BULKHEAD_TRANSACTION_POOLER") == "on"
-	pl := &plans{}
-	sdb := sqlx.NewDb(sql.OpenDB(connector{Connector: pqc, pooler: pooler, plans: pl, maxSchemas: max(opts.MaxConnSchemas, 0), lifetime: opts.ConnMaxLifetime}), "postgres")
-	sdb.SetMaxOpenConns(opts.MaxOpenConns)
-	sdb.SetMaxIdleConns(opts.MaxIdleConns)
-	sdb.SetConnMaxLifetime(opts.ConnMaxLifetime)
-	sdb.SetConnMaxIdleTime(opts.ConnMaxIdleTime)
-
+	sdb := p.DB
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	var dbname string
 	if err := sdb.QueryRowContext(ctx, `SELECT current_database()`).Scan(&dbname); err != nil {
-		sdb.Close()
+		p.Close()
 		return nil, fmt.Errorf("connect to the database: %w", describe(err))
 	}
 	h := sha256.Sum256([]byte(dbname))
 	var citus bool
 	if opts.CitusSchemas {
 		if err := sdb.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')`).Scan(&citus); err != nil {
-			sdb.Close()
+			p.Close()
 			return nil, fmt.Errorf("look for the citus extension: %w", err)
 		}
 	}
-	listen := opts.ListenDSN
-	if listen == "" {
-		listen = dsn
-	}
-	db := &DB{DB: sdb, DSN: dsn, ListenDSN: listen, rolePrefix: "bulkhead_" + hex.EncodeToString(h[:4]) + "_", opts: opts, citus: citus, pooler: pooler, plans: pl}
-	if opts.TenantConns > 0 {
-		db.shares = newShares(opts.TenantConns, opts.TenantWait)
-	}
-	// Behind a transaction pooler a connection is not a backend: lanes
-	// would keep nothing warm.
-	if opts.Lanes > 0 && !pooler {
-		db.lanes = newLanes(db, min(opts.Lanes, opts.MaxOpenConns))
-	}
-	return db, nil
+	return &DB{DB: sdb, DSN: dsn, ListenDSN: listen, rolePrefix: "bulkhead_" + hex.EncodeToString(h[:4]) + "_", opts: opts, citus: citus, pool: p}, nil
 }
 
 // Close gives back the lanes' connections and closes the pool.
-func (db *DB) Close() error {
-	if db.lanes != nil {
-		db.lanes.close()
-	}
-	return db.DB.Close()
+func (db *DB) Close() error { return db.pool.Close() }
+
+// LaneStats counts what the tenant lanes did since the pool was opened
+// (see package pool); callers outside store name it here.
+type LaneStats = pool.LaneStats
+
+// LaneStats reports what the tenant lanes did since the pool opened.
+func (db *DB) LaneStats() LaneStats { return db.pool.LaneStats() }
+
+// AnnounceMigration tells the servers on the database that tenant schemas
+// are being migrated, now and every few seconds until the returned function
+// is called, which says that the migration ended: they stop preparing
+// lookups meanwhile (see FollowMigrations).
+func (db *DB) AnnounceMigration(ctx context.Context) (end func()) {
+	return db.pool.AnnounceMigration(ctx)
+}
+
+// FollowMigrations listens, until ctx ends, for migrations announced by
+// AnnounceMigration, in this process or another, and pauses prepared
+// lookups while one runs (see package pool).
+func (db *DB) FollowMigrations(ctx context.Context, log *slog.Logger) {
+	db.pool.FollowMigrations(ctx, log)
 }
 
 // describe turns the most common connection failures into plain words.
@@ -254,14 +259,14 @@ func (db *DB) Transact(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 		return err
 	}
 	defer conn.Close()
-	return transact(ctx, conn, nil, "", fn)
+	return transact(ctx, conn, pool.TxOptions{}, fn)
 }
 
-// transact runs fn in a transaction on conn, with transaction options and
-// settings to apply first (SET LOCAL …), sent without parameters together
-// with BEGIN, so that beginning costs one round trip (see connector).
-func transact(ctx context.Context, conn *sqlx.Conn, opts *sql.TxOptions, settings string, fn func(tx *sqlx.Tx) error) (err error) {
-	tx, err := conn.BeginTxx(withBegin(ctx, settings), opts)
+// transact runs fn in a transaction begun on conn with opts, whose settings
+// (SET LOCAL …) travel without parameters together with BEGIN, so that
+// beginning costs one round trip (see pool.Begin).
+func transact(ctx context.Context, conn *sqlx.Conn, opts pool.TxOptions, fn func(tx *sqlx.Tx) error) (err error) {
+	tx, err := pool.Begin(ctx, conn, opts)
 	if err != nil {
 		return Unavailable(err)
 	}
@@ -286,19 +291,12 @@ func transact(ctx context.Context, conn *sqlx.Conn, opts *sql.TxOptions, setting
 // it to give it back. When none frees up within the acquire timeout it
 // returns EUNAVAILABLE at once rather than queuing until ctx ends.
 func (db *DB) Conn(ctx context.Context) (*sqlx.Conn, error) {
-	actx, cancel := context.WithTimeout(ctx, db.opts.AcquireTimeout)
-	defer cancel()
-	conn, err := db.Connx(actx)
-	if err != nil {
-		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			return nil, &app.Error{Code: app.EUNAVAILABLE, Message: "the server is busy; retry later"}
-		}
-		return nil, Unavailable(err)
-	}
-	return conn, nil
+	conn, err := db.pool.Conn(ctx)
+	return conn, Unavailable(err)
 }
 
-// Scope names the tenant a transaction works in.
+// Scope names the tenant a transaction works in, and how the transaction
+// may run there.
 type Scope struct {
 	TenantID string
 	// Strict tenants also run under their own database role, which can use
@@ -310,7 +308,20 @@ type Scope struct {
 	// Options.StatementTimeout; negative means no bound, for work that is
 	// as long as the tenant is large (an export) or sets its own.
 	Timeout time.Duration
+	// LookupsOnly says that the transaction runs lookups (see Lookup) and
+	// nothing else, such as reading one resource by id: its lookups then
+	// use their generic plan from the first run, and any other statement
+	// fails (pool.TxOptions.LookupsOnly says why).
+	LookupsOnly bool
 }
+
+// Lookup returns ctx marking the queries run with it in a tenant
+// transaction as lookups: statements a tenant runs again and again with
+// other values, such as reading a resource by id, which then run as
+// statements prepared per tenant and connection (see pool.Lookup). It is
+// a mark on the context, not an option, because it belongs to one
+// statement, and database/sql hands the driver nothing else for one.
+func Lookup(ctx context.Context) context.Context { return pool.Lookup(ctx) }
 
 // InTenant runs fn in a transaction confined to the tenant's schema: the
 // search_path is set with SET LOCAL, so it ends with the transaction and never
@@ -321,7 +332,7 @@ type Scope struct {
 // error or panics.
 //
 // BEGIN and these settings travel as one simple-protocol query (see
-// connector), so entering a tenant costs one round trip.
+// pool.Begin), so entering a tenant costs one round trip.
 //
 // InTenant is the only way Bulkhead touches tenant tables.
 func (db *DB) InTenant(ctx context.Context, s Scope, fn func(tx *sqlx.Tx) error) error {
@@ -347,24 +358,14 @@ func (db *DB) InTenantTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn f
 	if s.Strict {
 		set += `; SET LOCAL ROLE ` + pq.QuoteIdentifier(db.RoleName(s.TenantID))
 	}
-	if ctx.Value(onlyLookupsKey{}) != nil {
-		set += `; SET LOCAL plan_cache_mode = force_generic_plan`
-	}
 	// A shared lock on the tenant, which DropTenantSchema takes exclusively:
 	// a tenant is never dropped under a running transaction, and the two
 	// never deadlock on the schema's tables.
 	set += `; SELECT pg_advisory_xact_lock_shared(` + tenantLockKey(s.TenantID) + `)`
 	defer measure(ctx, time.Now()) // usage metering's database time
-	if db.shares != nil {
-		release, err := db.shares.acquire(ctx, s.TenantID)
-		if err != nil {
-			return err
-		}
-		defer release()
-	}
-	conn, release, err := db.tenantConn(ctx, s.TenantID)
+	conn, release, err := db.pool.TenantConn(ctx, s.TenantID)
 	if err != nil {
-		return err
+		return Unavailable(err)
 	}
 	defer release()
 	// The statement timeout bounds each statement; the deadline bounds
@@ -375,7 +376,11 @@ func (db *DB) InTenantTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn f
 		tctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	err = transact(inSchema(tctx, SchemaName(s.TenantID)), conn, opts, set, fn)
+	topts := pool.TxOptions{Settings: set, Schema: SchemaName(s.TenantID), LookupsOnly: s.LookupsOnly}
+	if opts != nil {
+		topts.Isolation, topts.ReadOnly = opts.Isolation, opts.ReadOnly
+	}
+	err = transact(tctx, conn, topts, fn)
 	if err != nil && ctx.Err() == nil && tctx.Err() != nil {
 		// The deadline passed, perhaps between two statements: database/sql
 		// then rolls back and the next statement reports only that the
@@ -392,7 +397,9 @@ func (db *DB) InTenantTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn f
 // tenantLockKey returns the advisory-lock key of a tenant as SQL
 // arguments: a class for Bulkhead's tenant locks and a hash of the id.
 func tenantLockKey(tenantID string) string {
-	return strconv.Itoa(tenantLockClass) + ", " + strconv.Itoa(int(int32(tenantHash(tenantID))))
+	h := fnv.New32a()
+	h.Write([]byte(tenantID))
+	return strconv.Itoa(tenantLockClass) + ", " + strconv.Itoa(int(int32(h.Sum32())))
 }
 
 // tenantLockClass is the first key of tenants' advisory locks.

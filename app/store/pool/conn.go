@@ -1,26 +1,29 @@
-package store
+package pool
 
 import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 )
 
-// connector wraps lib/pq's connector so that a tenant transaction costs one
-// round trip to begin: InTenant puts its SET LOCAL statements in the context,
-// and BeginTx sends them with BEGIN as one simple-protocol query
-// ("BEGIN READ WRITE; SET LOCAL search_path TO …"). lib/pq's own BeginTx
-// would send BEGIN alone and leave the SET for a second round trip.
+// connector wraps lib/pq's connector so that a transaction costs one round
+// trip to begin: Begin hands the connection its TxOptions, and BeginTx sends
+// their settings with BEGIN as one simple-protocol query ("BEGIN READ WRITE;
+// SET LOCAL search_path TO …"). lib/pq's own BeginTx would send BEGIN alone
+// and leave the SET for a second round trip.
 //
 // This stays safe behind PgBouncer in transaction mode: the query opens the
 // transaction itself, so the server connection is pinned to us from its
 // first byte until COMMIT or ROLLBACK, and SET LOCAL ends with it.
 //
-// With pooler set (Options.TransactionPooler), statements with parameters
+// With pooler set (Config.TransactionPooler), statements with parameters
 // that run outside a transaction are wrapped in one. lib/pq sends such a
 // statement in two exchanges (Parse and Describe, then Bind and Execute),
 // and between them a transaction pooler may hand the server connection to
@@ -33,7 +36,7 @@ type connector struct {
 	pooler     bool
 	plans      *plans
 	maxSchemas int           // schemas a connection works in before it is closed; 0: no limit
-	lifetime   time.Duration // Options.ConnMaxLifetime
+	lifetime   time.Duration // Config.ConnMaxLifetime
 }
 
 // pqConn is what lib/pq's connection implements and the wrapper forwards.
@@ -57,7 +60,7 @@ func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 	pc, ok := cn.(pqConn)
 	if !ok {
 		cn.Close()
-		return nil, fmt.Errorf("store: the driver's connection %T lacks what Bulkhead needs", cn)
+		return nil, fmt.Errorf("pool: the driver's connection %T lacks what Bulkhead needs", cn)
 	}
 	// Up to a tenth earlier than the lifetime, so that lanes opened together
 	// are not all replaced, and all cold again, at the same moment.
@@ -71,16 +74,23 @@ type conn struct {
 	bad    atomic.Bool // a failed BEGIN could not be rolled back: discard
 	pooler bool        // wrap parameterized statements outside transactions
 	inTx   bool        // database/sql uses a conn from one goroutine at a time
+	// next holds the options of the transaction Begin is beginning: the
+	// driver's BeginTx gets nothing else from database/sql than isolation
+	// and read-only. BeginTx takes them and clears next.
+	next TxOptions
 	// txCtx is the context the open transaction began with, whose deadline
 	// bounds each of its statements (see bound).
 	txCtx context.Context
+	// lookupsOnly says that the open transaction may run lookups only
+	// (TxOptions.LookupsOnly).
+	lookupsOnly bool
 	// schemas holds the tenant and spare schemas this connection has worked
-	// in (see inSchema); once it holds maxSchemas the connection reports
+	// in (see InSchema); once it holds maxSchemas the connection reports
 	// itself invalid and database/sql closes it instead of pooling it.
 	schemas    map[string]struct{}
 	maxSchemas int
 	// expires is when lanes, which keep the connection out of the pool's
-	// sight, give it up (Options.ConnMaxLifetime).
+	// sight, give it up (Config.ConnMaxLifetime).
 	expires time.Time
 	// schema is the tenant schema of the open transaction ("" outside
 	// one), and stmts the lookups prepared on this connection, by schema
@@ -91,9 +101,14 @@ type conn struct {
 	gen    int64
 }
 
-// note records the schema ctx says a statement works in (see inSchema).
+// note records the schema ctx says a statement works in (see InSchema).
 func (c *conn) note(ctx context.Context) {
 	s, _ := ctx.Value(schemaKey{}).(string)
+	c.noteSchema(s)
+}
+
+// noteSchema records that the connection worked in schema s.
+func (c *conn) noteSchema(s string) {
 	if s == "" || c.maxSchemas == 0 {
 		return
 	}
@@ -109,11 +124,11 @@ type tx struct{ c *conn }
 func (t tx) Commit() error   { t.c.endTx(); return t.c.pqConn.Commit() }
 func (t tx) Rollback() error { t.c.endTx(); return t.c.pqConn.Rollback() }
 
-func (c *conn) endTx() { c.inTx, c.txCtx = false, nil }
+func (c *conn) endTx() { c.inTx, c.txCtx, c.lookupsOnly = false, nil, false }
 
 // bound returns the context a statement of the open transaction runs
 // under: its own, unless the transaction's deadline comes first. A
-// transaction's deadline (Scope.Timeout) must hold whatever context the
+// transaction's deadline (store.Scope.Timeout) must hold whatever context the
 // code inside it passes to its statements, so lib/pq then watches the
 // transaction's context and cancels the statement on the server when the
 // deadline passes. The transaction's context descends from the caller's,
@@ -135,6 +150,9 @@ func (c *conn) bound(ctx context.Context) context.Context {
 // ExecContext runs a statement; see connector for what pooler mode adds.
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	c.note(ctx)
+	if c.lookupsOnly {
+		return nil, ErrNotLookup
+	}
 	if c.inTx {
 		return c.pqConn.ExecContext(c.bound(ctx), query, args)
 	}
@@ -158,10 +176,15 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 // QueryContext runs a query; see connector for what pooler mode adds. The
 // wrapping transaction commits when the rows are closed. A lookup (see
 // Lookup) in a tenant transaction runs as a statement prepared on this
-// connection for that tenant.
+// connection for that tenant. A transaction of lookups only runs nothing
+// else.
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	c.note(ctx)
-	if c.inTx && c.schema != "" && !c.pooler && ctx.Value(lookupKey{}) != nil && !c.plans.paused() {
+	lookup := ctx.Value(lookupKey{}) != nil
+	if c.lookupsOnly && !lookup {
+		return nil, ErrNotLookup
+	}
+	if lookup && c.inTx && c.schema != "" && !c.pooler && !c.plans.paused() {
 		ctx = c.bound(ctx)
 		st, err := c.prepared(ctx, query)
 		if err != nil {
@@ -205,7 +228,7 @@ func (c *conn) prepared(ctx context.Context, query string) (driver.Stmt, error) 
 }
 
 // dropLookups deallocates the lookups prepared on c when the pool asked
-// its connections to (see FollowMigrations). Lookups are all that Bulkhead
+// its connections to (see Pool.FollowMigrations). Lookups are all that Bulkhead
 // prepares, so DEALLOCATE ALL drops nothing else.
 func (c *conn) dropLookups(ctx context.Context) error {
 	gen := c.plans.gen.Load()
@@ -241,71 +264,119 @@ func (r *txRows) Close() error {
 	return err
 }
 
-// beginKey carries the statements InTenant wants run right after BEGIN;
-// schemaKey the schema a transaction or statement works in; lookupKey
-// marks lookups (see Lookup), onlyLookupsKey transactions of nothing else
-// (see OnlyLookups).
+// schemaKey carries the schema a statement works in (see InSchema),
+// lookupKey marks lookups (see Lookup).
 type (
-	beginKey       struct{}
-	schemaKey      struct{}
-	lookupKey      struct{}
-	onlyLookupsKey struct{}
+	schemaKey struct{}
+	lookupKey struct{}
 )
 
-// Lookup returns ctx marking the queries run with it in a tenant
-// transaction as lookups: statements a tenant runs again and again with
-// other values, such as reading a resource by id. Each runs as a statement
-// prepared on the connection for the tenant, so that PostgreSQL plans it
-// once per tenant and connection instead of every time: at a warm backend
-// planning is most of what such a query costs, and it opens every index
-// of the tables, which a prepared plan does not (docs/scaling.md). Tenant
-// lanes keep a tenant on one connection, so the statement is there next
-// time. A statement is prepared per tenant because PostgreSQL plans it for
-// the search_path it was prepared under (and plans it again, correctly but
-// at a cost, under another). Each costs the backend 25–50 KB (a user read
-// with its groups: about 50), freed with the connection, which
-// MaxConnSchemas bounds. Behind a transaction pooler a connection is not a
-// backend, and lookups run as other queries; so they do while tenants are
-// migrated (see FollowMigrations).
+// Lookup returns ctx marking the queries run with it in a transaction in a
+// schema (TxOptions.Schema) as lookups: statements a tenant runs again and
+// again with other values, such as reading a resource by id. Each runs as
+// a statement prepared on the connection for the schema, so that
+// PostgreSQL plans it once per tenant and connection instead of every
+// time: at a warm backend planning is most of what such a query costs, and
+// it opens every index of the tables, which a prepared plan does not
+// (docs/scaling.md). Tenant lanes keep a tenant on one connection, so the
+// statement is there next time. A statement is prepared per schema because
+// PostgreSQL plans it for the search_path it was prepared under (and plans
+// it again, correctly but at a cost, under another). Each costs the
+// backend 25–50 KB (a user read with its groups: about 50), freed with the
+// connection, which Config.MaxConnSchemas bounds. Behind a transaction
+// pooler a connection is not a backend, and lookups run as other queries;
+// so they do while tenants are migrated (see Pool.FollowMigrations).
+//
+// Being a lookup is a property of one statement, and database/sql hands a
+// driver nothing for a statement but its context, SQL and arguments: a
+// marker argument would shift the $n of the SQL from the Go arguments, and
+// the context is the one channel left. Marking a statement wrongly costs
+// at most a prepared statement: the statement still runs in its schema.
 func Lookup(ctx context.Context) context.Context {
 	return context.WithValue(ctx, lookupKey{}, true)
 }
 
-// OnlyLookups returns ctx under which InTenant begins a transaction that
-// runs lookups and nothing else, such as reading one resource by id. Its
-// lookups use their generic plan from the first run: PostgreSQL would
-// otherwise plan each prepared statement afresh for its first five runs
-// before it settles on the generic plan, and with many tenants most of a
-// tenant's statements on a connection never get that far. A lookup finds
-// rows by a key, so its plan hardly depends on the values, and the
-// generic plan is the one PostgreSQL would settle on. The setting
-// (plan_cache_mode) holds for every statement of the transaction and ends
-// with it: a query whose best plan depends on its values, such as a
-// filter with LIKE, must not run in such a transaction.
-func OnlyLookups(ctx context.Context) context.Context {
-	return context.WithValue(ctx, onlyLookupsKey{}, true)
-}
-
-// inSchema returns ctx saying that what runs with it works in the named
-// tenant or spare schema. Each connection counts the schemas it has worked
-// in, because its backend keeps their catalog entries until it closes: the
-// cost of a tenant is paid once per connection, and the count bounds the
-// backend's memory (Options.MaxConnSchemas).
-func inSchema(ctx context.Context, schema string) context.Context {
+// InSchema returns ctx saying that the statements run with it work in the
+// named tenant or spare schema, for statements that enter a schema
+// themselves, such as migrations run in a control-plane transaction
+// (TxOptions.Schema says it for a whole transaction). Each connection
+// counts the schemas it has worked in, because its backend keeps their
+// catalog entries until it closes: the cost of a tenant is paid once per
+// connection, and the count bounds the backend's memory
+// (Config.MaxConnSchemas). Like Lookup it is a context value because
+// database/sql passes nothing else from a statement to the driver.
+func InSchema(ctx context.Context, schema string) context.Context {
 	return context.WithValue(ctx, schemaKey{}, schema)
 }
 
-// withBegin returns ctx carrying stmts for BeginTx to append to BEGIN. stmts
-// must be built from validated identifiers only: it is sent as SQL text.
-func withBegin(ctx context.Context, stmts string) context.Context {
-	return context.WithValue(ctx, beginKey{}, stmts)
+// ErrNotLookup is what a statement other than a lookup gets in a
+// transaction of lookups only (TxOptions.LookupsOnly).
+var ErrNotLookup = errors.New("pool: a statement that is not a lookup in a transaction of lookups only")
+
+// TxOptions say how Begin begins a transaction.
+type TxOptions struct {
+	Isolation sql.IsolationLevel
+	ReadOnly  bool
+	// Settings are statements sent together with BEGIN, in the same
+	// simple-protocol query, such as SET LOCAL search_path. They are sent
+	// as SQL text, without parameters: build them from validated
+	// identifiers and numbers only.
+	Settings string
+	// Schema is the tenant or spare schema the transaction works in, ""
+	// for none: the connection counts it (Config.MaxConnSchemas), and
+	// prepares lookups per schema; outside a schema nothing is prepared.
+	Schema string
+	// LookupsOnly begins a transaction that runs lookups (see Lookup) and
+	// nothing else, such as reading one resource by id; any other
+	// statement fails with ErrNotLookup. Its lookups use their generic plan
+	// from the first run: PostgreSQL would otherwise plan each prepared
+	// statement afresh for its first five runs before it settles on the
+	// generic plan, and with many tenants most of a tenant's statements on
+	// a connection never get that far. A lookup finds rows by a key, so its
+	// plan hardly depends on the values, and the generic plan is the one
+	// PostgreSQL would settle on. The setting (plan_cache_mode) holds for
+	// every statement of the transaction and ends with it, which is why
+	// nothing else may run there: a query whose best plan depends on its
+	// values, such as a filter with LIKE, would be planned badly.
+	LookupsOnly bool
+}
+
+// Begin begins a transaction on sc, a connection of a Pool, with opts,
+// in one round trip. The deadline of ctx bounds every statement of the
+// transaction, whatever context the statement itself runs under (see
+// bound). It returns the driver's error when BEGIN or a setting fails; the
+// connection is then outside any transaction.
+func Begin(ctx context.Context, sc *sqlx.Conn, opts TxOptions) (*sqlx.Tx, error) {
+	set := func(o TxOptions) error {
+		return sc.Raw(func(dc any) error {
+			c, ok := dc.(*conn)
+			if !ok {
+				return fmt.Errorf("pool: %T is not a connection of a Pool", dc)
+			}
+			c.next = o
+			return nil
+		})
+	}
+	if err := set(opts); err != nil {
+		return nil, err
+	}
+	tx, err := sc.BeginTxx(ctx, &sql.TxOptions{Isolation: opts.Isolation, ReadOnly: opts.ReadOnly})
+	if err != nil {
+		// Should database/sql have failed before the driver took them,
+		// the options must not apply to the connection's next transaction.
+		_ = set(TxOptions{})
+		return nil, err
+	}
+	return tx, nil
 }
 
 // BeginTx begins a transaction in one round trip together with the
-// statements the context carries. It never uses lib/pq's BeginTx, which
+// settings Begin handed over (c.next). It never uses lib/pq's BeginTx, which
 // keeps a cancel watcher per transaction that a begin made here would leave
 // stale; every statement inside the transaction watches its own context.
 func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	next := c.next
+	c.next = TxOptions{}
 	var mode string
 	switch sql.IsolationLevel(opts.Isolation) {
 	case sql.LevelDefault:
@@ -316,7 +387,7 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 	case sql.LevelSerializable:
 		mode = " ISOLATION LEVEL SERIALIZABLE"
 	default:
-		return nil, fmt.Errorf("store: isolation level %v not supported", sql.IsolationLevel(opts.Isolation))
+		return nil, fmt.Errorf("pool: isolation level %v not supported", sql.IsolationLevel(opts.Isolation))
 	}
 	if opts.ReadOnly {
 		mode += " READ ONLY"
@@ -327,8 +398,11 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 		return nil, err
 	}
 	q := "BEGIN" + mode
-	if stmts, _ := ctx.Value(beginKey{}).(string); stmts != "" {
-		q += "; " + stmts
+	if next.Settings != "" {
+		q += "; " + next.Settings
+	}
+	if next.LookupsOnly {
+		q += "; SET LOCAL plan_cache_mode = force_generic_plan"
 	}
 	if _, err := c.pqConn.ExecContext(ctx, q, nil); err != nil {
 		// BEGIN may have succeeded and a later statement failed, leaving an
@@ -341,9 +415,9 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 	}
 	// lib/pq's connection is its own driver.Tx: its Commit and Rollback
 	// follow the transaction status the server reported for our query.
-	c.inTx, c.txCtx = true, ctx
-	c.schema, _ = ctx.Value(schemaKey{}).(string)
-	c.note(ctx)
+	c.inTx, c.txCtx, c.lookupsOnly = true, ctx, next.LookupsOnly
+	c.schema = next.Schema
+	c.noteSchema(next.Schema)
 	return tx{c}, nil
 }
 

@@ -1,4 +1,4 @@
-package store
+package pool
 
 import (
 	"context"
@@ -18,9 +18,9 @@ import (
 // migrated elsewhere, so the connections of one server doubled the time of
 // a migration of every tenant and stalled the requests they served
 // meanwhile. While tenants are migrated, connections therefore drop their
-// lookups and prepare none (docs/scaling.md): MigrateTenants announces
-// itself (AnnounceMigration) and each server listens for that
-// (FollowMigrations).
+// lookups and prepare none (docs/scaling.md): a migration of tenants
+// announces itself (Pool.AnnounceMigration) and each server listens for
+// that (Pool.FollowMigrations).
 
 // migrationsChannel carries the announcements of migrations.
 const migrationsChannel = "bulkhead_migrations"
@@ -61,13 +61,13 @@ func (p *plans) resume() { p.until.Store(0) }
 // AnnounceMigration tells the servers on the database that tenant schemas
 // are being migrated, now and every few seconds until the returned function
 // is called, which says that the migration ended.
-func (db *DB) AnnounceMigration(ctx context.Context) (end func()) {
+func (p *Pool) AnnounceMigration(ctx context.Context) (end func()) {
 	notify := func(what string) {
 		// Best effort, also once ctx ended: a server that misses it only
 		// serves the migration more slowly.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		_, _ = db.ExecContext(ctx, `SELECT pg_notify($1, $2)`, migrationsChannel, what)
+		_, _ = p.DB.ExecContext(ctx, `SELECT pg_notify($1, $2)`, migrationsChannel, what)
 	}
 	notify("start")
 	done := make(chan struct{})
@@ -96,12 +96,12 @@ func (db *DB) AnnounceMigration(ctx context.Context) (end func()) {
 // AnnounceMigration, in this process or another, and pauses prepared
 // lookups while one runs. Behind a transaction pooler nothing is prepared,
 // and it only waits for ctx.
-func (db *DB) FollowMigrations(ctx context.Context, log *slog.Logger) {
-	if db.pooler {
+func (p *Pool) FollowMigrations(ctx context.Context, log *slog.Logger) {
+	if p.cfg.TransactionPooler {
 		<-ctx.Done()
 		return
 	}
-	l := pq.NewListener(db.ListenDSN, 100*time.Millisecond, 5*time.Second, func(ev pq.ListenerEventType, err error) {
+	l := pq.NewListener(p.cfg.ListenDSN, 100*time.Millisecond, 5*time.Second, func(ev pq.ListenerEventType, err error) {
 		if ev == pq.ListenerEventConnectionAttemptFailed && err != nil {
 			log.Warn("migration listener", "error", err)
 		}
@@ -118,9 +118,9 @@ func (db *DB) FollowMigrations(ctx context.Context, log *slog.Logger) {
 			switch {
 			case n == nil:
 			case n.Extra == "start":
-				db.plans.pause(lookupPause)
+				p.plans.pause(lookupPause)
 			case n.Extra == "end":
-				db.plans.resume()
+				p.plans.resume()
 			}
 		case <-ctx.Done():
 			return

@@ -1,8 +1,9 @@
-package store_test
+package pool_test
 
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,9 +16,27 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/bulkhead-dev/bulkhead/app/store"
+	"github.com/bulkhead-dev/bulkhead/app/store/pool"
 	"github.com/bulkhead-dev/bulkhead/app/store/storetest"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
+
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+// createTenants creates n tenants t000, t001, … through the production
+// path.
+func createTenants(t *testing.T, s *tenant.Service, n int, strict bool) []*tenant.Tenant {
+	t.Helper()
+	var ts []*tenant.Tenant
+	for i := 0; i < n; i++ {
+		tn, _, err := s.CreateTenant(context.Background(), tenant.NewTenant{ID: fmt.Sprintf("t%03d", i), Strict: strict}, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts = append(ts, tn)
+	}
+	return ts
+}
 
 // TestInTenantFailedBegin: when the statements sent with BEGIN fail (here a
 // strict tenant whose role is gone), InTenant returns the error and the
@@ -239,18 +258,22 @@ func TestOnlyLookupsPlanOnce(t *testing.T) {
 	ctx := context.Background()
 	db, _, ts := oneConnPool(t)
 	pooler := os.Getenv("BULKHEAD_TEST_PGBOUNCER") != ""
-	// plans runs the lookup once in tn and returns how often PostgreSQL
-	// planned it generically and afresh, and the transaction's plan mode.
-	plans := func(ctx context.Context, tn *tenant.Tenant) (generic, custom int, mode string) {
+	// plans runs the lookup once in tn, in a transaction of lookups only
+	// if only, and returns how often PostgreSQL planned it generically and
+	// afresh, and the transaction's plan mode. Its other statements are
+	// lookups too, which a transaction of lookups only requires.
+	plans := func(ctx context.Context, tn *tenant.Tenant, only bool) (generic, custom int, mode string) {
 		t.Helper()
-		if err := db.InTenant(ctx, tn.Scope(), func(tx *sqlx.Tx) error {
+		scope := tn.Scope()
+		scope.LookupsOnly = only
+		if err := db.InTenant(ctx, scope, func(tx *sqlx.Tx) error {
 			if err := lookUpUnknown(ctx, tx); err != nil {
 				return err
 			}
-			if err := tx.GetContext(ctx, &mode, `SHOW plan_cache_mode`); err != nil {
+			if err := tx.GetContext(store.Lookup(ctx), &mode, `SELECT current_setting('plan_cache_mode')`); err != nil {
 				return err
 			}
-			err := tx.QueryRowContext(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements
+			err := tx.QueryRowContext(store.Lookup(ctx), `SELECT generic_plans, custom_plans FROM pg_prepared_statements
 				WHERE statement = $1 ORDER BY prepare_time DESC LIMIT 1`, userLookup).Scan(&generic, &custom)
 			if pooler && err == sql.ErrNoRows {
 				return nil // nothing is prepared behind a transaction pooler
@@ -261,13 +284,54 @@ func TestOnlyLookupsPlanOnce(t *testing.T) {
 		}
 		return generic, custom, mode
 	}
-	g, c, mode := plans(store.OnlyLookups(ctx), ts[0])
+	g, c, mode := plans(ctx, ts[0], true)
 	if mode != "force_generic_plan" || !pooler && (g != 1 || c != 0) {
 		t.Errorf("lookups only: plan mode %s, %d generic and %d custom plans; want force_generic_plan, 1 and 0", mode, g, c)
 	}
-	g, c, mode = plans(ctx, ts[1])
+	g, c, mode = plans(ctx, ts[1], false)
 	if mode != "auto" || !pooler && (g != 0 || c != 1) {
 		t.Errorf("next transaction: plan mode %s, %d generic and %d custom plans; want auto, 0 and 1", mode, g, c)
+	}
+}
+
+// TestOnlyLookupsRefuseOtherStatements: a transaction of lookups only
+// refuses any other statement, whose plan could depend on its values, and
+// rolls back; the next transaction on the connection runs as usual.
+func TestOnlyLookupsRefuseOtherStatements(t *testing.T) {
+	ctx := context.Background()
+	db, _, ts := oneConnPool(t)
+	scope := ts[0].Scope()
+	scope.LookupsOnly = true
+	for _, tt := range []struct {
+		name string
+		run  func(tx *sqlx.Tx) error
+	}{
+		{"Query", func(tx *sqlx.Tx) error {
+			var n int
+			return tx.GetContext(ctx, &n, `SELECT count(*) FROM users WHERE user_name LIKE $1`, "%a%")
+		}},
+		{"Exec", func(tx *sqlx.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO users (id, user_name, data) VALUES ($1, 'refused', '{}')`, uuid.NewString())
+			return err
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := db.InTenant(ctx, scope, func(tx *sqlx.Tx) error {
+				if err := lookUpUnknown(ctx, tx); err != nil {
+					return err
+				}
+				return tt.run(tx)
+			})
+			if !errors.Is(err, pool.ErrNotLookup) {
+				t.Fatalf("a plain statement in a transaction of lookups only: %v, want ErrNotLookup", err)
+			}
+			var n int
+			if err := db.InTenant(ctx, ts[0].Scope(), func(tx *sqlx.Tx) error {
+				return tx.GetContext(ctx, &n, `SELECT count(*) FROM users WHERE user_name LIKE $1`, "refused")
+			}); err != nil || n != 0 {
+				t.Fatalf("the next transaction: %d refused rows, %v", n, err)
+			}
+		})
 	}
 }
 

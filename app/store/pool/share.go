@@ -1,4 +1,4 @@
-package store
+package pool
 
 import (
 	"context"
@@ -14,9 +14,9 @@ import (
 // provider sending thirty expensive filters at once, each well inside its
 // tenant's request rate, left nothing for anyone else, and other tenants'
 // plain reads waited out the acquire timeout. A share caps how many tenant
-// transactions of one tenant run at once in this process (Options.TenantConns,
+// transactions of one tenant run at once in this process (Config.TenantConns,
 // a quarter of the pool by default). A transaction past the cap waits for
-// one of its tenant's own to end, at most Options.TenantWait, and is then
+// one of its tenant's own to end, at most Config.TenantWait, and is then
 // refused with ETOOMANY (429 with Retry-After): the tenant is slowed, the
 // others keep their connections.
 //
@@ -81,7 +81,7 @@ func (sh *shares) acquire(ctx context.Context, tenantID string) (release func(),
 		case <-timer.C:
 			return nil, errShareFull
 		case <-ctx.Done():
-			return nil, Unavailable(ctx.Err())
+			return nil, ctx.Err()
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package store
+package pool
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 // them until it closes. A pool that hands out any free connection makes
 // every backend see every tenant, so with thousands of tenants most
 // transactions meet a backend that has not seen their tenant yet, or has
-// dropped it (Options.MaxConnSchemas). A lane is a connection that serves a
+// dropped it (Config.MaxConnSchemas). A lane is a connection that serves a
 // fixed share of the tenants, those whose id hashes to it: its backend
 // holds the catalog of its share only, and stays warm. With 10,000 tenants
 // and 15 lanes (the default pool of 30) a backend holds about 670 tenants
@@ -26,7 +26,7 @@ import (
 //
 // A lane serves one transaction at a time. A transaction whose lane is
 // busy with another tenant's transaction waits for it, at most
-// Options.LaneWait, behind at most maxLaneWaiters others, then takes any
+// Config.LaneWait, behind at most maxLaneWaiters others, then takes any
 // connection from the pool: one whose backend has probably not seen the
 // tenant, so that the transaction pays the tenant's catalog again, CPU
 // taken from every other request on a loaded machine. Waiting costs only
@@ -54,7 +54,7 @@ import (
 // work, and drops it once the connection is ConnMaxLifetime old or has
 // worked in MaxConnSchemas schemas, as the pool would.
 type lanes struct {
-	db     *DB
+	p      *Pool
 	lane   []lane
 	closed atomic.Bool
 	stop   chan struct{}
@@ -84,7 +84,7 @@ type held struct {
 }
 
 // DefaultLaneWait is how long a transaction waits for its busy lane before
-// it takes another connection (Options.LaneWait): several times what a
+// it takes another connection (Config.LaneWait): several times what a
 // SCIM transaction holds a lane on a loaded machine, and a few times what a
 // backend new to the tenant would add.
 const DefaultLaneWait = 20 * time.Millisecond
@@ -98,7 +98,7 @@ type LaneStats struct {
 	Lanes int // lanes; 0 when they are off
 	// Served counts tenant transactions that ran on their lane, Fallbacks
 	// those that took another connection because it stayed busy for
-	// Options.LaneWait, was busy with their own tenant, had enough waiters
+	// Config.LaneWait, was busy with their own tenant, had enough waiters
 	// already, or had no connection while the pool was full. Waited counts
 	// transactions that waited for their busy lane, whether they got it
 	// or fell back.
@@ -111,8 +111,8 @@ type LaneStats struct {
 	Idle int
 }
 
-func newLanes(db *DB, n int) *lanes {
-	ls := &lanes{db: db, lane: make([]lane, n), stop: make(chan struct{})}
+func newLanes(p *Pool, n int) *lanes {
+	ls := &lanes{p: p, lane: make([]lane, n), stop: make(chan struct{})}
 	for i := range ls.lane {
 		ls.lane[i].tok = make(chan held, 1)
 		ls.lane[i].tok <- held{}
@@ -121,20 +121,19 @@ func newLanes(db *DB, n int) *lanes {
 	return ls
 }
 
-// tenantHash is the hash of a tenant id that picks its lane and keys its
-// advisory lock.
+// tenantHash is the hash of a tenant id that picks its lane.
 func tenantHash(tenantID string) uint32 {
 	h := fnv.New32a()
 	h.Write([]byte(tenantID))
 	return h.Sum32()
 }
 
-// tenantConn returns a connection for a transaction in the tenant's schema,
+// laneConn returns a connection for a transaction of the tenant,
 // preferably its lane's, and the function that gives it back.
-func (db *DB) tenantConn(ctx context.Context, tenantID string) (*sqlx.Conn, func(), error) {
-	ls := db.lanes
+func (p *Pool) laneConn(ctx context.Context, tenantID string) (*sqlx.Conn, func(), error) {
+	ls := p.lanes
 	if ls == nil {
-		return db.pooledConn(ctx)
+		return p.pooledConn(ctx)
 	}
 	hash := tenantHash(tenantID)
 	ln := &ls.lane[hash%uint32(len(ls.lane))]
@@ -150,7 +149,7 @@ func (db *DB) tenantConn(ctx context.Context, tenantID string) (*sqlx.Conn, func
 		}
 		if !got {
 			ls.stats.fallbacks.Add(1)
-			return db.pooledConn(ctx)
+			return p.pooledConn(ctx)
 		}
 	}
 	ln.holder.Store(hash)
@@ -160,12 +159,12 @@ func (db *DB) tenantConn(ctx context.Context, tenantID string) (*sqlx.Conn, func
 		// A lane takes only a connection the pool can spare: were it to
 		// wait on a full pool, another idle lane would give its connection
 		// back for it (watch), and that lane would take one in turn.
-		if st := db.Stats(); st.Idle == 0 && st.OpenConnections >= st.MaxOpenConnections {
+		if st := p.DB.Stats(); st.Idle == 0 && st.OpenConnections >= st.MaxOpenConnections {
 			l <- h
 			ls.stats.fallbacks.Add(1)
-			return db.pooledConn(ctx)
+			return p.pooledConn(ctx)
 		}
-		c, err := db.Conn(ctx)
+		c, err := p.Conn(ctx)
 		if err != nil {
 			l <- held{}
 			return nil, nil, err
@@ -196,7 +195,7 @@ func (ls *lanes) await(ctx context.Context, ln *lane, hash uint32) (held, bool, 
 	ls.stats.waited.Add(1)
 	ln.waiter.Store(hash)
 	defer ln.waiter.CompareAndSwap(hash, 0)
-	t := time.NewTimer(ls.db.opts.LaneWait)
+	t := time.NewTimer(ls.p.cfg.LaneWait)
 	defer t.Stop()
 	select {
 	case h := <-ln.tok:
@@ -204,13 +203,13 @@ func (ls *lanes) await(ctx context.Context, ln *lane, hash uint32) (held, bool, 
 	case <-t.C:
 		return held{}, false, nil
 	case <-ctx.Done():
-		return held{}, false, Unavailable(ctx.Err())
+		return held{}, false, ctx.Err()
 	}
 }
 
-// pooledConn is tenantConn without a lane.
-func (db *DB) pooledConn(ctx context.Context) (*sqlx.Conn, func(), error) {
-	c, err := db.Conn(ctx)
+// pooledConn is laneConn without a lane.
+func (p *Pool) pooledConn(ctx context.Context) (*sqlx.Conn, func(), error) {
+	c, err := p.Conn(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -245,7 +244,7 @@ func (ls *lanes) keep(c *sqlx.Conn) held {
 // watchEvery: a caller waits that long at most for a connection an idle
 // lane holds.
 func (ls *lanes) watch() {
-	idle := ls.db.opts.ConnMaxIdleTime
+	idle := ls.p.cfg.ConnMaxIdleTime
 	t := time.NewTicker(watchEvery)
 	defer t.Stop()
 	var waits int64
@@ -256,7 +255,7 @@ func (ls *lanes) watch() {
 		case <-ls.stop:
 			return
 		case now := <-t.C:
-			s := ls.db.Stats()
+			s := ls.p.DB.Stats()
 			full := s.Idle == 0 && s.OpenConnections >= s.MaxOpenConnections
 			// Pressed from the first wait on a full pool until the pool has
 			// a free connection again.
@@ -331,8 +330,8 @@ func (ls *lanes) close() {
 }
 
 // LaneStats reports what the tenant lanes did since the pool opened.
-func (db *DB) LaneStats() LaneStats {
-	ls := db.lanes
+func (p *Pool) LaneStats() LaneStats {
+	ls := p.lanes
 	if ls == nil {
 		return LaneStats{}
 	}
