@@ -35,6 +35,26 @@ type Token struct {
 	RevokedAt  *time.Time `db:"revoked_at" json:"revoked_at,omitempty"`
 }
 
+// TokenExpiryWarning is how long before its expiry a token is flagged, in
+// the console and by the tenant's health checks: time enough to issue a new
+// one and update the identity provider.
+const TokenExpiryWarning = 14 * 24 * time.Hour
+
+// Usable reports whether the token still authenticates at now: neither
+// revoked nor expired.
+func (t *Token) Usable(now time.Time) bool {
+	return t.RevokedAt == nil && (t.ExpiresAt == nil || t.ExpiresAt.After(now))
+}
+
+// Expired reports whether the token has passed its expiry at now.
+func (t *Token) Expired(now time.Time) bool { return t.ExpiresAt != nil && !t.ExpiresAt.After(now) }
+
+// ExpiresSoon reports whether the token is usable at now but expires
+// within TokenExpiryWarning.
+func (t *Token) ExpiresSoon(now time.Time) bool {
+	return t.Usable(now) && t.ExpiresAt != nil && t.ExpiresAt.Sub(now) < TokenExpiryWarning
+}
+
 // NewToken is a token just created, with its secret, which is shown once and
 // never stored.
 type NewToken struct {
