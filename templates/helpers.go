@@ -159,6 +159,7 @@ type TokenExpiry struct{ Value, Label string }
 // the value is a number of days, empty for never.
 var TokenExpiryChoices = []TokenExpiry{
 	{"", "Never expires"},
+	{"7", "Expires in 7 days"},
 	{"30", "Expires in 30 days"},
 	{"90", "Expires in 90 days"},
 	{"365", "Expires in 365 days"},
