@@ -177,6 +177,11 @@ func TestTenantSectionsInBrowser(t *testing.T) {
 	// On a phone the base URL and its button still share a line.
 	run("phone", chromedp.EmulateViewport(390, 844), chromedp.Navigate(cs.srv.URL+"/admin/tenants/acme/tokens"), chromedp.WaitVisible(`[data-testid=base-url]`, chromedp.ByQuery))
 	oneLine("tokens section on a phone", `[data-testid=base-url]`, `[data-testid=copy-base-url]`)
+	var wide struct{ Page, Screen float64 }
+	run("measure the page's width", chromedp.Evaluate(`({Page: document.documentElement.scrollWidth, Screen: window.innerWidth})`, &wide))
+	if wide.Page > wide.Screen {
+		t.Errorf("on a phone the tokens section is %.0f px wide on a %.0f px screen", wide.Page, wide.Screen)
+	}
 	shot("tenant-section-tokens-phone")
 	run("desktop", chromedp.EmulateViewport(1280, 900))
 
