@@ -227,6 +227,16 @@ func TestTokens(t *testing.T) {
 	f := newFixture(t)
 	f.tenant(t, "acme")
 	ctx := context.Background()
+	expect(t, f.check(t, "acme", "tokens"), health.OK, "1 active token, none expiring within 14 days")
+
+	// A token created for 14 days is flagged at once, and reads as
+	// expiring in 14 days, not 13.
+	fortnight := time.Now().Add(tenant.TokenExpiryWarning)
+	if _, err := f.tenants.CreateToken(ctx, "acme", "fortnight", &fortnight, "test"); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, f.check(t, "acme", "tokens"), health.Warn, `"fortnight" (bh_`)
+	expect(t, f.check(t, "acme", "tokens"), health.Warn, "expires in 14 days, on "+fortnight.UTC().Format("2 Jan 2006"))
 	soon := time.Now().Add(3*24*time.Hour + time.Hour)
 	if _, err := f.tenants.CreateToken(ctx, "acme", "okta", &soon, "test"); err != nil {
 		t.Fatal(err)

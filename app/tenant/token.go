@@ -114,7 +114,11 @@ func (s *Service) CreateToken(ctx context.Context, tenantID, name string, expire
 		if tok, err = createToken(ctx, tx, tenantID, name, expires); err != nil {
 			return err
 		}
-		return audit.Record(ctx, tx, actor, "token.create", tenantID, map[string]any{"token_id": tok.ID, "name": name, "prefix": tok.Prefix})
+		details := map[string]any{"token_id": tok.ID, "name": name, "prefix": tok.Prefix}
+		if expires != nil {
+			details["expires_at"] = tok.ExpiresAt
+		}
+		return audit.Record(ctx, tx, actor, "token.create", tenantID, details)
 	})
 	return tok, err
 }
