@@ -38,7 +38,7 @@ func TestConsoleTenantSections(t *testing.T) {
 			if id, _ := cur.Attr("data-testid"); cur.Length() != 1 || id != tt.tab+"-tab" {
 				t.Errorf("current tab %q, want %s", id, tt.tab)
 			}
-			if p.Doc.Find(`[data-testid=` + tt.shows + `]`).Length() == 0 {
+			if p.Doc.Find(`[data-testid=`+tt.shows+`]`).Length() == 0 {
 				t.Errorf("%s does not show %s", tt.path, tt.shows)
 			}
 			for _, other := range parts {
@@ -47,14 +47,14 @@ func TestConsoleTenantSections(t *testing.T) {
 				}
 			}
 			for _, tab := range []string{"overview", "tokens", "permissions", "schema", "health", "usage", "requests", "activity", "audit"} {
-				if p.Doc.Find(`[data-testid=tenant-tabs] [data-testid=` + tab + `-tab]`).Length() != 1 {
+				if p.Doc.Find(`[data-testid=tenant-tabs] [data-testid=`+tab+`-tab]`).Length() != 1 {
 					t.Errorf("no %s tab", tab)
 				}
 			}
 		})
 	}
 	t.Run("AuditSeeAll", func(t *testing.T) {
-		p := b.get(base + "/audit").must(t, http.StatusOK)
+		p := b.get(base+"/audit").must(t, http.StatusOK)
 		if href, _ := p.Doc.Find(`[data-testid=audit-see-all]`).Attr("href"); href != "/admin/audit?tenant="+tn.ID {
 			t.Errorf("See all goes to %q", href)
 		}
@@ -64,7 +64,7 @@ func TestConsoleTenantSections(t *testing.T) {
 	})
 	t.Run("ErrUnknownTenant", func(t *testing.T) {
 		for _, s := range []string{"", "/tokens", "/permissions", "/schema", "/health", "/audit"} {
-			b.get("/admin/tenants/nosuchtenant" + s).must(t, http.StatusNotFound)
+			b.get("/admin/tenants/nosuchtenant"+s).must(t, http.StatusNotFound)
 		}
 	})
 }

@@ -211,7 +211,7 @@ func TestErrorRateAndLatency(t *testing.T) {
 	expect(t, f.check(t, "steady", "error_rate"), health.OK, "1.0% of 100 requests failed in the last hour, against 1.0%")
 	expect(t, f.check(t, "worse", "error_rate"), health.Warn, "10.0% of 100 requests failed")
 	expect(t, f.check(t, "broken", "error_rate"), health.Fail, "60.0% of 100 requests failed")
-	expect(t, f.check(t, "quiet", "error_rate"), health.OK, "too little traffic")
+	expect(t, f.check(t, "quiet", "error_rate"), health.OK, "too few requests in the last hour to judge (5 of at least 20)")
 
 	expect(t, f.check(t, "steady", "latency"), health.OK, "p95 latency 5ms in the last hour, against 5ms")
 	expect(t, f.check(t, "worse", "latency"), health.Warn, "p95 latency 250ms")
