@@ -44,9 +44,6 @@ func TestTenantSectionsInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	shotDir := t.TempDir()
-	if d := os.Getenv("BULKHEAD_SHOTS"); d != "" {
-		shotDir = d
-	}
 	if *screenshots {
 		shotDir = filepath.Join("..", "docs", "screenshots")
 	}
