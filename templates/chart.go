@@ -65,19 +65,28 @@ type chartGeometry struct {
 
 func f(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
 
-// niceMax rounds a maximum up to 1, 2, 2.5 or 5 times a power of ten, so
-// that the gridlines fall on round numbers.
-func niceMax(v float64) float64 {
-	if v <= 0 {
-		return 1
+// niceScale picks the top of a y axis and the step between its gridlines
+// for values up to peak: the step is 1, 2 or 5 times a power of ten, and
+// about four steps reach the top, so that every label is a round number
+// (10, 20, 30 ms rather than 6.2, 12.5, 18.8). whole keeps the step at 1 or
+// more, for counts.
+func niceScale(peak float64, whole bool) (top, step float64) {
+	if peak <= 0 {
+		return 1, 1
 	}
-	p := math.Pow(10, math.Floor(math.Log10(v)))
-	for _, m := range []float64{1, 2, 2.5, 5, 10} {
-		if m*p >= v {
-			return m * p
+	rough := peak / 4
+	p := math.Pow(10, math.Floor(math.Log10(rough)))
+	step = 10 * p
+	for _, m := range []float64{1, 2, 5} {
+		if m*p >= rough {
+			step = m * p
+			break
 		}
 	}
-	return 10 * p
+	if whole {
+		step = math.Max(step, 1)
+	}
+	return math.Ceil(peak/step-1e-9) * step, step
 }
 
 func shortNum(v float64) string {
@@ -112,13 +121,12 @@ func buckets(series []insight.Series) []time.Time {
 	return ts
 }
 
-func yAxis(g *chartGeometry, top float64, unit string) {
+func yAxis(g *chartGeometry, top, step float64, unit string) {
 	plotH := chartH - chartTop - chartBottom
-	for i := 0; i <= 4; i++ {
-		v := top * float64(i) / 4
-		y := chartH - chartBottom - plotH*float64(i)/4
+	for v := 0.0; v <= top+step/2; v += step {
+		y := chartH - chartBottom - plotH*v/top
 		g.Grid = append(g.Grid, gridLine{Y: y})
-		g.YLabels = append(g.YLabels, label{X: chartLeft - 6, Y: y + 4, Text: shortNum(v) + unit, Anchor: "end"})
+		g.YLabels = append(g.YLabels, label{X: chartLeft - 6, Y: y + 4, Text: shortNum(math.Round(v/step)*step) + unit, Anchor: "end"})
 	}
 }
 
@@ -155,7 +163,7 @@ func stackedBars(series []insight.Series, layout, what string) chartGeometry {
 		peak = math.Max(peak, t)
 		sum += t
 	}
-	top := niceMax(peak)
+	top, tick := niceScale(peak, true)
 	plotW := chartW - chartLeft - chartRight
 	plotH := chartH - chartTop - chartBottom
 	step := plotW / float64(len(ts))
@@ -177,7 +185,7 @@ func stackedBars(series []insight.Series, layout, what string) chartGeometry {
 			})
 		}
 	}
-	yAxis(&g, top, "")
+	yAxis(&g, top, tick, "")
 	xLabels(&g, ts, step, layout)
 	g.Label = what + ": " + shortNum(sum) + " in all, at most " + shortNum(peak) + " in one bucket"
 	return g
@@ -191,10 +199,17 @@ func seriesClass(name string) string {
 	return "other"
 }
 
-// lines lays out series as lines over time, with a dot per point.
-func lines(series []insight.Series, layout, unit, what string) chartGeometry {
+// lines lays out series as lines over time, with a dot per point. axis,
+// when given, is the x axis: the latency of the few days with requests is
+// drawn over the same 30 days as the requests chart beside it, not
+// stretched across the width as if those days were all there is. whole
+// says the values are counts.
+func lines(series []insight.Series, axis []time.Time, layout, unit, what string, whole bool) chartGeometry {
 	g := chartGeometry{W: chartW, H: chartH, Left: chartLeft, Bottom: chartH - chartBottom, Right: chartW - chartRight}
-	ts := buckets(series)
+	ts := axis
+	if len(ts) == 0 {
+		ts = buckets(series)
+	}
 	if len(ts) == 0 {
 		return g
 	}
@@ -208,7 +223,7 @@ func lines(series []insight.Series, layout, unit, what string) chartGeometry {
 			peak = math.Max(peak, p.Value)
 		}
 	}
-	top := niceMax(peak)
+	top, tick := niceScale(peak, whole)
 	plotW := chartW - chartLeft - chartRight
 	plotH := chartH - chartTop - chartBottom
 	step := plotW / float64(len(ts))
@@ -217,7 +232,11 @@ func lines(series []insight.Series, layout, unit, what string) chartGeometry {
 		pl := polyline{Class: "l-" + strconv.Itoa(n%2)}
 		var pts []string
 		for _, p := range s.Points {
-			x := chartLeft + step*(float64(index[p.At.Unix()])+0.5)
+			i, ok := index[p.At.Unix()]
+			if !ok {
+				continue
+			}
+			x := chartLeft + step*(float64(i)+0.5)
 			y := chartH - chartBottom - p.Value/top*plotH
 			pts = append(pts, f(x)+","+f(y))
 			pl.Dots = append(pl.Dots, dot{X: x, Y: y, Class: "p-" + strconv.Itoa(n%2), Title: p.At.UTC().Format(layout) + " · " + s.Name + ": " + shortNum(p.Value) + unit})
@@ -228,7 +247,7 @@ func lines(series []insight.Series, layout, unit, what string) chartGeometry {
 			parts = append(parts, s.Name+" latest "+shortNum(s.Points[len(s.Points)-1].Value)+unit)
 		}
 	}
-	yAxis(&g, top, unit)
+	yAxis(&g, top, tick, unit)
 	xLabels(&g, ts, step, layout)
 	g.Label = what + ": " + strings.Join(parts, ", ")
 	return g

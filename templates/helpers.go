@@ -8,6 +8,7 @@ import (
 	"github.com/bulkhead-dev/bulkhead/app/activity"
 	"github.com/bulkhead-dev/bulkhead/app/insight"
 	"github.com/bulkhead-dev/bulkhead/app/usage"
+	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
 
 func joinReasons(h insight.TenantHealth) string {
@@ -143,4 +144,51 @@ func activityReason(code string) string {
 		return s
 	}
 	return code
+}
+
+// tenantTab is one entry of the tab bar of a tenant's pages.
+type tenantTab struct{ Section, Label string }
+
+// tenantTabs are the sections of a tenant's pages, in the tab bar's order:
+// those of the tenant page itself, and the usage, failed-request and
+// activity pages, which have handlers of their own.
+var tenantTabs = []tenantTab{
+	{SectionOverview, "Overview"},
+	{SectionTokens, "Connection and tokens"},
+	{SectionPermissions, "Permissions"},
+	{SectionSchema, "Schema"},
+	{SectionHealth, "Health"},
+	{"usage", "Usage"},
+	{"requests", "Failed requests"},
+	{"activity", "Activity"},
+	{SectionAudit, "Audit"},
+}
+
+// headHealth is the health badge beside a tenant's status badge, without
+// the "suspended" the status badge already says; ok is false when nothing
+// else is left to say, so that a page does not show "Suspended" twice.
+func headHealth(t *tenant.TenantSummary, h insight.TenantHealth) (insight.TenantHealth, bool) {
+	if t.Status != tenant.StatusSuspended {
+		return h, true
+	}
+	out := insight.TenantHealth{Level: h.Level}
+	for _, r := range h.Reasons {
+		if r != "suspended" {
+			out.Reasons = append(out.Reasons, r)
+		}
+	}
+	return out, len(out.Reasons) > 0
+}
+
+// TokenExpiry is one choice of the create-token form's expiry.
+type TokenExpiry struct{ Value, Label string }
+
+// TokenExpiryChoices are the expiries the console offers for a new token:
+// the value is a number of days, empty for never.
+var TokenExpiryChoices = []TokenExpiry{
+	{"", "Never expires"},
+	{"7", "Expires in 7 days"},
+	{"30", "Expires in 30 days"},
+	{"90", "Expires in 90 days"},
+	{"365", "Expires in 365 days"},
 }

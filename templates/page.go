@@ -54,22 +54,26 @@ func Until(now, t time.Time) string {
 	return "in " + span(t.Sub(now))
 }
 
+// span writes d in the largest unit that reads well, rounded to the
+// nearest: a 14-day trial seen a few seconds after it started ends "in 14
+// days", not "in 13 days".
 func span(d time.Duration) string {
-	plural := func(n int, unit string) string {
+	plural := func(n int64, unit string) string {
 		if n == 1 {
 			return "1 " + unit
 		}
-		return strconv.Itoa(n) + " " + unit + "s"
+		return strconv.FormatInt(n, 10) + " " + unit + "s"
 	}
+	round := func(unit time.Duration) int64 { return int64((d + unit/2) / unit) }
 	switch {
 	case d < time.Minute:
-		return plural(int(d/time.Second), "second")
-	case d < time.Hour:
-		return plural(int(d/time.Minute), "minute")
-	case d < 48*time.Hour:
-		return plural(int(d/time.Hour), "hour")
+		return plural(int64(d/time.Second), "second")
+	case round(time.Minute) < 60:
+		return plural(round(time.Minute), "minute")
+	case round(time.Hour) < 48:
+		return plural(round(time.Hour), "hour")
 	default:
-		return plural(int(d/(24*time.Hour)), "day")
+		return plural(round(24*time.Hour), "day")
 	}
 }
 

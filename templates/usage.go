@@ -1,23 +1,32 @@
 package templates
 
 import (
+	"math"
 	"sort"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/bulkhead-dev/bulkhead/app/insight"
 )
 
 // usageSummary is the headline numbers of a usage page.
 type usageSummary struct {
-	Requests, PerDay     float64
+	Requests             float64
+	PerDay               string // the average, in words: "0.4 a day on average"
 	Errors4xx, Errors5xx float64
 	ErrorRate            string
 	HasLatency           bool
 	P50, P95             float64
+	LastHour             int64 // requests in the current and the previous clock hour
 }
 
-func summarize(u *insight.Usage) usageSummary {
+// summarize adds up a usage page's headline numbers. The average a day is
+// over the days the tenant existed in the period, so a tenant created
+// yesterday is not averaged over 30 days.
+func summarize(u *insight.Usage, created time.Time) usageSummary {
 	var s usageSummary
+	days := 0
 	for _, se := range u.PerDay {
 		t := se.Total()
 		s.Requests += t
@@ -27,10 +36,18 @@ func summarize(u *insight.Usage) usageSummary {
 		case "5xx":
 			s.Errors5xx += t
 		}
+		n := 0
+		for _, p := range se.Points {
+			if !p.At.Before(created.UTC().Truncate(24 * time.Hour)) {
+				n++
+			}
+		}
+		days = max(days, n)
 	}
-	if u.Days > 0 {
-		s.PerDay = float64(int64(s.Requests / float64(u.Days)))
+	if days == 0 {
+		days = max(u.Days, 1)
 	}
+	s.PerDay = perDay(s.Requests / float64(days))
 	s.ErrorRate = "0%"
 	if s.Requests > 0 {
 		s.ErrorRate = strconv.FormatFloat((s.Errors4xx+s.Errors5xx)*100/s.Requests, 'f', 1, 64) + "%"
@@ -42,8 +59,47 @@ func summarize(u *insight.Usage) usageSummary {
 			s.P95 = u.LatencyP95.Points[m-1].Value
 		}
 	}
+	for _, se := range u.PerHour {
+		for _, p := range se.Points[max(0, len(se.Points)-2):] {
+			s.LastHour += int64(p.Value)
+		}
+	}
 	return s
 }
+
+// perDay writes an average a day so that a few requests do not read as
+// none: "0.4 a day", "12 a day", "1.2k a day".
+func perDay(avg float64) string {
+	switch {
+	case avg == 0:
+		return "none a day on average"
+	case avg < 0.1:
+		return "under 0.1 a day on average"
+	case avg < 10:
+		return strings.TrimSuffix(strconv.FormatFloat(avg, 'f', 1, 64), ".0") + " a day on average"
+	}
+	return shortNum(math.Round(avg)) + " a day on average"
+}
+
+// judgement says whether the last hour had requests enough for the health
+// checks to judge its error rate, and if not, how far it is from that.
+func judgement(s usageSummary) string {
+	if s.LastHour >= insight.MinHourRequests {
+		return ""
+	}
+	return "Too few requests to judge the error rate (" + Num(s.LastHour) + " of at least " + Num(int64(insight.MinHourRequests)) + " in the last hour)"
+}
+
+// notRecorded is the note beside a number the usage page cannot show.
+func notRecorded(u *insight.Usage) string {
+	if u.Metered {
+		return "No requests yet"
+	}
+	return "Not recorded yet"
+}
+
+// dayAxis is the days of the requests chart, for the charts drawn beside it.
+func dayAxis(u *insight.Usage) []time.Time { return buckets(u.PerDay) }
 
 func named(s insight.Series, name string) insight.Series {
 	s.Name = name

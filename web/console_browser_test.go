@@ -220,6 +220,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	// extension within a second.
 	const urn = "urn:ietf:params:scim:schemas:extension:acme:2.0:User"
 	run("add a schema extension",
+		chromedp.Navigate(cs.srv.URL+"/admin/tenants/acme/schema"),
+		chromedp.WaitVisible(`[data-testid=schema-definition]`, chromedp.ByQuery),
 		chromedp.SetValue(`[data-testid=schema-definition]`, `{"schema": "`+urn+`", "description": "Acme's own attributes",
   "attributes": [{"name": "costCenter", "type": "string", "indexed": true}, {"name": "badge", "type": "integer", "uniqueness": "server"}]}`, chromedp.ByQuery),
 		chromedp.Click(`[data-testid=save-schema]`, chromedp.ByQuery),
@@ -246,6 +248,8 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	// Take away can_create: the next SCIM create is refused.
 	run("take away can_create",
+		chromedp.Navigate(cs.srv.URL+"/admin/tenants/acme/permissions"),
+		chromedp.WaitVisible(`[data-testid=perm-can_create]`, chromedp.ByQuery),
 		chromedp.Click(`[data-testid=perm-can_create]`, chromedp.ByQuery),
 		chromedp.Click(`[data-testid=save-permissions]`, chromedp.ByQuery),
 		chromedp.WaitVisible(`[data-testid=permissions-saved]`, chromedp.ByQuery),
@@ -270,7 +274,7 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	// Revoke the token, after the confirmation: SCIM refuses it.
 	run("revoke the token",
-		chromedp.Navigate(cs.srv.URL+"/admin/tenants/acme"),
+		chromedp.Navigate(cs.srv.URL+"/admin/tenants/acme/tokens"),
 		chromedp.Click(`[data-testid=revoke-token]`, chromedp.ByQuery),
 		chromedp.WaitVisible(`[data-testid=flash]`, chromedp.ByQuery),
 	)
@@ -321,13 +325,14 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Error("support sees New tenant")
 	}
 	// Changing one's own password is the one form support may send.
-	for _, path := range []string{"/admin/tenants/acme", "/admin/tenants/acme/usage", "/admin/health", "/admin/audit", "/admin/account"} {
+	for _, path := range []string{"/admin/tenants/acme", "/admin/tenants/acme/tokens", "/admin/tenants/acme/permissions", "/admin/tenants/acme/schema",
+		"/admin/tenants/acme/health", "/admin/tenants/acme/audit", "/admin/tenants/acme/usage", "/admin/health", "/admin/audit", "/admin/account"} {
 		run("open "+path, chromedp.Navigate(cs.srv.URL+path), chromedp.WaitVisible(`main`, chromedp.ByQuery))
 		if n := count(`form[method=post]:not([action="/admin/signout"]):not([action="/admin/account/password"]), main form:not([method=get]):not([action="/admin/account/password"]) input:not([type=hidden]), a[href$="/new"], a[href$="/delete"], [data-testid=suspend], [data-testid=resume]`); n != 0 {
 			t.Errorf("%s shows support %d change controls", path, n)
 		}
 	}
-	run("tenant as support", chromedp.Navigate(cs.srv.URL+"/admin/tenants/acme"), chromedp.WaitVisible(`[data-testid=permissions-readonly]`, chromedp.ByQuery))
+	run("tenant as support", chromedp.Navigate(cs.srv.URL+"/admin/tenants/acme/permissions"), chromedp.WaitVisible(`[data-testid=permissions-readonly]`, chromedp.ByQuery))
 	shot("tenant-support")
 
 	// Every change request, sent from support's browser with its valid

@@ -107,6 +107,10 @@ func TestConsoleMetered(t *testing.T) {
 		if got := p.text(`[data-testid=requests-count]`); got != "4" {
 			t.Errorf("requests count %q, want 4", got)
 		}
+		if _, ok := p.Doc.Find(`[data-testid=requests-tab]`).Attr("href"); !ok {
+			t.Error("no link to the request inspector")
+		}
+		p = b.get("/admin/tenants/"+tn.ID+"/health").must(t, http.StatusOK)
 		if n := p.Doc.Find(`[data-testid=tenant-checks] tbody tr`).Length(); n < 5 {
 			t.Errorf("%d health checks listed, want the tenant's checks", n)
 		}

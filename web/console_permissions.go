@@ -61,7 +61,7 @@ func (s *Server) updatePermissions(c echo.Context) error {
 		}
 	}
 	if len(errs) > 0 {
-		tp, err := s.tenantParams(c, id)
+		tp, err := s.tenantParams(c, id, templates.SectionPermissions)
 		if err != nil {
 			return err
 		}
@@ -74,7 +74,7 @@ func (s *Server) updatePermissions(c echo.Context) error {
 	}
 	s.console.sessions.Put(ctx, sessionSaved, id)
 	s.flash(c, "Permissions of "+id+" saved.")
-	return seeOther(c, "/admin/tenants/"+id+"#permissions")
+	return seeOther(c, templates.TenantURL(id, templates.SectionPermissions))
 }
 
 // limitErrors checks each limit and says what is wrong, by field name.

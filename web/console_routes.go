@@ -9,6 +9,7 @@ import (
 
 	"github.com/bulkhead-dev/bulkhead/app"
 	"github.com/bulkhead-dev/bulkhead/static"
+	"github.com/bulkhead-dev/bulkhead/templates"
 )
 
 // Who may use a console route.
@@ -48,7 +49,12 @@ func (s *Server) consoleRoutes() {
 		{http.MethodGet, "/tenants", support, s.tenantsPage},
 		{http.MethodGet, "/tenants/new", admin, s.newTenantForm},
 		{http.MethodPost, "/tenants", admin, s.createTenant},
-		{http.MethodGet, "/tenants/:id", support, s.tenantPage},
+		{http.MethodGet, "/tenants/:id", support, s.tenantSection(templates.SectionOverview)},
+		{http.MethodGet, "/tenants/:id/tokens", support, s.tenantSection(templates.SectionTokens)},
+		{http.MethodGet, "/tenants/:id/permissions", support, s.tenantSection(templates.SectionPermissions)},
+		{http.MethodGet, "/tenants/:id/schema", support, s.tenantSection(templates.SectionSchema)},
+		{http.MethodGet, "/tenants/:id/health", support, s.tenantSection(templates.SectionHealth)},
+		{http.MethodGet, "/tenants/:id/audit", support, s.tenantSection(templates.SectionAudit)},
 		{http.MethodGet, "/tenants/:id/usage", support, s.usagePage},
 		{http.MethodGet, "/tenants/:id/requests", support, s.requestsPage},
 		{http.MethodGet, "/tenants/:id/activity", support, s.activityPage},

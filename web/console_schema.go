@@ -11,7 +11,7 @@ import (
 )
 
 // A tenant's SCIM schema extensions, in the console (the tenant page's
-// schema card) and in the admin API. Changes are audited by the tenant
+// schema section) and in the admin API. Changes are audited by the tenant
 // service and in force for SCIM within a second.
 
 // putSchema adds or replaces an extension from the definition typed in the
@@ -27,7 +27,7 @@ func (s *Server) putSchema(c echo.Context) error {
 		err = s.tenants.PutSchemaExtension(c.Request().Context(), id, ext, actor(c))
 	}
 	if code := app.ErrorCode(err); code == app.EINVALID || code == app.ECONFLICT {
-		p, perr := s.tenantParams(c, id)
+		p, perr := s.tenantParams(c, id, templates.SectionSchema)
 		if perr != nil {
 			return perr
 		}
@@ -38,7 +38,7 @@ func (s *Server) putSchema(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "Schema extension "+ext.Schema.ID+" saved: this tenant's SCIM endpoints serve it within a second.")
-	return seeOther(c, "/admin/tenants/"+id+"#schema")
+	return seeOther(c, templates.TenantURL(id, templates.SectionSchema))
 }
 
 // removeSchema stops serving an extension; its values are kept.
@@ -48,7 +48,7 @@ func (s *Server) removeSchema(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "Schema extension "+urn+" removed. Its stored values are kept until you purge them.")
-	return seeOther(c, "/admin/tenants/"+id+"#schema")
+	return seeOther(c, templates.TenantURL(id, templates.SectionSchema))
 }
 
 // purgeSchema deletes the values of a removed extension.
@@ -60,7 +60,7 @@ func (s *Server) purgeSchema(c echo.Context) error {
 	}
 	s.flash(c, "Schema extension "+urn+" purged: its values were deleted from "+templates.Num(int(n))+" "+
 		templates.Plural(int(n), "resource", "resources")+".")
-	return seeOther(c, "/admin/tenants/"+id+"#schema")
+	return seeOther(c, templates.TenantURL(id, templates.SectionSchema))
 }
 
 // apiSchemas lists a tenant's extensions, removed ones included.

@@ -23,10 +23,11 @@ func TestConsoleSchemaExtensions(t *testing.T) {
 	tn, _ := cs.createTenant(t, tenant.PlanStartup)
 	b := cs.signedIn(t, staff.RoleAdmin)
 	page := "/admin/tenants/" + tn.ID
+	section := page + "/schema" // the tenant page's schema section
 	const urn = "urn:ietf:params:scim:schemas:extension:acme:2.0:User"
 	def := `{"schema": "` + urn + `", "attributes": [{"name": "costCenter", "type": "string", "indexed": true}, {"name": "badge", "type": "integer", "uniqueness": "server"}]}`
 
-	if p := b.get(page).must(t, http.StatusOK); p.Doc.Find(`#schema .empty, #schema [data-testid=empty]`).Length() == 0 && !strings.Contains(p.text(`#schema`), "No extensions") {
+	if p := b.get(section).must(t, http.StatusOK); p.Doc.Find(`#schema .empty, #schema [data-testid=empty]`).Length() == 0 && !strings.Contains(p.text(`#schema`), "No extensions") {
 		t.Error("no empty state for a tenant without extensions")
 	}
 	t.Run("ErrInvalid", func(t *testing.T) {
@@ -46,8 +47,10 @@ func TestConsoleSchemaExtensions(t *testing.T) {
 		}
 	})
 	t.Run("Add", func(t *testing.T) {
-		b.post(page+"/schemas", url.Values{"definition": {def}}).must(t, http.StatusSeeOther)
-		p := b.get(page).must(t, http.StatusOK)
+		if loc := b.post(page+"/schemas", url.Values{"definition": {def}}).must(t, http.StatusSeeOther).Header.Get("Location"); loc != section {
+			t.Errorf("saving lands on %s, want the schema section %s", loc, section)
+		}
+		p := b.get(section).must(t, http.StatusOK)
 		row := p.Doc.Find(`[data-testid=extensions] tr[data-schema="` + urn + `"]`)
 		if row.Length() != 1 || !strings.Contains(row.Text(), "costCenter") || !strings.Contains(row.Text(), "integer, unique") || !strings.Contains(row.Text(), "In service") {
 			t.Fatalf("extension row: %q", row.Text())
@@ -59,7 +62,7 @@ func TestConsoleSchemaExtensions(t *testing.T) {
 	})
 	t.Run("SupportReadsOnly", func(t *testing.T) {
 		sb := cs.signedIn(t, staff.RoleSupport)
-		p := sb.get(page).must(t, http.StatusOK)
+		p := sb.get(section).must(t, http.StatusOK)
 		if p.Doc.Find(`[data-testid=extensions] tr[data-schema]`).Length() != 1 {
 			t.Error("support does not see the extension")
 		}
@@ -71,7 +74,7 @@ func TestConsoleSchemaExtensions(t *testing.T) {
 	t.Run("RemoveThenPurge", func(t *testing.T) {
 		b.post(page+"/schemas/purge", url.Values{"schema": {urn}}).must(t, http.StatusBadRequest) // in service
 		b.post(page+"/schemas/remove", url.Values{"schema": {urn}}).must(t, http.StatusSeeOther)
-		p := b.get(page).must(t, http.StatusOK)
+		p := b.get(section).must(t, http.StatusOK)
 		if row := p.Doc.Find(`tr[data-schema="` + urn + `"]`); !strings.Contains(row.Text(), "Removed") || row.Find(`[data-testid=purge-schema]`).Length() != 1 {
 			t.Fatalf("removed extension row: %q", row.Text())
 		}

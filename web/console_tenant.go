@@ -2,6 +2,8 @@ package web
 
 import (
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -14,35 +16,34 @@ import (
 	"github.com/bulkhead-dev/bulkhead/templates"
 )
 
-// tenantAuditEvents is how many events the tenant page shows.
+// tenantAuditEvents is how many events the tenant's audit section shows;
+// its "See all" link opens the audit log filtered to the tenant.
 const tenantAuditEvents = 25
 
-// sessionSaved marks, for the next tenant page, that the permissions were
-// saved.
+// sessionSaved marks, for the next permissions section, that the
+// permissions were saved.
 const sessionSaved = "saved"
 
-// tenantPage shows one tenant.
-func (s *Server) tenantPage(c echo.Context) error {
-	p, err := s.tenantParams(c, c.Param("id"))
-	if err != nil {
-		return err
+// tenantSection shows one section of a tenant's page.
+func (s *Server) tenantSection(section string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		p, err := s.tenantParams(c, c.Param("id"), section)
+		if err != nil {
+			return err
+		}
+		if section == templates.SectionPermissions {
+			p.PermSaved = s.console.sessions.PopString(c.Request().Context(), sessionSaved) == p.Tenant.ID
+		}
+		return render(c, http.StatusOK, templates.Tenant(*p))
 	}
-	p.PermSaved = s.console.sessions.PopString(c.Request().Context(), sessionSaved) == p.Tenant.ID
-	return render(c, http.StatusOK, templates.Tenant(*p))
 }
 
-// tenantParams gathers everything the tenant page shows.
-func (s *Server) tenantParams(c echo.Context, id string) (*templates.TenantParams, error) {
+// tenantParams gathers what one section of the tenant page shows: the head
+// (tenant, stats, badge) always, and the section's own data only, so that
+// the overview does not run the health checks nor read the audit trail.
+func (s *Server) tenantParams(c echo.Context, id, section string) (*templates.TenantParams, error) {
 	ctx := c.Request().Context()
 	t, err := s.tenants.FindTenantSummary(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	perms, err := s.tenants.FindPermissions(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	tokens, err := s.tenants.FindTokens(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -50,39 +51,46 @@ func (s *Server) tenantParams(c echo.Context, id string) (*templates.TenantParam
 	if err != nil {
 		return nil, err
 	}
-	events, err := audit.FindTrail(ctx, s.cfg.DB, id, time.Time{}, tenantAuditEvents)
-	if err != nil {
-		return nil, store.Unavailable(err)
-	}
 	st := stats[id]
-	var checks []insight.Check
-	if tc, ok := s.console.data.(tenantChecker); ok {
-		if checks, err = tc.TenantChecks(ctx, &t.Tenant); err != nil {
-			return nil, err
-		}
-	}
-	creds, err := s.tenants.FindCredentials(ctx, id, s.modes())
-	if err != nil {
-		return nil, err
-	}
-	exts, err := s.tenants.FindSchemaExtensions(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return &templates.TenantParams{
-		Extensions:  exts,
-		Creds:       creds,
+	p := &templates.TenantParams{
 		Page:        s.page(c, t.Name, "tenants"),
+		Section:     section,
 		Tenant:      t,
-		Perms:       *perms,
-		Tokens:      tokens,
 		SCIMBase:    s.cfg.BaseURL + "/tenants/" + t.ID + "/scim/v2",
 		SCIMBaseAlt: s.cfg.BaseURL + "/scim/v2",
 		Stats:       st,
 		Health:      insight.Assess(t, &st, store.LatestVersion(s.tenants.Migrations), time.Now()),
-		Events:      events,
-		Checks:      checks,
-	}, nil
+	}
+	switch section {
+	case templates.SectionTokens:
+		if p.Tokens, err = s.tenants.FindTokens(ctx, id); err != nil {
+			return nil, err
+		}
+		if p.Creds, err = s.tenants.FindCredentials(ctx, id, s.modes()); err != nil {
+			return nil, err
+		}
+	case templates.SectionPermissions:
+		perms, err := s.tenants.FindPermissions(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		p.Perms = *perms
+	case templates.SectionSchema:
+		if p.Extensions, err = s.tenants.FindSchemaExtensions(ctx, id); err != nil {
+			return nil, err
+		}
+	case templates.SectionHealth:
+		if tc, ok := s.console.data.(tenantChecker); ok {
+			if p.Checks, err = tc.TenantChecks(ctx, &t.Tenant); err != nil {
+				return nil, err
+			}
+		}
+	case templates.SectionAudit:
+		if p.Events, err = audit.FindTrail(ctx, s.cfg.DB, id, time.Time{}, tenantAuditEvents); err != nil {
+			return nil, store.Unavailable(err)
+		}
+	}
+	return p, nil
 }
 
 // setStatus suspends or resumes a tenant.
@@ -138,25 +146,48 @@ func (s *Server) deleteTenant(c echo.Context) error {
 	return seeOther(c, "/admin/tenants")
 }
 
-// createToken issues a token and shows it once, on the tenant page. The
-// page is rendered in the response rather than after a redirect, so that
-// the secret is never stored, not even in the session.
+// createToken issues a token, with the expiry chosen, and shows it once,
+// in the tokens section. The section is rendered in the response rather
+// than after a redirect, so that the secret is never stored, not even in
+// the session.
 func (s *Server) createToken(c echo.Context) error {
 	id := c.Param("id")
-	tok, err := s.tenants.CreateToken(c.Request().Context(), id, c.FormValue("name"), nil, actor(c))
+	choice := c.FormValue("expires_in")
+	expires, err := tokenExpiry(choice, time.Now())
+	var tok *tenant.NewToken
+	if err == nil {
+		tok, err = s.tenants.CreateToken(c.Request().Context(), id, c.FormValue("name"), expires, actor(c))
+	}
 	if err != nil && app.ErrorCode(err) != app.EINVALID {
 		return err
 	}
-	p, perr := s.tenantParams(c, id)
+	p, perr := s.tenantParams(c, id, templates.SectionTokens)
 	if perr != nil {
 		return perr
 	}
 	if err != nil {
-		p.TokenError = app.ErrorMessage(err)
+		p.TokenError, p.TokenExpiry = app.ErrorMessage(err), choice
 		return render(c, http.StatusBadRequest, templates.Tenant(*p))
 	}
 	p.NewToken = tok
 	return render(c, http.StatusOK, templates.Tenant(*p))
+}
+
+// maxTokenDays is the longest expiry the console accepts, ten years.
+const maxTokenDays = 3650
+
+// tokenExpiry reads a new token's expiry, a number of days from now; empty
+// means the token never expires. It returns EINVALID for anything else.
+func tokenExpiry(days string, now time.Time) (*time.Time, error) {
+	if days = strings.TrimSpace(days); days == "" {
+		return nil, nil
+	}
+	n, err := strconv.Atoi(days)
+	if err != nil || n < 1 || n > maxTokenDays {
+		return nil, app.Errorf(app.EINVALID, "the expiry must be a number of days from 1 to %d, or empty for never", maxTokenDays)
+	}
+	at := now.Add(time.Duration(n) * 24 * time.Hour)
+	return &at, nil
 }
 
 // revokeToken revokes a token; SCIM refuses it from then on.
@@ -171,5 +202,5 @@ func (s *Server) revokeToken(c echo.Context) error {
 	} else {
 		s.flash(c, "That token was already revoked; nothing changed.")
 	}
-	return seeOther(c, "/admin/tenants/"+id+"#tokens")
+	return seeOther(c, templates.TenantURL(id, templates.SectionTokens))
 }

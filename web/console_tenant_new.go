@@ -56,7 +56,7 @@ func (s *Server) createTenant(c echo.Context) error {
 		t, tok, err := s.tenants.CreateTenant(ctx, nt, actor(c))
 		switch app.ErrorCode(err) {
 		case "":
-			p, err := s.tenantParams(c, t.ID)
+			p, err := s.tenantParams(c, t.ID, templates.SectionOverview)
 			if err != nil {
 				return err
 			}

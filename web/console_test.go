@@ -501,7 +501,9 @@ func TestConsoleSupportRole(t *testing.T) {
 	b := cs.signedIn(t, staff.RoleSupport)
 
 	t.Run("ReadsEveryPage", func(t *testing.T) {
-		for _, path := range []string{"/admin/tenants", "/admin/tenants/" + tn.ID, "/admin/tenants/" + tn.ID + "/usage", "/admin/health", "/admin/audit", "/admin/account"} {
+		base := "/admin/tenants/" + tn.ID
+		for _, path := range []string{"/admin/tenants", base, base + "/tokens", base + "/permissions", base + "/schema", base + "/health", base + "/audit",
+			base + "/usage", "/admin/health", "/admin/audit", "/admin/account"} {
 			p := b.get(path).must(t, http.StatusOK)
 			// The only forms that send anything are signing out and
 			// changing one's own password.
@@ -514,10 +516,13 @@ func TestConsoleSupportRole(t *testing.T) {
 				t.Errorf("%s shows a change control", path)
 			}
 		}
-		p := b.get("/admin/tenants/" + tn.ID)
-		if n := p.Doc.Find(`input:not([type=hidden]), select, textarea`).Length(); n != 0 {
-			t.Errorf("the tenant page shows support %d inputs", n)
+		for _, section := range []string{"", "/tokens", "/permissions", "/schema", "/health", "/audit"} {
+			p := b.get(base + section)
+			if n := p.Doc.Find(`input:not([type=hidden]), select, textarea`).Length(); n != 0 {
+				t.Errorf("the tenant page's %s section shows support %d inputs", section, n)
+			}
 		}
+		p := b.get(base + "/permissions")
 		if p.Doc.Find(`[data-testid=permissions-readonly]`).Length() != 1 {
 			t.Error("support does not see the permissions")
 		}
@@ -640,8 +645,11 @@ func TestConsolePermissions(t *testing.T) {
 		})
 	}
 	t.Run("OK", func(t *testing.T) {
-		b.post(path, valid()).must(t, http.StatusSeeOther)
-		p := b.get("/admin/tenants/"+tn.ID).must(t, http.StatusOK)
+		res := b.post(path, valid()).must(t, http.StatusSeeOther)
+		if loc := res.Header.Get("Location"); loc != path {
+			t.Errorf("saving lands on %s, want the permissions section %s", loc, path)
+		}
+		p := b.get(path).must(t, http.StatusOK)
 		if p.Doc.Find(`[data-testid=permissions-saved]`).Length() != 1 {
 			t.Error("no saved message")
 		}
@@ -658,6 +666,7 @@ func TestConsolePermissions(t *testing.T) {
 			e.Details["client"] == nil || e.Details["request_id"] == nil || !strings.HasPrefix(e.Actor, "staff:") {
 			t.Errorf("audit event %+v", e)
 		}
+		p = b.get("/admin/tenants/"+tn.ID+"/audit").must(t, http.StatusOK)
 		if p.Doc.Find(`.diff`).Length() == 0 || !strings.Contains(p.Doc.Find(`.diff`).Text(), "can_create") {
 			t.Error("the audit trail does not show what changed")
 		}
@@ -906,14 +915,15 @@ func TestConsoleNoLiteralComponents(t *testing.T) {
 	tn, _ := cs.createTenant(t, tenant.PlanStartup)
 	b := cs.signedIn(t, staff.RoleAdmin)
 	literal := regexp.MustCompile(`@[A-Z][A-Za-z]+\(`)
-	for _, path := range []string{"/admin/tenants", "/admin/tenants/" + tn.ID, "/admin/tenants/" + tn.ID + "/usage",
-		"/admin/tenants/" + tn.ID + "/requests", "/admin/tenants/new", "/admin/health", "/admin/audit", "/admin/account"} {
+	base := "/admin/tenants/" + tn.ID
+	for _, path := range []string{"/admin/tenants", base, base + "/tokens", base + "/permissions", base + "/schema", base + "/health", base + "/audit",
+		base + "/usage", base + "/requests", "/admin/tenants/new", "/admin/health", "/admin/audit", "/admin/account"} {
 		p := b.get(path).must(t, http.StatusOK)
 		if m := literal.FindString(p.Doc.Text()); m != "" {
 			t.Errorf("%s shows template source %q", path, m)
 		}
 	}
-	p := b.get("/admin/tenants/" + tn.ID)
+	p := b.get(base + "/tokens")
 	if got := strings.Join(strings.Fields(p.text(`[data-testid=tokens-accepted]`)), " "); got != "1 active token, last used never" {
 		t.Errorf("credentials line %q", got)
 	}

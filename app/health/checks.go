@@ -17,14 +17,17 @@ import (
 	"github.com/bulkhead-dev/bulkhead/app/usage"
 )
 
+// MinRequests is the fewest requests in the last hour on which the error
+// rate and latency checks judge a tenant; with fewer, one failed request of
+// three would read as a 33% error rate.
+const MinRequests = 20
+
 // Thresholds of the checks.
 const (
 	slowProbe        = 250 * time.Millisecond
-	minRequests      = 20                  // fewer in the last hour: too little traffic to judge
-	tokenWarning     = 14 * 24 * time.Hour // tokens expiring sooner are flagged
-	staleWrite       = 7 * 24 * time.Hour  // no write for longer: the IdP may have stopped syncing
-	noisyFactor      = 2                   // times the median tenant
-	noisyMinRequests = 100                 // fewer requests are never noisy
+	staleWrite       = 7 * 24 * time.Hour // no write for longer: the IdP may have stopped syncing
+	noisyFactor      = 2                  // times the median tenant
+	noisyMinRequests = 100                // fewer requests are never noisy
 	noisyMinDBTime   = time.Second
 )
 
@@ -132,8 +135,8 @@ func (h *Checker) checkErrorRate(ctx context.Context, t *tenant.Tenant, _ bool) 
 	if err != nil {
 		return Warn, "could not read usage: " + app.ErrorMessageOrText(err)
 	}
-	if last.Requests < minRequests {
-		return OK, fmt.Sprintf("too little traffic in the last hour to judge (%d requests)", last.Requests)
+	if last.Requests < MinRequests {
+		return OK, fmt.Sprintf("too few requests in the last hour to judge (%d of at least %d)", last.Requests, MinRequests)
 	}
 	r, b := last.ErrorRate(), base.ErrorRate()
 	reason := fmt.Sprintf("%s of %d requests failed in the last hour, against %s over the week before", pct(r), last.Requests, pct(b))
@@ -168,11 +171,11 @@ func (h *Checker) checkLatency(ctx context.Context, t *tenant.Tenant, _ bool) (S
 	if err != nil {
 		return Warn, "could not read usage: " + app.ErrorMessageOrText(err)
 	}
-	if last.Requests < minRequests {
-		return OK, fmt.Sprintf("too little traffic in the last hour to judge (%d requests)", last.Requests)
+	if last.Requests < MinRequests {
+		return OK, fmt.Sprintf("too few requests in the last hour to judge (%d of at least %d)", last.Requests, MinRequests)
 	}
 	p, b := last.Latency.Percentile(95), base.Latency.Percentile(95)
-	if base.Requests < minRequests {
+	if base.Requests < MinRequests {
 		reason := fmt.Sprintf("p95 latency %s in the last hour (no baseline yet)", p)
 		if p >= 5*time.Second {
 			return Fail, reason
@@ -201,21 +204,28 @@ func (h *Checker) checkTokens(ctx context.Context, t *tenant.Tenant, _ bool) (St
 	var active int
 	var expiring []string
 	for _, k := range toks {
-		if k.RevokedAt != nil || (k.ExpiresAt != nil && !k.ExpiresAt.After(now)) {
+		if !k.Usable(now) {
 			continue
 		}
 		active++
-		if k.ExpiresAt != nil && k.ExpiresAt.Sub(now) < tokenWarning {
-			expiring = append(expiring, fmt.Sprintf("%q (%s…) expires in %s, on %s", k.Name, k.Prefix, span(k.ExpiresAt.Sub(now)), k.ExpiresAt.Format(time.DateOnly)))
+		if k.ExpiresSoon(now) {
+			expiring = append(expiring, fmt.Sprintf("%q (%s…) expires in %s, on %s", k.Name, k.Prefix, span(k.ExpiresAt.Sub(now)), k.ExpiresAt.UTC().Format("2 Jan 2006 15:04 UTC")))
 		}
 	}
+	tokens := func(n int) string {
+		if n == 1 {
+			return "1 active token"
+		}
+		return fmt.Sprintf("%d active tokens", n)
+	}
+	days := int(tenant.TokenExpiryWarning / (24 * time.Hour))
 	switch {
 	case active == 0:
 		return Fail, "no active token: the identity provider cannot connect; issue one with bulkhead tenant token create"
 	case len(expiring) > 0:
 		return Warn, "token " + strings.Join(expiring, "; token ") + ": issue a new one and update the identity provider"
 	}
-	return OK, fmt.Sprintf("%d active token(s), none expiring within 14 days", active)
+	return OK, fmt.Sprintf("%s, none expiring within %d days", tokens(active), days)
 }
 
 func (h *Checker) checkLastWrite(ctx context.Context, t *tenant.Tenant, _ bool) (Status, string) {
@@ -304,19 +314,21 @@ func round(d time.Duration) time.Duration {
 	return d.Round(10 * time.Microsecond)
 }
 
-// span writes a duration the way people say it: "under a minute",
-// "1 minute", "5 hours", "3 days".
+// span writes a duration the way people say it, rounded to the nearest
+// unit: "under a minute", "1 minute", "5 hours", "14 days" (a token that
+// expires in 13 days and 23 hours expires in 14 days, not 13).
 func span(d time.Duration) string {
+	round := func(unit time.Duration) int { return int((d + unit/2) / unit) }
 	n, unit := 0, ""
 	switch {
 	case d < time.Minute:
 		return "under a minute"
-	case d < time.Hour:
-		n, unit = int(d/time.Minute), "minute"
-	case d < 48*time.Hour:
-		n, unit = int(d/time.Hour), "hour"
+	case round(time.Minute) < 60:
+		n, unit = round(time.Minute), "minute"
+	case round(time.Hour) < 48:
+		n, unit = round(time.Hour), "hour"
 	default:
-		n, unit = int(d/(24*time.Hour)), "day"
+		n, unit = round(24*time.Hour), "day"
 	}
 	if n == 1 {
 		return "1 " + unit

@@ -211,7 +211,7 @@ func TestErrorRateAndLatency(t *testing.T) {
 	expect(t, f.check(t, "steady", "error_rate"), health.OK, "1.0% of 100 requests failed in the last hour, against 1.0%")
 	expect(t, f.check(t, "worse", "error_rate"), health.Warn, "10.0% of 100 requests failed")
 	expect(t, f.check(t, "broken", "error_rate"), health.Fail, "60.0% of 100 requests failed")
-	expect(t, f.check(t, "quiet", "error_rate"), health.OK, "too little traffic")
+	expect(t, f.check(t, "quiet", "error_rate"), health.OK, "too few requests in the last hour to judge (5 of at least 20)")
 
 	expect(t, f.check(t, "steady", "latency"), health.OK, "p95 latency 5ms in the last hour, against 5ms")
 	expect(t, f.check(t, "worse", "latency"), health.Warn, "p95 latency 250ms")
@@ -227,6 +227,16 @@ func TestTokens(t *testing.T) {
 	f := newFixture(t)
 	f.tenant(t, "acme")
 	ctx := context.Background()
+	expect(t, f.check(t, "acme", "tokens"), health.OK, "1 active token, none expiring within 14 days")
+
+	// A token created for 14 days is flagged at once, and reads as
+	// expiring in 14 days, not 13.
+	fortnight := time.Now().Add(tenant.TokenExpiryWarning)
+	if _, err := f.tenants.CreateToken(ctx, "acme", "fortnight", &fortnight, "test"); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, f.check(t, "acme", "tokens"), health.Warn, `"fortnight" (bh_`)
+	expect(t, f.check(t, "acme", "tokens"), health.Warn, "expires in 14 days, on "+fortnight.UTC().Format("2 Jan 2006"))
 	soon := time.Now().Add(3*24*time.Hour + time.Hour)
 	if _, err := f.tenants.CreateToken(ctx, "acme", "okta", &soon, "test"); err != nil {
 		t.Fatal(err)

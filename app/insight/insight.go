@@ -44,7 +44,10 @@ type Usage struct {
 	Days int `json:"days"`
 	// Recorded is false while nothing meters SCIM requests: the request
 	// series are then empty, and the console says so.
-	Recorded    bool             `json:"recorded"`
+	Recorded bool `json:"recorded"`
+	// Metered is true when this server meters SCIM requests: Recorded is
+	// then false only for a tenant that has made none yet.
+	Metered     bool             `json:"metered"`
 	PerHour     []Series         `json:"per_hour"` // requests per hour by status class
 	PerDay      []Series         `json:"per_day"`  // requests per day by status class
 	ByOperation []OperationCount `json:"by_operation"`

@@ -121,6 +121,7 @@ func (m *Metered) TenantUsage(ctx context.Context, t *tenant.Tenant, days int) (
 	if err := m.DB.GetContext(ctx, &u.Recorded, recorded, t.ID); err != nil {
 		return nil, fmt.Errorf("find usage of %q: %w", t.ID, store.Unavailable(err))
 	}
+	u.Metered = true
 	if !u.Recorded {
 		return u, nil
 	}
@@ -281,12 +282,15 @@ func (c *classSeries) series() []Series {
 	return out
 }
 
+// MinHourRequests is the fewest requests in the last hour on which an error
+// rate is judged, here and by the tenant checks of package health.
+const MinHourRequests = health.MinRequests
+
 // Thresholds of the traffic checks of Health.
 const (
-	minHourRequests = 20              // fewer in the last hour: too little to judge an error rate
-	errorRateWarn   = 0.1             // share of failed requests flagged
-	slowP95         = 1 * time.Second // p95 flagged
-	slowestShown    = 3
+	errorRateWarn = 0.1             // share of failed requests flagged
+	slowP95       = 1 * time.Second // p95 flagged
+	slowestShown  = 3
 )
 
 // Health runs Basic's checks and adds the SCIM traffic of the last hour
@@ -366,7 +370,7 @@ func (m *Metered) traffic(ctx context.Context, hourAgo time.Time) (string, strin
 	for _, t := range ts {
 		all.Requests += t.Requests
 		all.Errors += t.Errors
-		if t.Requests >= minHourRequests && t.ErrorRate() >= errorRateWarn {
+		if t.Requests >= MinHourRequests && t.ErrorRate() >= errorRateWarn {
 			att = append(att, Attention{TenantID: t.TenantID, Health: TenantHealth{Level: LevelWarn,
 				Reasons: []string{fmt.Sprintf("%.0f%% of SCIM requests failed in the last hour", t.ErrorRate()*100)}}})
 		}
@@ -377,7 +381,7 @@ func (m *Metered) traffic(ctx context.Context, hourAgo time.Time) (string, strin
 	}
 	detail := fmt.Sprintf("%d requests from %d %s since %s UTC, %.1f%% failed (not counting 404, 409, 412)",
 		all.Requests, len(ts), tenants, hourAgo.UTC().Format("15:04"), all.ErrorRate()*100)
-	if all.Requests >= minHourRequests && all.ErrorRate() >= errorRateWarn {
+	if all.Requests >= MinHourRequests && all.ErrorRate() >= errorRateWarn {
 		return LevelWarn, detail, att
 	}
 	return LevelOK, detail, att

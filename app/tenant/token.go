@@ -40,6 +40,26 @@ type Token struct {
 	RevokedAt  *time.Time `db:"revoked_at" json:"revoked_at,omitempty"`
 }
 
+// TokenExpiryWarning is how long before its expiry a token is flagged, in
+// the console and by the tenant's health checks: time enough to issue a new
+// one and update the identity provider.
+const TokenExpiryWarning = 14 * 24 * time.Hour
+
+// Usable reports whether the token still authenticates at now: neither
+// revoked nor expired.
+func (t *Token) Usable(now time.Time) bool {
+	return t.RevokedAt == nil && (t.ExpiresAt == nil || t.ExpiresAt.After(now))
+}
+
+// Expired reports whether the token has passed its expiry at now.
+func (t *Token) Expired(now time.Time) bool { return t.ExpiresAt != nil && !t.ExpiresAt.After(now) }
+
+// ExpiresSoon reports whether the token is usable at now but expires
+// within TokenExpiryWarning.
+func (t *Token) ExpiresSoon(now time.Time) bool {
+	return t.Usable(now) && t.ExpiresAt != nil && t.ExpiresAt.Sub(now) < TokenExpiryWarning
+}
+
 // NewToken is a token just created, with its secret, which is shown once and
 // never stored.
 type NewToken struct {
@@ -95,7 +115,11 @@ func (s *Service) CreateToken(ctx context.Context, tenantID, name string, expire
 		if tok, err = createToken(ctx, tx, tenantID, name, expires); err != nil {
 			return err
 		}
-		return audit.Record(ctx, tx, actor, "token.create", tenantID, map[string]any{"token_id": tok.ID, "name": name, "prefix": tok.Prefix})
+		details := map[string]any{"token_id": tok.ID, "name": name, "prefix": tok.Prefix}
+		if expires != nil {
+			details["expires_at"] = tok.ExpiresAt
+		}
+		return audit.Record(ctx, tx, actor, "token.create", tenantID, details)
 	})
 	return tok, err
 }
@@ -131,21 +155,6 @@ func (s *Service) RevokeToken(ctx context.Context, tenantID, tokenID, actor stri
 		return audit.Record(ctx, tx, actor, "token.revoke", tenantID, map[string]any{"token_id": id})
 	})
 	return revoked, err
-}
-
-// ExpiryWarning is how long before a token expires that Bulkhead warns
-// about it: long enough to rotate it in the identity provider.
-const ExpiryWarning = 14 * 24 * time.Hour
-
-// ExpiresSoon reports whether the token is unrevoked and expires within
-// ExpiryWarning of now, but has not yet.
-func (t *Token) ExpiresSoon(now time.Time) bool {
-	return t.RevokedAt == nil && t.ExpiresAt != nil && t.ExpiresAt.After(now) && t.ExpiresAt.Sub(now) <= ExpiryWarning
-}
-
-// Expired reports whether the token's expiry has passed.
-func (t *Token) Expired(now time.Time) bool {
-	return t.ExpiresAt != nil && !t.ExpiresAt.After(now)
 }
 
 // FindTokens lists the tenant's tokens, newest first.

@@ -180,7 +180,7 @@ func (c *cli) tenantShow(ctx context.Context, args []string) error {
 }
 
 // tokenState says whether a token works and until when, marking one that
-// expires within tenant.ExpiryWarning.
+// expires within tenant.TokenExpiryWarning.
 func tokenState(k *tenant.Token, now time.Time) string {
 	switch {
 	case k.RevokedAt != nil:
