@@ -64,18 +64,25 @@ func (s *Server) apiTenantOf(t *tenant.TenantSummary, st insight.TenantStats) ap
 	}
 }
 
-// apiTenants lists tenants: ?q=&status=&plan=&offset=&limit= (at most 100).
+// apiTenants lists tenants: ?q=&status=&plan=&sort=&dir=reverse&offset=&limit=
+// (limit 1 to 100, default 100; sort as the console's list, default
+// attention). A limit or offset that is not a number in range is a 400.
 func (s *Server) apiTenants(c echo.Context) error {
-	offset, _ := strconv.Atoi(c.QueryParam("offset"))
-	limit, _ := strconv.Atoi(c.QueryParam("limit"))
-	if limit <= 0 || limit > 100 {
-		limit = 100
+	offset, err := queryInt(c, "offset", 0, 0, 1<<30)
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(c, "limit", 100, 1, 100)
+	if err != nil {
+		return err
 	}
 	rows, total, err := s.tenantRows(c, tenant.TenantFilter{
 		Query:  c.QueryParam("q"),
 		Status: c.QueryParam("status"),
 		Plan:   c.QueryParam("plan"),
-		Offset: max(offset, 0),
+		Sort:   c.QueryParam("sort"),
+		Asc:    c.QueryParam("dir") == "reverse",
+		Offset: offset,
 		Limit:  limit,
 	})
 	if err != nil {
@@ -85,7 +92,7 @@ func (s *Server) apiTenants(c echo.Context) error {
 	for i, r := range rows {
 		out[i] = s.apiTenantOf(r.Tenant, r.Stats)
 	}
-	return c.JSON(http.StatusOK, map[string]any{"tenants": out, "total": total, "offset": max(offset, 0), "limit": limit})
+	return c.JSON(http.StatusOK, map[string]any{"tenants": out, "total": total, "offset": offset, "limit": limit})
 }
 
 // apiCreateTenant creates a tenant and returns it with its first token,
