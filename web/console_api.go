@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -253,22 +252,26 @@ func (s *Server) apiRevokeToken(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-// apiAudit returns audit events: of one tenant under /tenants/{id}/audit,
-// else of all or of ?tenant=. ?limit= defaults to 100, at most 1000.
+// apiAudit returns one page of audit events: of one tenant under
+// /tenants/{id}/audit, else of all or of ?tenant=, filtered by ?actor=,
+// ?action=, ?since= and ?until=, newest first. ?limit= is 1 to 1000
+// (default 100); "older" and "newer" in the answer are cursors for
+// ?before= and ?after=. An unknown tenant is a 404, a bad limit a 400.
 func (s *Server) apiAudit(c echo.Context) error {
 	tid := c.Param("id")
 	if tid == "" {
-		tid = c.QueryParam("tenant")
+		tid = strings.TrimSpace(c.QueryParam("tenant"))
 	}
-	limit, _ := strconv.Atoi(c.QueryParam("limit"))
-	if limit <= 0 || limit > 1000 {
-		limit = 100
-	}
-	events, err := audit.FindTrail(c.Request().Context(), s.cfg.DB, tid, time.Time{}, limit)
+	f, err := s.trailFilter(c, tid, 100)
 	if err != nil {
-		return store.Unavailable(err)
+		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"events": nonNil(events)})
+	page, err := audit.FindTrailPage(c.Request().Context(), s.cfg.DB, f)
+	if err != nil {
+		return err
+	}
+	page.Events = nonNil(page.Events)
+	return c.JSON(http.StatusOK, page)
 }
 
 // apiUsage returns a tenant's usage over the last 30 days.
