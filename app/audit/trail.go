@@ -171,7 +171,7 @@ func FindTrailPage(ctx context.Context, db *store.DB, f TrailFilter) (*TrailPage
 const trailWhere = `
 	($1 = '' OR strpos(lower(actor), lower($1)) > 0)
 	AND ($2 = '' OR action = $2 OR (right($2, 1) = '.' AND starts_with(action, $2)))
-	AND at >= COALESCE($3, '-infinity') AND at < COALESCE($4, 'infinity')`
+	AND at >= COALESCE($3::timestamptz, '-infinity') AND at < COALESCE($4::timestamptz, 'infinity')`
 
 func trailArgs(f TrailFilter, c cursor) []any {
 	var since, until *time.Time
