@@ -62,7 +62,7 @@ var sortOrders = map[string][2]string{
 // and its stored counts: 3 failing, 2 warn, 1 suspended (info), 0 ok.
 // insight's TestAttentionOrderMatchesAssess keeps the two in step.
 const severity = `(CASE
-	WHEN t.trial_ends_at <= now() OR (t.status = 'active' AND k.active_tokens = 0) THEN 3
+	WHEN t.trial_ends_at <= now() OR (t.status = 'active' AND COALESCE(k.active_tokens, 0) = 0) THEN 3
 	WHEN t.trial_ends_at < now() + interval '3 days' OR t.schema_version < $6::int
 		OR (p.max_users > 0 AND x.users * 10 >= p.max_users * 9)
 		OR (p.max_groups > 0 AND x.groups * 10 >= p.max_groups * 9) THEN 2
@@ -96,7 +96,7 @@ func (s *Service) SearchTenants(ctx context.Context, f TenantFilter) (*TenantPag
 	}
 	like := "%" + escapeLike(strings.ToLower(strings.TrimSpace(f.Query))) + "%"
 	const where = `
-		WHERE (t.id LIKE $1 OR lower(t.name) LIKE $1)
+		WHERE ($1 = '%%' OR t.id LIKE $1 OR lower(t.name) LIKE $1)
 		  AND ($2 = '' OR t.status = $2)
 		  AND ($3 = '' OR t.plan = $3)`
 	var page TenantPage
@@ -107,8 +107,19 @@ func (s *Service) SearchTenants(ctx context.Context, f TenantFilter) (*TenantPag
 	if strings.Contains(by, "$6") {
 		args = append(args, store.LatestVersion(s.Migrations))
 	}
-	q := summarySelect + ` LEFT JOIN control.tenant_rollups x ON x.tenant_id = t.id` + where +
-		` ORDER BY ` + by + `, t.id LIMIT $4 OFFSET $5`
+	// The page's ids first, ordered over every matching tenant with only
+	// what the order needs (the join of tokens is removed by the planner
+	// unless the order reads it); then the page's summaries.
+	q := `WITH page AS (
+		SELECT t.id, row_number() OVER (ORDER BY ` + by + `, t.id) AS n
+		FROM control.tenants t JOIN control.tenant_permissions p ON p.tenant_id = t.id
+		LEFT JOIN (
+			SELECT tenant_id, count(*) AS active_tokens FROM control.tokens
+			WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()) GROUP BY tenant_id
+		) k ON k.tenant_id = t.id
+		LEFT JOIN control.tenant_rollups x ON x.tenant_id = t.id` + where + `
+		ORDER BY ` + by + `, t.id LIMIT $4 OFFSET $5)` +
+		summarySelect + ` JOIN page ON page.id = t.id ORDER BY page.n`
 	err := s.DB.SelectContext(ctx, &page.Tenants, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("search tenants: %w", store.Unavailable(err))
