@@ -60,7 +60,7 @@ var sortOrders = map[string][2]string{
 
 // severity grades a tenant as insight.Assess does, from its control rows
 // and its stored counts: 3 failing, 2 warn, 1 suspended (info), 0 ok.
-// insight's TestAttentionOrderMatchesAssess keeps the two in step.
+// web's TestTenantListAt10000/AttentionFirstMatchesAssess keeps the two in step.
 const severity = `(CASE
 	WHEN t.trial_ends_at <= now() OR (t.status = 'active' AND COALESCE(k.active_tokens, 0) = 0) THEN 3
 	WHEN t.trial_ends_at < now() + interval '3 days' OR t.schema_version < $6::int
