@@ -1,6 +1,7 @@
 # Bulkhead. `make help` lists the targets.
 
 GO        ?= go
+AXE       := web/testdata/axe
 BIN       := bin/bulkhead
 TEMPL     := $(GO) run github.com/a-h/templ/cmd/templ@v0.3.977
 FUZZTIME  ?= 30s
@@ -20,11 +21,16 @@ run: build ## serve on http://127.0.0.1:8080 (starts a local PostgreSQL unless D
 	./$(BIN) serve
 
 .PHONY: test
-test: ## run every test against a real PostgreSQL
+test: $(AXE)/node_modules ## run every test against a real PostgreSQL
 	$(GO) test -count=1 -timeout 30m ./...
 
+# axe-core, pinned in $(AXE)/package-lock.json, for the console's
+# accessibility browser test; installed once, when missing.
+$(AXE)/node_modules:
+	npm ci --prefix $(AXE) --no-audit --no-fund
+
 .PHONY: test-pgbouncer
-test-pgbouncer: ## run every test through PgBouncer in transaction mode (apt-get install pgbouncer)
+test-pgbouncer: $(AXE)/node_modules ## run every test through PgBouncer in transaction mode (apt-get install pgbouncer)
 	BULKHEAD_TEST_PGBOUNCER=1 $(GO) test -count=1 -timeout 30m ./...
 
 .PHONY: bench

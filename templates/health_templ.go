@@ -181,7 +181,7 @@ func Health(p HealthParams) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = HealthBadge(a.Health).Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = HealthLabel(a.Health).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -64,18 +63,25 @@ func (s *Server) apiTenantOf(t *tenant.TenantSummary, st insight.TenantStats) ap
 	}
 }
 
-// apiTenants lists tenants: ?q=&status=&plan=&offset=&limit= (at most 100).
+// apiTenants lists tenants: ?q=&status=&plan=&sort=&dir=reverse&offset=&limit=
+// (limit 1 to 100, default 100; sort as the console's list, default
+// attention). A limit or offset that is not a number in range is a 400.
 func (s *Server) apiTenants(c echo.Context) error {
-	offset, _ := strconv.Atoi(c.QueryParam("offset"))
-	limit, _ := strconv.Atoi(c.QueryParam("limit"))
-	if limit <= 0 || limit > 100 {
-		limit = 100
+	offset, err := queryInt(c, "offset", 0, 0, 1<<30)
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(c, "limit", 100, 1, 100)
+	if err != nil {
+		return err
 	}
 	rows, total, err := s.tenantRows(c, tenant.TenantFilter{
 		Query:  c.QueryParam("q"),
 		Status: c.QueryParam("status"),
 		Plan:   c.QueryParam("plan"),
-		Offset: max(offset, 0),
+		Sort:   c.QueryParam("sort"),
+		Asc:    c.QueryParam("dir") == "reverse",
+		Offset: offset,
 		Limit:  limit,
 	})
 	if err != nil {
@@ -85,7 +91,7 @@ func (s *Server) apiTenants(c echo.Context) error {
 	for i, r := range rows {
 		out[i] = s.apiTenantOf(r.Tenant, r.Stats)
 	}
-	return c.JSON(http.StatusOK, map[string]any{"tenants": out, "total": total, "offset": max(offset, 0), "limit": limit})
+	return c.JSON(http.StatusOK, map[string]any{"tenants": out, "total": total, "offset": offset, "limit": limit})
 }
 
 // apiCreateTenant creates a tenant and returns it with its first token,
@@ -248,22 +254,26 @@ func (s *Server) apiRevokeToken(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-// apiAudit returns audit events: of one tenant under /tenants/{id}/audit,
-// else of all or of ?tenant=. ?limit= defaults to 100, at most 1000.
+// apiAudit returns one page of audit events: of one tenant under
+// /tenants/{id}/audit, else of all or of ?tenant=, filtered by ?actor=,
+// ?action=, ?since= and ?until=, newest first. ?limit= is 1 to 1000
+// (default 100); "older" and "newer" in the answer are cursors for
+// ?before= and ?after=. An unknown tenant is a 404, a bad limit a 400.
 func (s *Server) apiAudit(c echo.Context) error {
 	tid := c.Param("id")
 	if tid == "" {
-		tid = c.QueryParam("tenant")
+		tid = strings.TrimSpace(c.QueryParam("tenant"))
 	}
-	limit, _ := strconv.Atoi(c.QueryParam("limit"))
-	if limit <= 0 || limit > 1000 {
-		limit = 100
-	}
-	events, err := audit.FindTrail(c.Request().Context(), s.cfg.DB, tid, time.Time{}, limit)
+	f, err := s.trailFilter(c, tid, 100)
 	if err != nil {
-		return store.Unavailable(err)
+		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"events": nonNil(events)})
+	page, err := audit.FindTrailPage(c.Request().Context(), s.cfg.DB, f)
+	if err != nil {
+		return err
+	}
+	page.Events = nonNil(page.Events)
+	return c.JSON(http.StatusOK, page)
 }
 
 // apiUsage returns a tenant's usage over the last 30 days.

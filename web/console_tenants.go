@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/bulkhead-dev/bulkhead/app"
 	"github.com/bulkhead-dev/bulkhead/app/insight"
 	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
@@ -17,14 +18,20 @@ import (
 const tenantsPageSize = 25
 
 // tenantsPage lists tenants: search by id or name, filter by status and
-// plan, 25 to a page, each with its counts against quota and its health.
+// plan, sorted (needs attention first unless asked otherwise), 25 to a page
+// with page numbers, each with its counts against quota and its health.
 func (s *Server) tenantsPage(c echo.Context) error {
-	offset, _ := strconv.Atoi(c.QueryParam("offset"))
+	pageNo, err := queryInt(c, "page", 1, 1, 1<<20)
+	if err != nil {
+		return err
+	}
 	f := tenant.TenantFilter{
 		Query:  c.QueryParam("q"),
 		Status: oneOf(c.QueryParam("status"), tenant.StatusActive, tenant.StatusSuspended),
 		Plan:   oneOf(c.QueryParam("plan"), tenant.PlanEnterprise, tenant.PlanStartup, tenant.PlanTrial),
-		Offset: max(offset, 0),
+		Sort:   oneOf(c.QueryParam("sort"), tenant.SortName, tenant.SortUsers, tenant.SortRequests, tenant.SortActivity, tenant.SortAttention),
+		Asc:    c.QueryParam("dir") == "reverse",
+		Offset: (pageNo - 1) * tenantsPageSize,
 		Limit:  tenantsPageSize,
 	}
 	rows, total, err := s.tenantRows(c, f)
@@ -36,6 +43,8 @@ func (s *Server) tenantsPage(c echo.Context) error {
 		Query:    f.Query,
 		Status:   f.Status,
 		Plan:     f.Plan,
+		Sort:     f.Sort,
+		Reverse:  f.Asc,
 		Rows:     rows,
 		Total:    total,
 		Offset:   f.Offset,
@@ -70,6 +79,21 @@ func (s *Server) tenantRows(c echo.Context, f tenant.TenantFilter) ([]templates.
 		rows[i] = templates.TenantRow{Tenant: t, Stats: st, Health: insight.Assess(t, &st, latest, now)}
 	}
 	return rows, page.Total, nil
+}
+
+// queryInt reads the query parameter name as an integer from lo to hi,
+// def when it is absent. Anything else is EINVALID (400), never quietly
+// replaced: a script that sends limit=abc learns so.
+func queryInt(c echo.Context, name string, def, lo, hi int) (int, error) {
+	v := c.QueryParam(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, app.Errorf(app.EINVALID, "%s must be a whole number from %d to %d", name, lo, hi)
+	}
+	return n, nil
 }
 
 // oneOf returns v when it is one of allowed, and "" otherwise.

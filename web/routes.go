@@ -1,6 +1,9 @@
 package web
 
 import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/bulkhead-dev/bulkhead/app/scim"
@@ -16,6 +19,9 @@ func (s *Server) routes() {
 	e.Use(middleware.Recover())
 	e.Use(checkText) // web/text.go: no invalid UTF-8 or NUL past this point
 
+	// The root is where a person lands who typed the host: send them to
+	// the console rather than a JSON 404.
+	e.Match([]string{http.MethodGet, http.MethodHead}, "/", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/admin/") })
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	s.consoleRoutes()

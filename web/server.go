@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/bulkhead-dev/bulkhead/app/activity"
+	"github.com/bulkhead-dev/bulkhead/app/insight"
 	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 	"github.com/bulkhead-dev/bulkhead/app/usage"
@@ -71,6 +72,7 @@ type Server struct {
 	streams   chan struct{} // a slot per open activity stream (MaxActivityStreams)
 	closing   chan struct{} // closed by Shutdown, which ends the streams
 	closeOnce sync.Once
+	rollups      *insight.Rollups // the tenant list's sort keys
 }
 
 // NewServer returns a server with every route registered.
@@ -91,6 +93,7 @@ func NewServer(cfg Config) *Server {
 		spares:       tenant.NewSparePool(tenants, cmp.Or(cfg.Spares, tenant.DefaultSpares), cfg.Log),
 		streams:      make(chan struct{}, MaxActivityStreams),
 		closing:      make(chan struct{}),
+		rollups:      insight.NewRollups(cfg.DB, cfg.Log),
 	}
 	s.http = &http.Server{
 		Handler:           e,
@@ -107,13 +110,13 @@ func NewServer(cfg Config) *Server {
 
 // Start runs the server's background work until ctx ends: the token cache's
 // change listener, the rate limiter's instance heartbeat, the refill of
-// spare tenant schemas, the removal of expired console sessions and the
-// pause of prepared lookups while tenants are migrated. The returned
+// spare tenant schemas, the removal of expired console sessions, the
+// tenant list's roll-ups (insight.Rollups) and the pause of prepared lookups while tenants are migrated. The returned
 // function waits for them to finish their last writes.
 func (s *Server) Start(ctx context.Context) (wait func()) {
 	var wg sync.WaitGroup
 	migrations := func(ctx context.Context) { s.cfg.DB.FollowMigrations(ctx, s.cfg.Log) }
-	for _, run := range []func(context.Context){s.auth.Run, s.limiter.Run, s.spares.Run, s.sweepSessions, migrations} {
+	for _, run := range []func(context.Context){s.auth.Run, s.limiter.Run, s.spares.Run, s.sweepSessions, s.rollups.Run, migrations} {
 		wg.Add(1)
 		go func() { defer wg.Done(); run(ctx) }()
 	}

@@ -20,6 +20,9 @@ type Event struct {
 	Action   string         `db:"action" json:"action"`
 	TenantID *string        `db:"tenant_id" json:"tenant_id,omitempty"`
 	Details  map[string]any `db:"-" json:"details,omitempty"`
+	// Cursor places the event in the merged trail (FindTrailPage), for
+	// paging from it; empty where the event was not read from a trail.
+	Cursor string `db:"-" json:"cursor,omitempty"`
 }
 
 // Record appends an event to the trail using ext, usually the transaction

@@ -31,8 +31,18 @@ func NewBasic(db *store.DB) *Basic { return &Basic{DB: db, Tenants: tenant.NewSe
 
 // TenantStats counts users and groups and sums the storage of each tenant,
 // several tenants at once. A tenant whose schema cannot be read is left with
-// Known false rather than failing the whole list.
+// Known false rather than failing the whole list. The counts are also kept
+// in control.tenant_rollups for the list's sorts; failing to keep them
+// fails nothing, as Rollups takes them again.
 func (b *Basic) TenantStats(ctx context.Context, ts []*tenant.Tenant) (map[string]TenantStats, error) {
+	out, err := b.countAll(ctx, ts)
+	if err == nil {
+		_ = b.saveCounts(ctx, out)
+	}
+	return out, err
+}
+
+func (b *Basic) countAll(ctx context.Context, ts []*tenant.Tenant) (map[string]TenantStats, error) {
 	out := make(map[string]TenantStats, len(ts))
 	var mu sync.Mutex
 	sem := make(chan struct{}, cmp.Or(b.Workers, 4))
