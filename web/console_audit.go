@@ -20,7 +20,7 @@ const auditEvents = 50
 // said to be unknown, with a 404, rather than shown as an empty trail.
 func (s *Server) auditPage(c echo.Context) error {
 	f, err := s.trailFilter(c, strings.TrimSpace(c.QueryParam("tenant")), auditEvents)
-	if err != nil && app.ErrorCode(err) != app.ENOTFOUND {
+	if err != nil {
 		return err
 	}
 	p := templates.AuditParams{
@@ -31,12 +31,11 @@ func (s *Server) auditPage(c echo.Context) error {
 		Since:  c.QueryParam("since"),
 		Until:  c.QueryParam("until"),
 	}
-	if err != nil {
+	page, err := audit.FindTrailPage(c.Request().Context(), s.cfg.DB, f)
+	if app.ErrorCode(err) == app.ENOTFOUND {
 		p.TenantError = app.ErrorMessage(err)
 		return render(c, http.StatusNotFound, templates.Audit(p))
-	}
-	page, err := audit.FindTrailPage(c.Request().Context(), s.cfg.DB, f)
-	if err != nil {
+	} else if err != nil {
 		return err
 	}
 	p.Events, p.Older, p.Newer = page.Events, page.Older, page.Newer
@@ -46,8 +45,7 @@ func (s *Server) auditPage(c echo.Context) error {
 // trailFilter reads the audit filters of a request: tenant (given),
 // actor, action, since and until (RFC 3339, or a date: until a date means
 // to the end of that day), before/after (cursors) and limit (1 to 1000,
-// default def). A tenant that has no control row and no event is
-// ENOTFOUND; a malformed value is EINVALID.
+// default def). A malformed value is EINVALID.
 func (s *Server) trailFilter(c echo.Context, tenantID string, def int) (audit.TrailFilter, error) {
 	f := audit.TrailFilter{
 		TenantID: tenantID,
