@@ -55,8 +55,8 @@ generate: ## regenerate the templ components (*_templ.go are committed)
 	$(TEMPL) generate ./templates
 
 .PHONY: screenshots
-screenshots: ## run the console's browser test and save its screenshots to docs/screenshots
-	$(GO) test -count=1 -run '^TestConsoleInBrowser$$' ./web -args -screenshots
+screenshots: ## run the console's browser tests and save their screenshots to docs/screenshots
+	$(GO) test -count=1 -run '^Test(ConsoleInBrowser|TenantSectionsInBrowser|ConsoleStaffInBrowser|ActivityInBrowser)$$' ./web -args -screenshots
 
 .PHONY: generate-check
 generate-check: ## fail when the committed *_templ.go differ from what templ generates

@@ -107,12 +107,11 @@ func TestActivityInBrowser(t *testing.T) {
 	if strings.Contains(body, revoked.Secret) || strings.Contains(body, "live.one") {
 		t.Error("the page shows a secret or personal data")
 	}
-	var buf []byte
-	run("screenshot", chromedp.FullScreenshot(&buf, 100))
-	if err := os.WriteFile(filepath.Join(t.TempDir(), "activity.png"), buf, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if dir := os.Getenv("BULKHEAD_ACTIVITY_SHOT"); dir != "" {
-		_ = os.WriteFile(filepath.Join(dir, "activity.png"), buf, 0o644)
+	if *screenshots {
+		var buf []byte
+		run("screenshot", chromedp.FullScreenshot(&buf, 100))
+		if err := os.WriteFile(filepath.Join("..", "docs", "screenshots", "tenant-activity.png"), buf, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
