@@ -17,6 +17,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/bulkhead-dev/bulkhead/app/directory"
 	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 	"github.com/bulkhead-dev/bulkhead/app/usage"
@@ -56,6 +57,7 @@ type Server struct {
 	echo    *echo.Echo
 	http    *http.Server
 	tenants *tenant.Service
+	scim    *directory.Service
 	auth    *tenant.Auth
 	limiter *tenant.RateLimiter
 	obs     *observer
@@ -75,6 +77,7 @@ func NewServer(cfg Config) *Server {
 		cfg:     cfg,
 		echo:    e,
 		tenants: tenants,
+		scim:    directory.NewService(cfg.DB),
 		auth:    tenant.NewAuth(tenants, cfg.Log),
 		limiter: tenant.NewRateLimiter(tenants, cfg.Log),
 		obs:     newObserver(cfg),
