@@ -63,10 +63,11 @@ func (s *Service) List(ctx context.Context, c Caller, rt *scim.ResourceType, q Q
 	if err := Permit(p.Permissions, CanList); err != nil {
 		return nil, err
 	}
-	types, across := p.Types.All(), []*scim.ResourceType(nil)
+	var types, across []*scim.ResourceType
 	if rt != nil {
 		types = []*scim.ResourceType{p.Types.Of(rt)}
 	} else {
+		types = p.Types.All()
 		across = types
 	}
 	page := &Page{Resources: []*scim.Resource{}}
