@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/bulkhead-dev/bulkhead/app/directory"
 	"github.com/bulkhead-dev/bulkhead/app/scim"
 )
 
@@ -32,16 +33,16 @@ func (s *Server) routes() {
 	for _, base := range []string{"/tenants/:tenant/scim/v2", "/scim/v2"} {
 		g := e.Group(base, s.scimAuth)
 		for _, rt := range []*scim.ResourceType{scim.UserResource, scim.GroupResource} {
-			g.GET(rt.Endpoint, forType(rt, s.listResources), permit(permList))
-			g.POST(rt.Endpoint, forType(rt, s.createResource), permit(permCreate))
-			g.POST(rt.Endpoint+"/.search", forType(rt, s.searchResources), permit(permList))
-			g.GET(rt.Endpoint+"/:id", forType(rt, s.getResource), permit(permRead))
-			g.PUT(rt.Endpoint+"/:id", forType(rt, s.replaceResource), permit(permUpdate))
-			g.PATCH(rt.Endpoint+"/:id", forType(rt, s.patchResource), permit(permUpdate))
-			g.DELETE(rt.Endpoint+"/:id", forType(rt, s.deleteResource), permit(permDelete))
+			g.GET(rt.Endpoint, forType(rt, s.listResources), permit(directory.CanList))
+			g.POST(rt.Endpoint, forType(rt, s.createResource), permit(directory.CanCreate))
+			g.POST(rt.Endpoint+"/.search", forType(rt, s.searchResources), permit(directory.CanList))
+			g.GET(rt.Endpoint+"/:id", forType(rt, s.getResource), permit(directory.CanRead))
+			g.PUT(rt.Endpoint+"/:id", forType(rt, s.replaceResource), permit(directory.CanUpdate))
+			g.PATCH(rt.Endpoint+"/:id", forType(rt, s.patchResource), permit(directory.CanUpdate))
+			g.DELETE(rt.Endpoint+"/:id", forType(rt, s.deleteResource), permit(directory.CanDelete))
 		}
-		g.POST("/.search", forType(nil, s.searchResources), permit(permList))
-		g.POST("/Bulk", s.bulk)
+		g.POST("/.search", forType(nil, s.searchResources), permit(directory.CanList))
+		g.POST("/Bulk", s.bulk, permit(directory.BulkEnabled))
 		g.GET("/ServiceProviderConfig", s.serviceProviderConfig)
 		g.GET("/ResourceTypes", s.resourceTypes)
 		g.GET("/ResourceTypes/:id", s.resourceType)

@@ -14,6 +14,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/bulkhead-dev/bulkhead/app"
+	"github.com/bulkhead-dev/bulkhead/app/directory"
+	"github.com/bulkhead-dev/bulkhead/app/scim"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
 
@@ -71,47 +73,18 @@ func (s *Server) scimAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// Operations a tenant's permissions allow or deny.
-const (
-	permCreate = "can_create"
-	permRead   = "can_read"
-	permUpdate = "can_update"
-	permDelete = "can_delete"
-	permList   = "can_list"
-)
-
 // permit refuses the request with 403 unless the tenant's permissions allow
-// the operation.
-func permit(perm string) echo.MiddlewareFunc {
+// perm. The SCIM service checks it too; checking here first refuses before
+// the request's body is read.
+func permit(perm directory.Permission) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			if !allowed(principalOf(c).Permissions, perm) {
-				return app.Refusef(app.EFORBIDDEN, app.ReasonPermission, "this tenant is not permitted to %s (%s is off)", permVerb[perm], perm)
+			if err := directory.Permit(principalOf(c).Permissions, perm); err != nil {
+				return err
 			}
 			return next(c)
 		}
 	}
-}
-
-var permVerb = map[string]string{
-	permCreate: "create resources", permRead: "read resources", permUpdate: "update resources",
-	permDelete: "delete resources", permList: "list or search resources",
-}
-
-func allowed(p tenant.Permissions, perm string) bool {
-	switch perm {
-	case permCreate:
-		return p.CanCreate
-	case permRead:
-		return p.CanRead
-	case permUpdate:
-		return p.CanUpdate
-	case permDelete:
-		return p.CanDelete
-	case permList:
-		return p.CanList
-	}
-	return false
 }
 
 func principalOf(c echo.Context) *tenant.Principal { return c.Get(ctxPrincipal).(*tenant.Principal) }
@@ -178,19 +151,11 @@ type listResponse struct {
 	Resources    []any    `json:"Resources"`
 }
 
-// listParams are the paging and projection parameters of a list, from the
-// query string or a /.search body.
-type listParams struct {
-	Filter, SortBy, SortOrder      string
-	Attributes, ExcludedAttributes string
-	StartIndex, Count              int
-}
-
 // queryListParams reads list parameters from the query string. startIndex
 // below 1 counts as 1 and a negative count as 0 (RFC 7644 §3.4.2.4); count
 // above maxResults is lowered to it. Non-numbers give 400 invalidValue.
-func queryListParams(c echo.Context) (listParams, error) {
-	p := listParams{
+func queryListParams(c echo.Context) (directory.Query, error) {
+	p := directory.Query{
 		Filter:             c.QueryParam("filter"),
 		SortBy:             c.QueryParam("sortBy"),
 		SortOrder:          c.QueryParam("sortOrder"),
@@ -204,10 +169,10 @@ func queryListParams(c echo.Context) (listParams, error) {
 	if p.Count, err = intParam(c.QueryParam("count"), "count", defaultCount); err != nil {
 		return p, err
 	}
-	return p.clamp(), nil
+	return clamp(p), nil
 }
 
-func (p listParams) clamp() listParams {
+func clamp(p directory.Query) directory.Query {
 	p.StartIndex = max(p.StartIndex, 1)
 	p.Count = min(max(p.Count, 0), maxResults)
 	return p
@@ -233,8 +198,8 @@ func intParam(s, name string, def int) (int, error) {
 
 // searchListParams reads list parameters from a POST /.search body
 // (RFC 7644 §3.4.3).
-func searchListParams(body map[string]any) (listParams, error) {
-	p := listParams{StartIndex: 1, Count: defaultCount}
+func searchListParams(body map[string]any) (directory.Query, error) {
+	p := directory.Query{StartIndex: 1, Count: defaultCount}
 	for k, v := range body {
 		var err error
 		switch strings.ToLower(k) {
@@ -258,7 +223,7 @@ func searchListParams(body map[string]any) (listParams, error) {
 			return p, err
 		}
 	}
-	return p.clamp(), nil
+	return clamp(p), nil
 }
 
 func stringField(v any, name string) (string, error) {
@@ -297,24 +262,9 @@ func intField(v any, name string) (int, error) {
 	return intParam(n.String(), name, 0)
 }
 
-// ifMatchVersion reads the If-Match header with ifMatch.
-func ifMatchVersion(c echo.Context) int64 { return ifMatch(c.Request().Header.Get("If-Match")) }
-
-// ifMatch reads an If-Match value (a header, or a Bulk operation's
-// version): 0 when empty or "*", the version of the first W/"n" or "n" tag,
-// and -1, which matches nothing, when no tag is well-formed.
-func ifMatch(h string) int64 {
-	h = strings.TrimSpace(h)
-	if h == "" || h == "*" {
-		return 0
-	}
-	for _, tag := range strings.Split(h, ",") {
-		tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
-		if n, err := strconv.ParseInt(strings.Trim(tag, `"`), 10, 64); err == nil && n > 0 {
-			return n
-		}
-	}
-	return -1
+// ifMatchVersion reads the If-Match header (scim.IfMatchVersion).
+func ifMatchVersion(c echo.Context) int64 {
+	return scim.IfMatchVersion(c.Request().Header.Get("If-Match"))
 }
 
 // noneMatch reports whether If-None-Match lists etag (or is "*"), comparing

@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/bulkhead-dev/bulkhead/app"
+	"github.com/bulkhead-dev/bulkhead/app/directory"
 	"github.com/bulkhead-dev/bulkhead/app/scim"
 )
 
@@ -52,7 +53,7 @@ func (s *Server) serviceProviderConfig(c echo.Context) error {
 	return writeSCIM(c, http.StatusOK, serviceProviderConfig{
 		Schemas:        []string{"urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"},
 		Patch:          supported{true},
-		Bulk:           bulkConfig{Supported: principalOf(c).Permissions.BulkEnabled, MaxOperations: bulkMaxOperations, MaxPayloadSize: bulkMaxPayloadSize},
+		Bulk:           bulkConfig{Supported: principalOf(c).Permissions.BulkEnabled, MaxOperations: directory.MaxBulkOperations, MaxPayloadSize: bulkMaxPayloadSize},
 		Filter:         filterConfig{Supported: true, MaxResults: maxResults},
 		ChangePassword: supported{true},
 		Sort:           supported{true},

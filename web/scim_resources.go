@@ -1,37 +1,28 @@
 package web
 
 import (
-	"context"
 	"net/http"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/labstack/echo/v4"
 
-	"github.com/bulkhead-dev/bulkhead/app"
+	"github.com/bulkhead-dev/bulkhead/app/directory"
 	"github.com/bulkhead-dev/bulkhead/app/scim"
-	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
 
-// inTenant runs fn in the request's tenant transaction.
-func (s *Server) inTenant(c echo.Context, fn func(ctx context.Context, tx *sqlx.Tx) error) error {
-	ctx := c.Request().Context()
-	return s.cfg.DB.InTenant(ctx, principalOf(c).Tenant.Scope(), func(tx *sqlx.Tx) error { return fn(ctx, tx) })
+// The SCIM resource handlers decode a request, call one method of the
+// SCIM service (app/directory), which owns the operation, and encode its
+// result: ETag, Location, status and the projection a client asked for are
+// the wire format, and stay here.
+
+// readerOf returns the caller of a read: reads leave no audit record.
+func readerOf(c echo.Context) directory.Caller {
+	return directory.Caller{Principal: principalOf(c)}
 }
 
-// quota returns the tenant's limit on resources of rt.
-func quota(p tenant.Permissions, rt *scim.ResourceType) int {
-	if rt.Is(scim.GroupResource) {
-		return p.MaxGroups
-	}
-	return p.MaxUsers
-}
-
-// membersAttr is the attribute holding a resource's memberships.
-func membersAttr(rt *scim.ResourceType) string {
-	if rt.Is(scim.GroupResource) {
-		return "members"
-	}
-	return "groups"
+// writerOf returns the caller of a write, with what its audit record says
+// of the request.
+func writerOf(c echo.Context) directory.Caller {
+	return directory.Caller{Principal: principalOf(c), RequestID: c.Response().Header().Get(echo.HeaderXRequestID), ClientAddr: c.RealIP()}
 }
 
 // writeResource writes one resource with its ETag, projected as asked.
@@ -66,7 +57,7 @@ func (s *Server) createResource(c echo.Context, rt *scim.ResourceType) error {
 	if err != nil {
 		return err
 	}
-	r, err := s.create(c.Request().Context(), writerOf(c), rt, body)
+	r, err := s.scim.Create(c.Request().Context(), writerOf(c), rt, body)
 	if err != nil {
 		return err
 	}
@@ -76,15 +67,7 @@ func (s *Server) createResource(c echo.Context, rt *scim.ResourceType) error {
 // getResource: GET /Users/{id}, GET /Groups/{id}.
 func (s *Server) getResource(c echo.Context, rt *scim.ResourceType) error {
 	proj := projection(c, rt)
-	var r *scim.Resource
-	// Reading one resource by id is lookups only (store.Scope.LookupsOnly).
-	ctx := c.Request().Context()
-	scope := principalOf(c).Tenant.Scope()
-	scope.LookupsOnly = true
-	err := s.cfg.DB.InTenant(ctx, scope, func(tx *sqlx.Tx) (err error) {
-		r, err = scim.FindResource(ctx, tx, rt, c.Param("id"), proj.Includes(membersAttr(rt)))
-		return err
-	})
+	r, err := s.scim.Get(c.Request().Context(), readerOf(c), rt, c.Param("id"), proj.Includes(rt.MembershipsAttr()))
 	if err != nil {
 		return err
 	}
@@ -101,7 +84,7 @@ func (s *Server) replaceResource(c echo.Context, rt *scim.ResourceType) error {
 	if err != nil {
 		return err
 	}
-	r, err := s.replace(c.Request().Context(), writerOf(c), rt, c.Param("id"), ifMatchVersion(c), body)
+	r, err := s.scim.Replace(c.Request().Context(), writerOf(c), rt, c.Param("id"), ifMatchVersion(c), body)
 	if err != nil {
 		return err
 	}
@@ -120,7 +103,7 @@ func (s *Server) patchResource(c echo.Context, rt *scim.ResourceType) error {
 	}
 	proj := projection(c, rt)
 	wantBody := !rt.Is(scim.GroupResource) || c.QueryParam("attributes") != "" || c.QueryParam("excludedAttributes") != ""
-	r, err := s.patch(c.Request().Context(), writerOf(c), rt, c.Param("id"), ifMatchVersion(c), body, wantBody && proj.Includes(membersAttr(rt)))
+	r, err := s.scim.Patch(c.Request().Context(), writerOf(c), rt, c.Param("id"), ifMatchVersion(c), body, wantBody && proj.Includes(rt.MembershipsAttr()))
 	if err != nil {
 		return err
 	}
@@ -133,7 +116,7 @@ func (s *Server) patchResource(c echo.Context, rt *scim.ResourceType) error {
 
 // deleteResource: DELETE /Users/{id}, DELETE /Groups/{id}.
 func (s *Server) deleteResource(c echo.Context, rt *scim.ResourceType) error {
-	if err := s.delete(c.Request().Context(), writerOf(c), rt, c.Param("id"), ifMatchVersion(c)); err != nil {
+	if err := s.scim.Delete(c.Request().Context(), writerOf(c), rt, c.Param("id"), ifMatchVersion(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -141,11 +124,11 @@ func (s *Server) deleteResource(c echo.Context, rt *scim.ResourceType) error {
 
 // listResources: GET /Users, GET /Groups.
 func (s *Server) listResources(c echo.Context, rt *scim.ResourceType) error {
-	p, err := queryListParams(c)
+	q, err := queryListParams(c)
 	if err != nil {
 		return err
 	}
-	return s.list(c, []*scim.ResourceType{rt}, p)
+	return s.list(c, rt, q)
 }
 
 // searchResources: POST /Users/.search, /Groups/.search, and /.search at the
@@ -155,62 +138,29 @@ func (s *Server) searchResources(c echo.Context, rt *scim.ResourceType) error {
 	if err != nil {
 		return err
 	}
-	p, err := searchListParams(body)
+	q, err := searchListParams(body)
 	if err != nil {
 		return err
 	}
-	types := typesOf(c).All()
-	if rt != nil {
-		types = []*scim.ResourceType{rt}
-	}
-	return s.list(c, types, p)
+	return s.list(c, rt, q)
 }
 
-// list answers a list or search over one or more resource types. Over
-// several types (a root search), results come type after type, paged as one
-// list; an attribute the filter names that one type lacks is unassigned in
-// that type's resources, so `meta.resourceType eq "Group" or userName sw
-// "j"` finds every group and the users it says.
-func (s *Server) list(c echo.Context, types []*scim.ResourceType, p listParams) error {
-	var across []*scim.ResourceType
-	if len(types) > 1 {
-		across = types
-	}
-	resp := listResponse{Schemas: []string{listSchema}, StartIndex: p.StartIndex, Resources: []any{}}
-	start, count := p.StartIndex, p.Count
-	var firstErr error
-	matched := 0
-	err := s.inTenant(c, func(ctx context.Context, tx *sqlx.Tx) error {
-		for _, rt := range types {
-			proj := rt.Projection(p.Attributes, p.ExcludedAttributes)
-			res, err := scim.FindResources(ctx, tx, rt, scim.ListQuery{
-				Filter: p.Filter, SortBy: p.SortBy, SortOrder: p.SortOrder,
-				StartIndex: start, Count: count, Members: proj.Includes(membersAttr(rt)), Across: across,
-			})
-			if err != nil {
-				if len(types) > 1 && app.ErrorCode(err) == app.EINVALID {
-					firstErr = err
-					continue
-				}
-				return err
-			}
-			matched++
-			resp.TotalResults += res.Total
-			for _, r := range res.Resources {
-				resp.Resources = append(resp.Resources, proj.Apply(r.Render(scimBase(c))))
-			}
-			// The next type continues where this one ended.
-			start = max(start-res.Total, 1)
-			count -= len(res.Resources)
-		}
-		return nil
-	})
+// list answers a list or search of rt, or of every type when rt is nil,
+// each resource projected by its own type's reading of the attributes.
+func (s *Server) list(c echo.Context, rt *scim.ResourceType, q directory.Query) error {
+	page, err := s.scim.List(c.Request().Context(), readerOf(c), rt, q)
 	if err != nil {
 		return err
 	}
-	if matched == 0 && firstErr != nil {
-		return firstErr
+	resp := listResponse{Schemas: []string{listSchema}, TotalResults: page.Total, StartIndex: q.StartIndex,
+		ItemsPerPage: len(page.Resources), Resources: make([]any, 0, len(page.Resources))}
+	var proj scim.Projection
+	var projected *scim.ResourceType // the type proj is for; resources come type after type
+	for _, r := range page.Resources {
+		if r.Type != projected {
+			projected, proj = r.Type, r.Type.Projection(q.Attributes, q.ExcludedAttributes)
+		}
+		resp.Resources = append(resp.Resources, proj.Apply(r.Render(scimBase(c))))
 	}
-	resp.ItemsPerPage = len(resp.Resources)
 	return writeSCIM(c, http.StatusOK, resp)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/bulkhead-dev/bulkhead/app/activity"
+	"github.com/bulkhead-dev/bulkhead/app/directory"
 	"github.com/bulkhead-dev/bulkhead/app/insight"
 	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
@@ -61,6 +62,7 @@ type Server struct {
 	echo    *echo.Echo
 	http    *http.Server
 	tenants *tenant.Service
+	scim    *directory.Service
 	auth    *tenant.Auth
 	limiter *tenant.RateLimiter
 	obs     *observer
@@ -72,7 +74,7 @@ type Server struct {
 	streams   chan struct{} // a slot per open activity stream (MaxActivityStreams)
 	closing   chan struct{} // closed by Shutdown, which ends the streams
 	closeOnce sync.Once
-	rollups      *insight.Rollups // the tenant list's sort keys
+	rollups   *insight.Rollups // the tenant list's sort keys
 }
 
 // NewServer returns a server with every route registered.
@@ -85,6 +87,7 @@ func NewServer(cfg Config) *Server {
 		cfg:     cfg,
 		echo:    e,
 		tenants: tenants,
+		scim:    directory.NewService(cfg.DB),
 		auth:    tenant.NewAuth(tenants, cfg.Log),
 		limiter: tenant.NewRateLimiter(tenants, cfg.Log),
 		obs:     newObserver(cfg),

@@ -275,4 +275,3 @@ func findTenant(ctx context.Context, q sqlx.QueryerContext, f TrailFilter, c cur
 	}
 	return out, rows.Err()
 }
-

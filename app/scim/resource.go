@@ -2,6 +2,7 @@ package scim
 
 import (
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -70,11 +71,35 @@ func (r *Resource) Render(baseURL string) map[string]any {
 			e["$ref"] = baseURL + endpoint + m.Value
 			list[i] = e
 		}
-		if r.Type.Is(GroupResource) {
-			out["members"] = list
-		} else {
-			out["groups"] = list
-		}
+		out[r.Type.MembershipsAttr()] = list
 	}
 	return out
+}
+
+// MembershipsAttr returns the attribute that holds rt's memberships
+// (Resource.Members): a Group's members, a User's groups. Reading them costs
+// a join, so readers load them only when a projection includes it.
+func (rt *ResourceType) MembershipsAttr() string {
+	if rt.Is(GroupResource) {
+		return "members"
+	}
+	return "groups"
+}
+
+// IfMatchVersion reads an If-Match value (a header, or a Bulk operation's
+// version) as the version a write requires: 0 (any) when empty or "*", the
+// version of the first W/"n" or "n" tag, and -1, which matches nothing,
+// when no tag is well-formed.
+func IfMatchVersion(h string) int64 {
+	h = strings.TrimSpace(h)
+	if h == "" || h == "*" {
+		return 0
+	}
+	for _, tag := range strings.Split(h, ",") {
+		tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
+		if n, err := strconv.ParseInt(strings.Trim(tag, `"`), 10, 64); err == nil && n > 0 {
+			return n
+		}
+	}
+	return -1
 }

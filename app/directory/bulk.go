@@ -1,0 +1,398 @@
+package directory
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/bulkhead-dev/bulkhead/app"
+	"github.com/bulkhead-dev/bulkhead/app/scim"
+)
+
+// Bulk limits (RFC 7644 §3.7.4), advertised in ServiceProviderConfig.
+const (
+	// MaxBulkOperations is the most operations one BulkRequest may hold.
+	MaxBulkOperations = 1000
+	bulkRequestSchema = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+)
+
+// The methods of Bulk operations.
+const (
+	MethodPost   = "POST"
+	MethodPut    = "PUT"
+	MethodPatch  = "PATCH"
+	MethodDelete = "DELETE"
+)
+
+// bulkOp is one operation of a BulkRequest.
+type bulkOp struct {
+	Method  string
+	BulkID  string
+	Version string
+	Path    string
+	Data    map[string]any
+	invalid error // what is wrong with the operation itself; it fails alone
+}
+
+// BulkResult is what became of one operation of a BulkRequest.
+type BulkResult struct {
+	Method string // MethodPost, MethodPut, MethodPatch or MethodDelete, as the request said it
+	BulkID string
+	// Type and ID name the resource the operation wrote; Resource is that
+	// resource as written, nil for a DELETE. All three are unset when the
+	// operation failed.
+	Type     *scim.ResourceType
+	ID       string
+	Resource *scim.Resource
+	// Err is why the operation failed (an *app.Error, or an internal
+	// error); nil when it succeeded.
+	Err error
+}
+
+// Bulk runs a BulkRequest body (RFC 7644 §3.7) and returns a result for
+// each operation it ran, in request order. Operations run in order, each
+// in a transaction of its own (an audit record of its own, marked as
+// Bulk's), so one failing leaves the others done; an operation that refers
+// to a resource created later in the request by "bulkId:…" waits until
+// that resource exists, and references that cannot be resolved (unknown,
+// failed, circular) fail with ECONFLICT. After failOnErrors errors the
+// remaining operations are not run. Bulk returns EFORBIDDEN when Bulk is
+// off for the tenant, EINVALID for a malformed request and ETOOLARGE for
+// more than MaxBulkOperations; what is wrong with one operation fails that
+// operation alone.
+func (s *Service) Bulk(ctx context.Context, c Caller, body map[string]any) ([]BulkResult, error) {
+	if err := Permit(c.Principal.Permissions, BulkEnabled); err != nil {
+		return nil, err
+	}
+	ops, failOnErrors, err := parseBulk(body)
+	if err != nil {
+		return nil, err
+	}
+	return s.runBulk(ctx, c, ops, failOnErrors), nil
+}
+
+// parseBulk checks a BulkRequest and returns its operations.
+func parseBulk(body map[string]any) ([]bulkOp, int, error) {
+	invalid := func(format string, args ...any) error {
+		return app.ScimErrorf(app.EINVALID, app.ScimInvalidSyntax, format, args...)
+	}
+	var schemas, rawOps any
+	failOnErrors := 0
+	for k, v := range body {
+		switch strings.ToLower(k) {
+		case "schemas":
+			schemas = v
+		case "operations":
+			rawOps = v
+		case "failonerrors":
+			n, ok := nonNegative(v)
+			if !ok {
+				return nil, 0, app.ScimErrorf(app.EINVALID, app.ScimInvalidValue, "failOnErrors must be a non-negative integer")
+			}
+			failOnErrors = n
+		}
+	}
+	if list, _ := schemas.([]any); !containsString(list, bulkRequestSchema) {
+		return nil, 0, invalid("schemas must contain %s", bulkRequestSchema)
+	}
+	list, ok := rawOps.([]any)
+	if !ok {
+		return nil, 0, invalid("Operations must be an array")
+	}
+	if len(list) > MaxBulkOperations {
+		return nil, 0, app.Errorf(app.ETOOLARGE, "the bulk request has %d operations; maxOperations is %d", len(list), MaxBulkOperations)
+	}
+	ops := make([]bulkOp, len(list))
+	bulkIDs := map[string]bool{}
+	for i, e := range list {
+		ops[i] = parseBulkOp(e, bulkIDs)
+	}
+	return ops, failOnErrors, nil
+}
+
+// parseBulkOp reads one operation. What is wrong with it is kept in
+// invalid, so that it fails alone and the others still run.
+func parseBulkOp(e any, bulkIDs map[string]bool) bulkOp {
+	var op bulkOp
+	invalid := func(format string, args ...any) bulkOp {
+		op.invalid = app.ScimErrorf(app.EINVALID, app.ScimInvalidSyntax, format, args...)
+		return op
+	}
+	m, ok := e.(map[string]any)
+	if !ok {
+		return invalid("an operation must be an object")
+	}
+	for k, v := range m {
+		s, _ := v.(string)
+		switch strings.ToLower(k) {
+		case "method":
+			op.Method = strings.ToUpper(s)
+		case "bulkid":
+			op.BulkID = s
+		case "version":
+			op.Version = s
+		case "path":
+			op.Path = s
+		case "data":
+			if v != nil {
+				if op.Data, ok = v.(map[string]any); !ok {
+					return invalid("data must be an object")
+				}
+			}
+		}
+	}
+	switch op.Method {
+	case MethodPost, MethodPut, MethodPatch, MethodDelete:
+	default:
+		return invalid("method must be POST, PUT, PATCH or DELETE")
+	}
+	if op.Method == MethodPost {
+		if op.BulkID == "" {
+			return invalid("a POST needs a bulkId")
+		}
+		if bulkIDs[op.BulkID] {
+			return invalid("bulkId %q is used twice", op.BulkID)
+		}
+		bulkIDs[op.BulkID] = true
+	}
+	if op.Data == nil && op.Method != MethodDelete {
+		return invalid("%s needs data", op.Method)
+	}
+	return op
+}
+
+// nonNegative reads a JSON integer (a json.Number, as Decoder.UseNumber
+// leaves it) that must not be negative. One beyond an int64, whichever its
+// sign, counts as no limit, as integers in a list's query string do.
+func nonNegative(v any) (int, bool) {
+	num, ok := v.(json.Number)
+	if !ok {
+		return 0, false
+	}
+	s := strings.TrimSpace(num.String())
+	n, err := strconv.ParseInt(s, 10, 64)
+	if errors.Is(err, strconv.ErrRange) {
+		if strings.HasPrefix(s, "-") {
+			return 0, true
+		}
+		return math.MaxInt32, true
+	}
+	return int(n), err == nil && n >= 0
+}
+
+func containsString(list []any, s string) bool {
+	for _, e := range list {
+		if v, _ := e.(string); strings.EqualFold(v, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// runBulk runs the operations, resolving bulkId references, and returns a
+// result for each operation it ran, in request order.
+func (s *Service) runBulk(ctx context.Context, c Caller, ops []bulkOp, failOnErrors int) []BulkResult {
+	results := make([]*BulkResult, len(ops))
+	created := map[string]string{} // bulkId → id
+	failedIDs := map[string]bool{} // bulkIds whose POST failed
+	errs := 0
+	pending := make([]int, len(ops))
+	for i := range pending {
+		pending[i] = i
+	}
+	// Each pass runs the operations whose references are resolved; a pass
+	// that resolves nothing ends the loop, and what is left is circular or
+	// refers to a failed or unknown bulkId.
+	for len(pending) > 0 && (failOnErrors == 0 || errs < failOnErrors) {
+		var next []int
+		for _, i := range pending {
+			if failOnErrors > 0 && errs >= failOnErrors {
+				break
+			}
+			op := ops[i]
+			if op.invalid != nil {
+				results[i] = bulkFailure(op, op.invalid)
+				errs++
+				continue
+			}
+			refs := bulkRefs(op)
+			if waiting(refs, created, failedIDs) {
+				next = append(next, i)
+				continue
+			}
+			res := s.runBulkOp(ctx, c, op, refs, created, failedIDs)
+			if res.Err != nil {
+				errs++
+				if op.BulkID != "" {
+					failedIDs[op.BulkID] = true
+				}
+			}
+			results[i] = res
+		}
+		if len(next) == len(pending) {
+			for _, i := range next {
+				results[i] = bulkFailure(ops[i], app.ScimErrorf(app.ECONFLICT, app.ScimInvalidValue,
+					"the operation refers to a bulkId that no operation of the request creates, or the references are circular"))
+				if failOnErrors > 0 {
+					if errs++; errs >= failOnErrors {
+						break
+					}
+				}
+			}
+			break
+		}
+		pending = next
+	}
+	out := make([]BulkResult, 0, len(ops))
+	for _, r := range results {
+		if r != nil {
+			out = append(out, *r)
+		}
+	}
+	return out
+}
+
+// waiting reports whether one of refs names a resource not created yet by
+// an operation that has not failed.
+func waiting(refs []string, created map[string]string, failed map[string]bool) bool {
+	for _, r := range refs {
+		if _, ok := created[r]; !ok && !failed[r] {
+			return true
+		}
+	}
+	return false
+}
+
+// runBulkOp runs one operation whose references are all resolved or
+// failed, through the method of the service that does it alone, which
+// checks the tenant's permission for it.
+func (s *Service) runBulkOp(ctx context.Context, c Caller, op bulkOp, refs []string, created map[string]string, failed map[string]bool) *BulkResult {
+	c.details = map[string]any{"bulk": true}
+	if op.BulkID != "" {
+		c.details["bulkId"] = op.BulkID
+	}
+	for _, r := range refs {
+		if failed[r] {
+			return bulkFailure(op, app.ScimErrorf(app.ECONFLICT, app.ScimInvalidValue, "the operation refers to bulkId %q, whose operation failed", r))
+		}
+	}
+	path := replaceBulkRefs(op.Path, created).(string)
+	data, _ := replaceBulkRefs(op.Data, created).(map[string]any)
+	rt, id, err := bulkTarget(op.Method, path)
+	if err != nil {
+		return bulkFailure(op, err)
+	}
+	rt = c.Principal.Types.Of(rt)
+	version := scim.IfMatchVersion(op.Version)
+	var r *scim.Resource
+	switch op.Method {
+	case MethodPost:
+		r, err = s.Create(ctx, c, rt, data)
+		if err == nil {
+			created[op.BulkID] = r.ID
+			id = r.ID
+		}
+	case MethodPut:
+		r, err = s.Replace(ctx, c, rt, id, version, data)
+	case MethodPatch:
+		r, err = s.Patch(ctx, c, rt, id, version, data, false)
+	case MethodDelete:
+		err = s.Delete(ctx, c, rt, id, version)
+	}
+	if err != nil {
+		return bulkFailure(op, err)
+	}
+	return &BulkResult{Method: op.Method, BulkID: op.BulkID, Type: rt, ID: id, Resource: r}
+}
+
+// bulkTarget parses an operation's path: "/Users" for POST, "/Users/{id}"
+// for the others.
+func bulkTarget(method, path string) (*scim.ResourceType, string, error) {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	var rt *scim.ResourceType
+	for _, t := range []*scim.ResourceType{scim.UserResource, scim.GroupResource} {
+		if strings.EqualFold("/"+parts[0], t.Endpoint) {
+			rt = t
+		}
+	}
+	switch {
+	case rt == nil:
+		return nil, "", app.ScimErrorf(app.EINVALID, app.ScimInvalidPath, "path %q names no resource type: use /Users or /Groups", path)
+	case method == MethodPost && len(parts) != 1:
+		return nil, "", app.ScimErrorf(app.EINVALID, app.ScimInvalidPath, "a POST goes to %s, not %q", rt.Endpoint, path)
+	case method != MethodPost && (len(parts) != 2 || parts[1] == ""):
+		return nil, "", app.ScimErrorf(app.EINVALID, app.ScimInvalidPath, "a %s goes to %s/{id}, not %q", method, rt.Endpoint, path)
+	}
+	if len(parts) == 2 {
+		return rt, parts[1], nil
+	}
+	return rt, "", nil
+}
+
+// bulkFailure is the result of an operation that failed with err.
+func bulkFailure(op bulkOp, err error) *BulkResult {
+	return &BulkResult{Method: op.Method, BulkID: op.BulkID, Err: err}
+}
+
+// bulkRefs returns the bulkIds an operation refers to ("bulkId:x" in its
+// path or anywhere in its data).
+func bulkRefs(op bulkOp) []string {
+	var refs []string
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case string:
+			if i := strings.Index(v, "bulkId:"); i >= 0 {
+				refs = append(refs, strings.SplitN(v[i+len("bulkId:"):], "/", 2)[0])
+			}
+		case map[string]any:
+			for _, e := range v {
+				walk(e)
+			}
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		}
+	}
+	walk(op.Path)
+	walk(map[string]any(op.Data))
+	return refs
+}
+
+// replaceBulkRefs returns v with every "bulkId:x" replaced by the id of the
+// resource created for x.
+func replaceBulkRefs(v any, created map[string]string) any {
+	switch v := v.(type) {
+	case string:
+		i := strings.Index(v, "bulkId:")
+		if i < 0 {
+			return v
+		}
+		ref, rest, _ := strings.Cut(v[i+len("bulkId:"):], "/")
+		id, ok := created[ref]
+		if !ok {
+			return v
+		}
+		if rest != "" || strings.HasSuffix(v, "/") {
+			rest = "/" + rest
+		}
+		return v[:i] + id + rest
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = replaceBulkRefs(e, created)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = replaceBulkRefs(e, created)
+		}
+		return out
+	}
+	return v
+}
