@@ -7,8 +7,8 @@ import (
 
 	"github.com/bulkhead-dev/bulkhead/app/activity"
 	"github.com/bulkhead-dev/bulkhead/app/insight"
-	"github.com/bulkhead-dev/bulkhead/app/usage"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
+	"github.com/bulkhead-dev/bulkhead/app/usage"
 )
 
 func joinReasons(h insight.TenantHealth) string {
