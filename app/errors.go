@@ -6,6 +6,8 @@ package app
 import (
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 )
 
 // Error codes. Each maps to one HTTP status in the web package.
@@ -47,6 +49,37 @@ type Error struct {
 	// Reason classifies refusals (EUNAUTHORIZED, EFORBIDDEN, rate limits)
 	// for usage metering: one of the Reason constants, or "".
 	Reason string
+	// Fields says what is wrong with an input by field, so that the console
+	// shows each message beside its field, the admin API returns them as
+	// "fields" and the CLI prints them, all from this one value.
+	Fields FieldErrors
+}
+
+// FieldErrors maps a field of an input (its form field and JSON key, such as
+// "max_users") to a message, safe to show, saying what is wrong with it.
+type FieldErrors map[string]string
+
+// Err returns nil when f is empty, else an EINVALID *Error carrying f. Its
+// Message names each field after what ("invalid tenant"), in field order,
+// for callers that show one line: "invalid tenant max_users: Must be 0 or
+// more."
+func (f FieldErrors) Err(what string) error {
+	if len(f) == 0 {
+		return nil
+	}
+	return &Error{Code: EINVALID, Message: f.message(what), Fields: f}
+}
+
+func (f FieldErrors) message(what string) string {
+	names := make([]string, 0, len(f))
+	for name := range f {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for i, name := range names {
+		names[i] = what + " " + name + ": " + f[name]
+	}
+	return strings.Join(names, "; ")
 }
 
 // Reasons for refusing a request, counted per tenant.
@@ -101,6 +134,15 @@ func ErrorMessage(err error) string {
 	default:
 		return "internal error"
 	}
+}
+
+// ErrorFields returns the field errors of the *Error in err's chain, or nil.
+func ErrorFields(err error) FieldErrors {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Fields
+	}
+	return nil
 }
 
 // ErrorMessageOrText returns the message of the *Error in err's chain, or

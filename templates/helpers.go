@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bulkhead-dev/bulkhead/app/activity"
+	"github.com/bulkhead-dev/bulkhead/app/health"
 	"github.com/bulkhead-dev/bulkhead/app/insight"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 	"github.com/bulkhead-dev/bulkhead/app/usage"
@@ -32,7 +33,7 @@ var shortReasons = map[string]string{
 
 // healthLabel names the worst of a tenant's problems in a word or two.
 func healthLabel(h insight.TenantHealth) string {
-	if h.Level == insight.LevelOK {
+	if h.Level == health.OK {
 		return "Healthy"
 	}
 	if len(h.Reasons) == 0 {
@@ -48,13 +49,13 @@ func healthLabel(h insight.TenantHealth) string {
 	return label
 }
 
-func levelLabel(level string) string {
+func levelLabel(level health.Level) string {
 	switch level {
-	case insight.LevelOK:
+	case health.OK:
 		return "OK"
-	case insight.LevelWarn:
+	case health.Warn:
 		return "Warning"
-	case insight.LevelFailing:
+	case health.Fail:
 		return "Failing"
 	}
 	return "Not measured"
@@ -91,13 +92,13 @@ func lastActivity(r TenantRow) *time.Time {
 	return r.Tenant.LastTokenUse
 }
 
-// overall is the worst level of the report's checks.
-func overall(r *insight.HealthReport) string {
-	level := insight.LevelOK
-	rank := map[string]int{insight.LevelOK: 0, insight.LevelInfo: 0, insight.LevelWarn: 1, insight.LevelFailing: 2}
+// overall is the worst level of the report's checks that measure
+// something: an info check (SCIM traffic) does not make the system "info".
+func overall(r *insight.HealthReport) health.Level {
+	level := health.OK
 	for _, c := range r.Checks {
-		if rank[c.Level] > rank[level] {
-			level = c.Level
+		if c.Level != health.Info {
+			level = health.Worse(level, c.Level)
 		}
 	}
 	return level

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulkhead-dev/bulkhead/app/health"
 	"github.com/bulkhead-dev/bulkhead/app/insight"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
@@ -135,10 +136,10 @@ func TestPerDay(t *testing.T) {
 // TestHeadHealth: a suspended tenant's page says "Suspended" once.
 func TestHeadHealth(t *testing.T) {
 	sus := &tenant.TenantSummary{Tenant: tenant.Tenant{Status: tenant.StatusSuspended}}
-	if _, ok := headHealth(sus, insight.TenantHealth{Level: insight.LevelInfo, Reasons: []string{"suspended"}}); ok {
+	if _, ok := headHealth(sus, insight.TenantHealth{Level: health.Info, Reasons: []string{"suspended"}}); ok {
 		t.Error("a badge beside Suspended that says Suspended again")
 	}
-	h, ok := headHealth(sus, insight.TenantHealth{Level: insight.LevelFailing, Reasons: []string{"suspended", "trial expired"}})
+	h, ok := headHealth(sus, insight.TenantHealth{Level: health.Fail, Reasons: []string{"suspended", "trial expired"}})
 	if !ok || healthLabel(h) != "Trial expired" {
 		t.Errorf("badge %q (%v), want Trial expired", healthLabel(h), ok)
 	}

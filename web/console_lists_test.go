@@ -13,6 +13,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"github.com/bulkhead-dev/bulkhead/app/health"
 	"github.com/bulkhead-dev/bulkhead/app/insight"
 	"github.com/bulkhead-dev/bulkhead/app/staff"
 	"github.com/bulkhead-dev/bulkhead/app/store"
@@ -48,7 +49,7 @@ func fillTenants(t testing.TB, db *store.DB, n int) {
 	}
 }
 
-var levelRank = map[string]int{insight.LevelFailing: 3, insight.LevelWarn: 2, insight.LevelInfo: 1, insight.LevelOK: 0}
+var levelRank = map[health.Level]int{health.Fail: 3, health.Warn: 2, health.Info: 1, health.OK: 0}
 
 // TestTenantListAt10000 sorts and pages a list of 10,000 tenants: needs
 // attention first by default, in the order insight.Assess grades them;
@@ -87,7 +88,7 @@ func TestTenantListAt10000(t *testing.T) {
 		// Every tenant, in the list's default order, graded by Assess from
 		// the same stored counts: the grades never rise.
 		latest := store.LatestVersion(store.TenantMigrations)
-		now, prev, seen := time.Now(), 3, map[string]int{}
+		now, prev, seen := time.Now(), 3, map[health.Level]int{}
 		for off := 0; off < 10000; off += 1000 {
 			pg, err := cs.tenants.SearchTenants(ctx, tenant.TenantFilter{Offset: off, Limit: 1000})
 			if err != nil {
@@ -104,7 +105,7 @@ func TestTenantListAt10000(t *testing.T) {
 				prev = r
 			}
 		}
-		for _, l := range []string{insight.LevelFailing, insight.LevelWarn, insight.LevelInfo, insight.LevelOK} {
+		for _, l := range []health.Level{health.Fail, health.Warn, health.Info, health.OK} {
 			if seen[l] == 0 {
 				t.Errorf("no tenant graded %s: the fill does not test the order", l)
 			}

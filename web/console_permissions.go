@@ -7,14 +7,11 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/bulkhead-dev/bulkhead/app"
 	"github.com/bulkhead-dev/bulkhead/app/audit"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 	"github.com/bulkhead-dev/bulkhead/templates"
 )
-
-// maxLimit is the largest limit a form or the API accepts: limits are
-// stored as 32-bit integers.
-const maxLimit = 2_000_000_000
 
 // updatePermissions saves the permissions editor. Invalid numbers bring the
 // form back with a message beside each field and nothing saved. The change
@@ -55,7 +52,16 @@ func (s *Server) updatePermissions(c echo.Context) error {
 		}
 		*f.dst = n
 	}
-	for k, v := range limitErrors(p) {
+	if len(errs) > 0 {
+		err = p.Validate() // to show every field's message at once
+	} else {
+		err = s.tenants.UpdatePermissions(audit.WithDetails(ctx, map[string]any{"before": before}), id, p, actor(c))
+	}
+	fields := app.ErrorFields(err)
+	if err != nil && fields == nil {
+		return err
+	}
+	for k, v := range fields {
 		if errs[k] == "" {
 			errs[k] = v
 		}
@@ -68,29 +74,7 @@ func (s *Server) updatePermissions(c echo.Context) error {
 		tp.Perms, tp.PermValues, tp.PermErrors = p, values, errs
 		return render(c, http.StatusBadRequest, templates.Tenant(*tp))
 	}
-	ctx = audit.WithDetails(ctx, map[string]any{"before": before})
-	if err := s.tenants.UpdatePermissions(ctx, id, p, actor(c)); err != nil {
-		return err
-	}
 	s.console.sessions.Put(ctx, sessionSaved, id)
 	s.flash(c, "Permissions of "+id+" saved.")
 	return seeOther(c, templates.TenantURL(id, templates.SectionPermissions))
-}
-
-// limitErrors checks each limit and says what is wrong, by field name.
-func limitErrors(p tenant.Permissions) map[string]string {
-	errs := map[string]string{}
-	check := func(name string, v, least int) {
-		switch {
-		case v < least:
-			errs[name] = "Must be " + strconv.Itoa(least) + " or more."
-		case v > maxLimit:
-			errs[name] = "Must be at most 2,000,000,000."
-		}
-	}
-	check("max_users", p.MaxUsers, 0)
-	check("max_groups", p.MaxGroups, 0)
-	check("requests_per_minute", p.RequestsPerMinute, 1)
-	check("burst", p.Burst, 1)
-	return errs
 }

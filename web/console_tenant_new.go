@@ -9,7 +9,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/bulkhead-dev/bulkhead/app"
-	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 	"github.com/bulkhead-dev/bulkhead/templates"
 )
@@ -38,24 +37,14 @@ func (s *Server) createTenant(c echo.Context) error {
 		Errors:    map[string]string{},
 	}
 	nt := tenant.NewTenant{ID: form.ID, Name: form.Name, Plan: form.Plan, Strict: form.Strict}
-	switch {
-	case form.ID == "":
-		form.Errors["id"] = "Enter an id for the tenant, e.g. acme."
-	case !store.ValidTenantID(form.ID):
-		form.Errors["id"] = "Use a lowercase letter first, then up to 39 lowercase letters, digits or underscores."
-	}
-	if len(form.Name) > 200 {
-		form.Errors["name"] = "Use at most 200 characters."
-	}
-	if _, ok := tenant.Plans[form.Plan]; !ok {
-		form.Errors["plan"] = "Choose one of the plans."
-	}
 	nt.MaxUsers = optionalLimit(form.MaxUsers, "max_users", form.Errors)
 	nt.MaxGroups = optionalLimit(form.MaxGroups, "max_groups", form.Errors)
-	if len(form.Errors) == 0 {
-		t, tok, err := s.tenants.CreateTenant(ctx, nt, actor(c))
-		switch app.ErrorCode(err) {
-		case "":
+	var err error
+	if len(form.Errors) > 0 {
+		err = nt.Validate() // to show every field's message at once
+	} else {
+		t, tok, cerr := s.tenants.CreateTenant(ctx, nt, actor(c))
+		if cerr == nil {
 			p, err := s.tenantParams(c, t.ID, templates.SectionOverview)
 			if err != nil {
 				return err
@@ -63,19 +52,23 @@ func (s *Server) createTenant(c echo.Context) error {
 			p.NewToken, p.Created = tok, true
 			p.Page.Flash = "Tenant " + t.ID + " created."
 			return render(c, http.StatusCreated, templates.Tenant(*p))
-		case app.ECONFLICT:
-			form.Errors["id"] = "A tenant with the id " + form.ID + " already exists. Choose another id."
-		case app.EINVALID:
-			form.Errors["id"] = app.ErrorMessage(err)
-		default:
-			return err
+		}
+		err = cerr
+	}
+	fields := app.ErrorFields(err)
+	if err != nil && fields == nil {
+		return err
+	}
+	for k, v := range fields {
+		if form.Errors[k] == "" {
+			form.Errors[k] = v
 		}
 	}
 	form.Page = s.page(c, "New tenant", "tenants")
 	form.Presets = planPresets()
 	status := http.StatusBadRequest
-	if _, taken := form.Errors["id"]; taken && strings.Contains(form.Errors["id"], "already exists") {
-		status = http.StatusConflict
+	if err != nil {
+		status = statusOf[app.ErrorCode(err)]
 	}
 	return render(c, status, templates.NewTenant(form))
 }
@@ -91,7 +84,7 @@ func optionalLimit(raw, field string, errs map[string]string) *int {
 		errs[field] = "Enter a whole number, or leave it empty for the plan's limit."
 	case n < 0:
 		errs[field] = "Must be 0 or more."
-	case n > maxLimit:
+	case n > tenant.MaxLimit:
 		errs[field] = "Must be at most 2,000,000,000."
 	default:
 		return &n

@@ -74,6 +74,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 		_ = c.NoContent(status)
 		return
 	}
+	if fields := app.ErrorFields(err); fields != nil {
+		_ = c.JSON(status, map[string]any{"error": detail, "fields": fields})
+		return
+	}
 	_ = c.JSON(status, map[string]string{"error": detail})
 }
 

@@ -33,7 +33,7 @@ const (
 
 var notChecked = "not checked: the tenant's schema is missing"
 
-func (h *Checker) checkSchema(ctx context.Context, t *tenant.Tenant) (Status, string) {
+func (h *Checker) checkSchema(ctx context.Context, t *tenant.Tenant) (Level, string) {
 	var exists bool
 	err := h.DB.GetContext(ctx, &exists, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, store.SchemaName(t.ID))
 	switch {
@@ -45,7 +45,7 @@ func (h *Checker) checkSchema(ctx context.Context, t *tenant.Tenant) (Status, st
 	return OK, fmt.Sprintf("schema %s is present", store.SchemaName(t.ID))
 }
 
-func (h *Checker) checkMigrations(_ context.Context, t *tenant.Tenant, schemaOK bool) (Status, string) {
+func (h *Checker) checkMigrations(_ context.Context, t *tenant.Tenant, schemaOK bool) (Level, string) {
 	latest := store.LatestVersion(h.Tenants.Migrations)
 	switch {
 	case !schemaOK:
@@ -63,7 +63,7 @@ var errProbeDone = errors.New("probe done")
 
 // checkProbe reads and writes a user in a tenant transaction that is always
 // rolled back, so the probe leaves nothing behind.
-func (h *Checker) checkProbe(ctx context.Context, t *tenant.Tenant, schemaOK bool) (Status, string) {
+func (h *Checker) checkProbe(ctx context.Context, t *tenant.Tenant, schemaOK bool) (Level, string) {
 	if !schemaOK {
 		return Fail, notChecked
 	}
@@ -91,7 +91,7 @@ func (h *Checker) checkProbe(ctx context.Context, t *tenant.Tenant, schemaOK boo
 	return OK, fmt.Sprintf("a read and a write took %s (rolled back)", round(took))
 }
 
-func (h *Checker) checkQuota(ctx context.Context, t *tenant.Tenant, schemaOK bool) (Status, string) {
+func (h *Checker) checkQuota(ctx context.Context, t *tenant.Tenant, schemaOK bool) (Level, string) {
 	if !schemaOK {
 		return Fail, notChecked
 	}
@@ -108,10 +108,10 @@ func (h *Checker) checkQuota(ctx context.Context, t *tenant.Tenant, schemaOK boo
 		s := fmt.Sprintf("%d of %d %s (%.0f%%)", q.q.Used, q.q.Limit, q.what, 100*q.q.Utilisation)
 		switch {
 		case q.q.Utilisation >= 1:
-			st = worse(st, Fail)
+			st = Worse(st, Fail)
 			s += ": full, new " + q.what + " are refused"
 		case q.q.Warning:
-			st = worse(st, Warn)
+			st = Worse(st, Warn)
 			s += fmt.Sprintf(": over %.0f%%", 100*usage.QuotaWarnAt)
 		}
 		parts = append(parts, s)
@@ -130,7 +130,7 @@ func (h *Checker) lastHourAndBaseline(ctx context.Context, tenantID string) (las
 	return last, base, err
 }
 
-func (h *Checker) checkErrorRate(ctx context.Context, t *tenant.Tenant, _ bool) (Status, string) {
+func (h *Checker) checkErrorRate(ctx context.Context, t *tenant.Tenant, _ bool) (Level, string) {
 	last, base, err := h.lastHourAndBaseline(ctx, t.ID)
 	if err != nil {
 		return Warn, "could not read usage: " + app.ErrorMessageOrText(err)
@@ -166,7 +166,7 @@ func top(refusals map[string]int64) string {
 	return fmt.Sprintf("; most refusals: %s (%d)", best, n)
 }
 
-func (h *Checker) checkLatency(ctx context.Context, t *tenant.Tenant, _ bool) (Status, string) {
+func (h *Checker) checkLatency(ctx context.Context, t *tenant.Tenant, _ bool) (Level, string) {
 	last, base, err := h.lastHourAndBaseline(ctx, t.ID)
 	if err != nil {
 		return Warn, "could not read usage: " + app.ErrorMessageOrText(err)
@@ -195,7 +195,7 @@ func (h *Checker) checkLatency(ctx context.Context, t *tenant.Tenant, _ bool) (S
 	return OK, reason
 }
 
-func (h *Checker) checkTokens(ctx context.Context, t *tenant.Tenant, _ bool) (Status, string) {
+func (h *Checker) checkTokens(ctx context.Context, t *tenant.Tenant, _ bool) (Level, string) {
 	toks, err := h.Tenants.FindTokens(ctx, t.ID)
 	if err != nil {
 		return Warn, "could not read tokens: " + app.ErrorMessageOrText(err)
@@ -228,7 +228,7 @@ func (h *Checker) checkTokens(ctx context.Context, t *tenant.Tenant, _ bool) (St
 	return OK, fmt.Sprintf("%s, none expiring within %d days", tokens(active), days)
 }
 
-func (h *Checker) checkLastWrite(ctx context.Context, t *tenant.Tenant, _ bool) (Status, string) {
+func (h *Checker) checkLastWrite(ctx context.Context, t *tenant.Tenant, _ bool) (Level, string) {
 	lw, err := usage.FindLastWrite(ctx, h.DB, t.ID)
 	if app.ErrorCode(err) == app.ENOTFOUND {
 		return OK, "no successful SCIM write yet"
@@ -272,7 +272,7 @@ func (h *Checker) fleetNow(ctx context.Context) (*fleet, error) {
 	return f, nil
 }
 
-func (h *Checker) checkNoisy(ctx context.Context, t *tenant.Tenant, _ bool) (Status, string) {
+func (h *Checker) checkNoisy(ctx context.Context, t *tenant.Tenant, _ bool) (Level, string) {
 	f, err := h.fleetNow(ctx)
 	if err != nil {
 		return Warn, "could not read usage: " + app.ErrorMessageOrText(err)

@@ -20,29 +20,38 @@ import (
 	"github.com/bulkhead-dev/bulkhead/app/usage"
 )
 
-// Status of a check or a report, from best to worst.
-type Status string
+// Level is how healthy something is: a check, a tenant's report, a tenant's
+// badge or the system. It is the one vocabulary of health: this package's
+// checks, insight's system checks and badges, the console's badges and the
+// admin API's JSON ("ok", "info", "warn", "fail") all use it.
+type Level string
 
-// Statuses.
+// Levels, from best to worst. Info is for what is not measured, or not
+// working on purpose (a suspended tenant).
 const (
-	OK   Status = "ok"
-	Warn Status = "warn"
-	Fail Status = "fail"
+	OK   Level = "ok"
+	Info Level = "info"
+	Warn Level = "warn"
+	Fail Level = "fail"
 )
 
-func (s Status) rank() int {
-	switch s {
-	case Warn:
+// Rank orders levels from best (0) to worst, for sorting and for taking the
+// worst of several.
+func (l Level) Rank() int {
+	switch l {
+	case Info:
 		return 1
-	case Fail:
+	case Warn:
 		return 2
+	case Fail:
+		return 3
 	}
 	return 0
 }
 
-// worse returns the worse of two statuses.
-func worse(a, b Status) Status {
-	if b.rank() > a.rank() {
+// Worse returns the worse of two levels, a when they rank the same.
+func Worse(a, b Level) Level {
+	if b.Rank() > a.Rank() {
 		return b
 	}
 	return a
@@ -51,7 +60,7 @@ func worse(a, b Status) Status {
 // Check is the outcome of one health check.
 type Check struct {
 	Name   string        `json:"name"`
-	Status Status        `json:"status"`
+	Status Level         `json:"status"`
 	Reason string        `json:"reason"` // plain language, for support staff
 	Took   time.Duration `json:"took"`
 }
@@ -59,7 +68,7 @@ type Check struct {
 // Report is a tenant's health: its checks and the worst of their statuses.
 type Report struct {
 	TenantID string    `json:"tenant_id"`
-	Status   Status    `json:"status"`
+	Status   Level     `json:"status"`
 	Checks   []Check   `json:"checks"`
 	At       time.Time `json:"at"`
 }
@@ -101,9 +110,9 @@ func (h *Checker) TenantHealth(ctx context.Context, tenantID string) (*Report, e
 	schemaOK := false
 	for _, c := range []struct {
 		name string
-		run  func(context.Context, *tenant.Tenant, bool) (Status, string)
+		run  func(context.Context, *tenant.Tenant, bool) (Level, string)
 	}{
-		{"schema", func(ctx context.Context, t *tenant.Tenant, _ bool) (Status, string) {
+		{"schema", func(ctx context.Context, t *tenant.Tenant, _ bool) (Level, string) {
 			st, reason := h.checkSchema(ctx, t)
 			schemaOK = st == OK
 			return st, reason
@@ -120,7 +129,7 @@ func (h *Checker) TenantHealth(ctx context.Context, tenantID string) (*Report, e
 		start := time.Now()
 		st, reason := c.run(ctx, t, schemaOK)
 		r.Checks = append(r.Checks, Check{Name: c.name, Status: st, Reason: reason, Took: time.Since(start)})
-		r.Status = worse(r.Status, st)
+		r.Status = Worse(r.Status, st)
 	}
 	h.mu.Lock()
 	if h.cache == nil {

@@ -66,7 +66,7 @@ func (f *fixture) check(t *testing.T, tenantID, name string) health.Check {
 	return health.Check{}
 }
 
-func expect(t *testing.T, c health.Check, status health.Status, reason string) {
+func expect(t *testing.T, c health.Check, status health.Level, reason string) {
 	t.Helper()
 	if c.Status != status || !strings.Contains(c.Reason, reason) {
 		t.Errorf("%s: %s %q; want %s containing %q", c.Name, c.Status, c.Reason, status, reason)

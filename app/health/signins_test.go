@@ -36,7 +36,7 @@ func TestSignIns(t *testing.T) {
 		t.Fatal("no sign-in check")
 		return insight.Check{}
 	}
-	if c := check(); c.Level != insight.LevelOK {
+	if c := check(); c.Level != health.OK {
 		t.Fatalf("quiet: %+v", c)
 	}
 	fail := func(email, client string) {
@@ -53,7 +53,7 @@ func TestSignIns(t *testing.T) {
 	if len(si.Locked) != 1 || si.Locked[0].Email != "ops@example.test" || si.Burst() {
 		t.Fatalf("after locking one account: %+v", si)
 	}
-	if c := check(); c.Level != insight.LevelWarn || !strings.Contains(c.Detail, "1 account locked after failed sign-ins: ops@example.test") {
+	if c := check(); c.Level != health.Warn || !strings.Contains(c.Detail, "1 account locked after failed sign-ins: ops@example.test") {
 		t.Errorf("locked account: %+v", c)
 	}
 	if _, err := staff.Unlock(ctx, db, "ops@example.test", "test"); err != nil {
@@ -68,7 +68,7 @@ func TestSignIns(t *testing.T) {
 	if len(si.Locked) != 0 || si.Failures != health.SignInBurst+1 || !si.Burst() {
 		t.Fatalf("after a burst: %d failures, %d locked", si.Failures, len(si.Locked))
 	}
-	if c := check(); c.Level != insight.LevelWarn || !strings.Contains(c.Detail, "someone may be guessing passwords") {
+	if c := check(); c.Level != health.Warn || !strings.Contains(c.Detail, "someone may be guessing passwords") {
 		t.Errorf("burst: %+v", c)
 	}
 }

@@ -101,33 +101,33 @@ func (b *Basic) TenantUsage(ctx context.Context, t *tenant.Tenant, days int) (*U
 // at first, worst first.
 func (b *Basic) Health(ctx context.Context) (*HealthReport, error) {
 	r := &HealthReport{At: time.Now()}
-	timed := func(name string, fn func() (level, detail string)) {
+	timed := func(name string, fn func() (level health.Level, detail string)) {
 		start := time.Now()
 		level, detail := fn()
 		r.Checks = append(r.Checks, Check{Name: name, Level: level, Detail: detail, Took: time.Since(start)})
 	}
-	timed("Database", func() (string, string) {
+	timed("Database", func() (health.Level, string) {
 		if err := b.DB.PingContext(ctx); err != nil {
-			return LevelFailing, "the database does not answer"
+			return health.Fail, "the database does not answer"
 		}
-		return LevelOK, "answers"
+		return health.OK, "answers"
 	})
-	timed("Control schema", func() (string, string) {
+	timed("Control schema", func() (health.Level, string) {
 		v, err := b.DB.ControlVersion(ctx)
 		want := store.LatestVersion(store.ControlMigrations)
 		switch {
 		case err != nil:
-			return LevelFailing, "cannot read the control schema version"
+			return health.Fail, "cannot read the control schema version"
 		case v != want:
-			return LevelFailing, fmt.Sprintf("at version %d, this binary expects %d: run bulkhead migrate", v, want)
+			return health.Fail, fmt.Sprintf("at version %d, this binary expects %d: run bulkhead migrate", v, want)
 		}
-		return LevelOK, fmt.Sprintf("at version %d", v)
+		return health.OK, fmt.Sprintf("at version %d", v)
 	})
 	latest := store.LatestVersion(b.Tenants.Migrations)
-	timed("Tenant schemas", func() (string, string) {
+	timed("Tenant schemas", func() (health.Level, string) {
 		vs, err := b.Tenants.MigrationStatus(ctx)
 		if err != nil {
-			return LevelFailing, "cannot read tenant schema versions"
+			return health.Fail, "cannot read tenant schema versions"
 		}
 		var behind, all int
 		for _, v := range vs {
@@ -137,11 +137,11 @@ func (b *Basic) Health(ctx context.Context) (*HealthReport, error) {
 			}
 		}
 		if behind > 0 {
-			return LevelWarn, fmt.Sprintf("%d of %d tenants behind version %d: run bulkhead migrate", behind, all, latest)
+			return health.Warn, fmt.Sprintf("%d of %d tenants behind version %d: run bulkhead migrate", behind, all, latest)
 		}
-		return LevelOK, fmt.Sprintf("all %d at version %d", all, latest)
+		return health.OK, fmt.Sprintf("all %d at version %d", all, latest)
 	})
-	timed("Connection pool", func() (string, string) {
+	timed("Connection pool", func() (health.Level, string) {
 		// Tenant lanes hold connections between transactions, which the
 		// pool counts as in use; an idle lane gives its own back on demand.
 		s, lanes := b.DB.Stats(), b.DB.LaneStats()
@@ -152,18 +152,18 @@ func (b *Basic) Health(ctx context.Context) (*HealthReport, error) {
 		}
 		detail += fmt.Sprintf(", %d waits so far", s.WaitCount)
 		if s.MaxOpenConnections > 0 && working*10 >= s.MaxOpenConnections*8 {
-			return LevelWarn, detail
+			return health.Warn, detail
 		}
-		return LevelOK, detail
+		return health.OK, detail
 	})
-	timed("Failed sign-ins", func() (string, string) {
+	timed("Failed sign-ins", func() (health.Level, string) {
 		si, err := health.FindSignIns(ctx, b.DB)
 		if err != nil {
-			return LevelFailing, "cannot read failed sign-ins"
+			return health.Fail, "cannot read failed sign-ins"
 		}
 		return signInCheck(si, r.At)
 	})
-	r.Checks = append(r.Checks, Check{Name: "SCIM traffic", Level: LevelInfo,
+	r.Checks = append(r.Checks, Check{Name: "SCIM traffic", Level: health.Info,
 		Detail: "not recorded yet: request rates and error ratios appear once usage metering is on"})
 
 	page, err := b.Tenants.SearchTenants(ctx, tenant.TenantFilter{Limit: 1000})
@@ -172,24 +172,12 @@ func (b *Basic) Health(ctx context.Context) (*HealthReport, error) {
 	}
 	for _, t := range page.Tenants {
 		h := Assess(t, nil, latest, r.At)
-		if h.Level != LevelOK {
+		if h.Level != health.OK {
 			r.Attention = append(r.Attention, Attention{TenantID: t.ID, TenantName: t.Name, Health: h})
 		}
 	}
-	slices.SortStableFunc(r.Attention, func(a, b Attention) int { return severity(b.Health.Level) - severity(a.Health.Level) })
+	slices.SortStableFunc(r.Attention, func(a, b Attention) int { return b.Health.Level.Rank() - a.Health.Level.Rank() })
 	return r, nil
-}
-
-func severity(level string) int {
-	switch level {
-	case LevelFailing:
-		return 3
-	case LevelWarn:
-		return 2
-	case LevelInfo:
-		return 1
-	}
-	return 0
 }
 
 // Assess gives a tenant its health badge from its control rows and, when
@@ -197,36 +185,36 @@ func severity(level string) int {
 // token, schema behind), warn when it soon may not (trial ending, quota
 // nearly used), info when suspended on purpose.
 func Assess(t *tenant.TenantSummary, st *TenantStats, latestVersion int, now time.Time) TenantHealth {
-	h := TenantHealth{Level: LevelOK}
-	raise := func(level, reason string) {
-		if severity(level) > severity(h.Level) {
+	h := TenantHealth{Level: health.OK}
+	raise := func(level health.Level, reason string) {
+		if level.Rank() > h.Level.Rank() {
 			h.Level = level
 		}
 		h.Reasons = append(h.Reasons, reason)
 	}
 	if t.Status == tenant.StatusSuspended {
-		raise(LevelInfo, "suspended")
+		raise(health.Info, "suspended")
 	}
 	if t.TrialEndsAt != nil {
 		switch left := t.TrialEndsAt.Sub(now); {
 		case left <= 0:
-			raise(LevelFailing, "trial expired")
+			raise(health.Fail, "trial expired")
 		case left < 3*24*time.Hour:
-			raise(LevelWarn, "trial ends in under 3 days")
+			raise(health.Warn, "trial ends in under 3 days")
 		}
 	}
 	if t.ActiveTokens == 0 && t.Status == tenant.StatusActive {
-		raise(LevelFailing, "no usable SCIM token")
+		raise(health.Fail, "no usable SCIM token")
 	}
 	if t.SchemaVersion < latestVersion {
-		raise(LevelWarn, "schema behind: run bulkhead migrate")
+		raise(health.Warn, "schema behind: run bulkhead migrate")
 	}
 	if st != nil && st.Known {
 		if t.MaxUsers > 0 && st.Users*10 >= t.MaxUsers*9 {
-			raise(LevelWarn, "users at 90% of quota or more")
+			raise(health.Warn, "users at 90% of quota or more")
 		}
 		if t.MaxGroups > 0 && st.Groups*10 >= t.MaxGroups*9 {
-			raise(LevelWarn, "groups at 90% of quota or more")
+			raise(health.Warn, "groups at 90% of quota or more")
 		}
 	}
 	return h
@@ -234,16 +222,16 @@ func Assess(t *tenant.TenantSummary, st *TenantStats, latestVersion int, now tim
 
 // signInCheck warns on accounts the sign-in throttle locks and on bursts of
 // failures across accounts, which suggest someone guessing passwords.
-func signInCheck(si *health.SignIns, now time.Time) (level, detail string) {
+func signInCheck(si *health.SignIns, now time.Time) (level health.Level, detail string) {
 	minutes := int(health.SignInBurstWindow.Minutes())
 	detail = fmt.Sprintf("%d in the last %d minutes", si.Failures, minutes)
-	level = LevelOK
+	level = health.OK
 	if si.Burst() {
-		level = LevelWarn
+		level = health.Warn
 		detail += fmt.Sprintf(" (more than %d): someone may be guessing passwords", health.SignInBurst)
 	}
 	if len(si.Locked) > 0 {
-		level = LevelWarn
+		level = health.Warn
 		var names []string
 		for _, e := range si.Locked {
 			names = append(names, fmt.Sprintf("%s (for %s more)", e.Email, roundMinutes(e.LockedUntil.Sub(now))))

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/bulkhead-dev/bulkhead/app/health"
 	"github.com/bulkhead-dev/bulkhead/app/insight"
 	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/store/storetest"
@@ -55,8 +56,8 @@ func TestHealthPoolLeavesOutIdleLanes(t *testing.T) {
 		if c.Name != "Connection pool" {
 			continue
 		}
-		if want := "0 of 5 connections in use, 4 more kept by idle tenant lanes, 0 waits so far"; c.Level != insight.LevelOK || c.Detail != want {
-			t.Fatalf("pool check: %s %q, want %s %q", c.Level, c.Detail, insight.LevelOK, want)
+		if want := "0 of 5 connections in use, 4 more kept by idle tenant lanes, 0 waits so far"; c.Level != health.OK || c.Detail != want {
+			t.Fatalf("pool check: %s %q, want %s %q", c.Level, c.Detail, health.OK, want)
 		}
 		return
 	}

@@ -7,6 +7,8 @@ package insight
 
 import (
 	"time"
+
+	"github.com/bulkhead-dev/bulkhead/app/health"
 )
 
 // TenantStats are the numbers shown beside a tenant in lists.
@@ -58,26 +60,18 @@ type Usage struct {
 	Stats       TenantStats      `json:"stats"`
 }
 
-// Check levels, from best to worst. Info is for what is not measured.
-const (
-	LevelOK      = "ok"
-	LevelInfo    = "info"
-	LevelWarn    = "warn"
-	LevelFailing = "fail"
-)
-
 // Check is the outcome of one health check.
 type Check struct {
 	Name   string        `json:"name"`
-	Level  string        `json:"level"`
+	Level  health.Level  `json:"level"`
 	Detail string        `json:"detail"`
 	Took   time.Duration `json:"took_ns"`
 }
 
 // TenantHealth is the badge of one tenant and why.
 type TenantHealth struct {
-	Level   string   `json:"level"`
-	Reasons []string `json:"reasons,omitempty"`
+	Level   health.Level `json:"level"`
+	Reasons []string     `json:"reasons,omitempty"`
 }
 
 // Attention is a tenant that needs a look, with why.

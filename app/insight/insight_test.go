@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulkhead-dev/bulkhead/app/health"
 	"github.com/bulkhead-dev/bulkhead/app/insight"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
@@ -22,20 +23,20 @@ func TestAssess(t *testing.T) {
 		name    string
 		change  func(*tenant.TenantSummary)
 		stats   *insight.TenantStats
-		level   string
+		level   health.Level
 		reasons []string
 	}{
-		{"OK", func(*tenant.TenantSummary) {}, &insight.TenantStats{Users: 10, Known: true}, insight.LevelOK, nil},
-		{"Suspended", func(t *tenant.TenantSummary) { t.Status = tenant.StatusSuspended }, nil, insight.LevelInfo, []string{"suspended"}},
-		{"TrialExpired", func(t *tenant.TenantSummary) { t.TrialEndsAt = at(-time.Hour) }, nil, insight.LevelFailing, []string{"trial expired"}},
-		{"TrialEnding", func(t *tenant.TenantSummary) { t.TrialEndsAt = at(48 * time.Hour) }, nil, insight.LevelWarn, []string{"trial ends in under 3 days"}},
-		{"TrialFar", func(t *tenant.TenantSummary) { t.TrialEndsAt = at(10 * 24 * time.Hour) }, nil, insight.LevelOK, nil},
-		{"NoToken", func(t *tenant.TenantSummary) { t.ActiveTokens = 0 }, nil, insight.LevelFailing, []string{"no usable SCIM token"}},
-		{"NoTokenWhileSuspended", func(t *tenant.TenantSummary) { t.ActiveTokens, t.Status = 0, tenant.StatusSuspended }, nil, insight.LevelInfo, []string{"suspended"}},
-		{"SchemaBehind", func(t *tenant.TenantSummary) { t.SchemaVersion = 1 }, nil, insight.LevelWarn, []string{"schema behind: run bulkhead migrate"}},
-		{"NearUserQuota", func(*tenant.TenantSummary) {}, &insight.TenantStats{Users: 90, Groups: 1, Known: true}, insight.LevelWarn, []string{"users at 90% of quota or more"}},
-		{"QuotaUnknown", func(*tenant.TenantSummary) {}, &insight.TenantStats{Users: 100}, insight.LevelOK, nil},
-		{"WorstWins", func(t *tenant.TenantSummary) { t.SchemaVersion, t.ActiveTokens = 1, 0 }, &insight.TenantStats{Groups: 10, Known: true}, insight.LevelFailing,
+		{"OK", func(*tenant.TenantSummary) {}, &insight.TenantStats{Users: 10, Known: true}, health.OK, nil},
+		{"Suspended", func(t *tenant.TenantSummary) { t.Status = tenant.StatusSuspended }, nil, health.Info, []string{"suspended"}},
+		{"TrialExpired", func(t *tenant.TenantSummary) { t.TrialEndsAt = at(-time.Hour) }, nil, health.Fail, []string{"trial expired"}},
+		{"TrialEnding", func(t *tenant.TenantSummary) { t.TrialEndsAt = at(48 * time.Hour) }, nil, health.Warn, []string{"trial ends in under 3 days"}},
+		{"TrialFar", func(t *tenant.TenantSummary) { t.TrialEndsAt = at(10 * 24 * time.Hour) }, nil, health.OK, nil},
+		{"NoToken", func(t *tenant.TenantSummary) { t.ActiveTokens = 0 }, nil, health.Fail, []string{"no usable SCIM token"}},
+		{"NoTokenWhileSuspended", func(t *tenant.TenantSummary) { t.ActiveTokens, t.Status = 0, tenant.StatusSuspended }, nil, health.Info, []string{"suspended"}},
+		{"SchemaBehind", func(t *tenant.TenantSummary) { t.SchemaVersion = 1 }, nil, health.Warn, []string{"schema behind: run bulkhead migrate"}},
+		{"NearUserQuota", func(*tenant.TenantSummary) {}, &insight.TenantStats{Users: 90, Groups: 1, Known: true}, health.Warn, []string{"users at 90% of quota or more"}},
+		{"QuotaUnknown", func(*tenant.TenantSummary) {}, &insight.TenantStats{Users: 100}, health.OK, nil},
+		{"WorstWins", func(t *tenant.TenantSummary) { t.SchemaVersion, t.ActiveTokens = 1, 0 }, &insight.TenantStats{Groups: 10, Known: true}, health.Fail,
 			[]string{"no usable SCIM token", "schema behind: run bulkhead migrate", "groups at 90% of quota or more"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

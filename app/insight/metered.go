@@ -305,8 +305,8 @@ func (m *Metered) Health(ctx context.Context) (*HealthReport, error) {
 		return nil, err
 	}
 	hourAgo := r.At.Truncate(time.Hour).Add(-time.Hour) // the current and the previous clock hour
-	traffic := m.timed("SCIM traffic", func() (string, string, []Attention) { return m.traffic(ctx, hourAgo) })
-	slowest := m.timed("Slowest tenants", func() (string, string, []Attention) { return m.slowest(ctx) })
+	traffic := m.timed("SCIM traffic", func() (health.Level, string, []Attention) { return m.traffic(ctx, hourAgo) })
+	slowest := m.timed("Slowest tenants", func() (health.Level, string, []Attention) { return m.slowest(ctx) })
 	var attention []Attention
 	for i, c := range r.Checks {
 		switch c.Name {
@@ -314,7 +314,7 @@ func (m *Metered) Health(ctx context.Context) (*HealthReport, error) {
 			r.Checks[i] = traffic.Check
 			attention = append(attention, traffic.attention...)
 		case "Tenant schemas":
-			if c.Level == LevelWarn {
+			if c.Level == health.Warn {
 				if bs, err := health.TenantsBehind(ctx, m.Tenants); err == nil && len(bs) > 0 {
 					ids := make([]string, 0, 5)
 					for _, b := range bs[:min(5, len(bs))] {
@@ -343,7 +343,7 @@ func (m *Metered) Health(ctx context.Context) (*HealthReport, error) {
 			}
 		}
 	}
-	slices.SortStableFunc(r.Attention, func(a, b Attention) int { return severity(b.Health.Level) - severity(a.Health.Level) })
+	slices.SortStableFunc(r.Attention, func(a, b Attention) int { return b.Health.Level.Rank() - a.Health.Level.Rank() })
 	return r, nil
 }
 
@@ -352,7 +352,7 @@ type timedCheck struct {
 	attention []Attention
 }
 
-func (m *Metered) timed(name string, fn func() (level, detail string, att []Attention)) timedCheck {
+func (m *Metered) timed(name string, fn func() (level health.Level, detail string, att []Attention)) timedCheck {
 	start := time.Now()
 	level, detail, att := fn()
 	return timedCheck{Check: Check{Name: name, Level: level, Detail: detail, Took: time.Since(start)}, attention: att}
@@ -360,10 +360,10 @@ func (m *Metered) timed(name string, fn func() (level, detail string, att []Atte
 
 // traffic sums every tenant's requests since hourAgo and flags the tenants
 // whose error rate (not counting 404, 409 and 412, see usage.Totals) is high.
-func (m *Metered) traffic(ctx context.Context, hourAgo time.Time) (string, string, []Attention) {
+func (m *Metered) traffic(ctx context.Context, hourAgo time.Time) (health.Level, string, []Attention) {
 	ts, err := usage.Summarize(ctx, m.DB, usage.RollupFilter{Since: hourAgo})
 	if err != nil {
-		return LevelFailing, "cannot read the usage roll-ups", nil
+		return health.Fail, "cannot read the usage roll-ups", nil
 	}
 	var all usage.Totals
 	var att []Attention
@@ -371,7 +371,7 @@ func (m *Metered) traffic(ctx context.Context, hourAgo time.Time) (string, strin
 		all.Requests += t.Requests
 		all.Errors += t.Errors
 		if t.Requests >= MinHourRequests && t.ErrorRate() >= errorRateWarn {
-			att = append(att, Attention{TenantID: t.TenantID, Health: TenantHealth{Level: LevelWarn,
+			att = append(att, Attention{TenantID: t.TenantID, Health: TenantHealth{Level: health.Warn,
 				Reasons: []string{fmt.Sprintf("%.0f%% of SCIM requests failed in the last hour", t.ErrorRate()*100)}}})
 		}
 	}
@@ -382,28 +382,28 @@ func (m *Metered) traffic(ctx context.Context, hourAgo time.Time) (string, strin
 	detail := fmt.Sprintf("%d requests from %d %s since %s UTC, %.1f%% failed (not counting 404, 409, 412)",
 		all.Requests, len(ts), tenants, hourAgo.UTC().Format("15:04"), all.ErrorRate()*100)
 	if all.Requests >= MinHourRequests && all.ErrorRate() >= errorRateWarn {
-		return LevelWarn, detail, att
+		return health.Warn, detail, att
 	}
-	return LevelOK, detail, att
+	return health.OK, detail, att
 }
 
 // slowest lists the tenants with the highest p95 in the last hour.
-func (m *Metered) slowest(ctx context.Context) (string, string, []Attention) {
+func (m *Metered) slowest(ctx context.Context) (health.Level, string, []Attention) {
 	ls, err := health.SlowestTenants(ctx, m.DB, slowestShown)
 	if err != nil {
-		return LevelFailing, "cannot read the usage roll-ups", nil
+		return health.Fail, "cannot read the usage roll-ups", nil
 	}
 	if len(ls) == 0 {
-		return LevelOK, "no tenant made enough requests in the last hour to judge", nil
+		return health.OK, "no tenant made enough requests in the last hour to judge", nil
 	}
-	level := LevelOK
+	level := health.OK
 	var parts []string
 	var att []Attention
 	for _, l := range ls {
 		parts = append(parts, fmt.Sprintf("%s p95 %s (%d requests)", l.TenantID, l.P95, l.Requests))
 		if l.P95 >= slowP95 {
-			level = LevelWarn
-			att = append(att, Attention{TenantID: l.TenantID, Health: TenantHealth{Level: LevelWarn,
+			level = health.Warn
+			att = append(att, Attention{TenantID: l.TenantID, Health: TenantHealth{Level: health.Warn,
 				Reasons: []string{fmt.Sprintf("SCIM p95 of %s in the last hour", l.P95)}}})
 		}
 	}
@@ -414,7 +414,7 @@ func (m *Metered) slowest(ctx context.Context) (string, string, []Attention) {
 func mergeAttention(as []Attention, a Attention) []Attention {
 	for i := range as {
 		if as[i].TenantID == a.TenantID {
-			if severity(a.Health.Level) > severity(as[i].Health.Level) {
+			if a.Health.Level.Rank() > as[i].Health.Level.Rank() {
 				as[i].Health.Level = a.Health.Level
 			}
 			as[i].Health.Reasons = append(as[i].Health.Reasons, a.Health.Reasons...)
@@ -436,7 +436,7 @@ func (m *Metered) TenantChecks(ctx context.Context, t *tenant.Tenant) ([]Check, 
 	}
 	out := make([]Check, len(r.Checks))
 	for i, c := range r.Checks {
-		out[i] = Check{Name: c.Name, Level: string(c.Status), Detail: c.Reason, Took: c.Took}
+		out[i] = Check{Name: c.Name, Level: c.Status, Detail: c.Reason, Took: c.Took}
 	}
 	return out, nil
 }

@@ -56,19 +56,35 @@ type Permissions struct {
 	BulkEnabled       bool `db:"bulk_enabled" json:"bulk_enabled"`
 }
 
-// Validate returns EINVALID naming the first limit out of range.
+// MaxLimit is the largest limit a tenant may have: limits are stored as
+// 32-bit integers.
+const MaxLimit = 2_000_000_000
+
+// Validate returns EINVALID with a message for each limit out of range, by
+// its field name (app.FieldErrors), or nil. The console, the admin API and
+// the CLI all validate limits here.
 func (p Permissions) Validate() error {
+	f := app.FieldErrors{}
+	p.check(f)
+	return f.Err("invalid tenant")
+}
+
+// check adds to f what is wrong with each limit.
+func (p Permissions) check(f app.FieldErrors) {
+	checkLimit(f, "max_users", p.MaxUsers, 0)
+	checkLimit(f, "max_groups", p.MaxGroups, 0)
+	checkLimit(f, "requests_per_minute", p.RequestsPerMinute, 1)
+	checkLimit(f, "burst", p.Burst, 1)
+}
+
+// checkLimit adds to f why v is out of range [least, MaxLimit], if it is.
+func checkLimit(f app.FieldErrors, field string, v, least int) {
 	switch {
-	case p.MaxUsers < 0:
-		return app.Errorf(app.EINVALID, "max users must be 0 or more")
-	case p.MaxGroups < 0:
-		return app.Errorf(app.EINVALID, "max groups must be 0 or more")
-	case p.RequestsPerMinute < 1:
-		return app.Errorf(app.EINVALID, "requests per minute must be at least 1")
-	case p.Burst < 1:
-		return app.Errorf(app.EINVALID, "burst must be at least 1")
+	case v < least:
+		f[field] = fmt.Sprintf("Must be %d or more.", least)
+	case v > MaxLimit:
+		f[field] = "Must be at most 2,000,000,000."
 	}
-	return nil
 }
 
 const permissionColumns = `can_create, can_read, can_update, can_delete, can_list,

@@ -76,36 +76,55 @@ type NewTenant struct {
 	MaxGroups *int
 }
 
+// Validate returns EINVALID with a message for each field of nt that is
+// wrong (app.FieldErrors keyed "id", "name", "plan", "max_users",
+// "max_groups"), or nil. CreateTenant calls it; the console calls it too
+// when its form has fields it could not even parse, to show every message
+// at once.
+func (nt NewTenant) Validate() error {
+	f := app.FieldErrors{}
+	switch {
+	case nt.ID == "":
+		f["id"] = "Enter an id for the tenant, e.g. acme."
+	case !store.ValidTenantID(nt.ID):
+		f["id"] = "Use a lowercase letter first, then up to 39 lowercase letters, digits or underscores."
+	}
+	if err := app.CheckName("the tenant's name", nt.Name, MaxNameLength); err != nil {
+		f["name"] = app.ErrorMessage(err)
+	}
+	if _, ok := Plans[nt.Plan]; !ok && nt.Plan != "" {
+		f["plan"] = "Choose one of the plans: enterprise, startup or trial."
+	}
+	if nt.MaxUsers != nil {
+		checkLimit(f, "max_users", *nt.MaxUsers, 0)
+	}
+	if nt.MaxGroups != nil {
+		checkLimit(f, "max_groups", *nt.MaxGroups, 0)
+	}
+	return f.Err("invalid tenant")
+}
+
 // CreateTenant creates the tenant's control rows and its schema, fully
 // migrated, and a first SCIM token, all in one transaction: on any failure
-// nothing is left behind. It returns EINVALID for a bad id, name, plan or
-// limit and ECONFLICT when the id is taken.
+// nothing is left behind. It returns EINVALID with field errors (Validate)
+// and ECONFLICT with an "id" field error when the id is taken.
 func (s *Service) CreateTenant(ctx context.Context, nt NewTenant, actor string) (*Tenant, *NewToken, error) {
-	if !store.ValidTenantID(nt.ID) {
-		return nil, nil, app.Errorf(app.EINVALID, "invalid tenant id %q: use a lowercase letter, then up to 39 lowercase letters, digits or underscores", nt.ID)
+	if err := nt.Validate(); err != nil {
+		return nil, nil, err
 	}
 	if nt.Name == "" {
 		nt.Name = nt.ID
 	}
-	if err := app.CheckName("the tenant's name", nt.Name, MaxNameLength); err != nil {
-		return nil, nil, err
-	}
 	if nt.Plan == "" {
 		nt.Plan = PlanStartup
 	}
-	plan, ok := Plans[nt.Plan]
-	if !ok {
-		return nil, nil, app.Errorf(app.EINVALID, "unknown plan %q: use enterprise, startup or trial", nt.Plan)
-	}
+	plan := Plans[nt.Plan]
 	perms := plan.Permissions
 	if nt.MaxUsers != nil {
 		perms.MaxUsers = *nt.MaxUsers
 	}
 	if nt.MaxGroups != nil {
 		perms.MaxGroups = *nt.MaxGroups
-	}
-	if err := perms.Validate(); err != nil {
-		return nil, nil, err
 	}
 	var trialEnds *time.Time
 	if plan.TrialDays > 0 {
@@ -126,7 +145,7 @@ func (s *Service) CreateTenant(ctx context.Context, nt NewTenant, actor string) 
 			RETURNING id, name, plan, status, isolation, trial_ends_at, schema_version, created_at, updated_at`
 		if err := tx.GetContext(ctx, &t, q, nt.ID, nt.Name, nt.Plan, isolation, trialEnds); err != nil {
 			if isUniqueViolation(err) {
-				return app.Errorf(app.ECONFLICT, "tenant %q already exists", nt.ID)
+				return idTaken(fmt.Sprintf("tenant %q already exists", nt.ID), nt.ID)
 			}
 			return fmt.Errorf("insert tenant: %w", err)
 		}
@@ -136,7 +155,7 @@ func (s *Service) CreateTenant(ctx context.Context, nt NewTenant, actor string) 
 		v, err := s.createSchema(ctx, tx, t.Scope())
 		if err != nil {
 			if isDuplicateSchema(err) {
-				return app.Errorf(app.ECONFLICT, "schema %s already exists", store.SchemaName(t.ID))
+				return idTaken(fmt.Sprintf("schema %s already exists", store.SchemaName(t.ID)), t.ID)
 			}
 			return fmt.Errorf("create tenant %s: %w", t.ID, err)
 		}
@@ -153,6 +172,13 @@ func (s *Service) CreateTenant(ctx context.Context, nt NewTenant, actor string) 
 		return nil, nil, err
 	}
 	return &t, tok, nil
+}
+
+// idTaken is the ECONFLICT of a tenant id in use, with the message for the
+// id field that the console shows beside it and the admin API returns.
+func idTaken(msg, id string) error {
+	return &app.Error{Code: app.ECONFLICT, Message: msg,
+		Fields: app.FieldErrors{"id": "A tenant with the id " + id + " already exists. Choose another id."}}
 }
 
 // requireTenant returns ENOTFOUND unless the tenant exists, so that an

@@ -130,7 +130,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	// c.JSON is set only once the command's flags parsed; a usage error
 	// may come before.
 	if (c.JSON || wantsJSON(args)) && !c.printed {
-		b, _ := json.Marshal(map[string]string{"error": msg})
+		out := map[string]any{"error": msg}
+		if fields := app.ErrorFields(err); fields != nil {
+			out["fields"] = fields // as the admin API answers
+		}
+		b, _ := json.Marshal(out)
 		fmt.Fprintln(stdout, string(b))
 	}
 	fmt.Fprintf(stderr, "bulkhead: %s\n", msg)
