@@ -15,6 +15,7 @@ import (
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/google/uuid"
 
 	"github.com/bulkhead-dev/bulkhead/app/staff"
 	"github.com/bulkhead-dev/bulkhead/app/store/storetest"
@@ -341,11 +342,13 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	actions := adminActions(t, cs, map[string]string{":id": "acme", ":token": toks[0].ID.String(),
+		":staff": cs.staffID(t, adminEmail), ":key": uuid.NewString()})
 	var statuses map[string]int
 	js := `(async () => {
 		const csrf = document.querySelector('input[name=csrf]').value;
 		const out = {};
-		for (const [method, path] of ` + jsActions(adminActions("acme", toks[0].ID.String())) + `) {
+		for (const [method, path] of ` + jsActions(actions) + `) {
 			const body = method === 'POST' ? new URLSearchParams({csrf, id: 'bysupport', confirm: 'acme', name: 'x',
 				max_users: '1', max_groups: '1', requests_per_minute: '1', burst: '1', can_create: 'on'}) : undefined;
 			const res = await fetch(path, {method, body, redirect: 'manual', credentials: 'same-origin'});
@@ -354,7 +357,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		return out;
 	})()`
 	run("send every change as support", chromedp.Evaluate(js, &statuses, awaitPromise))
-	if len(statuses) != len(adminActions("acme", "")) {
+	if len(statuses) != len(actions) {
 		t.Fatalf("sent %d requests: %v", len(statuses), statuses)
 	}
 	for req, status := range statuses {

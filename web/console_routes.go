@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"io/fs"
 	"net/http"
 
@@ -12,16 +13,30 @@ import (
 	"github.com/bulkhead-dev/bulkhead/templates"
 )
 
+// role is who may use a console or admin-API route. A route without one
+// (the zero role) stops the server at start: registering it panics.
+type role string
+
 // Who may use a console route.
 const (
-	anyone  = "anyone"  // signed in or not: the sign-in page
-	support = "support" // any signed-in staff: reading
-	admin   = "admin"   // administrators only: every change
+	anyone  role = "anyone"  // signed in or not: the sign-in page
+	support role = "support" // any signed-in staff: reading
+	admin   role = "admin"   // administrators only: every change
 )
 
+// staffRoute is one row of the console's or the admin API's route table:
+// a method and a path, who may use it and its handler.
+type staffRoute struct {
+	method, path string
+	who          role
+	h            echo.HandlerFunc
+}
+
 // consoleRoutes registers the console under /admin/ and its JSON API under
-// /admin/api/v1/, in one table each. Every route names who may use it; the
-// server checks it on every request, whatever the page showed.
+// /admin/api/v1/, in one table each (consolePages, adminAPI). Every route
+// names who may use it; the server checks it on every request, whatever the
+// page showed. TestConsoleRouteRoles sends every route of both tables a
+// support person's and a stranger's requests.
 func (s *Server) consoleRoutes() {
 	s.console = s.newConsole()
 	e := s.echo
@@ -37,10 +52,43 @@ func (s *Server) consoleRoutes() {
 	// Forms are small; without a limit Go reads up to 10 MB of one before
 	// anyone is signed in.
 	g := e.Group("/admin", middleware.BodyLimit("1M"), consoleHeaders, s.loadSession, s.checkCSRF)
-	for _, r := range []struct {
-		method, path, who string
-		h                 echo.HandlerFunc
-	}{
+	for _, r := range s.consolePages() {
+		var mw []echo.MiddlewareFunc
+		switch r.who {
+		case anyone:
+		case support:
+			mw = []echo.MiddlewareFunc{s.requireStaff}
+		case admin:
+			mw = []echo.MiddlewareFunc{s.requireStaff, requireAdmin}
+		default:
+			panic(fmt.Sprintf("console route %s %s: role %q is none of anyone, support, admin", r.method, r.path, r.who))
+		}
+		g.Add(r.method, r.path, r.h, mw...)
+	}
+	g.RouteNotFound("/*", func(c echo.Context) error {
+		return app.Errorf(app.ENOTFOUND, "there is no console page at %s", c.Request().URL.Path)
+	}, s.requireStaff)
+
+	api := e.Group("/admin/api/v1", s.apiAuth)
+	for _, r := range s.adminAPI() {
+		var mw []echo.MiddlewareFunc
+		switch r.who {
+		case support:
+		case admin:
+			mw = []echo.MiddlewareFunc{requireAdmin}
+		default: // every API call needs a key: there is no "anyone" here
+			panic(fmt.Sprintf("admin API route %s %s: role %q is neither support nor admin", r.method, r.path, r.who))
+		}
+		api.Add(r.method, r.path, r.h, mw...)
+	}
+	api.RouteNotFound("/*", func(c echo.Context) error {
+		return app.Errorf(app.ENOTFOUND, "no admin API endpoint at %s %s", c.Request().Method, c.Request().URL.Path)
+	})
+}
+
+// consolePages is the console's route table, under /admin.
+func (s *Server) consolePages() []staffRoute {
+	return []staffRoute{
 		{http.MethodGet, "/", support, func(c echo.Context) error { return seeOther(c, "/admin/tenants") }},
 		{http.MethodGet, "/signin", anyone, s.signInForm},
 		{http.MethodPost, "/signin", anyone, s.signIn},
@@ -82,25 +130,13 @@ func (s *Server) consoleRoutes() {
 		{http.MethodPost, "/staff/:id/role", admin, s.staffAction("role")},
 		{http.MethodPost, "/staff/:id/unlock", admin, s.staffAction("unlock")},
 		{http.MethodPost, "/account/keys/:key/revoke", admin, s.revokeAPIKey},
-	} {
-		var mw []echo.MiddlewareFunc
-		switch r.who {
-		case support:
-			mw = []echo.MiddlewareFunc{s.requireStaff}
-		case admin:
-			mw = []echo.MiddlewareFunc{s.requireStaff, requireAdmin}
-		}
-		g.Add(r.method, r.path, r.h, mw...)
 	}
-	g.RouteNotFound("/*", func(c echo.Context) error {
-		return app.Errorf(app.ENOTFOUND, "there is no console page at %s", c.Request().URL.Path)
-	}, s.requireStaff)
+}
 
-	api := e.Group("/admin/api/v1", s.apiAuth)
-	for _, r := range []struct {
-		method, path, who string
-		h                 echo.HandlerFunc
-	}{
+// adminAPI is the admin JSON API's route table, under /admin/api/v1. Its
+// callers authenticate with a staff API key (apiAuth).
+func (s *Server) adminAPI() []staffRoute {
+	return []staffRoute{
 		{http.MethodGet, "/tenants", support, s.apiTenants},
 		{http.MethodPost, "/tenants", admin, s.apiCreateTenant},
 		{http.MethodGet, "/tenants/:id", support, s.apiTenant},
@@ -122,16 +158,7 @@ func (s *Server) consoleRoutes() {
 		{http.MethodGet, "/tenants/:id/activity", support, s.apiActivity},
 		{http.MethodGet, "/health", support, s.apiHealth},
 		{http.MethodGet, "/audit", support, s.apiAudit},
-	} {
-		var mw []echo.MiddlewareFunc
-		if r.who == admin {
-			mw = append(mw, requireAdmin)
-		}
-		api.Add(r.method, r.path, r.h, mw...)
 	}
-	api.RouteNotFound("/*", func(c echo.Context) error {
-		return app.Errorf(app.ENOTFOUND, "no admin API endpoint at %s %s", c.Request().Method, c.Request().URL.Path)
-	})
 }
 
 // filesOnly serves the files of an FS and hides its folders, so that

@@ -33,6 +33,7 @@ import (
 type consoleServer struct {
 	db      *store.DB
 	srv     *httptest.Server
+	web     *web.Server // the server srv runs, for its route tables
 	tenants *tenant.Service
 }
 
@@ -49,7 +50,8 @@ func newConsoleServer(t testing.TB, db *store.DB, data web.ConsoleData, wrap fun
 	cs.srv = httptest.NewUnstartedServer(nil)
 	cs.srv.Start()
 	base := cs.srv.URL
-	var h http.Handler = web.NewServer(web.Config{DB: db, Log: slog.New(slog.DiscardHandler), BaseURL: base, Console: data})
+	cs.web = web.NewServer(web.Config{DB: db, Log: slog.New(slog.DiscardHandler), BaseURL: base, Console: data})
+	var h http.Handler = cs.web
 	if wrap != nil {
 		h = wrap(h)
 	}
@@ -66,7 +68,8 @@ func sharedConsole(t testing.TB) *consoleServer {
 		consoleEnv.cs = &consoleServer{db: db, tenants: tenant.NewService(db)}
 		consoleEnv.cs.srv = httptest.NewUnstartedServer(nil)
 		consoleEnv.cs.srv.Start()
-		consoleEnv.cs.srv.Config.Handler = web.NewServer(web.Config{DB: db, Log: slog.New(slog.DiscardHandler), BaseURL: consoleEnv.cs.srv.URL})
+		consoleEnv.cs.web = web.NewServer(web.Config{DB: db, Log: slog.New(slog.DiscardHandler), BaseURL: consoleEnv.cs.srv.URL})
+		consoleEnv.cs.srv.Config.Handler = consoleEnv.cs.web
 	})
 	if consoleEnv.cs == nil {
 		t.Fatal("console test server failed to start")
@@ -473,37 +476,22 @@ func TestConsoleCSRF(t *testing.T) {
 	})
 }
 
-// adminActions are every change the console offers, as a support person
-// might try them by hand.
-func adminActions(tenantID, tokenID string) []struct{ method, path string } {
-	return []struct{ method, path string }{
-		{http.MethodGet, "/admin/tenants/new"},
-		{http.MethodPost, "/admin/tenants"},
-		{http.MethodPost, "/admin/tenants/" + tenantID + "/permissions"},
-		{http.MethodPost, "/admin/tenants/" + tenantID + "/tokens"},
-		{http.MethodPost, "/admin/tenants/" + tenantID + "/tokens/" + tokenID + "/revoke"},
-		{http.MethodPost, "/admin/tenants/" + tenantID + "/schemas"},
-		{http.MethodPost, "/admin/tenants/" + tenantID + "/schemas/remove"},
-		{http.MethodPost, "/admin/tenants/" + tenantID + "/schemas/purge"},
-		{http.MethodPost, "/admin/tenants/" + tenantID + "/suspend"},
-		{http.MethodPost, "/admin/tenants/" + tenantID + "/resume"},
-		{http.MethodGet, "/admin/tenants/" + tenantID + "/delete"},
-		{http.MethodPost, "/admin/tenants/" + tenantID + "/delete"},
-		{http.MethodPost, "/admin/account/keys"},
-	}
-}
-
 func TestConsoleSupportRole(t *testing.T) {
 	t.Parallel()
 	cs := sharedConsole(t)
 	tn, _ := cs.createTenant(t, tenant.PlanStartup)
-	toks, _ := cs.tenants.FindTokens(context.Background(), tn.ID)
 	b := cs.signedIn(t, staff.RoleSupport)
 
 	t.Run("ReadsEveryPage", func(t *testing.T) {
 		base := "/admin/tenants/" + tn.ID
-		for _, path := range []string{"/admin/tenants", base, base + "/tokens", base + "/permissions", base + "/schema", base + "/health", base + "/audit",
-			base + "/usage", "/admin/health", "/admin/audit", "/admin/account"} {
+		var n int
+		for _, r := range staffRoutes(t, cs) {
+			// The console's root redirects; the activity stream is a stream.
+			if r.Method != http.MethodGet || r.Role != "support" || strings.HasPrefix(r.Path, "/admin/api/") || r.Path == "/admin/" || strings.HasSuffix(r.Path, "/stream") {
+				continue
+			}
+			n++
+			path := fill(t, r.Path, map[string]string{":id": tn.ID})
 			p := b.get(path).must(t, http.StatusOK)
 			// The only forms that send anything are signing out and
 			// changing one's own password.
@@ -516,6 +504,9 @@ func TestConsoleSupportRole(t *testing.T) {
 				t.Errorf("%s shows a change control", path)
 			}
 		}
+		if n < 10 {
+			t.Errorf("support read only %d pages", n)
+		}
 		for _, section := range []string{"", "/tokens", "/permissions", "/schema", "/health", "/audit"} {
 			p := b.get(base + section)
 			if n := p.Doc.Find(`input:not([type=hidden]), select, textarea`).Length(); n != 0 {
@@ -525,31 +516,6 @@ func TestConsoleSupportRole(t *testing.T) {
 		p := b.get(base + "/permissions")
 		if p.Doc.Find(`[data-testid=permissions-readonly]`).Length() != 1 {
 			t.Error("support does not see the permissions")
-		}
-	})
-	t.Run("ErrEveryChangeRefused", func(t *testing.T) {
-		for _, a := range adminActions(tn.ID, toks[0].ID.String()) {
-			var p *page
-			if a.method == http.MethodGet {
-				p = b.get(a.path)
-			} else {
-				p = b.post(a.path, url.Values{"id": {uniq("sup")}, "confirm": {tn.ID}, "can_create": {"on"}, "max_users": {"1"}, "max_groups": {"1"}, "requests_per_minute": {"1"}, "burst": {"1"}})
-			}
-			if p.StatusCode != http.StatusForbidden {
-				t.Errorf("%s %s by support: status %d, want 403", a.method, a.path, p.StatusCode)
-			}
-		}
-		got, err := cs.tenants.FindTenant(context.Background(), tn.ID)
-		if err != nil || got.Status != tenant.StatusActive {
-			t.Fatalf("the tenant changed: %v %v", got, err)
-		}
-		perms, _ := cs.tenants.FindPermissions(context.Background(), tn.ID)
-		if perms.MaxUsers != tenant.Plans[tenant.PlanStartup].Permissions.MaxUsers {
-			t.Error("support changed the permissions")
-		}
-		after, _ := cs.tenants.FindTokens(context.Background(), tn.ID)
-		if len(after) != 1 || after[0].RevokedAt != nil {
-			t.Error("support changed the tokens")
 		}
 	})
 }
@@ -867,25 +833,13 @@ func TestAdminAPI(t *testing.T) {
 		}
 	}
 
-	t.Run("ErrSupportCannotChange", func(t *testing.T) {
-		sk := cs.apiKey(t, staff.RoleSupport)
-		if status, _ := cs.api(t, sk, "GET", "/tenants/"+id, nil); status != 200 {
+	// Support's refusals, and a missing key's: TestConsoleRouteRoles.
+	t.Run("SupportReads", func(t *testing.T) {
+		if status, _ := cs.api(t, cs.apiKey(t, staff.RoleSupport), "GET", "/tenants/"+id, nil); status != 200 {
 			t.Errorf("support read: %d", status)
 		}
-		for _, c := range []struct{ method, path string }{
-			{"POST", "/tenants"}, {"DELETE", "/tenants/" + id}, {"POST", "/tenants/" + id + "/resume"},
-			{"PUT", "/tenants/" + id + "/permissions"}, {"POST", "/tenants/" + id + "/tokens"},
-			{"DELETE", "/tenants/" + id + "/tokens/" + tokenID},
-		} {
-			if status, _ := cs.api(t, sk, c.method, c.path, map[string]any{}); status != http.StatusForbidden {
-				t.Errorf("support %s %s: %d, want 403", c.method, c.path, status)
-			}
-		}
 	})
-	t.Run("ErrNoKey", func(t *testing.T) {
-		if status, _ := cs.api(t, "", "GET", "/tenants", nil); status != http.StatusUnauthorized {
-			t.Errorf("%d, want 401", status)
-		}
+	t.Run("ErrUnknownKey", func(t *testing.T) {
 		if status, _ := cs.api(t, "bhk_guess", "GET", "/tenants", nil); status != http.StatusUnauthorized {
 			t.Errorf("%d, want 401", status)
 		}

@@ -39,9 +39,8 @@ func (c *client) putExtension(t *testing.T, def string) {
 	if err := env.tenants.PutSchemaExtension(context.Background(), c.tenant, ext, "test"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the extension is served", func() bool {
-		return c.do("GET", "/Schemas/"+ext.Schema.ID, nil).Status == http.StatusOK
-	})
+	synced(t)
+	c.do("GET", "/Schemas/"+ext.Schema.ID, nil).must(t, http.StatusOK)
 }
 
 func acme(attrs ...any) map[string]any {
@@ -221,9 +220,8 @@ func TestSchemaExtensions(t *testing.T) {
 		if err := env.tenants.RemoveSchemaExtension(ctx, c.tenant, acmeUser, "test"); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "the extension is gone", func() bool {
-			return c.do("GET", "/Schemas/"+acmeUser, nil).Status == http.StatusNotFound
-		})
+		synced(t)
+		c.do("GET", "/Schemas/"+acmeUser, nil).must(t, http.StatusNotFound)
 		r := c.do("GET", "/Users/"+ids[1], nil).must(t, http.StatusOK)
 		if _, ok := r.Body[acmeUser]; ok || strings.Contains(string(r.Raw), acmeUser) {
 			t.Errorf("a removed extension is still returned: %s", r.Raw)

@@ -263,9 +263,8 @@ func TestJWT(t *testing.T) {
 			t.Fatal(err)
 		}
 		cl := with(is.claims("https://aud.idp.example"), "aud", "bulkhead-acme")
-		eventually(t, "new issuer in force", func() bool {
-			return as(sign(t, jwt.SigningMethodES256, key, cl, "")).do("GET", "/Users?count=0", nil).Status == http.StatusOK
-		})
+		synced(t)
+		as(sign(t, jwt.SigningMethodES256, key, cl, "")).do("GET", "/Users?count=0", nil).must(t, http.StatusOK)
 		// The default audience is not accepted for this issuer.
 		as(sign(t, jwt.SigningMethodES256, key, with(cl, "aud", baseURL+a.prefix), "")).do("GET", "/Users?count=0", nil).must(t, http.StatusUnauthorized)
 	})
@@ -278,7 +277,8 @@ func TestJWT(t *testing.T) {
 		if err := env.tenants.RemoveIssuer(context.Background(), c3.tenant, is3.hs.ID.String(), "test"); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "removal in force", func() bool { return cl.do("GET", "/Users?count=0", nil).Status == http.StatusUnauthorized })
+		synced(t)
+		cl.do("GET", "/Users?count=0", nil).must(t, http.StatusUnauthorized)
 	})
 
 	t.Run("LastUsed", func(t *testing.T) {

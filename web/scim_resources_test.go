@@ -675,12 +675,13 @@ func TestAuthentication(t *testing.T) {
 	if _, _, err := env.tenants.SetStatus(ctx, a.tenant, tenant.StatusSuspended, "test"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "suspension", func() bool { return a.do("GET", "/Users", nil).Status == http.StatusForbidden })
+	synced(t)
 	a.do("GET", "/Users", nil).scimError(t, http.StatusForbidden, "")
 	if _, _, err := env.tenants.SetStatus(ctx, a.tenant, tenant.StatusActive, "test"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "resumption", func() bool { return a.do("GET", "/Users/"+userOfA, nil).Status == http.StatusOK })
+	synced(t)
+	a.do("GET", "/Users/"+userOfA, nil).must(t, http.StatusOK)
 
 	trial := newTenant(t, func(nt *tenant.NewTenant) { nt.Plan = tenant.PlanTrial })
 	if _, err := env.db.ExecContext(ctx, `UPDATE control.tenants SET trial_ends_at = now() - interval '1 day' WHERE id = $1`, trial.tenant); err != nil {

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/store/storetest"
@@ -38,6 +39,7 @@ const baseURL = "https://scim.example.test"
 var env struct {
 	once    sync.Once
 	db      *store.DB
+	web     *web.Server
 	srv     *httptest.Server
 	tenants *tenant.Service
 	n       atomic.Int64
@@ -46,14 +48,47 @@ var env struct {
 func setup(t testing.TB) {
 	t.Helper()
 	env.once.Do(func() {
-		env.db = storetest.SharedDB(t)
-		env.tenants = tenant.NewService(env.db)
-		srv := web.NewServer(web.Config{DB: env.db, Log: slog.New(slog.DiscardHandler), BaseURL: baseURL})
+		db := storetest.SharedDB(t)
+		srv := web.NewServer(web.Config{DB: db, Log: slog.New(slog.DiscardHandler), BaseURL: baseURL})
 		srv.Start(context.Background()) // runs until the test binary exits
+		// Tests change tenants and expect the next request to see it;
+		// with the listener up, that goes through the token cache.
+		waitListening(t, srv)
+		env.db, env.web, env.tenants = db, srv, tenant.NewService(db)
 		env.srv = httptest.NewServer(srv)
 	})
 	if env.db == nil {
 		t.Fatal("test environment failed to start")
+	}
+}
+
+// waitListening returns once srv's change listener has confirmed that
+// notifications arrive, which turns its token cache on. Behind PgBouncer
+// (make test-pgbouncer) LISTEN hears nothing and the cache stays off, so
+// there is nothing to wait for.
+func waitListening(t testing.TB, srv *web.Server) {
+	t.Helper()
+	if os.Getenv("BULKHEAD_TEST_PGBOUNCER") != "" {
+		return
+	}
+	select {
+	case <-web.AuthOf(srv).Listening():
+	case <-time.After(10 * time.Second): // a safety net, not the mechanism
+		t.Fatal("the tenant change listener did not confirm it listens within 10 s")
+	}
+}
+
+// synced returns once every change committed so far is in force in the
+// shared server, so that the next request sees it.
+func synced(t testing.TB) { syncWith(t, env.web) }
+
+// syncWith is synced for srv.
+func syncWith(t testing.TB, srv *web.Server) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // a safety net
+	defer cancel()
+	if err := web.AuthOf(srv).Sync(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -3,6 +3,7 @@ package tenant
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -39,9 +40,11 @@ type Auth struct {
 	mu        sync.Mutex
 	entries   map[[32]byte]authEntry
 	listening bool
-	probe     string             // payload of this instance's probe notification
-	gen       uint64             // bumped by every eviction, so a lookup racing one is not cached
-	used      map[uuid.UUID]bool // tokens used since the last flush of last_used_at
+	up        chan struct{}            // closed while listening (Listening)
+	syncs     map[string]chan struct{} // pending Sync calls, by their notification's payload
+	probe     string                   // payload of this instance's probe notification
+	gen       uint64                   // bumped by every eviction, so a lookup racing one is not cached
+	used      map[uuid.UUID]bool       // tokens used since the last flush of last_used_at
 
 	credsCache  map[string]credsEntry // by tenant id, for JWTs and the gateway (credentials.go)
 	usedIssuers map[uuid.UUID]bool    // JWT issuers used since the last flush
@@ -57,7 +60,7 @@ type authEntry struct {
 func NewAuth(svc *Service, log *slog.Logger) *Auth {
 	return &Auth{svc: svc, ttl: cacheTTL, log: log, entries: map[[32]byte]authEntry{}, used: map[uuid.UUID]bool{},
 		credsCache: map[string]credsEntry{}, usedIssuers: map[uuid.UUID]bool{},
-		probe: "probe:" + uuid.NewString()}
+		up: make(chan struct{}), syncs: map[string]chan struct{}{}, probe: "probe:" + uuid.NewString()}
 }
 
 // cacheTTL is how long a cached principal lives. Notifications, not the
@@ -159,11 +162,78 @@ func (a *Auth) evict(tenantID string) {
 
 func (a *Auth) setListening(on bool) {
 	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case on && !a.listening:
+		close(a.up)
+	case !on && a.listening:
+		a.up = make(chan struct{})
+	}
 	a.listening = on
 	a.gen++
 	a.entries = map[[32]byte]authEntry{}
 	a.credsCache = map[string]credsEntry{}
+	if !on {
+		// Their notifications may be lost; with the cache off, every
+		// call reads the database, which is what they wait for.
+		for payload, done := range a.syncs {
+			close(done)
+			delete(a.syncs, payload)
+		}
+	}
+}
+
+// Listening returns a channel that is closed once the cache is on: the
+// listener has seen its probe come back, so every change made from then on
+// reaches this instance. Until then every call reads the database. Tests
+// wait on it, so that what they change goes through the cache's path.
+func (a *Auth) Listening() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.up
+}
+
+// Sync returns once every change committed before it was called is in
+// force here: it sends a notification of its own through the pool and
+// waits for Run to take it from the listening connection. PostgreSQL
+// delivers notifications in the order their transactions committed, so
+// every earlier change has been evicted by then. While the cache is off it
+// returns at once, since every call reads the database. Tests call it
+// after a change instead of polling for its effect.
+func (a *Auth) Sync(ctx context.Context) error {
+	a.mu.Lock()
+	if !a.listening {
+		a.mu.Unlock()
+		return nil
+	}
+	payload, done := "probe:sync:"+uuid.NewString(), make(chan struct{})
+	a.syncs[payload] = done
 	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		delete(a.syncs, payload)
+		a.mu.Unlock()
+	}()
+	if _, err := a.svc.DB.ExecContext(ctx, `SELECT pg_notify($1, $2)`, changesChannel, payload); err != nil {
+		return fmt.Errorf("sync with the tenant change listener: %w", err)
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("sync with the tenant change listener: %w", ctx.Err())
+	}
+}
+
+// synced ends the Sync call that sent payload, if it is one of this
+// instance's.
+func (a *Auth) synced(payload string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if done, ok := a.syncs[payload]; ok {
+		close(done)
+		delete(a.syncs, payload)
+	}
 }
 
 // Run listens for tenant changes and writes tokens' last use every few
@@ -195,7 +265,8 @@ func (a *Auth) Run(ctx context.Context) {
 				a.sendProbe(ctx)
 			case n.Extra == a.probe:
 				a.setListening(true)
-			case strings.HasPrefix(n.Extra, "probe:"): // another instance's
+			case strings.HasPrefix(n.Extra, "probe:"): // a Sync's, or another instance's
+				a.synced(n.Extra)
 			default:
 				a.evict(n.Extra)
 			}

@@ -56,17 +56,7 @@ func TestCachedTokenExpires(t *testing.T) {
 	go a.Run(rctx)
 	// Behind PgBouncer the listener hears nothing and the cache stays off;
 	// the expired token must be refused all the same.
-	for deadline := time.Now().Add(5 * time.Second); os.Getenv("BULKHEAD_TEST_PGBOUNCER") == ""; time.Sleep(20 * time.Millisecond) {
-		a.mu.Lock()
-		on := a.listening
-		a.mu.Unlock()
-		if on {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the change listener did not start")
-		}
-	}
+	waitListening(t, a)
 	if _, err := a.Authenticate(ctx, tok.Secret); err != nil {
 		t.Fatalf("before its expiry: %v", err)
 	}
@@ -78,5 +68,57 @@ func TestCachedTokenExpires(t *testing.T) {
 	time.Sleep(time.Until(expires) + 50*time.Millisecond)
 	if _, err := a.Authenticate(ctx, tok.Secret); app.ErrorCode(err) != app.EUNAUTHORIZED {
 		t.Fatalf("after its expiry: %v, want unauthorized", err)
+	}
+}
+
+// waitListening returns once a's cache is on. Behind PgBouncer the listener
+// hears nothing and it never is.
+func waitListening(t *testing.T, a *Auth) {
+	t.Helper()
+	if os.Getenv("BULKHEAD_TEST_PGBOUNCER") != "" {
+		return
+	}
+	select {
+	case <-a.Listening():
+	case <-time.After(10 * time.Second): // a safety net
+		t.Fatal("the change listener did not confirm it listens")
+	}
+}
+
+// TestAuthSync: a token cached while listening is refused on the first
+// call after a revocation and Sync, with no wait for the notification;
+// before Run listens, Sync returns at once, every call reading the
+// database.
+func TestAuthSync(t *testing.T) {
+	ctx := context.Background()
+	svc := NewService(storetest.NewDB(t))
+	if _, _, err := svc.CreateTenant(ctx, NewTenant{ID: "acme"}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := svc.CreateToken(ctx, "acme", "cached", nil, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := NewAuth(svc, slog.New(slog.DiscardHandler))
+	if err := a.Sync(ctx); err != nil {
+		t.Fatalf("sync before listening: %v", err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go a.Run(rctx)
+	waitListening(t, a)
+	if _, err := a.Authenticate(ctx, tok.Secret); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.RevokeToken(ctx, "acme", tok.ID.String(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithTimeout(ctx, 10*time.Second) // a safety net
+	defer stop()
+	if err := a.Sync(sctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Authenticate(ctx, tok.Secret); app.ErrorCode(err) != app.EUNAUTHORIZED {
+		t.Fatalf("after the revocation: %v, want unauthorized", err)
 	}
 }
