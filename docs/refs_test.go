@@ -16,7 +16,7 @@ var (
 	mdLink = regexp.MustCompile(`\]\(([^)#\s]+)(#[^)]*)?\)`)
 	// codePath is a repository path in the text: app/store/store.go.
 	// Placeholders such as schema/control/NNN_name.sql are skipped.
-	codePath = regexp.MustCompile(`\b(?:app|web|cmd|schema|templates|static|docs)/[A-Za-z0-9_./-]+\.(?:go|sql|md|templ|css|js|png)\b`)
+	codePath = regexp.MustCompile(`\b(?:app|web|cmd|schema|templates|static|docs)/[A-Za-z0-9_./-]+\.(?:go|sql|md|templ|css|json|js|png)\b`)
 )
 
 // TestDocReferences: every local link and every repository path
