@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/bulkhead-dev/bulkhead/app/scim"
+	"github.com/bulkhead-dev/bulkhead/app/store"
 )
 
 // The request inspector shows support staff, who must never see customer
@@ -72,13 +73,10 @@ var knownURNs = map[string]bool{
 
 // SCIM resource endpoints and the fixed segments below them, which a
 // redacted path keeps.
-var (
-	resourceSegments = map[string]bool{
-		"Users": true, "Groups": true, "Bulk": true, ".search": true, "Me": true,
-		"ServiceProviderConfig": true, "ResourceTypes": true, "Schemas": true,
-	}
-	tenantIDPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
-)
+var resourceSegments = map[string]bool{
+	"Users": true, "Groups": true, "Bulk": true, ".search": true, "Me": true,
+	"ServiceProviderConfig": true, "ResourceTypes": true, "Schemas": true,
+}
 
 // RedactURLPath returns path, a request's URL path, unescaped, with the
 // route up to the resource type kept (/tenants/{id}/scim/v2/Users; the
@@ -92,7 +90,7 @@ func RedactURLPath(path string) string {
 	switch {
 	case len(segs) > 4 && segs[0] == "" && segs[1] == "tenants" && segs[3] == "scim" && segs[4] == "v2":
 		tenant := segs[2]
-		if !tenantIDPattern.MatchString(tenant) {
+		if !store.ValidTenantID(tenant) {
 			tenant = scim.RedactText(tenant)
 		}
 		out, i = []string{"", "tenants", tenant, "scim", "v2"}, 5
