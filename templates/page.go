@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bulkhead-dev/bulkhead/app/health"
 	"github.com/bulkhead-dev/bulkhead/app/staff"
 )
 
@@ -54,27 +55,17 @@ func Until(now, t time.Time) string {
 	return "in " + span(t.Sub(now))
 }
 
-// span writes d in the largest unit that reads well, rounded to the
-// nearest: a 14-day trial seen a few seconds after it started ends "in 14
-// days", not "in 13 days".
+// span writes d in seconds under a minute, else as health.Span does,
+// rounded to the nearest unit: a 14-day trial seen a few seconds after it
+// started ends "in 14 days", not "in 13 days".
 func span(d time.Duration) string {
-	plural := func(n int64, unit string) string {
-		if n == 1 {
-			return "1 " + unit
+	if d < time.Minute {
+		if n := int64(d / time.Second); n != 1 {
+			return strconv.FormatInt(n, 10) + " seconds"
 		}
-		return strconv.FormatInt(n, 10) + " " + unit + "s"
+		return "1 second"
 	}
-	round := func(unit time.Duration) int64 { return int64((d + unit/2) / unit) }
-	switch {
-	case d < time.Minute:
-		return plural(int64(d/time.Second), "second")
-	case round(time.Minute) < 60:
-		return plural(round(time.Minute), "minute")
-	case round(time.Hour) < 48:
-		return plural(round(time.Hour), "hour")
-	default:
-		return plural(round(24*time.Hour), "day")
-	}
+	return health.Span(d)
 }
 
 // Exact is the full time shown on hover.

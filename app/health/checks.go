@@ -314,15 +314,23 @@ func round(d time.Duration) time.Duration {
 	return d.Round(10 * time.Microsecond)
 }
 
-// span writes a duration the way people say it, rounded to the nearest
-// unit: "under a minute", "1 minute", "5 hours", "14 days" (a token that
-// expires in 13 days and 23 hours expires in 14 days, not 13).
+// span writes a duration the way people say it: "under a minute", else
+// as Span does.
 func span(d time.Duration) string {
+	if d < time.Minute {
+		return "under a minute"
+	}
+	return Span(d)
+}
+
+// Span writes a duration of a minute or more in the largest unit that reads
+// well, rounded to the nearest: "1 minute", "5 hours", "14 days" (a token
+// that expires in 13 days and 23 hours expires in 14 days, not 13). Callers
+// say shorter durations their own way.
+func Span(d time.Duration) string {
 	round := func(unit time.Duration) int { return int((d + unit/2) / unit) }
 	n, unit := 0, ""
 	switch {
-	case d < time.Minute:
-		return "under a minute"
 	case round(time.Minute) < 60:
 		n, unit = round(time.Minute), "minute"
 	case round(time.Hour) < 48:
