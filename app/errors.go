@@ -18,11 +18,14 @@ const (
 	ENOTFOUND     = "not_found"    // 404
 	ECONFLICT     = "conflict"     // uniqueness violated: 409
 	EPRECONDITION = "precondition" // If-Match did not match: 412
-	ETOOLARGE     = "too_large"    // payload or operation count too large: 413
-	ETOOMANY      = "too_many"     // rate limit: 429
-	ENOTIMPL      = "not_implemented"
-	EUNAVAILABLE  = "unavailable" // the database is unreachable or overloaded: 503
-	EINTERNAL     = "internal"    // a bug or an unexpected failure: 500
+	// EPRECONDITIONREQUIRED: the tenant requires If-Match and the request
+	// has none: 428 (RFC 6585 §3).
+	EPRECONDITIONREQUIRED = "precondition_required"
+	ETOOLARGE             = "too_large" // payload or operation count too large: 413
+	ETOOMANY              = "too_many"  // rate limit: 429
+	ENOTIMPL              = "not_implemented"
+	EUNAVAILABLE          = "unavailable" // the database is unreachable or overloaded: 503
+	EINTERNAL             = "internal"    // a bug or an unexpected failure: 500
 )
 
 // SCIM error types from RFC 7644 §3.12, carried in Error.ScimType.

@@ -15,17 +15,18 @@ import (
 
 // statusOf maps app error codes to HTTP statuses.
 var statusOf = map[string]int{
-	app.EINVALID:      http.StatusBadRequest,
-	app.EUNAUTHORIZED: http.StatusUnauthorized,
-	app.EFORBIDDEN:    http.StatusForbidden,
-	app.ENOTFOUND:     http.StatusNotFound,
-	app.ECONFLICT:     http.StatusConflict,
-	app.EPRECONDITION: http.StatusPreconditionFailed,
-	app.ETOOLARGE:     http.StatusRequestEntityTooLarge,
-	app.ETOOMANY:      http.StatusTooManyRequests,
-	app.ENOTIMPL:      http.StatusNotImplemented,
-	app.EUNAVAILABLE:  http.StatusServiceUnavailable,
-	app.EINTERNAL:     http.StatusInternalServerError,
+	app.EINVALID:              http.StatusBadRequest,
+	app.EUNAUTHORIZED:         http.StatusUnauthorized,
+	app.EFORBIDDEN:            http.StatusForbidden,
+	app.ENOTFOUND:             http.StatusNotFound,
+	app.ECONFLICT:             http.StatusConflict,
+	app.EPRECONDITION:         http.StatusPreconditionFailed,
+	app.EPRECONDITIONREQUIRED: http.StatusPreconditionRequired,
+	app.ETOOLARGE:             http.StatusRequestEntityTooLarge,
+	app.ETOOMANY:              http.StatusTooManyRequests,
+	app.ENOTIMPL:              http.StatusNotImplemented,
+	app.EUNAVAILABLE:          http.StatusServiceUnavailable,
+	app.EINTERNAL:             http.StatusInternalServerError,
 }
 
 // scimError is the body of every SCIM error response (RFC 7644 §3.12).

@@ -285,7 +285,7 @@ func (s *Service) runBulkOp(ctx context.Context, c Caller, op bulkOp, refs []str
 	if err != nil {
 		return bulkFailure(op, err)
 	}
-	rt = c.Principal.Types.Of(rt)
+	rt = c.types(rt)
 	version := scim.IfMatchVersion(op.Version)
 	var r *scim.Resource
 	switch op.Method {

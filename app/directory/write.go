@@ -25,7 +25,7 @@ func (s *Service) Create(ctx context.Context, c Caller, rt *scim.ResourceType, b
 	if err := Permit(p.Permissions, CanCreate); err != nil {
 		return nil, err
 	}
-	rt = p.Types.Of(rt)
+	rt = c.types(rt)
 	attrs, err := rt.Normalize(body)
 	if err != nil {
 		return nil, err
@@ -52,7 +52,10 @@ func (s *Service) Replace(ctx context.Context, c Caller, rt *scim.ResourceType, 
 	if err := Permit(p.Permissions, CanUpdate); err != nil {
 		return nil, err
 	}
-	rt = p.Types.Of(rt)
+	if err := c.requireVersion(version); err != nil {
+		return nil, err
+	}
+	rt = c.types(rt)
 	attrs, err := rt.Normalize(body)
 	if err != nil {
 		return nil, err
@@ -82,7 +85,10 @@ func (s *Service) Patch(ctx context.Context, c Caller, rt *scim.ResourceType, id
 	if err := Permit(p.Permissions, CanUpdate); err != nil {
 		return nil, err
 	}
-	rt = p.Types.Of(rt)
+	if err := c.requireVersion(version); err != nil {
+		return nil, err
+	}
+	rt = c.types(rt)
 	ops, err := scim.ParsePatch(body)
 	if err != nil {
 		return nil, err
@@ -113,7 +119,10 @@ func (s *Service) Delete(ctx context.Context, c Caller, rt *scim.ResourceType, i
 	if err := Permit(p.Permissions, CanDelete); err != nil {
 		return err
 	}
-	rt = p.Types.Of(rt)
+	if err := c.requireVersion(version); err != nil {
+		return err
+	}
+	rt = c.types(rt)
 	return s.db.InTenant(ctx, p.Tenant.Scope(), func(tx *sqlx.Tx) error {
 		if err := scim.DeleteResource(ctx, tx, rt, id, version); err != nil {
 			return err

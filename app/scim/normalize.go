@@ -40,6 +40,17 @@ import (
 // is missing or empty, and when an indexed string attribute is longer than
 // MaxIndexedChars.
 func (rt *ResourceType) Normalize(body map[string]any) (map[string]any, error) {
+	if rt.rules.DeclaredSchemas {
+		if err := rt.checkDeclared(body); err != nil {
+			return nil, err
+		}
+	}
+	return rt.normalize(body)
+}
+
+// normalize is Normalize without the Rules on what a client's body must
+// declare: ApplyPatch's result is Bulkhead's, not the client's.
+func (rt *ResourceType) normalize(body map[string]any) (map[string]any, error) {
 	if err := rt.checkSchemas(body); err != nil {
 		return nil, err
 	}

@@ -181,7 +181,7 @@ func (rt *ResourceType) ApplyPatch(data map[string]any, ops []PatchOp) (map[stri
 		}
 	}
 	p.doc["schemas"] = []any{rt.core.ID}
-	out, err := rt.Normalize(p.doc)
+	out, err := rt.normalize(p.doc)
 	if err != nil {
 		return nil, MemberChanges{}, err
 	}
@@ -557,6 +557,9 @@ func (p *patcher) setFiltered(op string, t patchTarget, v any) error {
 		if ok {
 			matched = append(matched, i)
 		}
+	}
+	if len(matched) == 0 && op == "replace" && p.rt.rules.ReplaceNoTarget {
+		return noTarget("no value of %q matches the filter of this replace (RFC 7644 §3.5.2.3)", t.attr.Name)
 	}
 	if len(matched) == 0 {
 		// Entra ID sets a user's first work email with an add or a replace

@@ -136,6 +136,7 @@ type ResourceType struct {
 	extensions []*Schema
 	store      *storage
 	tenantExts []*Extension // the tenant's own extensions, for their indexes
+	rules      Rules        // the tenant's stricter readings of the RFCs
 }
 
 // ResourceTypeDocument is a ResourceType as served by /ResourceTypes.

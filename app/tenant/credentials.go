@@ -104,12 +104,14 @@ func (s *Service) loadCreds(ctx context.Context, tenantID string) (*tenantCreds,
 	var row struct {
 		Tenant
 		Permissions
+		Flags
 		Extensions []byte `db:"extensions"`
 	}
 	const q = `
 		SELECT t.id, t.name, t.plan, t.status, t.isolation, t.trial_ends_at, t.schema_version, t.created_at, t.updated_at,
 			p.can_create, p.can_read, p.can_update, p.can_delete, p.can_list,
-			p.max_users, p.max_groups, p.requests_per_minute, p.burst, p.bulk_enabled, ` + extensionsColumn + `
+			p.max_users, p.max_groups, p.requests_per_minute, p.burst, p.bulk_enabled,
+			p.require_if_match, p.strict_schemas, p.replace_no_target, ` + extensionsColumn + `
 		FROM control.tenants t JOIN control.tenant_permissions p ON p.tenant_id = t.id
 		WHERE t.id = $1 AND t.status <> 'deleting'`
 	err = conn.GetContext(ctx, &row, q, tenantID)
@@ -119,7 +121,7 @@ func (s *Service) loadCreds(ctx context.Context, tenantID string) (*tenantCreds,
 	if err != nil {
 		return nil, fmt.Errorf("load tenant %q: %w", tenantID, store.Unavailable(err))
 	}
-	c := &tenantCreds{base: Principal{Tenant: row.Tenant, Permissions: row.Permissions, Types: resourceTypes(row.Extensions)}}
+	c := &tenantCreds{base: Principal{Tenant: row.Tenant, Permissions: row.Permissions, Flags: row.Flags, Types: resourceTypes(row.Extensions)}}
 	var issuers []struct {
 		ID       uuid.UUID `db:"id"`
 		Issuer   string    `db:"issuer"`

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -74,6 +75,7 @@ type NewTenant struct {
 	Strict    bool
 	MaxUsers  *int
 	MaxGroups *int
+	Profile   string // default ProfileEntra
 }
 
 // Validate returns EINVALID with a message for each field of nt that is
@@ -101,6 +103,9 @@ func (nt NewTenant) Validate() error {
 	if nt.MaxGroups != nil {
 		checkLimit(f, "max_groups", *nt.MaxGroups, 0)
 	}
+	if _, ok := Profiles[nt.Profile]; !ok && nt.Profile != "" {
+		f["profile"] = "Choose one of the profiles: " + strings.Join(ProfileNames, ", ") + "."
+	}
 	return f.Err("invalid tenant")
 }
 
@@ -117,6 +122,9 @@ func (s *Service) CreateTenant(ctx context.Context, nt NewTenant, actor string) 
 	}
 	if nt.Plan == "" {
 		nt.Plan = PlanStartup
+	}
+	if nt.Profile == "" {
+		nt.Profile = ProfileEntra
 	}
 	plan := Plans[nt.Plan]
 	perms := plan.Permissions
@@ -152,6 +160,9 @@ func (s *Service) CreateTenant(ctx context.Context, nt NewTenant, actor string) 
 		if err := insertPermissions(ctx, tx, t.ID, perms); err != nil {
 			return err
 		}
+		if err := setBehaviour(ctx, tx, t.ID, Behaviour{Profile: nt.Profile, Flags: Profiles[nt.Profile]}); err != nil {
+			return err
+		}
 		v, err := s.createSchema(ctx, tx, t.Scope())
 		if err != nil {
 			if isDuplicateSchema(err) {
@@ -166,7 +177,7 @@ func (s *Service) CreateTenant(ctx context.Context, nt NewTenant, actor string) 
 		if tok, err = createToken(ctx, tx, t.ID, "first token", nil); err != nil {
 			return err
 		}
-		return audit.Record(ctx, tx, actor, "tenant.create", t.ID, map[string]any{"plan": t.Plan, "isolation": t.Isolation})
+		return audit.Record(ctx, tx, actor, "tenant.create", t.ID, map[string]any{"plan": t.Plan, "isolation": t.Isolation, "profile": nt.Profile})
 	})
 	if err != nil {
 		return nil, nil, err

@@ -173,6 +173,7 @@ func (s *Service) FindTokens(ctx context.Context, tenantID string) ([]*Token, er
 type Principal struct {
 	Tenant      Tenant
 	Permissions Permissions
+	Flags       Flags         // the tenant's SCIM behaviour
 	Types       ResourceTypes // User and Group with the tenant's schema extensions
 	TokenID     uuid.UUID     // the opaque token, or the JWT issuer's id
 	TokenPrefix string        // the opaque token's prefix, or "jwt:" and the issuer id's first characters
@@ -203,6 +204,7 @@ func (s *Service) principal(ctx context.Context, hash []byte) (*Principal, error
 	var row struct {
 		Tenant
 		Permissions
+		Flags
 		TokenID      uuid.UUID  `db:"token_id"`
 		TokenPrefix  string     `db:"token_prefix"`
 		TokenExpires *time.Time `db:"token_expires"`
@@ -212,6 +214,7 @@ func (s *Service) principal(ctx context.Context, hash []byte) (*Principal, error
 		SELECT t.id, t.name, t.plan, t.status, t.isolation, t.trial_ends_at, t.schema_version, t.created_at, t.updated_at,
 			p.can_create, p.can_read, p.can_update, p.can_delete, p.can_list,
 			p.max_users, p.max_groups, p.requests_per_minute, p.burst, p.bulk_enabled,
+			p.require_if_match, p.strict_schemas, p.replace_no_target,
 			k.id AS token_id, k.prefix AS token_prefix, k.expires_at AS token_expires, ` + extensionsColumn + `
 		FROM control.tokens k
 		JOIN control.tenants t ON t.id = k.tenant_id
@@ -230,7 +233,7 @@ func (s *Service) principal(ctx context.Context, hash []byte) (*Principal, error
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", store.Unavailable(err))
 	}
-	return &Principal{Tenant: row.Tenant, Permissions: row.Permissions, Types: resourceTypes(row.Extensions),
+	return &Principal{Tenant: row.Tenant, Permissions: row.Permissions, Flags: row.Flags, Types: resourceTypes(row.Extensions),
 		TokenID: row.TokenID, TokenPrefix: row.TokenPrefix, TokenExpires: row.TokenExpires, Kind: CredentialToken}, nil
 }
 
