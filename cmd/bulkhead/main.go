@@ -37,8 +37,11 @@ Usage:
   bulkhead migrate [--status] [--workers N]    migrate the control plane and every tenant
   bulkhead tenant create ID [--name NAME] [--plan enterprise|startup|trial]
                             [--max-users N] [--max-groups N] [--strict]
+                            [--profile entra|okta|rfc|generic]
   bulkhead tenant list
-  bulkhead tenant show ID                      tokens with their expiry
+  bulkhead tenant show ID                      tokens with their expiry, SCIM flags
+  bulkhead tenant set ID FLAG=VALUE...         SCIM profile and flags, e.g.
+                                               profile=rfc require_if_match=true
   bulkhead tenant suspend ID                   SCIM refuses it; data kept
   bulkhead tenant resume ID
   bulkhead tenant delete ID --yes
@@ -181,7 +184,7 @@ func (c *cli) flags(name string) *flag.FlagSet {
 }
 
 // parse parses args with fs, allowing flags after positional arguments, and
-// checks the number of positional arguments.
+// checks the number of positional arguments, unless want is -1.
 func parse(fs *flag.FlagSet, args []string, want int) ([]string, error) {
 	var pos []string
 	for {
@@ -195,7 +198,7 @@ func parse(fs *flag.FlagSet, args []string, want int) ([]string, error) {
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
-	if len(pos) != want {
+	if want >= 0 && len(pos) != want {
 		return nil, fmt.Errorf("%w: %s takes %d argument(s), got %d", errUsage, fs.Name(), want, len(pos))
 	}
 	return pos, nil

@@ -27,6 +27,8 @@ func (c *cli) tenant(ctx context.Context, args []string) error {
 		return c.tenantList(ctx, args)
 	case "show":
 		return c.tenantShow(ctx, args)
+	case "set":
+		return c.tenantSet(ctx, args)
 	case "suspend":
 		return c.tenantSetStatus(ctx, args, tenant.StatusSuspended)
 	case "resume":
@@ -81,6 +83,7 @@ func (c *cli) tenantCreate(ctx context.Context, args []string) error {
 	fs.StringVar(&nt.Name, "name", "", "")
 	fs.StringVar(&nt.Plan, "plan", tenant.PlanStartup, "")
 	fs.BoolVar(&nt.Strict, "strict", false, "")
+	fs.StringVar(&nt.Profile, "profile", tenant.ProfileEntra, "")
 	fs.Var(&maxUsers, "max-users", "")
 	fs.Var(&maxGroups, "max-groups", "")
 	pos, err := parse(fs, args, 1)
@@ -150,6 +153,10 @@ func (c *cli) tenantShow(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
+		bh, err := s.FindBehaviour(ctx, t.ID)
+		if err != nil {
+			return err
+		}
 		var b strings.Builder
 		fmt.Fprintf(&b, "Tenant %s (%s)\n  plan %s, %s, %s isolation, schema version %d\n  SCIM base URL: %s\n",
 			t.ID, t.Name, t.Plan, t.Status, t.Isolation, t.SchemaVersion, c.scimBaseURL(t.ID))
@@ -159,6 +166,7 @@ func (c *cli) tenantShow(ctx context.Context, args []string) error {
 		fmt.Fprintf(&b, "Permissions: create %v, read %v, update %v, delete %v, list %v, bulk %v\n",
 			p.CanCreate, p.CanRead, p.CanUpdate, p.CanDelete, p.CanList, p.BulkEnabled)
 		fmt.Fprintf(&b, "Limits: %d users, %d groups, %d requests/minute (burst %d)\n", p.MaxUsers, p.MaxGroups, p.RequestsPerMinute, p.Burst)
+		b.WriteString(behaviourText(bh))
 		fmt.Fprintf(&b, "Tokens:\n")
 		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 		now := time.Now()
@@ -173,8 +181,9 @@ func (c *cli) tenantShow(ctx context.Context, args []string) error {
 			*tenant.Tenant
 			ScimBaseURL string              `json:"scim_base_url"`
 			Permissions *tenant.Permissions `json:"permissions"`
+			Behaviour   *tenant.Behaviour   `json:"scim_behaviour"`
 			Tokens      []*tenant.Token     `json:"tokens"`
-		}{t, c.scimBaseURL(t.ID), p, toks}, b.String())
+		}{t, c.scimBaseURL(t.ID), p, bh, toks}, b.String())
 		return nil
 	})
 }
@@ -307,4 +316,67 @@ func parseDays(s string) (time.Duration, error) {
 		return time.Duration(n) * 24 * time.Hour, err
 	}
 	return time.ParseDuration(s)
+}
+
+// behaviourText lists the tenant's SCIM profile and flags, marking those
+// that differ from the profile.
+func behaviourText(bh *tenant.Behaviour) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "SCIM profile: %s\n", bh.Profile)
+	for _, name := range tenant.FlagNames {
+		v, _ := bh.Get(name)
+		mark := ""
+		if bh.DiffersFrom(name) {
+			w, _ := tenant.Profiles[bh.Profile].Get(name)
+			mark = "  (profile: " + w + ")"
+		}
+		fmt.Fprintf(&b, "  %s=%s%s\n", name, v, mark)
+	}
+	return b.String()
+}
+
+// tenantSet changes a tenant's SCIM profile and flags: bulkhead tenant set
+// ID FLAG=VALUE... A profile=P among them sets every flag from P first, so
+// that "profile=rfc strict_schemas=false" reads as it is written.
+func (c *cli) tenantSet(ctx context.Context, args []string) error {
+	fs := c.flags("tenant set")
+	pos, err := parse(fs, args, -1)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 2 {
+		return fmt.Errorf("%w: tenant set takes an id and at least one FLAG=VALUE", errUsage)
+	}
+	id, pairs := pos[0], pos[1:]
+	for _, kv := range pairs {
+		if !strings.Contains(kv, "=") {
+			return fmt.Errorf("%w: tenant set: %q is not FLAG=VALUE", errUsage, kv)
+		}
+	}
+	return c.withTenants(ctx, func(s *tenant.Service) error {
+		bh, err := s.FindBehaviour(ctx, id)
+		if err != nil {
+			return err
+		}
+		// The profile first, then the flags over it.
+		for _, first := range []bool{true, false} {
+			for _, kv := range pairs {
+				name, value, _ := strings.Cut(kv, "=")
+				if (name == "profile") != first {
+					continue
+				}
+				if err := bh.Set(name, value); err != nil {
+					return err
+				}
+			}
+		}
+		if err := s.UpdateBehaviour(ctx, id, *bh, cliActor); err != nil {
+			return err
+		}
+		c.print(struct {
+			TenantID string `json:"tenant_id"`
+			*tenant.Behaviour
+		}{id, bh}, "Tenant "+id+": "+behaviourText(bh))
+		return nil
+	})
 }
