@@ -104,6 +104,7 @@ func (s *Server) apiCreateTenant(c echo.Context) error {
 		MaxUsers  *int   `json:"max_users"`
 		MaxGroups *int   `json:"max_groups"`
 		Strict    bool   `json:"strict"`
+		Profile   string `json:"profile"`
 	}
 	if err := decodeJSON(c, &in); err != nil {
 		return err
@@ -113,6 +114,7 @@ func (s *Server) apiCreateTenant(c echo.Context) error {
 	}
 	t, tok, err := s.tenants.CreateTenant(c.Request().Context(), tenant.NewTenant{
 		ID: in.ID, Name: in.Name, Plan: in.Plan, Strict: in.Strict, MaxUsers: in.MaxUsers, MaxGroups: in.MaxGroups,
+		Profile: in.Profile,
 	}, actor(c))
 	if err != nil {
 		return err

@@ -75,6 +75,11 @@ func (s *Server) tenantParams(c echo.Context, id, section string) (*templates.Te
 			return nil, err
 		}
 		p.Perms = *perms
+		bh, err := s.tenants.FindBehaviour(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		p.Behaviour = *bh
 	case templates.SectionSchema:
 		if p.Extensions, err = s.tenants.FindSchemaExtensions(ctx, id); err != nil {
 			return nil, err

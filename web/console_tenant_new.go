@@ -18,6 +18,7 @@ func (s *Server) newTenantForm(c echo.Context) error {
 	return render(c, http.StatusOK, templates.NewTenant(templates.NewTenantParams{
 		Page:    s.page(c, "New tenant", "tenants"),
 		Plan:    tenant.PlanStartup,
+		Profile: tenant.ProfileEntra,
 		Presets: planPresets(),
 	}))
 }
@@ -34,9 +35,10 @@ func (s *Server) createTenant(c echo.Context) error {
 		MaxUsers:  strings.TrimSpace(c.FormValue("max_users")),
 		MaxGroups: strings.TrimSpace(c.FormValue("max_groups")),
 		Strict:    c.FormValue("strict") != "",
+		Profile:   c.FormValue("profile"),
 		Errors:    map[string]string{},
 	}
-	nt := tenant.NewTenant{ID: form.ID, Name: form.Name, Plan: form.Plan, Strict: form.Strict}
+	nt := tenant.NewTenant{ID: form.ID, Name: form.Name, Plan: form.Plan, Strict: form.Strict, Profile: form.Profile}
 	nt.MaxUsers = optionalLimit(form.MaxUsers, "max_users", form.Errors)
 	nt.MaxGroups = optionalLimit(form.MaxGroups, "max_groups", form.Errors)
 	var err error
