@@ -27,6 +27,7 @@ func (s *Server) updateBehaviour(c echo.Context) error {
 	} else {
 		bh.RequireIfMatch = c.FormValue("require_if_match") != ""
 		bh.StrictSchemas = c.FormValue("strict_schemas") != ""
+		bh.SoftDelete = c.FormValue("soft_delete") != ""
 		err = bh.Set("replace_no_target", c.FormValue("replace_no_target"))
 	}
 	if err == nil {
@@ -71,6 +72,7 @@ func (s *Server) apiUpdateBehaviour(c echo.Context) error {
 		Profile         *string `json:"profile"`
 		RequireIfMatch  *bool   `json:"require_if_match"`
 		StrictSchemas   *bool   `json:"strict_schemas"`
+		SoftDelete      *bool   `json:"soft_delete"`
 		ReplaceNoTarget *string `json:"replace_no_target"`
 	}
 	if err := decodeJSON(c, &in); err != nil {
@@ -86,6 +88,9 @@ func (s *Server) apiUpdateBehaviour(c echo.Context) error {
 	}
 	if in.StrictSchemas != nil {
 		bh.StrictSchemas = *in.StrictSchemas
+	}
+	if in.SoftDelete != nil {
+		bh.SoftDelete = *in.SoftDelete
 	}
 	if in.ReplaceNoTarget != nil {
 		bh.ReplaceNoTarget = *in.ReplaceNoTarget

@@ -237,3 +237,83 @@ func TestProfileRFC(t *testing.T) {
 		t.Fatalf("a refused PATCH changed the user: %s", r.Raw)
 	}
 }
+
+func TestFlagSoftDelete(t *testing.T) {
+	t.Parallel()
+	t.Run("Off", func(t *testing.T) {
+		t.Parallel()
+		c := newTenant(t)
+		uid := c.createUser("gone@example.com")
+		c.do("DELETE", "/Users/"+uid, nil).must(t, http.StatusNoContent)
+		c.do("GET", "/Users/"+uid, nil).must(t, http.StatusNotFound)
+		if r := c.do("GET", "/Users?filter="+q(`active eq false`), nil).must(t, http.StatusOK); r.Body["totalResults"] != float64(0) {
+			t.Fatalf("a hard-deleted user is listed: %s", r.Raw)
+		}
+		if again := c.createUser("gone@example.com"); again == uid {
+			t.Fatal("a hard-deleted user came back under its id")
+		}
+	})
+	t.Run("On", func(t *testing.T) {
+		t.Parallel()
+		c := newTenant(t)
+		c.setFlag(t, "soft_delete", "true")
+		uid := c.createUser("kept@example.com", "title", "Before")
+		other := c.createUser("other@example.com")
+		gid := c.createGroup("Team", uid, other)
+		c.do("DELETE", "/Users/"+uid, nil).must(t, http.StatusNoContent)
+
+		// Hidden from GETs, lists and writes (RFC 7644 §3.6: 404 for every
+		// operation on it) ...
+		c.do("GET", "/Users/"+uid, nil).scimError(t, http.StatusNotFound, "")
+		c.do("PATCH", "/Users/"+uid, patchBody(map[string]any{"op": "replace", "path": "title", "value": "X"})).must(t, http.StatusNotFound)
+		c.do("PUT", "/Users/"+uid, user("kept@example.com")).must(t, http.StatusNotFound)
+		c.do("DELETE", "/Users/"+uid, nil).must(t, http.StatusNotFound)
+		for _, f := range []string{`userName eq "kept@example.com"`, ``} {
+			r := c.do("GET", "/Users?filter="+q(f), nil).must(t, http.StatusOK)
+			for _, res := range r.resources() {
+				if res["id"] == uid {
+					t.Fatalf("list with filter %q shows the deleted user: %s", f, r.Raw)
+				}
+			}
+		}
+		// ... but a filter on active finds it, inactive.
+		r := c.do("GET", "/Users?filter="+q(`active eq false`), nil).must(t, http.StatusOK)
+		if res := r.resources(); len(res) != 1 || res[0]["id"] != uid || res[0]["active"] != false {
+			t.Fatalf("filter on active: %s", r.Raw)
+		}
+		// Its memberships are gone.
+		if m := memberSet(c.do("GET", "/Groups/"+gid, nil).must(t, http.StatusOK).Body["members"]); len(m) != 1 || m[other] == "" {
+			t.Fatalf("members after the soft delete: %v", m)
+		}
+
+		// A POST with its userName restores it, under its id, as posted.
+		r = c.do("POST", "/Users", user("KEPT@example.com", "displayName", "Back")).must(t, http.StatusCreated)
+		if r.str("id") != uid || r.Body["active"] != true || r.str("displayName") != "Back" || r.Body["title"] != nil {
+			t.Fatalf("restore: %s", r.Raw)
+		}
+		c.do("GET", "/Users/"+uid, nil).must(t, http.StatusOK)
+
+		// Staff purge: then the userName makes a new user.
+		c.do("DELETE", "/Users/"+uid, nil).must(t, http.StatusNoContent)
+		n, err := env.tenants.PurgeDeletedUsers(context.Background(), c.tenant, 0, "test")
+		if err != nil || n != 1 {
+			t.Fatalf("purge: %d, %v", n, err)
+		}
+		if again := c.createUser("kept@example.com"); again == uid {
+			t.Fatal("a purged user came back under its id")
+		}
+	})
+	t.Run("TurnedOff", func(t *testing.T) {
+		t.Parallel()
+		c := newTenant(t)
+		c.setFlag(t, "soft_delete", "true")
+		uid := c.createUser("dormant@example.com")
+		c.do("DELETE", "/Users/"+uid, nil).must(t, http.StatusNoContent)
+		// Turned off, the flag hides nothing more: the kept user is an
+		// inactive user again (purge first to be rid of it).
+		c.setFlag(t, "soft_delete", "false")
+		if r := c.do("GET", "/Users/"+uid, nil).must(t, http.StatusOK); r.Body["active"] != false {
+			t.Fatalf("after turning soft_delete off: %s", r.Raw)
+		}
+	})
+}

@@ -14,6 +14,7 @@ func (c Caller) types(rt *scim.ResourceType) *scim.ResourceType {
 	return c.Principal.Types.Of(rt).WithRules(scim.Rules{
 		ReplaceNoTarget: f.ReplaceNoTarget == tenant.ReplaceError,
 		DeclaredSchemas: f.StrictSchemas,
+		SoftDelete:      f.SoftDelete,
 	})
 }
 

@@ -18,7 +18,7 @@ func (s *Service) Get(ctx context.Context, c Caller, rt *scim.ResourceType, id s
 	if err := Permit(p.Permissions, CanRead); err != nil {
 		return nil, err
 	}
-	rt = p.Types.Of(rt)
+	rt = c.types(rt)
 	var r *scim.Resource
 	// Reading one resource by id is lookups only: the store then runs
 	// FindResource's one statement from its generic plan, and refuses any
@@ -67,9 +67,11 @@ func (s *Service) List(ctx context.Context, c Caller, rt *scim.ResourceType, q Q
 	}
 	var types, across []*scim.ResourceType
 	if rt != nil {
-		types = []*scim.ResourceType{p.Types.Of(rt)}
+		types = []*scim.ResourceType{c.types(rt)}
 	} else {
-		types = p.Types.All()
+		for _, t := range p.Types.All() {
+			types = append(types, c.types(t))
+		}
 		across = types
 	}
 	page := &Page{Resources: []*scim.Resource{}}

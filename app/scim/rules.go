@@ -1,7 +1,13 @@
 package scim
 
 import (
+	"context"
+	"fmt"
 	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/scim2/filter-parser/v2"
 
 	"github.com/bulkhead-dev/bulkhead/app"
 )
@@ -19,7 +25,86 @@ type Rules struct {
 	// extension its "schemas" does not list (RFC 7643 §3), instead of
 	// ignoring the attribute.
 	DeclaredSchemas bool
+	// SoftDelete makes a DELETE of a User keep its row, inactive and
+	// marked deleted, and hides such users from every read and write but a
+	// list whose filter names "active"; a POST with the same userName
+	// restores the user under its old id. The tenant's schema must have
+	// the users.deleted_at column (tenant migration soft_delete).
+	SoftDelete bool
 }
+
+// SoftDeleteRetention is how long a soft-deleted user is kept: the next
+// soft DELETE in the tenant after that purges it.
+const SoftDeleteRetention = 30 * 24 * time.Hour
+
+// softUsers reports whether rt is User under SoftDelete.
+func (rt *ResourceType) softUsers() bool { return rt.rules.SoftDelete && rt.Is(UserResource) }
+
+// live is the condition, ANDed to a WHERE over rt's table, that hides
+// soft-deleted users; "" when there are none to hide.
+func (rt *ResourceType) live() string {
+	if !rt.softUsers() {
+		return ""
+	}
+	return ` AND ` + rt.store.table + `.deleted_at IS NULL`
+}
+
+// namesActive reports whether the filter expr names the attribute active:
+// such a list shows soft-deleted users too (they are inactive).
+func namesActive(expr string) bool {
+	e, err := parseFilter(expr)
+	if err != nil {
+		if e, err = parseFilter(quoteBareValues(foldSubAttrFilters(expr))); err != nil {
+			return false
+		}
+	}
+	var walk func(e filter.Expression) bool
+	walk = func(e filter.Expression) bool {
+		switch e := e.(type) {
+		case *filter.LogicalExpression:
+			return walk(e.Left) || walk(e.Right)
+		case *filter.NotExpression:
+			return walk(e.Expression)
+		case *filter.AttributeExpression:
+			return strings.EqualFold(e.AttributePath.AttributeName, "active")
+		}
+		return false
+	}
+	return walk(e)
+}
+
+// restoreSQL finds the soft-deleted user a create with this userName
+// restores.
+const restoreSQL = `SELECT id::text FROM users WHERE lower(user_name) = lower($1) AND deleted_at IS NOT NULL FOR UPDATE`
+
+// softDelete marks the user deleted and inactive, drops its memberships,
+// and purges the tenant's users deleted longer than SoftDeleteRetention
+// ago.
+func softDelete(ctx context.Context, tx *sqlx.Tx, id string) error {
+	if _, err := tx.ExecContext(ctx, dropMembershipsSQL, id); err != nil {
+		return fmt.Errorf("delete memberships of %s: %w", id, err)
+	}
+	const q = `UPDATE users SET active = false, data = jsonb_set(data, '{active}', 'false'),
+		deleted_at = now(), version = version + 1, last_modified = now() WHERE id = $1`
+	if _, err := tx.ExecContext(ctx, q, id); err != nil {
+		return fmt.Errorf("soft-delete user %s: %w", id, err)
+	}
+	_, err := PurgeDeletedUsers(ctx, tx, SoftDeleteRetention)
+	return err
+}
+
+// PurgeDeletedUsers deletes the users soft-deleted longer than olderThan
+// ago (0: all of them) and returns how many.
+func PurgeDeletedUsers(ctx context.Context, tx *sqlx.Tx, olderThan time.Duration) (int64, error) {
+	q := `WITH gone AS (DELETE FROM users WHERE deleted_at IS NOT NULL AND deleted_at <= now() - $1 * interval '1 second' RETURNING 1), ` +
+		moveCounter("users", "-", "gone") + ` SELECT count(*) FROM gone`
+	var n int64
+	if err := tx.GetContext(ctx, &n, q, int64(olderThan/time.Second)); err != nil {
+		return 0, fmt.Errorf("purge deleted users: %w", err)
+	}
+	return n, nil
+}
+
 
 // WithRules returns a copy of rt that follows r; rt itself is unchanged.
 func (rt *ResourceType) WithRules(r Rules) *ResourceType {

@@ -63,10 +63,26 @@ func parseID(rt *ResourceType, id string) (uuid.UUID, error) {
 // ECONFLICT (uniqueness) for a taken userName or group displayName, and
 // EINVALID for members that do not exist.
 func CreateResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, attrs map[string]any, quota int) (*Resource, error) {
+	r := &Resource{Type: rt, ID: uuid.NewString()}
+	if rt.softUsers() {
+		// A soft-deleted user with this userName comes back, under its id.
+		var id string
+		err := tx.GetContext(ctx, &id, restoreSQL, attrs["userName"])
+		if err == nil {
+			r.ID = id
+			if err := write(ctx, tx, r, attrs, false); err != nil {
+				return nil, err
+			}
+			_, err = tx.ExecContext(ctx, `UPDATE users SET deleted_at = NULL WHERE id = $1`, id)
+			return r, err
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("find deleted user: %w", err)
+		}
+	}
 	if err := reserve(ctx, tx, rt, quota); err != nil {
 		return nil, err
 	}
-	r := &Resource{Type: rt, ID: uuid.NewString()}
 	members := takeMembers(rt, attrs)
 	if err := write(ctx, tx, r, attrs, true); err != nil {
 		return nil, err
@@ -224,7 +240,7 @@ func lockVersion(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string, 
 		return 0, err
 	}
 	var v int64
-	err = tx.GetContext(ctx, &v, `SELECT version FROM `+rt.store.table+` WHERE id = $1 FOR UPDATE`, u)
+	err = tx.GetContext(ctx, &v, `SELECT version FROM `+rt.store.table+` WHERE id = $1`+rt.live()+` FOR UPDATE`, u)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, notFound(rt, id)
 	}
@@ -465,7 +481,7 @@ func FindResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string,
 	if withMembers {
 		members = membershipsOf(rt).ofRow(rt)
 	}
-	rs, err := findResources(store.Lookup(ctx), tx, rt, members, `WHERE id = $1`, []any{u})
+	rs, err := findResources(store.Lookup(ctx), tx, rt, members, `WHERE id = $1`+rt.live(), []any{u})
 	if err != nil {
 		return nil, err
 	}
@@ -485,6 +501,9 @@ func FindResources(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, q ListQue
 		if where, args, err = rt.compileFilter(q.Filter, 0, q.Across); err != nil {
 			return nil, err
 		}
+	}
+	if rt.softUsers() && !namesActive(q.Filter) {
+		where = "(" + where + ")" + rt.live()
 	}
 	order, err := rt.OrderBy(q.SortBy, q.SortOrder)
 	if err != nil {
@@ -634,6 +653,9 @@ func loadMembers(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, rs []*Resou
 func DeleteResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string, version int64) error {
 	if _, err := lockVersion(ctx, tx, rt, id, version); err != nil {
 		return err
+	}
+	if rt.softUsers() {
+		return softDelete(ctx, tx, id)
 	}
 	if _, err := tx.ExecContext(ctx, dropMembershipsSQL, id); err != nil {
 		return fmt.Errorf("delete memberships of %s: %w", id, err)

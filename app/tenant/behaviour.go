@@ -8,11 +8,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/bulkhead-dev/bulkhead/app"
 	"github.com/bulkhead-dev/bulkhead/app/audit"
+	"github.com/bulkhead-dev/bulkhead/app/scim"
+	"github.com/bulkhead-dev/bulkhead/app/store"
 )
 
 // Profiles: named sets of Flags, one per kind of SCIM client. A tenant is
@@ -43,6 +46,10 @@ type Flags struct {
 	// with an extension URN the tenant does not serve, or one its
 	// "schemas" does not declare; otherwise such attributes are ignored.
 	StrictSchemas bool `db:"strict_schemas" json:"strict_schemas"`
+	// SoftDelete keeps a deleted User, inactive and hidden, instead of
+	// deleting it (scim.Rules.SoftDelete); it needs the tenant's schema
+	// migrated to have users.deleted_at.
+	SoftDelete bool `db:"soft_delete" json:"soft_delete"`
 	// ReplaceNoTarget is ReplaceAdd or ReplaceError: what a PATCH replace
 	// whose value filter matches nothing does.
 	ReplaceNoTarget string `db:"replace_no_target" json:"replace_no_target"`
@@ -68,7 +75,7 @@ var Profiles = map[string]Flags{
 var ProfileNames = []string{ProfileEntra, ProfileOkta, ProfileRFC, ProfileGeneric}
 
 // FlagNames lists the flags by their names in forms, JSON and the CLI.
-var FlagNames = []string{"require_if_match", "strict_schemas", "replace_no_target"}
+var FlagNames = []string{"soft_delete", "require_if_match", "strict_schemas", "replace_no_target"}
 
 // Get returns the value of the flag name as the CLI and the console show
 // it, and whether there is such a flag.
@@ -78,6 +85,8 @@ func (f Flags) Get(name string) (string, bool) {
 		return strconv.FormatBool(f.RequireIfMatch), true
 	case "strict_schemas":
 		return strconv.FormatBool(f.StrictSchemas), true
+	case "soft_delete":
+		return strconv.FormatBool(f.SoftDelete), true
 	case "replace_no_target":
 		return f.ReplaceNoTarget, true
 	}
@@ -97,17 +106,13 @@ func (b *Behaviour) Set(name, value string) error {
 			break
 		}
 		b.Profile, b.Flags = value, flags
-	case "require_if_match", "strict_schemas":
+	case "require_if_match", "strict_schemas", "soft_delete":
 		v, err := strconv.ParseBool(value)
 		if err != nil {
 			f[name] = "Must be true or false."
 			break
 		}
-		if name == "require_if_match" {
-			b.RequireIfMatch = v
-		} else {
-			b.StrictSchemas = v
-		}
+		*map[string]*bool{"require_if_match": &b.RequireIfMatch, "strict_schemas": &b.StrictSchemas, "soft_delete": &b.SoftDelete}[name] = v
 	case "replace_no_target":
 		b.ReplaceNoTarget = value
 		b.check(f)
@@ -151,7 +156,7 @@ func (b Behaviour) Differs() []string {
 // DiffersFrom reports whether the flag name differs from the profile's.
 func (b Behaviour) DiffersFrom(name string) bool { return slices.Contains(b.Differs(), name) }
 
-const behaviourColumns = `profile, require_if_match, strict_schemas, replace_no_target`
+const behaviourColumns = `profile, soft_delete, require_if_match, strict_schemas, replace_no_target`
 
 // FindBehaviour returns the tenant's profile and flags, or ENOTFOUND.
 func (s *Service) FindBehaviour(ctx context.Context, tenantID string) (*Behaviour, error) {
@@ -183,6 +188,17 @@ func (s *Service) UpdateBehaviour(ctx context.Context, tenantID string, b Behavi
 		if err != nil {
 			return fmt.Errorf("find behaviour of %q: %w", tenantID, err)
 		}
+		if b.SoftDelete && !before.SoftDelete {
+			var ok bool
+			const q = `SELECT EXISTS (SELECT FROM information_schema.columns
+				WHERE table_schema = $1 AND table_name = 'users' AND column_name = 'deleted_at')`
+			if err := tx.GetContext(ctx, &ok, q, store.SchemaName(tenantID)); err != nil {
+				return fmt.Errorf("check schema of %q: %w", tenantID, err)
+			}
+			if !ok {
+				return app.FieldErrors{"soft_delete": "The tenant's schema is not migrated for it yet: run bulkhead migrate first."}.Err("invalid flag")
+			}
+		}
 		if err := setBehaviour(ctx, tx, tenantID, b); err != nil {
 			return err
 		}
@@ -192,9 +208,37 @@ func (s *Service) UpdateBehaviour(ctx context.Context, tenantID string, b Behavi
 
 func setBehaviour(ctx context.Context, tx *sqlx.Tx, tenantID string, b Behaviour) error {
 	const q = `UPDATE control.tenant_permissions SET profile = $2, require_if_match = $3, strict_schemas = $4,
-		replace_no_target = $5, updated_at = now() WHERE tenant_id = $1`
-	if _, err := tx.ExecContext(ctx, q, tenantID, b.Profile, b.RequireIfMatch, b.StrictSchemas, b.ReplaceNoTarget); err != nil {
+		replace_no_target = $5, soft_delete = $6, updated_at = now() WHERE tenant_id = $1`
+	if _, err := tx.ExecContext(ctx, q, tenantID, b.Profile, b.RequireIfMatch, b.StrictSchemas, b.ReplaceNoTarget, b.SoftDelete); err != nil {
 		return fmt.Errorf("update behaviour of %q: %w", tenantID, err)
 	}
 	return nil
+}
+
+// PurgeDeletedUsers deletes the tenant's soft-deleted users, those deleted
+// longer than olderThan ago (0: all), records the purge in the audit trail
+// and returns how many there were. It returns ENOTFOUND for an unknown
+// tenant; a tenant that never had soft_delete on has none.
+func (s *Service) PurgeDeletedUsers(ctx context.Context, tenantID string, olderThan time.Duration, actor string) (int64, error) {
+	t, err := s.FindTenant(ctx, tenantID)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	err = s.DB.InTenant(ctx, t.Scope(), func(tx *sqlx.Tx) error {
+		var has bool
+		if err := tx.GetContext(ctx, &has, `SELECT EXISTS (SELECT FROM information_schema.columns
+			WHERE table_schema = current_schema() AND table_name = 'users' AND column_name = 'deleted_at')`); err != nil || !has {
+			return err
+		}
+		n, err = scim.PurgeDeletedUsers(ctx, tx, olderThan)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	if err := audit.Record(ctx, s.DB, actor, "tenant.purge_deleted", tenantID, map[string]any{"users": n, "older_than": olderThan.String()}); err != nil {
+		return 0, err
+	}
+	return n, nil
 }

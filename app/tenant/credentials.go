@@ -111,7 +111,7 @@ func (s *Service) loadCreds(ctx context.Context, tenantID string) (*tenantCreds,
 		SELECT t.id, t.name, t.plan, t.status, t.isolation, t.trial_ends_at, t.schema_version, t.created_at, t.updated_at,
 			p.can_create, p.can_read, p.can_update, p.can_delete, p.can_list,
 			p.max_users, p.max_groups, p.requests_per_minute, p.burst, p.bulk_enabled,
-			p.require_if_match, p.strict_schemas, p.replace_no_target, ` + extensionsColumn + `
+			p.soft_delete, p.require_if_match, p.strict_schemas, p.replace_no_target, ` + extensionsColumn + `
 		FROM control.tenants t JOIN control.tenant_permissions p ON p.tenant_id = t.id
 		WHERE t.id = $1 AND t.status <> 'deleting'`
 	err = conn.GetContext(ctx, &row, q, tenantID)

@@ -214,7 +214,7 @@ func (s *Service) principal(ctx context.Context, hash []byte) (*Principal, error
 		SELECT t.id, t.name, t.plan, t.status, t.isolation, t.trial_ends_at, t.schema_version, t.created_at, t.updated_at,
 			p.can_create, p.can_read, p.can_update, p.can_delete, p.can_list,
 			p.max_users, p.max_groups, p.requests_per_minute, p.burst, p.bulk_enabled,
-			p.require_if_match, p.strict_schemas, p.replace_no_target,
+			p.soft_delete, p.require_if_match, p.strict_schemas, p.replace_no_target,
 			k.id AS token_id, k.prefix AS token_prefix, k.expires_at AS token_expires, ` + extensionsColumn + `
 		FROM control.tokens k
 		JOIN control.tenants t ON t.id = k.tenant_id

@@ -43,7 +43,7 @@ func TestTenantSetFlags(t *testing.T) {
 		t.Fatalf("after set: %v", b)
 	}
 	code, out, _ = cliRun(t, "", "tenant", "show", "acme", db)
-	if code != 0 || !strings.Contains(out, "SCIM profile: rfc\n  require_if_match=true  (profile: false)\n") {
+	if code != 0 || !strings.Contains(out, "SCIM profile: rfc\n  soft_delete=false\n  require_if_match=true  (profile: false)\n") {
 		t.Fatalf("show text:\n%s", out)
 	}
 	for _, tt := range []struct {
@@ -67,6 +67,13 @@ func TestTenantSetFlags(t *testing.T) {
 	}
 	if b := show(); b["profile"] != "rfc" || b["require_if_match"] != true {
 		t.Fatalf("a refused set changed the flags: %v", b)
+	}
+	code, out, errOut = cliRun(t, "", "tenant", "purge-deleted", "acme", "--older-than", "30d", db)
+	if code != 0 || out != "Purged 0 soft-deleted users of acme.\n" {
+		t.Fatalf("purge-deleted: exit %d, %q %s", code, out, errOut)
+	}
+	if code, _, _ := cliRun(t, "", "tenant", "purge-deleted", "acme", "--older-than", "soon", db); code != 2 {
+		t.Fatalf("purge-deleted --older-than soon: exit %d, want 2", code)
 	}
 	if code, _, errOut := cliRun(t, "", "tenant", "create", "other", "--profile", "azure", db); code == 0 || !strings.Contains(errOut, "profile") {
 		t.Fatalf("create --profile azure: exit %d %s", code, errOut)

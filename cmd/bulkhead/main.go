@@ -42,6 +42,8 @@ Usage:
   bulkhead tenant show ID                      tokens with their expiry, SCIM flags
   bulkhead tenant set ID FLAG=VALUE...         SCIM profile and flags, e.g.
                                                profile=rfc require_if_match=true
+  bulkhead tenant purge-deleted ID [--older-than 30d]
+                                               delete soft-deleted users for good
   bulkhead tenant suspend ID                   SCIM refuses it; data kept
   bulkhead tenant resume ID
   bulkhead tenant delete ID --yes

@@ -29,6 +29,8 @@ func (c *cli) tenant(ctx context.Context, args []string) error {
 		return c.tenantShow(ctx, args)
 	case "set":
 		return c.tenantSet(ctx, args)
+	case "purge-deleted":
+		return c.tenantPurgeDeleted(ctx, args)
 	case "suspend":
 		return c.tenantSetStatus(ctx, args, tenant.StatusSuspended)
 	case "resume":
@@ -377,6 +379,31 @@ func (c *cli) tenantSet(ctx context.Context, args []string) error {
 			TenantID string `json:"tenant_id"`
 			*tenant.Behaviour
 		}{id, bh}, "Tenant "+id+": "+behaviourText(bh))
+		return nil
+	})
+}
+
+// tenantPurgeDeleted deletes a tenant's soft-deleted users for good: all of
+// them, or those deleted longer than --older-than ago.
+func (c *cli) tenantPurgeDeleted(ctx context.Context, args []string) error {
+	fs := c.flags("tenant purge-deleted")
+	olderThan := fs.String("older-than", "", "")
+	pos, err := parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	var age time.Duration
+	if *olderThan != "" {
+		if age, err = parseDays(*olderThan); err != nil || age < 0 {
+			return fmt.Errorf("%w: --older-than takes a duration such as 30d or 12h", errUsage)
+		}
+	}
+	return c.withTenants(ctx, func(s *tenant.Service) error {
+		n, err := s.PurgeDeletedUsers(ctx, pos[0], age, cliActor)
+		if err != nil {
+			return err
+		}
+		c.print(map[string]any{"tenant_id": pos[0], "purged_users": n}, fmt.Sprintf("Purged %d soft-deleted users of %s.\n", n, pos[0]))
 		return nil
 	})
 }

@@ -7,5 +7,6 @@ ALTER TABLE control.tenant_permissions
         CHECK (profile IN ('entra', 'okta', 'rfc', 'generic')),
     ADD COLUMN require_if_match  boolean NOT NULL DEFAULT false,
     ADD COLUMN strict_schemas    boolean NOT NULL DEFAULT false,
+    ADD COLUMN soft_delete       boolean NOT NULL DEFAULT false,
     ADD COLUMN replace_no_target text    NOT NULL DEFAULT 'add'
         CHECK (replace_no_target IN ('add', 'error'));
