@@ -105,7 +105,6 @@ func PurgeDeletedUsers(ctx context.Context, tx *sqlx.Tx, olderThan time.Duration
 	return n, nil
 }
 
-
 // WithRules returns a copy of rt that follows r; rt itself is unchanged.
 func (rt *ResourceType) WithRules(r Rules) *ResourceType {
 	if rt.rules == r {
