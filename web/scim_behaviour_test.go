@@ -285,6 +285,8 @@ func TestFlagSoftDelete(t *testing.T) {
 		if m := memberSet(c.do("GET", "/Groups/"+gid, nil).must(t, http.StatusOK).Body["members"]); len(m) != 1 || m[other] == "" {
 			t.Fatalf("members after the soft delete: %v", m)
 		}
+		// and it cannot become a member again while deleted.
+		c.do("PATCH", "/Groups/"+gid, patchBody(map[string]any{"op": "add", "path": "members", "value": []any{map[string]any{"value": uid}}})).scimError(t, http.StatusBadRequest, "invalidValue")
 
 		// A POST with its userName restores it, under its id, as posted.
 		r = c.do("POST", "/Users", user("KEPT@example.com", "displayName", "Back")).must(t, http.StatusCreated)

@@ -88,7 +88,7 @@ func CreateResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, attrs ma
 		return nil, err
 	}
 	if rt.Is(GroupResource) {
-		_, err := setMembers(ctx, tx, r.ID, members, true)
+		_, err := setMembers(ctx, tx, rt, r.ID, members, true)
 		return r, err
 	}
 	return r, nil
@@ -151,7 +151,7 @@ func ReplaceResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id stri
 		return nil, err
 	}
 	if rt.Is(GroupResource) {
-		_, err := setMembers(ctx, tx, r.ID, members, true)
+		_, err := setMembers(ctx, tx, rt, r.ID, members, true)
 		return r, err
 	}
 	return r, nil
@@ -182,7 +182,7 @@ func PatchResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string
 	setDefaults(rt, attrs)
 	changed = !rt.keeps(cur.Data, attrs)
 	if rt.Is(GroupResource) {
-		moved, err := changeMembers(ctx, tx, id, changes)
+		moved, err := changeMembers(ctx, tx, rt, id, changes)
 		if err != nil {
 			return nil, false, err
 		}
@@ -200,9 +200,9 @@ func PatchResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string
 
 // changeMembers applies the member changes of a PATCH to the group's rows
 // and reports whether any row was added or removed.
-func changeMembers(ctx context.Context, tx *sqlx.Tx, groupID string, c MemberChanges) (bool, error) {
+func changeMembers(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, groupID string, c MemberChanges) (bool, error) {
 	if c.ReplaceAll {
-		n, err := setMembers(ctx, tx, groupID, c.Add, true)
+		n, err := setMembers(ctx, tx, rt, groupID, c.Add, true)
 		return n > 0, err
 	}
 	var removed int64
@@ -211,7 +211,7 @@ func changeMembers(ctx context.Context, tx *sqlx.Tx, groupID string, c MemberCha
 			return false, fmt.Errorf("remove members: %w", err)
 		}
 	}
-	added, err := setMembers(ctx, tx, groupID, c.Add, false)
+	added, err := setMembers(ctx, tx, rt, groupID, c.Add, false)
 	return removed+added > 0, err
 }
 
@@ -400,8 +400,8 @@ func writeEmails(ctx context.Context, tx *sqlx.Tx, userID string, attrs map[stri
 // change are touched, and it returns how many. Ids must name Users or
 // Groups of this tenant, and not the group itself: EINVALID (invalidValue)
 // otherwise.
-func setMembers(ctx context.Context, tx *sqlx.Tx, groupID string, ids []string, replace bool) (int64, error) {
-	found, err := resolveMembers(ctx, tx, groupID, ids)
+func setMembers(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, groupID string, ids []string, replace bool) (int64, error) {
+	found, err := resolveMembers(ctx, tx, rt, groupID, ids)
 	if err != nil {
 		return 0, err
 	}
@@ -426,8 +426,9 @@ func setMembers(ctx context.Context, tx *sqlx.Tx, groupID string, ids []string, 
 }
 
 // resolveMembers returns each id as a User or Group of this tenant, each
-// once. Unknown ids are refused rather than kept dangling.
-func resolveMembers(ctx context.Context, tx *sqlx.Tx, groupID string, ids []string) ([]Member, error) {
+// once. Unknown ids are refused rather than kept dangling, and so are
+// soft-deleted users when rt, the tenant's Group type, follows SoftDelete.
+func resolveMembers(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, groupID string, ids []string) ([]Member, error) {
 	uniq := make([]string, 0, len(ids))
 	seen := make(map[string]bool, len(ids))
 	for _, v := range ids {
@@ -447,8 +448,12 @@ func resolveMembers(ctx context.Context, tx *sqlx.Tx, groupID string, ids []stri
 		return nil, nil
 	}
 	var found []Member
-	const resolve = `
-		SELECT id::text AS value, 'User' AS type FROM users WHERE id = ANY($1::uuid[])
+	live := ""
+	if rt.rules.SoftDelete {
+		live = ` AND deleted_at IS NULL`
+	}
+	resolve := `
+		SELECT id::text AS value, 'User' AS type FROM users WHERE id = ANY($1::uuid[])` + live + `
 		UNION ALL
 		SELECT id::text, 'Group' FROM groups WHERE id = ANY($1::uuid[])`
 	if err := tx.SelectContext(ctx, &found, resolve, pq.Array(uniq)); err != nil {
