@@ -115,7 +115,7 @@ func TestHealthyTenant(t *testing.T) {
 func TestSchemaDropped(t *testing.T) {
 	f := newFixture(t)
 	f.tenant(t, "gone")
-	if _, err := f.db.Exec(`DROP SCHEMA tenant_gone CASCADE`); err != nil {
+	if _, err := f.db.ExecContext(context.Background(), `DROP SCHEMA tenant_gone CASCADE`); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, f.check(t, "gone", "schema"), health.Fail, "schema tenant_gone does not exist")
@@ -132,7 +132,7 @@ func TestBehindOnMigrations(t *testing.T) {
 		f := newFixture(t)
 		f.tenant(t, "old")
 		f.tenant(t, "new")
-		if _, err := f.db.Exec(`UPDATE control.tenants SET schema_version = 2 WHERE id = 'old'`); err != nil {
+		if _, err := f.db.ExecContext(context.Background(), `UPDATE control.tenants SET schema_version = 2 WHERE id = 'old'`); err != nil {
 			t.Fatal(err)
 		}
 		latest := store.LatestVersion(store.TenantMigrations)
@@ -161,7 +161,7 @@ func TestProbe(t *testing.T) {
 	if err != nil || n != 0 {
 		t.Fatalf("after probes: %d users, %v", n, err)
 	}
-	if _, err := f.db.Exec(`DROP TABLE tenant_acme.users CASCADE`); err != nil {
+	if _, err := f.db.ExecContext(context.Background(), `DROP TABLE tenant_acme.users CASCADE`); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, f.check(t, "acme", "probe"), health.Fail, "read/write probe failed")
@@ -292,7 +292,7 @@ func TestReportIsCached(t *testing.T) {
 	f.checker.TTL = time.Minute
 	ctx := context.Background()
 	a, _ := f.checker.TenantHealth(ctx, "acme")
-	if _, err := f.db.Exec(`DROP SCHEMA tenant_acme CASCADE`); err != nil {
+	if _, err := f.db.ExecContext(context.Background(), `DROP SCHEMA tenant_acme CASCADE`); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := f.checker.TenantHealth(ctx, "acme")

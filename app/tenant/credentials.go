@@ -11,6 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
 
 	"github.com/bulkhead-dev/bulkhead/app"
 	"github.com/bulkhead-dev/bulkhead/app/store"
@@ -96,11 +97,6 @@ func (v *verifier) keyfunc(t *jwt.Token) (any, error) {
 // loadCreds reads a tenant, its permissions and its issuers. It returns the
 // usual EUNAUTHORIZED for an unknown tenant or one being deleted.
 func (s *Service) loadCreds(ctx context.Context, tenantID string) (*tenantCreds, error) {
-	conn, err := s.DB.Conn(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
 	var row struct {
 		Tenant
 		Permissions
@@ -112,14 +108,6 @@ func (s *Service) loadCreds(ctx context.Context, tenantID string) (*tenantCreds,
 			p.max_users, p.max_groups, p.requests_per_minute, p.burst, p.bulk_enabled, ` + extensionsColumn + `
 		FROM control.tenants t JOIN control.tenant_permissions p ON p.tenant_id = t.id
 		WHERE t.id = $1 AND t.status <> 'deleting'`
-	err = conn.GetContext(ctx, &row, q, tenantID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errUnauthorized
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load tenant %q: %w", tenantID, store.Unavailable(err))
-	}
-	c := &tenantCreds{base: Principal{Tenant: row.Tenant, Permissions: row.Permissions, Types: resourceTypes(row.Extensions)}}
 	var issuers []struct {
 		ID       uuid.UUID `db:"id"`
 		Issuer   string    `db:"issuer"`
@@ -128,9 +116,22 @@ func (s *Service) loadCreds(ctx context.Context, tenantID string) (*tenantCreds,
 		Key      []byte    `db:"key_material"`
 	}
 	const qi = `SELECT id, issuer, audience, algorithm, key_material FROM control.jwt_issuers WHERE tenant_id = $1`
-	if err := conn.SelectContext(ctx, &issuers, qi, tenantID); err != nil {
-		return nil, fmt.Errorf("load issuers of %q: %w", tenantID, store.Unavailable(err))
+	err := s.DB.Control(ctx, func(c sqlx.QueryerContext) error {
+		if err := sqlx.GetContext(ctx, c, &row, q, tenantID); err != nil {
+			return err
+		}
+		if err := sqlx.SelectContext(ctx, c, &issuers, qi, tenantID); err != nil {
+			return fmt.Errorf("load issuers of %q: %w", tenantID, store.Unavailable(err))
+		}
+		return nil
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errUnauthorized
 	}
+	if err != nil {
+		return nil, fmt.Errorf("load tenant %q: %w", tenantID, store.Unavailable(err))
+	}
+	c := &tenantCreds{base: Principal{Tenant: row.Tenant, Permissions: row.Permissions, Types: resourceTypes(row.Extensions)}}
 	for _, is := range issuers {
 		keys, _, err := parseKeys(is.Alg, is.Key)
 		if err != nil { // checked when added; a row edited by hand since

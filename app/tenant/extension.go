@@ -256,7 +256,11 @@ func (s *Service) changeExtension(ctx context.Context, tenantID string, fn func(
 	if err != nil {
 		return err
 	}
-	return s.DB.InTenant(ctx, store.Scope{TenantID: t.ID, Timeout: extensionDDLTimeout}, fn)
+	// Creating and dropping indexes needs the tables' owner: a strict
+	// tenant's role may not.
+	sc := t.Scope()
+	sc.Owner, sc.Timeout = true, extensionDDLTimeout
+	return s.DB.InTenant(ctx, sc, fn)
 }
 
 // storedExtension is an extension as the control plane holds it.

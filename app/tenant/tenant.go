@@ -28,7 +28,7 @@ const (
 // Isolation levels. Strict tenants run under their own database role.
 const (
 	IsolationStandard = "standard"
-	IsolationStrict   = "strict"
+	IsolationStrict   = store.IsolationStrict
 )
 
 // Tenant is one customer, living in schema tenant_<ID>.
@@ -44,10 +44,9 @@ type Tenant struct {
 	UpdatedAt     time.Time  `db:"updated_at" json:"updated_at"`
 }
 
-// Scope returns what store.InTenant needs to enter the tenant's schema.
-func (t *Tenant) Scope() store.Scope {
-	return store.Scope{TenantID: t.ID, Strict: t.Isolation == IsolationStrict}
-}
+// Scope returns what store.InTenant needs to enter the tenant's schema,
+// with the tenant's role when it is strict (store.ScopeOf).
+func (t *Tenant) Scope() store.Scope { return store.ScopeOf(t.ID, t.Isolation) }
 
 // Service manages tenants. Migrations defaults to store.TenantMigrations;
 // tests replace it.

@@ -218,12 +218,7 @@ func (s *Service) principal(ctx context.Context, hash []byte) (*Principal, error
 		JOIN control.tenant_permissions p ON p.tenant_id = k.tenant_id
 		WHERE k.hash = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())
 			AND t.status <> 'deleting'`
-	conn, err := s.DB.Conn(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	err = conn.GetContext(ctx, &row, q, hash)
+	err := s.DB.Control(ctx, func(c sqlx.QueryerContext) error { return sqlx.GetContext(ctx, c, &row, q, hash) })
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errUnauthorized
 	}
