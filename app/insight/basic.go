@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/bulkhead-dev/bulkhead/app/health"
 	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
