@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/bulkhead-dev/bulkhead/app/activity"
+	"github.com/bulkhead-dev/bulkhead/app/credential"
 	"github.com/bulkhead-dev/bulkhead/app/directory"
 	"github.com/bulkhead-dev/bulkhead/app/insight"
 	"github.com/bulkhead-dev/bulkhead/app/store"
@@ -27,7 +28,10 @@ import (
 
 // Config holds what the server needs.
 type Config struct {
-	DB      *store.DB
+	DB *store.DB
+	// Tenants is the process's one tenant.Service (it wakes the spare
+	// pool's refill); nil makes one over DB.
+	Tenants *tenant.Service
 	Log     *slog.Logger
 	BaseURL string // public URL, e.g. https://scim.example.com; no trailing slash
 
@@ -62,8 +66,9 @@ type Server struct {
 	echo    *echo.Echo
 	http    *http.Server
 	tenants *tenant.Service
+	creds   *credential.Service
 	scim    *directory.Service
-	auth    *tenant.Auth
+	auth    *credential.Auth
 	limiter *tenant.RateLimiter
 	obs     *observer
 
@@ -82,13 +87,18 @@ func NewServer(cfg Config) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.IPExtractor = clientIP(cfg.TrustedProxies)
-	tenants := tenant.NewService(cfg.DB)
+	tenants := cfg.Tenants
+	if tenants == nil {
+		tenants = tenant.NewService(cfg.DB)
+	}
+	creds := credential.NewService(tenants)
 	s := &Server{
 		cfg:     cfg,
 		echo:    e,
 		tenants: tenants,
+		creds:   creds,
 		scim:    directory.NewService(cfg.DB),
-		auth:    tenant.NewAuth(tenants, cfg.Log),
+		auth:    credential.NewAuth(creds, cfg.Log),
 		limiter: tenant.NewRateLimiter(tenants, cfg.Log),
 		obs:     newObserver(cfg),
 

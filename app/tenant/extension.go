@@ -324,3 +324,12 @@ func dropIndexes(ctx context.Context, tx *sqlx.Tx, ext *scim.Extension) error {
 	}
 	return nil
 }
+
+// ExtensionsColumn selects, from a query over control.tenants t, the
+// tenant's schema extensions in service as a JSON array, which
+// ResourceTypesOf reads.
+const ExtensionsColumn = extensionsColumn
+
+// ResourceTypesOf returns User and Group with the extensions of defs, the
+// JSON array ExtensionsColumn selects.
+func ResourceTypesOf(defs []byte) ResourceTypes { return resourceTypes(defs) }

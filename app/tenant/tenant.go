@@ -193,6 +193,12 @@ func requireTenant(ctx context.Context, q sqlx.QueryerContext, id string) error 
 	return nil
 }
 
+// RequireTenant is requireTenant for the packages that keep a tenant's
+// other control rows (package credential).
+func RequireTenant(ctx context.Context, q sqlx.QueryerContext, id string) error {
+	return requireTenant(ctx, q, id)
+}
+
 const tenantColumns = `id, name, plan, status, isolation, trial_ends_at, schema_version, created_at, updated_at`
 
 // FindTenant returns the tenant with the given id, or ENOTFOUND.

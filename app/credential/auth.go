@@ -1,4 +1,4 @@
-package tenant
+package credential
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/lib/pq"
+
+	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
 
 // changesChannel is the PostgreSQL NOTIFY channel on which triggers in the
@@ -83,7 +85,7 @@ const MaxCachedTokens = 50000
 // Authenticate returns the principal of a bearer token, from the cache when
 // it can. It returns EUNAUTHORIZED for any token that does not work.
 func (a *Auth) Authenticate(ctx context.Context, secret string) (*Principal, error) {
-	if !strings.HasPrefix(secret, TokenPrefix) || len(secret) > 100 {
+	if !strings.HasPrefix(secret, tenant.TokenPrefix) || len(secret) > 100 {
 		return nil, errUnauthorized
 	}
 	hash := sha256.Sum256([]byte(secret))

@@ -1,4 +1,4 @@
-package tenant
+package credential
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/bulkhead-dev/bulkhead/app"
 	"github.com/bulkhead-dev/bulkhead/app/store"
+	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
 
 // Kinds of credential a Principal authenticated with.
@@ -98,14 +99,14 @@ func (v *verifier) keyfunc(t *jwt.Token) (any, error) {
 // usual EUNAUTHORIZED for an unknown tenant or one being deleted.
 func (s *Service) loadCreds(ctx context.Context, tenantID string) (*tenantCreds, error) {
 	var row struct {
-		Tenant
-		Permissions
+		tenant.Tenant
+		tenant.Permissions
 		Extensions []byte `db:"extensions"`
 	}
 	const q = `
 		SELECT t.id, t.name, t.plan, t.status, t.isolation, t.trial_ends_at, t.schema_version, t.created_at, t.updated_at,
 			p.can_create, p.can_read, p.can_update, p.can_delete, p.can_list,
-			p.max_users, p.max_groups, p.requests_per_minute, p.burst, p.bulk_enabled, ` + extensionsColumn + `
+			p.max_users, p.max_groups, p.requests_per_minute, p.burst, p.bulk_enabled, ` + tenant.ExtensionsColumn + `
 		FROM control.tenants t JOIN control.tenant_permissions p ON p.tenant_id = t.id
 		WHERE t.id = $1 AND t.status <> 'deleting'`
 	var issuers []struct {
@@ -131,7 +132,7 @@ func (s *Service) loadCreds(ctx context.Context, tenantID string) (*tenantCreds,
 	if err != nil {
 		return nil, fmt.Errorf("load tenant %q: %w", tenantID, store.Unavailable(err))
 	}
-	c := &tenantCreds{base: Principal{Tenant: row.Tenant, Permissions: row.Permissions, Types: resourceTypes(row.Extensions)}}
+	c := &tenantCreds{base: Principal{Tenant: row.Tenant, Permissions: row.Permissions, Types: tenant.ResourceTypesOf(row.Extensions)}}
 	for _, is := range issuers {
 		keys, _, err := parseKeys(is.Alg, is.Key)
 		if err != nil { // checked when added; a row edited by hand since
@@ -198,7 +199,7 @@ func (s *scopeClaim) UnmarshalJSON(b []byte) error {
 
 // narrow keeps the operations both the tenant's permissions and the scopes
 // allow.
-func narrow(p Permissions, scopes []string) Permissions {
+func narrow(p tenant.Permissions, scopes []string) tenant.Permissions {
 	has := map[string]bool{}
 	for _, s := range scopes {
 		has[s] = true
@@ -377,7 +378,7 @@ type Credentials struct {
 // FindCredentials returns the credentials the tenant accepts under the
 // deployment's modes. It returns ENOTFOUND for an unknown tenant.
 func (s *Service) FindCredentials(ctx context.Context, tenantID string, m TenancyModes) (*Credentials, error) {
-	if _, err := s.FindTenant(ctx, tenantID); err != nil {
+	if _, err := s.Tenants.FindTenant(ctx, tenantID); err != nil {
 		return nil, err
 	}
 	var tok struct {
