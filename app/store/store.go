@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"regexp"
@@ -52,6 +51,8 @@ type DB struct {
 	// pool holds the connection machinery (package pool): the same
 	// database/sql pool as DB, its lanes, shares and prepared lookups.
 	pool *pool.Pool
+	// listen is the process's one LISTEN connection (Subscribe).
+	listen *listener
 }
 
 // Options tune the pool.
@@ -189,7 +190,6 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		MaxConnSchemas: max(opts.MaxConnSchemas, 0),
 		TenantConns:    max(opts.TenantConns, 0), TenantWait: opts.TenantWait,
 		TransactionPooler: opts.TransactionPooler || os.Getenv("BULKHEAD_TRANSACTION_POOLER") == "on",
-		ListenDSN:         listen,
 	})
 	if err != nil {
 		return nil, err
@@ -210,7 +210,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 			return nil, fmt.Errorf("look for the citus extension: %w", err)
 		}
 	}
-	return &DB{sdb: sdb, DSN: dsn, ListenDSN: listen, rolePrefix: "bulkhead_" + hex.EncodeToString(h[:4]) + "_", opts: opts, citus: citus, pool: p}, nil
+	return &DB{sdb: sdb, DSN: dsn, ListenDSN: listen, rolePrefix: "bulkhead_" + hex.EncodeToString(h[:4]) + "_", opts: opts, citus: citus, pool: p,
+		listen: &listener{dsn: listen, subs: map[string]map[*subscription]struct{}{}}}, nil
 }
 
 // Close gives back the lanes' connections and closes the pool.
@@ -229,13 +230,6 @@ func (db *DB) LaneStats() LaneStats { return db.pool.LaneStats() }
 // lookups meanwhile (see FollowMigrations).
 func (db *DB) AnnounceMigration(ctx context.Context) (end func()) {
 	return db.pool.AnnounceMigration(ctx)
-}
-
-// FollowMigrations listens, until ctx ends, for migrations announced by
-// AnnounceMigration, in this process or another, and pauses prepared
-// lookups while one runs (see package pool).
-func (db *DB) FollowMigrations(ctx context.Context, log *slog.Logger) {
-	db.pool.FollowMigrations(ctx, log)
 }
 
 // describe turns the most common connection failures into plain words.
