@@ -81,7 +81,7 @@ func (s *Server) newConsole() *console {
 	sm.Cookie.Persist = false
 	data := s.cfg.Console
 	if data == nil {
-		data = insight.NewBasic(s.cfg.DB)
+		data = insight.NewBasic(s.tenants)
 	}
 	return &console{sessions: sm, data: data}
 }

@@ -106,7 +106,7 @@ func NewServer(cfg Config) *Server {
 		spares:       tenant.NewSparePool(tenants, cmp.Or(cfg.Spares, tenant.DefaultSpares), cfg.Log),
 		streams:      make(chan struct{}, MaxActivityStreams),
 		closing:      make(chan struct{}),
-		rollups:      insight.NewRollups(cfg.DB, cfg.Log),
+		rollups:      insight.NewRollups(tenants, cfg.Log),
 	}
 	s.http = &http.Server{
 		Handler:           e,

@@ -32,9 +32,10 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	db := storetest.NewDB(t)
-	h := health.NewChecker(db)
+	tenants := tenant.NewService(db)
+	h := health.NewChecker(tenants)
 	h.TTL = 0 // every call recomputes, unless a test says otherwise
-	return &fixture{db: db, tenants: tenant.NewService(db), checker: h, meter: usage.NewMeter(db, usage.Options{})}
+	return &fixture{db: db, tenants: tenants, checker: h, meter: usage.NewMeter(db, usage.Options{})}
 }
 
 func (f *fixture) tenant(t *testing.T, id string, change ...func(*tenant.NewTenant)) *tenant.Tenant {
@@ -190,7 +191,7 @@ func TestQuota(t *testing.T) {
 	add(1)
 	expect(t, f.check(t, "small", "quota"), health.Fail, "5 of 5 users (100%): full, new users are refused")
 
-	res, err := usage.FindResources(context.Background(), f.db, tn)
+	res, err := usage.FindResources(context.Background(), f.tenants, tn)
 	if err != nil || res.Users != 5 || res.StorageBytes <= 0 || !res.UsersQuota.Warning {
 		t.Fatalf("resources %+v, %v", res, err)
 	}

@@ -25,8 +25,8 @@ type Basic struct {
 	Workers int
 }
 
-// NewBasic returns a Basic over db.
-func NewBasic(db *store.DB) *Basic { return &Basic{DB: db, Tenants: tenant.NewService(db)} }
+// NewBasic returns a Basic over the tenants' database.
+func NewBasic(tenants *tenant.Service) *Basic { return &Basic{DB: tenants.DB, Tenants: tenants} }
 
 // TenantStats counts users and groups and sums the storage of each tenant,
 // several tenants at once. A tenant whose schema cannot be read is left with

@@ -16,6 +16,8 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/bulkhead-dev/bulkhead/app"
+	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/store/storetest"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
@@ -153,5 +155,38 @@ func TestControlHandleCannotReachTenantTables(t *testing.T) {
 	}
 	if err := db.InTenant(ctx, tn.Scope(), func(tx *sqlx.Tx) error { return tx.GetContext(ctx, &n, q) }); err != nil {
 		t.Fatalf("the same statement in the tenant: %v", err)
+	}
+}
+
+// TestLookupScope: the scope looked up by id puts a strict tenant under its
+// role, as Tenant.Scope does, so that it cannot read the control plane;
+// only the named exception, Owner, runs without it; an unknown tenant is
+// not found.
+func TestLookupScope(t *testing.T) {
+	db := storetest.NewDB(t)
+	ctx := context.Background()
+	if _, _, err := tenant.NewService(db).CreateTenant(ctx, tenant.NewTenant{ID: "locked", Strict: true}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := db.LookupScope(ctx, "locked")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readControl := func(sc store.Scope) error {
+		return db.InTenant(ctx, sc, func(tx *sqlx.Tx) error {
+			var n int
+			return tx.GetContext(ctx, &n, `SELECT count(*) FROM control.tokens`)
+		})
+	}
+	var pqErr *pq.Error
+	if err := readControl(sc); !errors.As(err, &pqErr) || pqErr.Code != "42501" {
+		t.Fatalf("strict tenant by id reading control.tokens: %v, want permission denied (42501)", err)
+	}
+	sc.Owner = true
+	if err := readControl(sc); err != nil {
+		t.Fatalf("as the owner: %v", err)
+	}
+	if _, err := db.LookupScope(ctx, "nosuch"); app.ErrorCode(err) != app.ENOTFOUND {
+		t.Fatalf("unknown tenant: %v, want ENOTFOUND", err)
 	}
 }
