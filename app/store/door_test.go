@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -95,7 +96,7 @@ func doorViolations(t *testing.T, path string) []string {
 		names[name] = p
 	}
 	var out []string
-	at := func(n ast.Node) string { return fset.Position(n.Pos()).String() }
+	at := func(n ast.Node) string { p := fset.Position(n.Pos()); return fmt.Sprintf("%d:%d", p.Line, p.Column) }
 	ast.Inspect(f, func(n ast.Node) bool {
 		switch n := n.(type) {
 		case *ast.CompositeLit:
