@@ -124,7 +124,9 @@ func NewServer(cfg Config) *Server {
 // Start runs the server's background work until ctx ends: the token cache's
 // change listener, the rate limiter's instance heartbeat, the refill of
 // spare tenant schemas, the removal of expired console sessions, the
-// tenant list's roll-ups (insight.Rollups) and the pause of prepared lookups while tenants are migrated. The returned
+// tenant list's roll-ups (insight.Rollups) and the pause of prepared lookups while tenants are migrated; the
+// token cache and the pause share the process's one LISTEN connection
+// (store.DB.Subscribe). The returned
 // function waits for them to finish their last writes.
 func (s *Server) Start(ctx context.Context) (wait func()) {
 	var wg sync.WaitGroup

@@ -104,9 +104,10 @@ type Options struct {
 	// lookups are not prepared (see package pool). Also on when the
 	// environment has BULKHEAD_TRANSACTION_POOLER=on.
 	TransactionPooler bool
-	// ListenDSN is a direct connection string for LISTEN/NOTIFY, for
-	// deployments whose DSN goes through a transaction pooler such as
-	// PgBouncer, where LISTEN does not work. Empty: use the DSN.
+	// ListenDSN is a direct connection string for the process's one
+	// LISTEN connection (Subscribe), for deployments whose DSN goes
+	// through a transaction pooler such as PgBouncer, where LISTEN does not
+	// work. Empty: use the DSN.
 	ListenDSN string
 }
 
