@@ -14,7 +14,7 @@ import (
 // killed they hear Lost and then Reconnected, and notifications arrive
 // again.
 func TestSubscribe(t *testing.T) {
-	db := storetest.NewDB(t)
+	db := storetest.NewListeningDB(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	events := map[string]chan store.Event{"bh_test_a": make(chan store.Event, 100), "bh_test_b": make(chan store.Event, 100)}
