@@ -16,6 +16,7 @@ import (
 
 	"github.com/bulkhead-dev/bulkhead/app"
 	"github.com/bulkhead-dev/bulkhead/app/activity"
+	"github.com/bulkhead-dev/bulkhead/app/credential"
 	"github.com/bulkhead-dev/bulkhead/app/insight"
 	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
@@ -39,7 +40,7 @@ const (
 
 // noteAuthFailure leaves on the context what observe records of a SCIM
 // request whose credential did not work: the tenant its URL names and what
-// may be shown of the credential (tenant.Describe: a token's public prefix,
+// may be shown of the credential (credential.Describe: a token's public prefix,
 // a JWT's issuer; never a secret). Nothing here reads the database or
 // changes the response: whether the tenant exists, and why the credential
 // failed, the activity flush finds out later.
@@ -52,15 +53,15 @@ func (s *Server) noteAuthFailure(c echo.Context, routeTenant string) {
 	cred, ok := bearer(req)
 	switch {
 	case req.Header.Get(HeaderTenant) != "" && s.fromTrustedProxy(req):
-		a.Credential, a.Reason = tenant.CredentialGateway, activity.ReasonRejected
+		a.Credential, a.Reason = credential.CredentialGateway, activity.ReasonRejected
 	case !ok:
 		a.Reason = activity.ReasonNoCredential
 	default:
-		p := tenant.Describe(cred)
+		p := credential.Describe(cred)
 		switch p.Kind {
-		case tenant.CredentialToken:
+		case credential.CredentialToken:
 			a.Credential, a.TokenHash, a.Reason = cmp.Or(p.Prefix, tenant.TokenPrefix+"…"), p.Hash, activity.ReasonUnknownToken
-		case tenant.CredentialJWT:
+		case credential.CredentialJWT:
 			a.JWT, a.ClaimedTenant, a.Reason = true, p.TenantID, activity.ReasonRejectedJWT
 			a.Credential = "jwt"
 			if p.Issuer != "" {

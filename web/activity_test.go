@@ -40,7 +40,7 @@ func newActivityConsole(t testing.TB, flushEvery time.Duration) *activityConsole
 	ac.srv = httptest.NewUnstartedServer(nil)
 	ac.srv.Start()
 	ac.web = web.NewServer(web.Config{DB: db, Log: slog.New(slog.DiscardHandler), BaseURL: ac.srv.URL,
-		Meter: usage.NewMeter(db, usage.Options{FlushEvery: time.Hour}), Activity: ac.rec, Console: insight.NewMetered(db)})
+		Meter: usage.NewMeter(db, usage.Options{FlushEvery: time.Hour}), Activity: ac.rec, Console: insight.NewMetered(tenant.NewService(db))})
 	ac.srv.Config.Handler = ac.web
 	t.Cleanup(ac.srv.Close)
 	return ac

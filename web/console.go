@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/a-h/templ"
-	"github.com/alexedwards/scs/postgresstore"
 	"github.com/alexedwards/scs/v2"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -71,7 +70,7 @@ func (s *Server) newConsole() *console {
 	sm := scs.New()
 	// No cleanup goroutine here, where nothing would stop it:
 	// sweepSessions runs it for as long as the server's background work.
-	sm.Store = postgresstore.NewWithCleanupInterval(s.cfg.DB.DB.DB, 0)
+	sm.Store = s.cfg.DB.SessionStore(0)
 	sm.IdleTimeout = sessionIdleTimeout
 	sm.Lifetime = sessionLifetime
 	sm.Cookie.Name = "bulkhead_session"
@@ -82,7 +81,7 @@ func (s *Server) newConsole() *console {
 	sm.Cookie.Persist = false
 	data := s.cfg.Console
 	if data == nil {
-		data = insight.NewBasic(s.cfg.DB)
+		data = insight.NewBasic(s.tenants)
 	}
 	return &console{sessions: sm, data: data}
 }
@@ -90,7 +89,7 @@ func (s *Server) newConsole() *console {
 // sweepSessions deletes expired console sessions every 10 minutes until ctx
 // ends, with postgresstore's own cleanup.
 func (s *Server) sweepSessions(ctx context.Context) {
-	st := postgresstore.NewWithCleanupInterval(s.cfg.DB.DB.DB, 10*time.Minute)
+	st := s.cfg.DB.SessionStore(10 * time.Minute)
 	<-ctx.Done()
 	st.StopCleanup()
 }

@@ -217,7 +217,7 @@ func TestTenantListAt10000(t *testing.T) {
 			VALUES ($1, date_trunc('hour', now()), 'User', 'create', 201, 123456, 0, 0, 0, 0, '{}')`, tn.ID); err != nil {
 			t.Fatal(err)
 		}
-		if err := insight.NewRollups(db, nil).Refresh(ctx); err != nil {
+		if err := insight.NewRollups(tenant.NewService(db), nil).Refresh(ctx); err != nil {
 			t.Fatal(err)
 		}
 		var users int

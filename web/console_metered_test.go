@@ -30,7 +30,7 @@ func newMeteredConsole(t testing.TB) (*consoleServer, *usage.Meter) {
 	cs.srv = httptest.NewUnstartedServer(nil)
 	cs.srv.Start()
 	cs.srv.Config.Handler = web.NewServer(web.Config{DB: db, Log: slog.New(slog.DiscardHandler), BaseURL: cs.srv.URL,
-		Meter: meter, Console: insight.NewMetered(db)})
+		Meter: meter, Console: insight.NewMetered(tenant.NewService(db))})
 	t.Cleanup(cs.srv.Close)
 	return cs, meter
 }

@@ -66,7 +66,7 @@ func (s *Server) tenantParams(c echo.Context, id, section string) (*templates.Te
 		if p.Tokens, err = s.tenants.FindTokens(ctx, id); err != nil {
 			return nil, err
 		}
-		if p.Creds, err = s.tenants.FindCredentials(ctx, id, s.modes()); err != nil {
+		if p.Creds, err = s.creds.FindCredentials(ctx, id, s.modes()); err != nil {
 			return nil, err
 		}
 	case templates.SectionPermissions:

@@ -21,6 +21,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/bulkhead-dev/bulkhead/app/audit"
+	"github.com/bulkhead-dev/bulkhead/app/credential"
 	"github.com/bulkhead-dev/bulkhead/app/staff"
 	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/store/storetest"
@@ -563,7 +564,7 @@ func TestConsoleCreateTenant(t *testing.T) {
 		if got := p.text(`[data-testid=scim-base-url]`); got != cs.srv.URL+"/tenants/"+id+"/scim/v2" {
 			t.Errorf("SCIM base URL %q", got)
 		}
-		if _, err := cs.tenants.Authenticate(context.Background(), token); err != nil {
+		if _, err := credential.NewService(cs.tenants).Authenticate(context.Background(), token); err != nil {
 			t.Errorf("the token shown does not work: %v", err)
 		}
 		if strings.Contains(b.get("/admin/tenants/"+id).Body, token) {

@@ -49,7 +49,7 @@ func newMeter(t testing.TB, db *store.DB) *meter {
 	if _, err := db.ExecContext(context.Background(), ddl); err != nil {
 		t.Fatal(err)
 	}
-	return &meter{Basic: insight.NewBasic(db), db: db}
+	return &meter{Basic: insight.NewBasic(tenant.NewService(db)), db: db}
 }
 
 // statusWriter remembers the status a handler wrote.
@@ -204,7 +204,7 @@ func fillUsage(t testing.TB, db *store.DB, tenantID string) {
 		t.Fatal(err)
 	}
 	// Sizes grow to today's real counts.
-	stats, err := insight.NewBasic(db).TenantStats(context.Background(), []*tenant.Tenant{tn})
+	stats, err := insight.NewBasic(tenant.NewService(db)).TenantStats(context.Background(), []*tenant.Tenant{tn})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,12 +3,12 @@ package web
 import (
 	"strings"
 
-	"github.com/bulkhead-dev/bulkhead/app/tenant"
+	"github.com/bulkhead-dev/bulkhead/app/credential"
 )
 
 // AuthOf is s's token cache, so that tests can wait for its change
 // listener (Listening) and for a change to be in force (Sync).
-func AuthOf(s *Server) *tenant.Auth { return s.auth }
+func AuthOf(s *Server) *credential.Auth { return s.auth }
 
 // WithoutObservability turns the observe middleware off, so that a
 // benchmark can measure what metering costs.

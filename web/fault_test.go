@@ -164,7 +164,7 @@ func TestPoolExhausted(t *testing.T) {
 	// Hold both connections until the answer is in.
 	var held []interface{ Close() error }
 	for i := 0; i < 2; i++ {
-		conn, err := db.Conn(ctx)
+		conn, err := db.Hold(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}

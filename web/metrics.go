@@ -58,7 +58,7 @@ func newObserver(cfg Config) *observer {
 	o.registry.MustRegister(o.requests, o.latency, o.refusals,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collectors.NewDBStatsCollector(cfg.DB.DB.DB, "bulkhead"),
+		cfg.DB.StatsCollector("bulkhead"),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "bulkhead_db_lane_transactions_total",
 			Help: "Tenant transactions that ran on their tenant's lane (app/store/lanes.go).",

@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/bulkhead-dev/bulkhead/app"
+	"github.com/bulkhead-dev/bulkhead/app/credential"
 	"github.com/bulkhead-dev/bulkhead/app/directory"
 	"github.com/bulkhead-dev/bulkhead/app/scim"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
@@ -25,7 +26,7 @@ const (
 	defaultCount    = 100         // page size when the client gives none
 	maxBodyBytes    = 16 << 20    // largest request body
 	scimBearer      = "bearer "   // the Authorization scheme, lower-cased
-	ctxPrincipal    = "principal" // *tenant.Principal of the request
+	ctxPrincipal    = "principal" // *credential.Principal of the request
 	ctxSCIMBase     = "scim_base" // the tenant's SCIM base URL as the client reached it
 	listSchema      = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 	searchSchema    = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
@@ -87,9 +88,11 @@ func permit(perm directory.Permission) echo.MiddlewareFunc {
 	}
 }
 
-func principalOf(c echo.Context) *tenant.Principal { return c.Get(ctxPrincipal).(*tenant.Principal) }
-func typesOf(c echo.Context) tenant.ResourceTypes  { return principalOf(c).Types }
-func scimBase(c echo.Context) string               { return c.Get(ctxSCIMBase).(string) }
+func principalOf(c echo.Context) *credential.Principal {
+	return c.Get(ctxPrincipal).(*credential.Principal)
+}
+func typesOf(c echo.Context) tenant.ResourceTypes { return principalOf(c).Types }
+func scimBase(c echo.Context) string              { return c.Get(ctxSCIMBase).(string) }
 
 // readJSON decodes the request body into a JSON object. Numbers stay
 // json.Number, so that large integers survive. Malformed JSON, anything but

@@ -17,6 +17,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/bulkhead-dev/bulkhead/app/credential"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
 
@@ -27,8 +28,8 @@ type issuers struct {
 	rsaPEM   []byte
 	ecKey    *ecdsa.PrivateKey
 	hmac     []byte
-	rs, es   *tenant.Issuer
-	hs       *tenant.Issuer
+	rs, es   *credential.Issuer
+	hs       *credential.Issuer
 	tenantID string
 }
 
@@ -64,16 +65,16 @@ func registerIssuers(t *testing.T, c *client) *issuers {
 	jwks, _ := json.Marshal(map[string]any{"keys": []any{
 		map[string]any{"kty": "EC", "crv": "P-256", "kid": "es-1", "use": "sig", "alg": "ES256", "x": b64(point[1:33]), "y": b64(point[33:])},
 	}})
-	add := func(iss, alg string, key []byte) *tenant.Issuer {
-		r, err := env.tenants.AddIssuer(ctx, c.tenant, tenant.NewIssuer{Issuer: iss, Algorithm: alg, Key: key}, "test")
+	add := func(iss, alg string, key []byte) *credential.Issuer {
+		r, err := credential.NewService(env.tenants).AddIssuer(ctx, c.tenant, credential.NewIssuer{Issuer: iss, Algorithm: alg, Key: key}, "test")
 		if err != nil {
 			t.Fatal(err)
 		}
 		return r
 	}
-	is.rs = add(issRS, tenant.AlgRS256, is.rsaPEM)
-	is.es = add(issES, tenant.AlgES256, jwks)
-	is.hs = add(issHS, tenant.AlgHS256, is.hmac)
+	is.rs = add(issRS, credential.AlgRS256, is.rsaPEM)
+	is.es = add(issES, credential.AlgES256, jwks)
+	is.hs = add(issHS, credential.AlgHS256, is.hmac)
 	return is
 }
 
@@ -255,8 +256,8 @@ func TestJWT(t *testing.T) {
 	t.Run("ConfiguredAudience", func(t *testing.T) {
 		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
-		_, err := env.tenants.AddIssuer(context.Background(), a.tenant, tenant.NewIssuer{
-			Issuer: "https://aud.idp.example", Algorithm: tenant.AlgES256, Audience: "bulkhead-acme",
+		_, err := credential.NewService(env.tenants).AddIssuer(context.Background(), a.tenant, credential.NewIssuer{
+			Issuer: "https://aud.idp.example", Algorithm: credential.AlgES256, Audience: "bulkhead-acme",
 			Key: pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}),
 		}, "test")
 		if err != nil {
@@ -274,7 +275,7 @@ func TestJWT(t *testing.T) {
 		is3 := registerIssuers(t, c3)
 		cl := &client{t: t, token: sign(t, jwt.SigningMethodHS256, is3.hmac, is3.claims(issHS), ""), prefix: c3.prefix}
 		cl.do("GET", "/Users?count=0", nil).must(t, http.StatusOK) // cached now
-		if err := env.tenants.RemoveIssuer(context.Background(), c3.tenant, is3.hs.ID.String(), "test"); err != nil {
+		if err := credential.NewService(env.tenants).RemoveIssuer(context.Background(), c3.tenant, is3.hs.ID.String(), "test"); err != nil {
 			t.Fatal(err)
 		}
 		synced(t)
@@ -284,7 +285,7 @@ func TestJWT(t *testing.T) {
 	t.Run("LastUsed", func(t *testing.T) {
 		eventually5 := time.Now().Add(10 * time.Second)
 		for {
-			list, err := env.tenants.FindIssuers(context.Background(), a.tenant)
+			list, err := credential.NewService(env.tenants).FindIssuers(context.Background(), a.tenant)
 			if err != nil {
 				t.Fatal(err)
 			}

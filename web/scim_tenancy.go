@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/bulkhead-dev/bulkhead/app"
+	"github.com/bulkhead-dev/bulkhead/app/credential"
 	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
@@ -112,14 +113,14 @@ func (s *Server) base(r route, tenantID string) string {
 
 // modes returns the deployment's tenancy modes, for the console (through
 // tenant.Service.FindCredentials) and for building URLs.
-func (s *Server) modes() tenant.TenancyModes {
-	return tenant.TenancyModes{BaseURL: s.cfg.BaseURL, TenantDomain: s.tenantDomain, Gateway: s.gatewayOn()}
+func (s *Server) modes() credential.TenancyModes {
+	return credential.TenancyModes{BaseURL: s.cfg.BaseURL, TenantDomain: s.tenantDomain, Gateway: s.gatewayOn()}
 }
 
 // authenticate returns the principal of a SCIM request: from a trusted
 // gateway's signed X-Tenant-ID, or from its bearer credential, an opaque
 // token or a JWT. Every failure is the same 401.
-func (s *Server) authenticate(c echo.Context) (*tenant.Principal, error) {
+func (s *Server) authenticate(c echo.Context) (*credential.Principal, error) {
 	req := c.Request()
 	if id := req.Header.Get(HeaderTenant); id != "" && s.fromTrustedProxy(req) {
 		if !s.gatewaySigned(req, id, time.Now()) {

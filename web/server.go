@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/bulkhead-dev/bulkhead/app/activity"
+	"github.com/bulkhead-dev/bulkhead/app/credential"
 	"github.com/bulkhead-dev/bulkhead/app/directory"
 	"github.com/bulkhead-dev/bulkhead/app/insight"
 	"github.com/bulkhead-dev/bulkhead/app/store"
@@ -27,7 +28,10 @@ import (
 
 // Config holds what the server needs.
 type Config struct {
-	DB      *store.DB
+	DB *store.DB
+	// Tenants is the process's one tenant.Service (it wakes the spare
+	// pool's refill); nil makes one over DB.
+	Tenants *tenant.Service
 	Log     *slog.Logger
 	BaseURL string // public URL, e.g. https://scim.example.com; no trailing slash
 
@@ -62,8 +66,9 @@ type Server struct {
 	echo    *echo.Echo
 	http    *http.Server
 	tenants *tenant.Service
+	creds   *credential.Service
 	scim    *directory.Service
-	auth    *tenant.Auth
+	auth    *credential.Auth
 	limiter *tenant.RateLimiter
 	obs     *observer
 
@@ -82,13 +87,18 @@ func NewServer(cfg Config) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.IPExtractor = clientIP(cfg.TrustedProxies)
-	tenants := tenant.NewService(cfg.DB)
+	tenants := cfg.Tenants
+	if tenants == nil {
+		tenants = tenant.NewService(cfg.DB)
+	}
+	creds := credential.NewService(tenants)
 	s := &Server{
 		cfg:     cfg,
 		echo:    e,
 		tenants: tenants,
+		creds:   creds,
 		scim:    directory.NewService(cfg.DB),
-		auth:    tenant.NewAuth(tenants, cfg.Log),
+		auth:    credential.NewAuth(creds, cfg.Log),
 		limiter: tenant.NewRateLimiter(tenants, cfg.Log),
 		obs:     newObserver(cfg),
 
@@ -96,7 +106,7 @@ func NewServer(cfg Config) *Server {
 		spares:       tenant.NewSparePool(tenants, cmp.Or(cfg.Spares, tenant.DefaultSpares), cfg.Log),
 		streams:      make(chan struct{}, MaxActivityStreams),
 		closing:      make(chan struct{}),
-		rollups:      insight.NewRollups(cfg.DB, cfg.Log),
+		rollups:      insight.NewRollups(tenants, cfg.Log),
 	}
 	s.http = &http.Server{
 		Handler:           e,
@@ -114,7 +124,9 @@ func NewServer(cfg Config) *Server {
 // Start runs the server's background work until ctx ends: the token cache's
 // change listener, the rate limiter's instance heartbeat, the refill of
 // spare tenant schemas, the removal of expired console sessions, the
-// tenant list's roll-ups (insight.Rollups) and the pause of prepared lookups while tenants are migrated. The returned
+// tenant list's roll-ups (insight.Rollups) and the pause of prepared lookups while tenants are migrated; the
+// token cache and the pause share the process's one LISTEN connection
+// (store.DB.Subscribe). The returned
 // function waits for them to finish their last writes.
 func (s *Server) Start(ctx context.Context) (wait func()) {
 	var wg sync.WaitGroup

@@ -141,11 +141,15 @@ func FindTrailPage(ctx context.Context, db *store.DB, f TrailFilter) (*TrailPage
 	}
 	if f.TenantID != "" && store.ValidTenantID(f.TenantID) {
 		var writes []trailRow
-		err = db.InTenant(ctx, store.Scope{TenantID: f.TenantID}, func(tx *sqlx.Tx) (err error) {
-			writes, err = findTenant(ctx, tx, f, at, newer)
-			return err
-		})
-		if err != nil && app.ErrorCode(err) != app.EUNAUTHORIZED { // EUNAUTHORIZED: the schema is gone
+		sc, err := db.LookupScope(ctx, f.TenantID)
+		if err == nil {
+			err = db.InTenant(ctx, sc, func(tx *sqlx.Tx) (err error) {
+				writes, err = findTenant(ctx, tx, f, at, newer)
+				return err
+			})
+		}
+		// ENOTFOUND, EUNAUTHORIZED: the tenant or its schema is gone.
+		if err != nil && app.ErrorCode(err) != app.ENOTFOUND && app.ErrorCode(err) != app.EUNAUTHORIZED {
 			return nil, err
 		}
 		rows = append(rows, writes...)

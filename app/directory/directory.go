@@ -16,6 +16,7 @@ import (
 
 	"github.com/bulkhead-dev/bulkhead/app"
 	"github.com/bulkhead-dev/bulkhead/app/audit"
+	"github.com/bulkhead-dev/bulkhead/app/credential"
 	"github.com/bulkhead-dev/bulkhead/app/scim"
 	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
@@ -34,7 +35,7 @@ func NewService(db *store.DB) *Service { return &Service{db: db} }
 // for (tenant, permissions, resource types with the tenant's extensions),
 // and, for the audit trail of a write, the request it came in.
 type Caller struct {
-	Principal  *tenant.Principal
+	Principal  *credential.Principal
 	RequestID  string
 	ClientAddr string
 

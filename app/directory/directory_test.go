@@ -15,6 +15,7 @@ import (
 
 	"github.com/bulkhead-dev/bulkhead/app"
 	"github.com/bulkhead-dev/bulkhead/app/audit"
+	"github.com/bulkhead-dev/bulkhead/app/credential"
 	"github.com/bulkhead-dev/bulkhead/app/directory"
 	"github.com/bulkhead-dev/bulkhead/app/scim"
 	"github.com/bulkhead-dev/bulkhead/app/store"
@@ -67,7 +68,7 @@ func newTenant(t *testing.T, opts ...func(*tenant.NewTenant)) *fixture {
 // for now.
 func (f *fixture) authenticate() {
 	f.t.Helper()
-	p, err := f.tenants.Authenticate(context.Background(), f.secret)
+	p, err := credential.NewService(f.tenants).Authenticate(context.Background(), f.secret)
 	if err != nil {
 		f.t.Fatal(err)
 	}

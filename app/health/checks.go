@@ -95,7 +95,7 @@ func (h *Checker) checkQuota(ctx context.Context, t *tenant.Tenant, schemaOK boo
 	if !schemaOK {
 		return Fail, notChecked
 	}
-	res, err := usage.FindResources(ctx, h.DB, t)
+	res, err := usage.FindResources(ctx, h.Tenants, t)
 	if err != nil {
 		return Fail, "could not count resources: " + app.ErrorMessageOrText(err)
 	}

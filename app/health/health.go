@@ -84,10 +84,10 @@ type Checker struct {
 	fleet *fleet
 }
 
-// NewChecker returns a Checker over db, with the embedded tenant migrations
-// and reports cached for 15 seconds.
-func NewChecker(db *store.DB) *Checker {
-	return &Checker{DB: db, Tenants: tenant.NewService(db), TTL: 15 * time.Second}
+// NewChecker returns a Checker over the tenants' database, with reports
+// cached for 15 seconds.
+func NewChecker(tenants *tenant.Service) *Checker {
+	return &Checker{DB: tenants.DB, Tenants: tenants, TTL: 15 * time.Second}
 }
 
 // TenantHealth returns the tenant's health report, from the cache when it

@@ -32,9 +32,10 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	db := storetest.NewDB(t)
-	h := health.NewChecker(db)
+	tenants := tenant.NewService(db)
+	h := health.NewChecker(tenants)
 	h.TTL = 0 // every call recomputes, unless a test says otherwise
-	return &fixture{db: db, tenants: tenant.NewService(db), checker: h, meter: usage.NewMeter(db, usage.Options{})}
+	return &fixture{db: db, tenants: tenants, checker: h, meter: usage.NewMeter(db, usage.Options{})}
 }
 
 func (f *fixture) tenant(t *testing.T, id string, change ...func(*tenant.NewTenant)) *tenant.Tenant {
@@ -115,7 +116,7 @@ func TestHealthyTenant(t *testing.T) {
 func TestSchemaDropped(t *testing.T) {
 	f := newFixture(t)
 	f.tenant(t, "gone")
-	if _, err := f.db.Exec(`DROP SCHEMA tenant_gone CASCADE`); err != nil {
+	if _, err := f.db.ExecContext(context.Background(), `DROP SCHEMA tenant_gone CASCADE`); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, f.check(t, "gone", "schema"), health.Fail, "schema tenant_gone does not exist")
@@ -132,7 +133,7 @@ func TestBehindOnMigrations(t *testing.T) {
 		f := newFixture(t)
 		f.tenant(t, "old")
 		f.tenant(t, "new")
-		if _, err := f.db.Exec(`UPDATE control.tenants SET schema_version = 2 WHERE id = 'old'`); err != nil {
+		if _, err := f.db.ExecContext(context.Background(), `UPDATE control.tenants SET schema_version = 2 WHERE id = 'old'`); err != nil {
 			t.Fatal(err)
 		}
 		latest := store.LatestVersion(store.TenantMigrations)
@@ -161,7 +162,7 @@ func TestProbe(t *testing.T) {
 	if err != nil || n != 0 {
 		t.Fatalf("after probes: %d users, %v", n, err)
 	}
-	if _, err := f.db.Exec(`DROP TABLE tenant_acme.users CASCADE`); err != nil {
+	if _, err := f.db.ExecContext(context.Background(), `DROP TABLE tenant_acme.users CASCADE`); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, f.check(t, "acme", "probe"), health.Fail, "read/write probe failed")
@@ -190,7 +191,7 @@ func TestQuota(t *testing.T) {
 	add(1)
 	expect(t, f.check(t, "small", "quota"), health.Fail, "5 of 5 users (100%): full, new users are refused")
 
-	res, err := usage.FindResources(context.Background(), f.db, tn)
+	res, err := usage.FindResources(context.Background(), f.tenants, tn)
 	if err != nil || res.Users != 5 || res.StorageBytes <= 0 || !res.UsersQuota.Warning {
 		t.Fatalf("resources %+v, %v", res, err)
 	}
@@ -292,7 +293,7 @@ func TestReportIsCached(t *testing.T) {
 	f.checker.TTL = time.Minute
 	ctx := context.Background()
 	a, _ := f.checker.TenantHealth(ctx, "acme")
-	if _, err := f.db.Exec(`DROP SCHEMA tenant_acme CASCADE`); err != nil {
+	if _, err := f.db.ExecContext(context.Background(), `DROP SCHEMA tenant_acme CASCADE`); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := f.checker.TenantHealth(ctx, "acme")

@@ -10,6 +10,7 @@ import (
 	"github.com/bulkhead-dev/bulkhead/app/insight"
 	"github.com/bulkhead-dev/bulkhead/app/staff"
 	"github.com/bulkhead-dev/bulkhead/app/store/storetest"
+	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
 
 // TestSignIns: Health warns on an account locked by the sign-in throttle
@@ -24,7 +25,7 @@ func TestSignIns(t *testing.T) {
 	}
 	check := func() insight.Check {
 		t.Helper()
-		r, err := insight.NewBasic(db).Health(ctx)
+		r, err := insight.NewBasic(tenant.NewService(db)).Health(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,11 +9,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jmoiron/sqlx"
-
 	"github.com/bulkhead-dev/bulkhead/app/health"
 	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
+	"github.com/bulkhead-dev/bulkhead/app/usage"
 )
 
 // Basic computes insight from what exists without usage metering: counts
@@ -26,8 +25,8 @@ type Basic struct {
 	Workers int
 }
 
-// NewBasic returns a Basic over db.
-func NewBasic(db *store.DB) *Basic { return &Basic{DB: db, Tenants: tenant.NewService(db)} }
+// NewBasic returns a Basic over the tenants' database.
+func NewBasic(tenants *tenant.Service) *Basic { return &Basic{DB: tenants.DB, Tenants: tenants} }
 
 // TenantStats counts users and groups and sums the storage of each tenant,
 // several tenants at once. A tenant whose schema cannot be read is left with
@@ -64,17 +63,17 @@ func (b *Basic) countAll(ctx context.Context, ts []*tenant.Tenant) (map[string]T
 	return out, ctx.Err()
 }
 
+// count reads the tenant's counts and storage as the usage report does
+// (usage.ResourceCounts, usage.StorageBytes), so the console and the
+// report never disagree.
 func (b *Basic) count(ctx context.Context, t *tenant.Tenant) (TenantStats, error) {
 	var st TenantStats
-	err := b.DB.InTenant(ctx, t.Scope(), func(tx *sqlx.Tx) error {
-		const q = `SELECT
-			(SELECT count(*) FROM users),
-			(SELECT count(*) FROM groups),
-			(SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_catalog.pg_class c
-				WHERE c.relnamespace = current_schema()::text::regnamespace AND c.relkind = 'r')`
-		return tx.QueryRowxContext(ctx, q).Scan(&st.Users, &st.Groups, &st.StorageBytes)
-	})
+	c, err := usage.ResourceCounts(ctx, b.DB, t)
 	if err != nil {
+		return st, fmt.Errorf("count tenant %s: %w", t.ID, err)
+	}
+	st.Users, st.Groups = int(c.Users), int(c.Groups)
+	if st.StorageBytes, err = usage.StorageBytes(ctx, b.DB, t.ID); err != nil {
 		return st, fmt.Errorf("count tenant %s: %w", t.ID, err)
 	}
 	return st, nil

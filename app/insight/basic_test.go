@@ -48,7 +48,7 @@ func TestHealthPoolLeavesOutIdleLanes(t *testing.T) {
 	if st := db.LaneStats(); st.Idle != 4 || db.Stats().InUse != 4 {
 		t.Fatalf("after the transactions: lanes %+v, pool %+v; want 4 lane connections idle and counted in use", st, db.Stats())
 	}
-	r, err := insight.NewBasic(db).Health(ctx)
+	r, err := insight.NewBasic(tenant.NewService(db)).Health(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,9 +24,9 @@ type Metered struct {
 	Checker *health.Checker
 }
 
-// NewMetered returns a Metered over db.
-func NewMetered(db *store.DB) *Metered {
-	return &Metered{Basic: NewBasic(db), Checker: health.NewChecker(db)}
+// NewMetered returns a Metered over the tenants' database.
+func NewMetered(tenants *tenant.Service) *Metered {
+	return &Metered{Basic: NewBasic(tenants), Checker: health.NewChecker(tenants)}
 }
 
 // Status classes of the request series. Informational and redirect

@@ -27,9 +27,9 @@ type Rollups struct {
 	Log   *slog.Logger
 }
 
-// NewRollups returns Rollups over db.
-func NewRollups(db *store.DB, log *slog.Logger) *Rollups {
-	return &Rollups{Basic: NewBasic(db), Log: log}
+// NewRollups returns Rollups over the tenants' database.
+func NewRollups(tenants *tenant.Service, log *slog.Logger) *Rollups {
+	return &Rollups{Basic: NewBasic(tenants), Log: log}
 }
 
 // recountAfter is how old a count may get before it is taken again even

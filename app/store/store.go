@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"regexp"
@@ -31,8 +30,14 @@ import (
 )
 
 // DB is the connection pool shared by the control plane and every tenant.
+// Its query methods (GetContext, SelectContext, ExecContext and the rest of
+// sqlx.ExtContext) are the control plane's handle: they run outside any
+// tenant transaction, with the connection's default search_path, where no
+// tenant table is reachable by its plain name. Tenant tables are reached
+// only through InTenant and InTenantTx; DB hands out no raw pool or
+// connection (the door test in package store checks the packages outside).
 type DB struct {
-	*sqlx.DB
+	sdb *sqlx.DB
 	// DSN is the connection string the pool was opened with.
 	DSN string
 	// ListenDSN is the connection string for LISTEN, which needs a
@@ -46,6 +51,8 @@ type DB struct {
 	// pool holds the connection machinery (package pool): the same
 	// database/sql pool as DB, its lanes, shares and prepared lookups.
 	pool *pool.Pool
+	// listen is the process's one LISTEN connection (Subscribe).
+	listen *listener
 }
 
 // Options tune the pool.
@@ -97,9 +104,10 @@ type Options struct {
 	// lookups are not prepared (see package pool). Also on when the
 	// environment has BULKHEAD_TRANSACTION_POOLER=on.
 	TransactionPooler bool
-	// ListenDSN is a direct connection string for LISTEN/NOTIFY, for
-	// deployments whose DSN goes through a transaction pooler such as
-	// PgBouncer, where LISTEN does not work. Empty: use the DSN.
+	// ListenDSN is a direct connection string for the process's one
+	// LISTEN connection (Subscribe), for deployments whose DSN goes
+	// through a transaction pooler such as PgBouncer, where LISTEN does not
+	// work. Empty: use the DSN.
 	ListenDSN string
 }
 
@@ -183,7 +191,6 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		MaxConnSchemas: max(opts.MaxConnSchemas, 0),
 		TenantConns:    max(opts.TenantConns, 0), TenantWait: opts.TenantWait,
 		TransactionPooler: opts.TransactionPooler || os.Getenv("BULKHEAD_TRANSACTION_POOLER") == "on",
-		ListenDSN:         listen,
 	})
 	if err != nil {
 		return nil, err
@@ -204,7 +211,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 			return nil, fmt.Errorf("look for the citus extension: %w", err)
 		}
 	}
-	return &DB{DB: sdb, DSN: dsn, ListenDSN: listen, rolePrefix: "bulkhead_" + hex.EncodeToString(h[:4]) + "_", opts: opts, citus: citus, pool: p}, nil
+	return &DB{sdb: sdb, DSN: dsn, ListenDSN: listen, rolePrefix: "bulkhead_" + hex.EncodeToString(h[:4]) + "_", opts: opts, citus: citus, pool: p,
+		listen: &listener{dsn: listen, subs: map[string]map[*subscription]struct{}{}}}, nil
 }
 
 // Close gives back the lanes' connections and closes the pool.
@@ -223,13 +231,6 @@ func (db *DB) LaneStats() LaneStats { return db.pool.LaneStats() }
 // lookups meanwhile (see FollowMigrations).
 func (db *DB) AnnounceMigration(ctx context.Context) (end func()) {
 	return db.pool.AnnounceMigration(ctx)
-}
-
-// FollowMigrations listens, until ctx ends, for migrations announced by
-// AnnounceMigration, in this process or another, and pauses prepared
-// lookups while one runs (see package pool).
-func (db *DB) FollowMigrations(ctx context.Context, log *slog.Logger) {
-	db.pool.FollowMigrations(ctx, log)
 }
 
 // describe turns the most common connection failures into plain words.
@@ -254,7 +255,7 @@ func describe(err error) error {
 // connection frees up within the acquire timeout, or the database fails
 // under it, the error is EUNAVAILABLE.
 func (db *DB) Transact(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	conn, err := db.Conn(ctx)
+	conn, err := db.conn(ctx)
 	if err != nil {
 		return err
 	}
@@ -287,10 +288,10 @@ func transact(ctx context.Context, conn *sqlx.Conn, opts pool.TxOptions, fn func
 	return fn(tx)
 }
 
-// Conn takes a connection from the pool for the caller's sole use; close
+// conn takes a connection from the pool for the caller's sole use; close
 // it to give it back. When none frees up within the acquire timeout it
 // returns EUNAVAILABLE at once rather than queuing until ctx ends.
-func (db *DB) Conn(ctx context.Context) (*sqlx.Conn, error) {
+func (db *DB) conn(ctx context.Context) (*sqlx.Conn, error) {
 	conn, err := db.pool.Conn(ctx)
 	return conn, Unavailable(err)
 }
@@ -300,8 +301,13 @@ func (db *DB) Conn(ctx context.Context) (*sqlx.Conn, error) {
 type Scope struct {
 	TenantID string
 	// Strict tenants also run under their own database role, which can use
-	// only their schema.
+	// only their schema. Take it from ScopeOf or LookupScope, never by hand.
 	Strict bool
+	// Owner runs the transaction as the schema's owner, without the strict
+	// tenant's role: the deliberate exceptions, work that role may not do,
+	// named where they happen (creating a schema extension's indexes,
+	// exporting the tenant with its control rows).
+	Owner bool
 	// Timeout bounds the whole transaction: PostgreSQL stops any statement
 	// that runs past it, and the caller's context is cancelled at it, which
 	// cancels the statement running then on the server. 0 means
@@ -313,6 +319,53 @@ type Scope struct {
 	// use their generic plan from the first run, and any other statement
 	// fails (pool.TxOptions.LookupsOnly says why).
 	LookupsOnly bool
+}
+
+// IsolationStrict is the isolation, in control.tenants, of tenants that
+// run under their own role.
+const IsolationStrict = "strict"
+
+// ScopeOf returns the scope of the tenant whose control row has id and
+// isolation: the one place where a tenant's isolation becomes its role.
+func ScopeOf(tenantID, isolation string) Scope {
+	return Scope{TenantID: tenantID, Strict: isolation == IsolationStrict}
+}
+
+// LookupScope returns the scope of tenant id as its control row says, for
+// callers that know only the id. It returns ENOTFOUND when the tenant has
+// no row.
+func (db *DB) LookupScope(ctx context.Context, tenantID string) (Scope, error) {
+	var isolation string
+	err := db.GetContext(ctx, &isolation, `SELECT isolation FROM control.tenants WHERE id = $1`, tenantID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Scope{}, app.Errorf(app.ENOTFOUND, "tenant %q not found", tenantID)
+	}
+	if err != nil {
+		return Scope{}, fmt.Errorf("look up tenant %q: %w", tenantID, Unavailable(err))
+	}
+	return ScopeOf(tenantID, isolation), nil
+}
+
+// InControlTx runs fn inside tx, a control-plane transaction of Transact,
+// with the search_path of the tenant's schema, and sets the path back
+// after it: for importing a tenant, whose control rows, schema and data are
+// created in one transaction, so that a failed import leaves nothing. fn
+// runs as the schema's owner, whatever the tenant's isolation: the import
+// writes the tenant's control rows too, which its role may not.
+func InControlTx(ctx context.Context, tx *sqlx.Tx, tenantID string, fn func() error) error {
+	if !ValidTenantID(tenantID) {
+		return app.Errorf(app.EINVALID, "invalid tenant id %q", tenantID)
+	}
+	if _, err := tx.ExecContext(ctx, `SET LOCAL search_path TO `+pq.QuoteIdentifier(SchemaName(tenantID))); err != nil {
+		return fmt.Errorf("enter %s: %w", SchemaName(tenantID), err)
+	}
+	if err := fn(); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `SET LOCAL search_path TO DEFAULT`); err != nil {
+		return fmt.Errorf("leave %s: %w", SchemaName(tenantID), err)
+	}
+	return nil
 }
 
 // Lookup returns ctx marking the queries run with it in a tenant
@@ -355,7 +408,7 @@ func (db *DB) InTenantTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn f
 	if timeout > 0 {
 		set += `; SET LOCAL statement_timeout = ` + strconv.FormatInt(timeout.Milliseconds(), 10)
 	}
-	if s.Strict {
+	if s.Strict && !s.Owner {
 		set += `; SET LOCAL ROLE ` + pq.QuoteIdentifier(db.RoleName(s.TenantID))
 	}
 	// A shared lock on the tenant, which DropTenantSchema takes exclusively:

@@ -60,11 +60,17 @@ func (s *Service) ExportTenant(ctx context.Context, id string, w io.Writer) erro
 		return app.Errorf(app.EINVALID, "invalid tenant id %q", id)
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
+	sc, err := s.DB.LookupScope(ctx, id)
+	if err != nil {
+		return err
+	}
 	// The tenant's own role (strict tenants) could not read the control
 	// rows: export as the owner.
-	opts := &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+	sc.Owner = true
 	// An export is as long as the tenant is large: no time limit.
-	err := s.DB.InTenantTx(ctx, store.Scope{TenantID: id, Timeout: -1}, opts, func(tx *sqlx.Tx) error {
+	sc.Timeout = -1
+	opts := &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+	err = s.DB.InTenantTx(ctx, sc, opts, func(tx *sqlx.Tx) error {
 		var head struct {
 			Tenant  []byte `db:"tenant"`
 			Version int    `db:"schema_version"`
@@ -183,37 +189,39 @@ func (s *Service) ImportTenant(ctx context.Context, r io.Reader, newID, actor st
 			}
 			return fmt.Errorf("create tenant %s: %w", t.ID, err)
 		}
-		if _, err := tx.ExecContext(ctx, `SET LOCAL search_path TO `+pq.QuoteIdentifier(store.SchemaName(t.ID))); err != nil {
-			return err
-		}
-		for _, table := range ExportTables {
-			rows, ok := ex.Tables[table]
-			if !ok {
-				continue // a table the export's version did not have yet
+		// The data goes in as the schema's owner, in this transaction, so
+		// that a failed import leaves nothing (store.InControlTx).
+		err = store.InControlTx(ctx, tx, t.ID, func() error {
+			for _, table := range ExportTables {
+				rows, ok := ex.Tables[table]
+				if !ok {
+					continue // a table the export's version did not have yet
+				}
+				qt := pq.QuoteIdentifier(table)
+				if _, err := tx.ExecContext(ctx, `INSERT INTO `+qt+` SELECT * FROM jsonb_populate_recordset(NULL::`+qt+`, $1::jsonb)`, string(rows)); err != nil {
+					return fmt.Errorf("import %s: %w", table, err)
+				}
 			}
-			qt := pq.QuoteIdentifier(table)
-			if _, err := tx.ExecContext(ctx, `INSERT INTO `+qt+` SELECT * FROM jsonb_populate_recordset(NULL::`+qt+`, $1::jsonb)`, string(rows)); err != nil {
-				return fmt.Errorf("import %s: %w", table, err)
+			// The audit trail's ids continue after the imported ones.
+			if _, ok := ex.Tables["audit_events"]; ok {
+				if _, err := tx.ExecContext(ctx, `SELECT setval(pg_get_serial_sequence('audit_events', 'id'), (SELECT COALESCE(max(id), 0) + 1 FROM audit_events), false)`); err != nil {
+					return fmt.Errorf("import: continue the audit trail's ids: %w", err)
+				}
 			}
-		}
-		// The audit trail's ids continue after the imported ones.
-		if _, ok := ex.Tables["audit_events"]; ok {
-			if _, err := tx.ExecContext(ctx, `SELECT setval(pg_get_serial_sequence('audit_events', 'id'), (SELECT COALESCE(max(id), 0) + 1 FROM audit_events), false)`); err != nil {
-				return fmt.Errorf("import: continue the audit trail's ids: %w", err)
-			}
-		}
-		if err := importExtensions(ctx, tx, t.ID, ex.SchemaExtensions); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `SET LOCAL search_path TO DEFAULT`); err != nil {
+			return importExtensions(ctx, tx, t.ID, ex.SchemaExtensions)
+		})
+		if err != nil {
 			return err
 		}
 		if v, err = s.DB.MigrateTenantSchema(ctx, tx, t.Scope(), v, s.Migrations); err != nil {
 			return fmt.Errorf("migrate the imported tenant: %w", err)
 		}
 		// The row counters, which SCIM writes keep, count the imported rows.
-		if _, err := tx.ExecContext(ctx, `SET LOCAL search_path TO `+pq.QuoteIdentifier(store.SchemaName(t.ID))+`; `+
-			scim.Recount+`; SET LOCAL search_path TO DEFAULT`); err != nil {
+		err = store.InControlTx(ctx, tx, t.ID, func() error {
+			_, err := tx.ExecContext(ctx, scim.Recount)
+			return err
+		})
+		if err != nil {
 			return fmt.Errorf("import: count the rows: %w", err)
 		}
 		t.SchemaVersion = v

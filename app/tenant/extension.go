@@ -256,7 +256,11 @@ func (s *Service) changeExtension(ctx context.Context, tenantID string, fn func(
 	if err != nil {
 		return err
 	}
-	return s.DB.InTenant(ctx, store.Scope{TenantID: t.ID, Timeout: extensionDDLTimeout}, fn)
+	// Creating and dropping indexes needs the tables' owner: a strict
+	// tenant's role may not.
+	sc := t.Scope()
+	sc.Owner, sc.Timeout = true, extensionDDLTimeout
+	return s.DB.InTenant(ctx, sc, fn)
 }
 
 // storedExtension is an extension as the control plane holds it.
@@ -320,3 +324,12 @@ func dropIndexes(ctx context.Context, tx *sqlx.Tx, ext *scim.Extension) error {
 	}
 	return nil
 }
+
+// ExtensionsColumn selects, from a query over control.tenants t, the
+// tenant's schema extensions in service as a JSON array, which
+// ResourceTypesOf reads.
+const ExtensionsColumn = extensionsColumn
+
+// ResourceTypesOf returns User and Group with the extensions of defs, the
+// JSON array ExtensionsColumn selects.
+func ResourceTypesOf(defs []byte) ResourceTypes { return resourceTypes(defs) }

@@ -29,7 +29,7 @@ const (
 // Isolation levels. Strict tenants run under their own database role.
 const (
 	IsolationStandard = "standard"
-	IsolationStrict   = "strict"
+	IsolationStrict   = store.IsolationStrict
 )
 
 // Tenant is one customer, living in schema tenant_<ID>.
@@ -45,10 +45,9 @@ type Tenant struct {
 	UpdatedAt     time.Time  `db:"updated_at" json:"updated_at"`
 }
 
-// Scope returns what store.InTenant needs to enter the tenant's schema.
-func (t *Tenant) Scope() store.Scope {
-	return store.Scope{TenantID: t.ID, Strict: t.Isolation == IsolationStrict}
-}
+// Scope returns what store.InTenant needs to enter the tenant's schema,
+// with the tenant's role when it is strict (store.ScopeOf).
+func (t *Tenant) Scope() store.Scope { return store.ScopeOf(t.ID, t.Isolation) }
 
 // Service manages tenants. Migrations defaults to store.TenantMigrations;
 // tests replace it.
@@ -203,6 +202,12 @@ func requireTenant(ctx context.Context, q sqlx.QueryerContext, id string) error 
 		return app.Errorf(app.ENOTFOUND, "tenant %q not found", id)
 	}
 	return nil
+}
+
+// RequireTenant is requireTenant for the packages that keep a tenant's
+// other control rows (package credential).
+func RequireTenant(ctx context.Context, q sqlx.QueryerContext, id string) error {
+	return requireTenant(ctx, q, id)
 }
 
 const tenantColumns = `id, name, plan, status, isolation, trial_ends_at, schema_version, created_at, updated_at`

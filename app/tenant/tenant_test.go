@@ -8,6 +8,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/bulkhead-dev/bulkhead/app"
+	"github.com/bulkhead-dev/bulkhead/app/credential"
 	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/store/storetest"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
@@ -28,7 +29,7 @@ func TestCreateTenant(t *testing.T) {
 		if tn.SchemaVersion != store.LatestVersion(store.TenantMigrations) || tn.TrialEndsAt == nil || tn.Status != tenant.StatusActive {
 			t.Fatalf("tenant = %+v", tn)
 		}
-		got, err := s.Authenticate(ctx, tok.Secret)
+		got, err := credential.NewService(s).Authenticate(ctx, tok.Secret)
 		if err != nil || got.Tenant.ID != "acme" {
 			t.Fatalf("the first token does not authenticate: %v", err)
 		}
@@ -136,7 +137,7 @@ func TestTenantLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Authenticate(ctx, tok.Secret); err != nil {
+	if _, err := credential.NewService(s).Authenticate(ctx, tok.Secret); err != nil {
 		t.Fatalf("new token: %v", err)
 	}
 	for i, wantRevoked := range []bool{true, false} {
@@ -147,7 +148,7 @@ func TestTenantLifecycle(t *testing.T) {
 	if n := audited("token.revoke"); n != 1 {
 		t.Fatalf("two revocations recorded %d audit events, want 1", n)
 	}
-	if _, err := s.Authenticate(ctx, tok.Secret); app.ErrorCode(err) != app.EUNAUTHORIZED {
+	if _, err := credential.NewService(s).Authenticate(ctx, tok.Secret); app.ErrorCode(err) != app.EUNAUTHORIZED {
 		t.Fatalf("revoked token: %v, want unauthorized", err)
 	}
 	if _, _, err := s.CreateTenant(ctx, tenant.NewTenant{ID: "other"}, "test"); err != nil {

@@ -103,7 +103,7 @@ func TestPrune(t *testing.T) {
 	}
 	var day time.Time
 	var n, bytesOut int64
-	if err := db.QueryRowContext(ctx, `SELECT day, requests, bytes_out FROM control.usage_daily WHERE tenant_id = 'acme'`).Scan(&day, &n, &bytesOut); err != nil {
+	if err := db.QueryRowxContext(ctx, `SELECT day, requests, bytes_out FROM control.usage_daily WHERE tenant_id = 'acme'`).Scan(&day, &n, &bytesOut); err != nil {
 		t.Fatal(err)
 	}
 	if day.Format(time.DateOnly) != "2020-03-01" || n != 3 || bytesOut != 30 {

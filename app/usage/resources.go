@@ -93,8 +93,9 @@ type Resources struct {
 // FindResources returns the tenant's resource counts, schema size and
 // quota utilisation. It returns ENOTFOUND when the tenant has no
 // permissions row, and the errors of ResourceCounts.
-func FindResources(ctx context.Context, db *store.DB, t *tenant.Tenant) (*Resources, error) {
-	p, err := tenant.NewService(db).FindPermissions(ctx, t.ID)
+func FindResources(ctx context.Context, tenants *tenant.Service, t *tenant.Tenant) (*Resources, error) {
+	db := tenants.DB
+	p, err := tenants.FindPermissions(ctx, t.ID)
 	if err != nil {
 		return nil, err
 	}

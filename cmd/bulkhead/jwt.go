@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/bulkhead-dev/bulkhead/app/credential"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
 
@@ -32,7 +33,7 @@ func (c *cli) jwt(ctx context.Context, args []string) error {
 
 func (c *cli) jwtAdd(ctx context.Context, args []string) error {
 	fs := c.flags("tenant jwt add")
-	var ni tenant.NewIssuer
+	var ni credential.NewIssuer
 	fs.StringVar(&ni.Issuer, "issuer", "", "")
 	fs.StringVar(&ni.Algorithm, "alg", "", "")
 	fs.StringVar(&ni.Audience, "audience", "", "")
@@ -46,11 +47,11 @@ func (c *cli) jwtAdd(ctx context.Context, args []string) error {
 	switch {
 	case ni.Issuer == "":
 		return fmt.Errorf("%w: --issuer is required: the exact iss claim of the issuer's tokens", errUsage)
-	case ni.Algorithm != tenant.AlgHS256 && ni.Algorithm != tenant.AlgRS256 && ni.Algorithm != tenant.AlgES256:
+	case ni.Algorithm != credential.AlgHS256 && ni.Algorithm != credential.AlgRS256 && ni.Algorithm != credential.AlgES256:
 		return fmt.Errorf("%w: --alg must be HS256, RS256 or ES256", errUsage)
 	case (*keyFile == "") == !*secretStdin:
 		return fmt.Errorf("%w: give exactly one of --key-file FILE and --secret-stdin", errUsage)
-	case *secretStdin && ni.Algorithm != tenant.AlgHS256:
+	case *secretStdin && ni.Algorithm != credential.AlgHS256:
 		return fmt.Errorf("%w: --secret-stdin is for HS256; give an %s public key (PEM or JWKS) with --key-file", errUsage, ni.Algorithm)
 	}
 	var r io.Reader = c.stdin
@@ -65,12 +66,13 @@ func (c *cli) jwtAdd(ctx context.Context, args []string) error {
 	if ni.Key, err = io.ReadAll(io.LimitReader(r, maxKeyBytes)); err != nil {
 		return fmt.Errorf("read the key: %w", err)
 	}
-	if ni.Algorithm == tenant.AlgHS256 {
+	if ni.Algorithm == credential.AlgHS256 {
 		// A secret typed or echoed ends with a newline that is not part of it.
 		s := strings.TrimSuffix(strings.TrimSuffix(string(ni.Key), "\n"), "\r")
 		ni.Key = []byte(s)
 	}
-	return c.withTenants(ctx, func(s *tenant.Service) error {
+	return c.withTenants(ctx, func(ts *tenant.Service) error {
+		s := credential.NewService(ts)
 		is, err := s.AddIssuer(ctx, pos[0], ni, cliActor)
 		if err != nil {
 			return err
@@ -91,8 +93,9 @@ func (c *cli) jwtList(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.withTenants(ctx, func(s *tenant.Service) error {
-		if _, err := s.FindTenant(ctx, pos[0]); err != nil {
+	return c.withTenants(ctx, func(ts *tenant.Service) error {
+		s := credential.NewService(ts)
+		if _, err := ts.FindTenant(ctx, pos[0]); err != nil {
 			return err
 		}
 		list, err := s.FindIssuers(ctx, pos[0])
@@ -114,7 +117,7 @@ func (c *cli) jwtList(ctx context.Context, args []string) error {
 		}
 		tw.Flush()
 		if list == nil {
-			list = []*tenant.Issuer{}
+			list = []*credential.Issuer{}
 		}
 		c.print(map[string]any{"tenant_id": pos[0], "issuers": list}, b.String())
 		return nil
@@ -127,7 +130,8 @@ func (c *cli) jwtRemove(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.withTenants(ctx, func(s *tenant.Service) error {
+	return c.withTenants(ctx, func(ts *tenant.Service) error {
+		s := credential.NewService(ts)
 		if err := s.RemoveIssuer(ctx, pos[0], pos[1], cliActor); err != nil {
 			return err
 		}

@@ -110,10 +110,11 @@ type cli struct {
 	TrustedProxies string // serve: comma-separated CIDRs of the gateway
 	GatewaySecret  string // serve: the gateway's HMAC secret
 
-	printed         bool   // print wrote the command's one JSON object
-	mayCreate       bool   // serve and migrate may create a local cluster
-	serving         bool   // serve: never adopt another server's cluster
-	recordedBaseURL string // the base URL the server recorded (connect)
+	printed         bool            // print wrote the command's one JSON object
+	mayCreate       bool            // serve and migrate may create a local cluster
+	serving         bool            // serve: never adopt another server's cluster
+	recordedBaseURL string          // the base URL the server recorded (connect)
+	tenants         *tenant.Service // the process's one, made by connect
 	stdin           io.Reader
 	stdout, stderr  io.Writer
 }
@@ -282,7 +283,8 @@ func (c *cli) connect(ctx context.Context, logf func(string, ...any)) (db *store
 		closeCluster()
 		return nil, nil, fmt.Errorf("migrate the control plane: %w", err)
 	}
-	if c.recordedBaseURL, err = tenant.NewService(db).FindBaseURL(ctx); err != nil {
+	c.tenants = tenant.NewService(db)
+	if c.recordedBaseURL, err = c.tenants.FindBaseURL(ctx); err != nil {
 		db.Close()
 		closeCluster()
 		return nil, nil, err

@@ -70,7 +70,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		c.BaseURL = "http://" + c.Addr // not the one recorded by an earlier server
 	}
 	// The CLI prints what the server recorded, from its own environment.
-	if err := tenant.NewService(db).RecordBaseURL(ctx, c.baseURL()); err != nil {
+	if err := c.tenants.RecordBaseURL(ctx, c.baseURL()); err != nil {
 		log.Warn("the CLI will not know the base URL", "error", err.Error())
 	}
 	if c.DatabaseURL == "" {
@@ -84,7 +84,8 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	cfg.DB, cfg.Log, cfg.BaseURL = db, log, c.baseURL()
 	cfg.Meter, cfg.MetricsTenantLabels = meter, os.Getenv("BULKHEAD_METRICS_TENANT_LABELS") == "1"
 	cfg.Activity = feed
-	cfg.Console = insight.NewMetered(db) // the console reads what the meter flushes
+	cfg.Tenants = c.tenants
+	cfg.Console = insight.NewMetered(c.tenants) // the console reads what the meter flushes
 	cfg.Spares = *spares
 	srv := web.NewServer(cfg)
 	bgctx, stopBackground := context.WithCancel(context.Background())

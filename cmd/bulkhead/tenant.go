@@ -53,12 +53,12 @@ func (c *cli) tenant(ctx context.Context, args []string) error {
 
 // withTenants connects and runs fn with a tenant service.
 func (c *cli) withTenants(ctx context.Context, fn func(*tenant.Service) error) error {
-	db, closeDB, err := c.connect(ctx, func(string, ...any) {})
+	_, closeDB, err := c.connect(ctx, func(string, ...any) {})
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	return fn(tenant.NewService(db))
+	return fn(c.tenants)
 }
 
 func (c *cli) scimBaseURL(id string) string {

@@ -228,7 +228,7 @@ func (c *conn) prepared(ctx context.Context, query string) (driver.Stmt, error) 
 }
 
 // dropLookups deallocates the lookups prepared on c when the pool asked
-// its connections to (see Pool.FollowMigrations). Lookups are all that Bulkhead
+// its connections to (see Pool.MigrationNotice). Lookups are all that Bulkhead
 // prepares, so DEALLOCATE ALL drops nothing else.
 func (c *conn) dropLookups(ctx context.Context) error {
 	gen := c.plans.gen.Load()
@@ -285,7 +285,7 @@ type (
 // backend 25–50 KB (a user read with its groups: about 50), freed with the
 // connection, which Config.MaxConnSchemas bounds. Behind a transaction
 // pooler a connection is not a backend, and lookups run as other queries;
-// so they do while tenants are migrated (see Pool.FollowMigrations).
+// so they do while tenants are migrated (see Pool.MigrationNotice).
 //
 // Being a lookup is a property of one statement, and database/sql hands a
 // driver nothing for a statement but its context, SQL and arguments: a

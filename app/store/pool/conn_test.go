@@ -61,7 +61,7 @@ func TestInTenantFailedBegin(t *testing.T) {
 	}
 	var path string
 	var inTx bool
-	if err := db.QueryRowContext(ctx, `SELECT current_setting('search_path'), now() <> statement_timestamp()`).Scan(&path, &inTx); err != nil {
+	if err := db.QueryRowxContext(ctx, `SELECT current_setting('search_path'), now() <> statement_timestamp()`).Scan(&path, &inTx); err != nil {
 		t.Fatal(err)
 	}
 	if path != `"$user", public` || inTx {

@@ -252,7 +252,7 @@ func TestIdleLanesGiveWay(t *testing.T) {
 		t.Fatalf("a plain query while lanes held the pool: %v", err)
 	}
 	defer rows.Close()
-	conn, err := db.Conn(ctx)
+	conn, err := db.Hold(ctx)
 	if err != nil {
 		t.Fatalf("a connection while lanes held the pool: %v", err)
 	}
@@ -292,7 +292,7 @@ func TestLanesClose(t *testing.T) {
 	other := storetest.NewDB(t)
 	var left int
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if err := other.Get(&left, `SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)`, pq.Array(pids)); err != nil {
+		if err := other.GetContext(context.Background(), &left, `SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)`, pq.Array(pids)); err != nil {
 			t.Fatal(err)
 		}
 		if left == 0 {
@@ -334,7 +334,7 @@ func TestLaneTakesOnlySpareConnections(t *testing.T) {
 		rest = rest[1:]
 	}
 	// The third connection goes to someone else: the pool is full.
-	conn, err := db.Conn(ctx)
+	conn, err := db.Hold(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,11 +2,8 @@ package pool
 
 import (
 	"context"
-	"log/slog"
 	"sync/atomic"
 	"time"
-
-	"github.com/lib/pq"
 )
 
 // Prepared lookups and migrations.
@@ -20,10 +17,10 @@ import (
 // meanwhile. While tenants are migrated, connections therefore drop their
 // lookups and prepare none (docs/scaling.md): a migration of tenants
 // announces itself (Pool.AnnounceMigration) and each server listens for
-// that (Pool.FollowMigrations).
+// that (store.FollowMigrations, which hands it to Pool.MigrationNotice).
 
-// migrationsChannel carries the announcements of migrations.
-const migrationsChannel = "bulkhead_migrations"
+// MigrationsChannel carries the announcements of migrations.
+const MigrationsChannel = "bulkhead_migrations"
 
 // migrationNotice is how often a running migration announces itself, and
 // lookupPause how long each announcement stops the preparing of lookups: a
@@ -67,7 +64,7 @@ func (p *Pool) AnnounceMigration(ctx context.Context) (end func()) {
 		// serves the migration more slowly.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		_, _ = p.DB.ExecContext(ctx, `SELECT pg_notify($1, $2)`, migrationsChannel, what)
+		_, _ = p.DB.ExecContext(ctx, `SELECT pg_notify($1, $2)`, MigrationsChannel, what)
 	}
 	notify("start")
 	done := make(chan struct{})
@@ -92,38 +89,18 @@ func (p *Pool) AnnounceMigration(ctx context.Context) (end func()) {
 	}
 }
 
-// FollowMigrations listens, until ctx ends, for migrations announced by
-// AnnounceMigration, in this process or another, and pauses prepared
-// lookups while one runs. Behind a transaction pooler nothing is prepared,
-// and it only waits for ctx.
-func (p *Pool) FollowMigrations(ctx context.Context, log *slog.Logger) {
-	if p.cfg.TransactionPooler {
-		<-ctx.Done()
-		return
-	}
-	l := pq.NewListener(p.cfg.ListenDSN, 100*time.Millisecond, 5*time.Second, func(ev pq.ListenerEventType, err error) {
-		if ev == pq.ListenerEventConnectionAttemptFailed && err != nil {
-			log.Warn("migration listener", "error", err)
-		}
-	})
-	defer l.Close()
-	if err := l.Listen(migrationsChannel); err != nil {
-		log.Warn("listen for migrations", "error", err)
-	}
-	for {
-		select {
-		case n := <-l.Notify:
-			// nil after a reconnect: a migration that started meanwhile
-			// says so again within migrationNotice.
-			switch {
-			case n == nil:
-			case n.Extra == "start":
-				p.plans.pause(lookupPause)
-			case n.Extra == "end":
-				p.plans.resume()
-			}
-		case <-ctx.Done():
-			return
-		}
+// MigrationNotice takes an announcement of AnnounceMigration, heard on
+// MigrationsChannel (store.FollowMigrations listens): "start" pauses
+// prepared lookups, "end" resumes them.
+func (p *Pool) MigrationNotice(payload string) {
+	switch payload {
+	case "start":
+		p.plans.pause(lookupPause)
+	case "end":
+		p.plans.resume()
 	}
 }
+
+// TransactionPooler reports whether the pool goes through a transaction
+// pooler (Config.TransactionPooler), where nothing is prepared.
+func (p *Pool) TransactionPooler() bool { return p.cfg.TransactionPooler }

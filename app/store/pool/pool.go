@@ -9,7 +9,7 @@
 //
 // Its API is Open, Pool.Conn and Pool.TenantConn for connections, Begin
 // with TxOptions for transactions, Lookup and InSchema for what a single
-// statement is, and Pool.AnnounceMigration and Pool.FollowMigrations.
+// statement is, and Pool.AnnounceMigration and Pool.MigrationNotice.
 //
 // Invariants, each checked by a test in this package:
 //
@@ -78,8 +78,6 @@ type Config struct {
 	// TransactionPooler says that the DSN goes through a transaction
 	// pooler such as PgBouncer in transaction mode (see connector).
 	TransactionPooler bool
-	// ListenDSN is the connection string for LISTEN (FollowMigrations).
-	ListenDSN string
 }
 
 // Pool is the one connection pool of a process, with its lanes and shares.
@@ -87,7 +85,7 @@ type Pool struct {
 	// DB is the database/sql pool over the wrapped connections.
 	DB     *sqlx.DB
 	cfg    Config
-	plans  *plans  // shared with the connections (see FollowMigrations)
+	plans  *plans  // shared with the connections (see MigrationNotice)
 	lanes  *lanes  // nil without lanes
 	shares *shares // nil without a share
 }

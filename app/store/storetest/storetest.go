@@ -39,6 +39,7 @@ var (
 	mu      sync.Mutex
 	cluster *localpg.Cluster // nil with DATABASE_URL
 	admin   string           // URL of a database to run CREATE DATABASE from
+	direct  string           // admin without PgBouncer in front
 	created []string
 	// stopBouncer stops the PgBouncer this binary started, if any.
 	stopBouncer = func() {}
@@ -63,6 +64,7 @@ func setup() error {
 	if os.Getenv("BULKHEAD_TEST_PGBOUNCER") == "" {
 		return nil
 	}
+	direct = admin
 	through, stop, err := startPgBouncer(admin)
 	if err != nil {
 		return err
@@ -75,7 +77,7 @@ func setup() error {
 
 func setupServer() error {
 	if u := os.Getenv("DATABASE_URL"); u != "" {
-		admin = u
+		admin, direct = u, u
 		return nil
 	}
 	root, err := repoRoot()
@@ -87,6 +89,7 @@ func setupServer() error {
 		return err
 	}
 	admin = cluster.URL("postgres")
+	direct = admin
 	return nil
 }
 
@@ -112,6 +115,12 @@ func teardown() {
 // database is dropped when the test binary ends.
 func URL(tb testing.TB) string {
 	tb.Helper()
+	return withDatabase(admin, newDatabase(tb))
+}
+
+// newDatabase creates an empty database and returns its name.
+func newDatabase(tb testing.TB) string {
+	tb.Helper()
 	if admin == "" {
 		tb.Fatal("storetest: call storetest.Main from TestMain")
 	}
@@ -129,13 +138,31 @@ func URL(tb testing.TB) string {
 	mu.Lock()
 	created = append(created, name)
 	mu.Unlock()
-	return withDatabase(admin, name)
+	return name
 }
 
 // NewDB returns a pool on a new database with the control plane migrated.
 func NewDB(tb testing.TB) *store.DB {
 	tb.Helper()
-	db, err := store.Open(context.Background(), URL(tb), store.Options{})
+	return newDB(tb, false)
+}
+
+// NewListeningDB is NewDB with its LISTEN connection (store.DB.Subscribe)
+// straight to the server also when the pool goes through PgBouncer, as a
+// deployment behind a transaction pooler sets Options.ListenDSN.
+func NewListeningDB(tb testing.TB) *store.DB {
+	tb.Helper()
+	return newDB(tb, true)
+}
+
+func newDB(tb testing.TB, listenDirect bool) *store.DB {
+	tb.Helper()
+	name := newDatabase(tb)
+	var opts store.Options
+	if listenDirect {
+		opts.ListenDSN = withDatabase(direct, name)
+	}
+	db, err := store.Open(context.Background(), withDatabase(admin, name), opts)
 	if err != nil {
 		tb.Fatal(err)
 	}

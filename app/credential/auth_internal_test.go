@@ -1,4 +1,4 @@
-package tenant
+package credential
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/bulkhead-dev/bulkhead/app"
 	"github.com/bulkhead-dev/bulkhead/app/store/storetest"
+	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
 
 // TestAuthCacheBounded: a full token cache drops expired entries first, and
@@ -41,12 +42,13 @@ func TestAuthCacheBounded(t *testing.T) {
 // when its cache entry would have run out.
 func TestCachedTokenExpires(t *testing.T) {
 	ctx := context.Background()
-	svc := NewService(storetest.NewDB(t))
-	if _, _, err := svc.CreateTenant(ctx, NewTenant{ID: "acme"}, "test"); err != nil {
+	tenants := tenant.NewService(storetest.NewDB(t))
+	svc := NewService(tenants)
+	if _, _, err := tenants.CreateTenant(ctx, tenant.NewTenant{ID: "acme"}, "test"); err != nil {
 		t.Fatal(err)
 	}
 	expires := time.Now().Add(2 * time.Second)
-	tok, err := svc.CreateToken(ctx, "acme", "short", &expires, "test")
+	tok, err := tenants.CreateToken(ctx, "acme", "short", &expires, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,11 +93,12 @@ func waitListening(t *testing.T, a *Auth) {
 // database.
 func TestAuthSync(t *testing.T) {
 	ctx := context.Background()
-	svc := NewService(storetest.NewDB(t))
-	if _, _, err := svc.CreateTenant(ctx, NewTenant{ID: "acme"}, "test"); err != nil {
+	tenants := tenant.NewService(storetest.NewDB(t))
+	svc := NewService(tenants)
+	if _, _, err := tenants.CreateTenant(ctx, tenant.NewTenant{ID: "acme"}, "test"); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := svc.CreateToken(ctx, "acme", "cached", nil, "test")
+	tok, err := tenants.CreateToken(ctx, "acme", "cached", nil, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +113,7 @@ func TestAuthSync(t *testing.T) {
 	if _, err := a.Authenticate(ctx, tok.Secret); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.RevokeToken(ctx, "acme", tok.ID.String(), "test"); err != nil {
+	if _, err := tenants.RevokeToken(ctx, "acme", tok.ID.String(), "test"); err != nil {
 		t.Fatal(err)
 	}
 	sctx, stop := context.WithTimeout(ctx, 10*time.Second) // a safety net

@@ -1,4 +1,4 @@
-package tenant
+package credential
 
 import (
 	"context"
@@ -11,6 +11,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/lib/pq"
+
+	"github.com/bulkhead-dev/bulkhead/app/store"
+	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
 
 // changesChannel is the PostgreSQL NOTIFY channel on which triggers in the
@@ -83,7 +86,7 @@ const MaxCachedTokens = 50000
 // Authenticate returns the principal of a bearer token, from the cache when
 // it can. It returns EUNAUTHORIZED for any token that does not work.
 func (a *Auth) Authenticate(ctx context.Context, secret string) (*Principal, error) {
-	if !strings.HasPrefix(secret, TokenPrefix) || len(secret) > 100 {
+	if !strings.HasPrefix(secret, tenant.TokenPrefix) || len(secret) > 100 {
 		return nil, errUnauthorized
 	}
 	hash := sha256.Sum256([]byte(secret))
@@ -236,40 +239,40 @@ func (a *Auth) synced(payload string) {
 	}
 }
 
-// Run listens for tenant changes and writes tokens' last use every few
-// seconds, until ctx ends; then it writes the last uses once more.
+// Run listens for tenant changes, on the process's one LISTEN connection
+// (store.DB.Subscribe), and writes tokens' last use every few seconds,
+// until ctx ends; then it writes the last uses once more.
 func (a *Auth) Run(ctx context.Context) {
-	l := pq.NewListener(a.svc.DB.ListenDSN, 100*time.Millisecond, 5*time.Second, func(ev pq.ListenerEventType, err error) {
-		switch ev {
-		case pq.ListenerEventDisconnected, pq.ListenerEventConnectionAttemptFailed:
+	err := a.svc.DB.Subscribe(ctx, changesChannel, func(e store.Event) {
+		switch e.Kind {
+		case store.Lost:
 			a.setListening(false)
-			if err != nil {
-				a.log.Warn("tenant change listener disconnected; authenticating without cache", "error", err)
+			if e.Err != nil {
+				a.log.Warn("tenant change listener disconnected; authenticating without cache", "error", e.Err)
+			}
+		case store.Reconnected: // anything may have changed
+			a.evict("")
+			go a.sendProbe(ctx)
+		case store.Notified:
+			switch {
+			case e.Payload == a.probe:
+				a.setListening(true)
+			case strings.HasPrefix(e.Payload, "probe:"): // a Sync's, or another instance's
+				a.synced(e.Payload)
+			default:
+				a.evict(e.Payload)
 			}
 		}
 	})
-	defer l.Close()
-	if err := l.Listen(changesChannel); err != nil {
+	if err != nil && ctx.Err() == nil {
 		a.log.Warn("listen for tenant changes", "error", err)
-	} else {
+	} else if err == nil {
 		a.sendProbe(ctx)
 	}
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	for {
 		select {
-		case n := <-l.Notify:
-			switch {
-			case n == nil: // reconnected: anything may have changed
-				a.evict("")
-				a.sendProbe(ctx)
-			case n.Extra == a.probe:
-				a.setListening(true)
-			case strings.HasPrefix(n.Extra, "probe:"): // a Sync's, or another instance's
-				a.synced(n.Extra)
-			default:
-				a.evict(n.Extra)
-			}
 		case <-tick.C:
 			a.flushUsed(ctx)
 		case <-ctx.Done():

@@ -1,10 +1,10 @@
-package tenant_test
+package credential_test
 
 import (
 	"strings"
 	"testing"
 
-	"github.com/bulkhead-dev/bulkhead/app/tenant"
+	"github.com/bulkhead-dev/bulkhead/app/credential"
 )
 
 // TestDescribe checks what the activity feed may show of a credential that
@@ -19,21 +19,21 @@ func TestDescribe(t *testing.T) {
 		name, raw, kind, prefix, issuer string
 		expired                         bool
 	}{
-		{"Token", token, tenant.CredentialToken, "bh_AbCdEfGh", "", false},
-		{"ShortTokenHasNoPrefix", "bh_AbCdEfGh12", tenant.CredentialToken, "", "", false},
-		{"OddCharactersNoPrefix", "bh_AbC<>EfGh" + strings.Repeat("s", 35), tenant.CredentialToken, "", "", false},
-		{"JWT", jwt, tenant.CredentialJWT, "", "https://idp.example", true},
+		{"Token", token, credential.CredentialToken, "bh_AbCdEfGh", "", false},
+		{"ShortTokenHasNoPrefix", "bh_AbCdEfGh12", credential.CredentialToken, "", "", false},
+		{"OddCharactersNoPrefix", "bh_AbC<>EfGh" + strings.Repeat("s", 35), credential.CredentialToken, "", "", false},
+		{"JWT", jwt, credential.CredentialJWT, "", "https://idp.example", true},
 		{"Password", "hunter2", "", "", "", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			p := tenant.Describe(tt.raw)
+			p := credential.Describe(tt.raw)
 			if p.Kind != tt.kind || p.Prefix != tt.prefix || p.Issuer != tt.issuer || p.Expired != tt.expired {
 				t.Errorf("Describe = %+v", p)
 			}
-			if tt.kind == tenant.CredentialToken && len(p.Hash) != 32 {
+			if tt.kind == credential.CredentialToken && len(p.Hash) != 32 {
 				t.Errorf("a token's hash has %d bytes", len(p.Hash))
 			}
-			if tt.kind == tenant.CredentialJWT && p.TenantID != "acme" {
+			if tt.kind == credential.CredentialJWT && p.TenantID != "acme" {
 				t.Errorf("tenant claim %q", p.TenantID)
 			}
 		})

@@ -1,4 +1,4 @@
-package tenant
+package credential
 
 import (
 	"context"
@@ -11,9 +11,11 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
 
 	"github.com/bulkhead-dev/bulkhead/app"
 	"github.com/bulkhead-dev/bulkhead/app/store"
+	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
 
 // Kinds of credential a Principal authenticated with.
@@ -96,32 +98,19 @@ func (v *verifier) keyfunc(t *jwt.Token) (any, error) {
 // loadCreds reads a tenant, its permissions and its issuers. It returns the
 // usual EUNAUTHORIZED for an unknown tenant or one being deleted.
 func (s *Service) loadCreds(ctx context.Context, tenantID string) (*tenantCreds, error) {
-	conn, err := s.DB.Conn(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
 	var row struct {
-		Tenant
-		Permissions
-		Flags
+		tenant.Tenant
+		tenant.Permissions
+		tenant.Flags
 		Extensions []byte `db:"extensions"`
 	}
 	const q = `
 		SELECT t.id, t.name, t.plan, t.status, t.isolation, t.trial_ends_at, t.schema_version, t.created_at, t.updated_at,
 			p.can_create, p.can_read, p.can_update, p.can_delete, p.can_list,
 			p.max_users, p.max_groups, p.requests_per_minute, p.burst, p.bulk_enabled,
-			p.soft_delete, p.require_if_match, p.strict_schemas, p.replace_no_target, ` + extensionsColumn + `
+			p.soft_delete, p.require_if_match, p.strict_schemas, p.replace_no_target, ` + tenant.ExtensionsColumn + `
 		FROM control.tenants t JOIN control.tenant_permissions p ON p.tenant_id = t.id
 		WHERE t.id = $1 AND t.status <> 'deleting'`
-	err = conn.GetContext(ctx, &row, q, tenantID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errUnauthorized
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load tenant %q: %w", tenantID, store.Unavailable(err))
-	}
-	c := &tenantCreds{base: Principal{Tenant: row.Tenant, Permissions: row.Permissions, Flags: row.Flags, Types: resourceTypes(row.Extensions)}}
 	var issuers []struct {
 		ID       uuid.UUID `db:"id"`
 		Issuer   string    `db:"issuer"`
@@ -130,9 +119,22 @@ func (s *Service) loadCreds(ctx context.Context, tenantID string) (*tenantCreds,
 		Key      []byte    `db:"key_material"`
 	}
 	const qi = `SELECT id, issuer, audience, algorithm, key_material FROM control.jwt_issuers WHERE tenant_id = $1`
-	if err := conn.SelectContext(ctx, &issuers, qi, tenantID); err != nil {
-		return nil, fmt.Errorf("load issuers of %q: %w", tenantID, store.Unavailable(err))
+	err := s.DB.Control(ctx, func(c sqlx.QueryerContext) error {
+		if err := sqlx.GetContext(ctx, c, &row, q, tenantID); err != nil {
+			return err
+		}
+		if err := sqlx.SelectContext(ctx, c, &issuers, qi, tenantID); err != nil {
+			return fmt.Errorf("load issuers of %q: %w", tenantID, store.Unavailable(err))
+		}
+		return nil
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errUnauthorized
 	}
+	if err != nil {
+		return nil, fmt.Errorf("load tenant %q: %w", tenantID, store.Unavailable(err))
+	}
+	c := &tenantCreds{base: Principal{Tenant: row.Tenant, Permissions: row.Permissions, Flags: row.Flags, Types: tenant.ResourceTypesOf(row.Extensions)}}
 	for _, is := range issuers {
 		keys, _, err := parseKeys(is.Alg, is.Key)
 		if err != nil { // checked when added; a row edited by hand since
@@ -199,7 +201,7 @@ func (s *scopeClaim) UnmarshalJSON(b []byte) error {
 
 // narrow keeps the operations both the tenant's permissions and the scopes
 // allow.
-func narrow(p Permissions, scopes []string) Permissions {
+func narrow(p tenant.Permissions, scopes []string) tenant.Permissions {
 	has := map[string]bool{}
 	for _, s := range scopes {
 		has[s] = true
@@ -378,7 +380,7 @@ type Credentials struct {
 // FindCredentials returns the credentials the tenant accepts under the
 // deployment's modes. It returns ENOTFOUND for an unknown tenant.
 func (s *Service) FindCredentials(ctx context.Context, tenantID string, m TenancyModes) (*Credentials, error) {
-	if _, err := s.FindTenant(ctx, tenantID); err != nil {
+	if _, err := s.Tenants.FindTenant(ctx, tenantID); err != nil {
 		return nil, err
 	}
 	var tok struct {

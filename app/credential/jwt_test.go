@@ -1,4 +1,4 @@
-package tenant_test
+package credential_test
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/bulkhead-dev/bulkhead/app"
+	"github.com/bulkhead-dev/bulkhead/app/credential"
 	"github.com/bulkhead-dev/bulkhead/app/store/storetest"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
@@ -31,6 +32,7 @@ func pemOf(t testing.TB, typ string, der []byte) []byte {
 func TestAddIssuer(t *testing.T) {
 	db := storetest.NewDB(t)
 	s := tenant.NewService(db)
+	cs := credential.NewService(s)
 	ctx := context.Background()
 	if _, _, err := s.CreateTenant(ctx, tenant.NewTenant{ID: "acme"}, "test"); err != nil {
 		t.Fatal(err)
@@ -69,31 +71,31 @@ func TestAddIssuer(t *testing.T) {
 		key     []byte
 		summary string // "" when refused
 	}{
-		{"RSA PKIX", tenant.AlgRS256, pkix256(&rsaKey.PublicKey), "RSA 2048-bit public key"},
-		{"RSA PKCS1", tenant.AlgRS256, pemOf(t, "RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(&rsaKey.PublicKey)), "RSA 2048-bit public key"},
-		{"certificate", tenant.AlgRS256, pemOf(t, "CERTIFICATE", certDER), "RSA 2048-bit public key"},
-		{"two PEM keys", tenant.AlgRS256, append(pkix256(&rsaKey.PublicKey), pemOf(t, "CERTIFICATE", certDER)...), "2 RSA public keys"},
-		{"RSA JWKS", tenant.AlgRS256, jwks(rsaJWK, encKey, ecJWK), "RSA 2048-bit public key (kid r1)"},
-		{"EC PEM", tenant.AlgES256, pkix256(&ecKey.PublicKey), "EC P-256 public key"},
-		{"EC JWKS", tenant.AlgES256, jwks(rsaJWK, ecJWK), "EC P-256 public key (kid e1)"},
-		{"single JWK", tenant.AlgES256, single, "EC P-256 public key (kid e1)"},
-		{"HS256", tenant.AlgHS256, []byte("0123456789abcdef0123456789abcdef"), "shared secret, 32 bytes"},
-		{"ErrShortSecret", tenant.AlgHS256, []byte("0123456789abcdef0123456789abcde"), ""},
-		{"ErrPEMAsSecret", tenant.AlgHS256, pkix256(&rsaKey.PublicKey), ""},
-		{"ErrJWKSAsSecret", tenant.AlgHS256, jwks(rsaJWK, rsaJWK, rsaJWK), ""},
-		{"ErrPrivateKey", tenant.AlgRS256, pemOf(t, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rsaKey)), ""},
-		{"ErrPrivateJWK", tenant.AlgES256, jwks(withD), ""},
-		{"ErrShortRSA", tenant.AlgRS256, pkix256(&smallRSA.PublicKey), ""},
-		{"ErrRSAForES256", tenant.AlgES256, pkix256(&rsaKey.PublicKey), ""},
-		{"ErrECForRS256", tenant.AlgRS256, pkix256(&ecKey.PublicKey), ""},
-		{"ErrP384", tenant.AlgES256, pkix256(&p384.PublicKey), ""},
-		{"ErrNoUsableJWK", tenant.AlgRS256, jwks(ecJWK, encKey), ""},
-		{"ErrGarbage", tenant.AlgRS256, []byte("not a key"), ""},
+		{"RSA PKIX", credential.AlgRS256, pkix256(&rsaKey.PublicKey), "RSA 2048-bit public key"},
+		{"RSA PKCS1", credential.AlgRS256, pemOf(t, "RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(&rsaKey.PublicKey)), "RSA 2048-bit public key"},
+		{"certificate", credential.AlgRS256, pemOf(t, "CERTIFICATE", certDER), "RSA 2048-bit public key"},
+		{"two PEM keys", credential.AlgRS256, append(pkix256(&rsaKey.PublicKey), pemOf(t, "CERTIFICATE", certDER)...), "2 RSA public keys"},
+		{"RSA JWKS", credential.AlgRS256, jwks(rsaJWK, encKey, ecJWK), "RSA 2048-bit public key (kid r1)"},
+		{"EC PEM", credential.AlgES256, pkix256(&ecKey.PublicKey), "EC P-256 public key"},
+		{"EC JWKS", credential.AlgES256, jwks(rsaJWK, ecJWK), "EC P-256 public key (kid e1)"},
+		{"single JWK", credential.AlgES256, single, "EC P-256 public key (kid e1)"},
+		{"HS256", credential.AlgHS256, []byte("0123456789abcdef0123456789abcdef"), "shared secret, 32 bytes"},
+		{"ErrShortSecret", credential.AlgHS256, []byte("0123456789abcdef0123456789abcde"), ""},
+		{"ErrPEMAsSecret", credential.AlgHS256, pkix256(&rsaKey.PublicKey), ""},
+		{"ErrJWKSAsSecret", credential.AlgHS256, jwks(rsaJWK, rsaJWK, rsaJWK), ""},
+		{"ErrPrivateKey", credential.AlgRS256, pemOf(t, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rsaKey)), ""},
+		{"ErrPrivateJWK", credential.AlgES256, jwks(withD), ""},
+		{"ErrShortRSA", credential.AlgRS256, pkix256(&smallRSA.PublicKey), ""},
+		{"ErrRSAForES256", credential.AlgES256, pkix256(&rsaKey.PublicKey), ""},
+		{"ErrECForRS256", credential.AlgRS256, pkix256(&ecKey.PublicKey), ""},
+		{"ErrP384", credential.AlgES256, pkix256(&p384.PublicKey), ""},
+		{"ErrNoUsableJWK", credential.AlgRS256, jwks(ecJWK, encKey), ""},
+		{"ErrGarbage", credential.AlgRS256, []byte("not a key"), ""},
 		{"ErrUnknownAlg", "none", []byte("0123456789abcdef0123456789abcdef"), ""},
-		{"ErrPEMThenGarbage", tenant.AlgRS256, append(pkix256(&rsaKey.PublicKey), "trailing"...), ""},
+		{"ErrPEMThenGarbage", credential.AlgRS256, append(pkix256(&rsaKey.PublicKey), "trailing"...), ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			is, err := s.AddIssuer(ctx, "acme", tenant.NewIssuer{Issuer: "https://" + tt.name, Algorithm: tt.alg, Key: tt.key}, "test")
+			is, err := cs.AddIssuer(ctx, "acme", credential.NewIssuer{Issuer: "https://" + tt.name, Algorithm: tt.alg, Key: tt.key}, "test")
 			if tt.summary == "" {
 				if app.ErrorCode(err) != app.EINVALID {
 					t.Fatalf("err = %v, want EINVALID", err)
@@ -110,29 +112,29 @@ func TestAddIssuer(t *testing.T) {
 	}
 
 	t.Run("ErrUnknownTenant", func(t *testing.T) {
-		_, err := s.AddIssuer(ctx, "nosuch", tenant.NewIssuer{Issuer: "i", Algorithm: tenant.AlgHS256, Key: []byte("0123456789abcdef0123456789abcdef")}, "test")
+		_, err := cs.AddIssuer(ctx, "nosuch", credential.NewIssuer{Issuer: "i", Algorithm: credential.AlgHS256, Key: []byte("0123456789abcdef0123456789abcdef")}, "test")
 		if app.ErrorCode(err) != app.ENOTFOUND {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("ErrEmptyIssuer", func(t *testing.T) {
-		_, err := s.AddIssuer(ctx, "acme", tenant.NewIssuer{Issuer: " ", Algorithm: tenant.AlgHS256, Key: []byte("0123456789abcdef0123456789abcdef")}, "test")
+		_, err := cs.AddIssuer(ctx, "acme", credential.NewIssuer{Issuer: " ", Algorithm: credential.AlgHS256, Key: []byte("0123456789abcdef0123456789abcdef")}, "test")
 		if app.ErrorCode(err) != app.EINVALID {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("RemoveOnlyOwn", func(t *testing.T) {
-		list, err := s.FindIssuers(ctx, "acme")
+		list, err := cs.FindIssuers(ctx, "acme")
 		if err != nil || len(list) == 0 {
 			t.Fatalf("%d issuers, %v", len(list), err)
 		}
-		if err := s.RemoveIssuer(ctx, "globex", list[0].ID.String(), "test"); app.ErrorCode(err) != app.ENOTFOUND {
+		if err := cs.RemoveIssuer(ctx, "globex", list[0].ID.String(), "test"); app.ErrorCode(err) != app.ENOTFOUND {
 			t.Fatalf("removing another tenant's issuer: %v", err)
 		}
-		if err := s.RemoveIssuer(ctx, "acme", "not-a-uuid", "test"); app.ErrorCode(err) != app.ENOTFOUND {
+		if err := cs.RemoveIssuer(ctx, "acme", "not-a-uuid", "test"); app.ErrorCode(err) != app.ENOTFOUND {
 			t.Fatalf("removing a malformed id: %v", err)
 		}
-		if err := s.RemoveIssuer(ctx, "acme", list[0].ID.String(), "test"); err != nil {
+		if err := cs.RemoveIssuer(ctx, "acme", list[0].ID.String(), "test"); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -141,6 +143,7 @@ func TestAddIssuer(t *testing.T) {
 func TestFindCredentials(t *testing.T) {
 	db := storetest.NewDB(t)
 	s := tenant.NewService(db)
+	cs := credential.NewService(s)
 	ctx := context.Background()
 	_, tok, err := s.CreateTenant(ctx, tenant.NewTenant{ID: "acme"}, "test")
 	if err != nil {
@@ -156,11 +159,11 @@ func TestFindCredentials(t *testing.T) {
 	if _, err := db.ExecContext(ctx, `UPDATE control.tokens SET last_used_at = now() WHERE id = $1`, tok.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AddIssuer(ctx, "acme", tenant.NewIssuer{Issuer: "https://idp", Algorithm: tenant.AlgHS256, Key: []byte("0123456789abcdef0123456789abcdef")}, "test"); err != nil {
+	if _, err := cs.AddIssuer(ctx, "acme", credential.NewIssuer{Issuer: "https://idp", Algorithm: credential.AlgHS256, Key: []byte("0123456789abcdef0123456789abcdef")}, "test"); err != nil {
 		t.Fatal(err)
 	}
-	modes := tenant.TenancyModes{BaseURL: "https://scim.example.com", TenantDomain: "t.example.com", Gateway: true}
-	c, err := s.FindCredentials(ctx, "acme", modes)
+	modes := credential.TenancyModes{BaseURL: "https://scim.example.com", TenantDomain: "t.example.com", Gateway: true}
+	c, err := cs.FindCredentials(ctx, "acme", modes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,11 +174,11 @@ func TestFindCredentials(t *testing.T) {
 		b, _ := json.Marshal(c)
 		t.Fatalf("credentials = %s", b)
 	}
-	c, err = s.FindCredentials(ctx, "acme", tenant.TenancyModes{BaseURL: "http://127.0.0.1:8080"})
+	c, err = cs.FindCredentials(ctx, "acme", credential.TenancyModes{BaseURL: "http://127.0.0.1:8080"})
 	if err != nil || c.Subdomain || c.Gateway || c.SubdomainURL != "" || len(c.JWTAudiences) != 1 {
 		t.Fatalf("credentials without modes = %+v, %v", c, err)
 	}
-	if _, err := s.FindCredentials(ctx, "nosuch", modes); app.ErrorCode(err) != app.ENOTFOUND {
+	if _, err := cs.FindCredentials(ctx, "nosuch", modes); app.ErrorCode(err) != app.ENOTFOUND {
 		t.Fatalf("unknown tenant: %v", err)
 	}
 }
@@ -186,13 +189,14 @@ func TestFindCredentials(t *testing.T) {
 func BenchmarkAuthenticateJWT(b *testing.B) {
 	db := storetest.NewDB(b)
 	s := tenant.NewService(db)
+	cs := credential.NewService(s)
 	ctx := context.Background()
 	if _, _, err := s.CreateTenant(ctx, tenant.NewTenant{ID: "acme"}, "test"); err != nil {
 		b.Fatal(err)
 	}
 	key, _ := rsa.GenerateKey(rand.Reader, 2048)
 	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	if _, err := s.AddIssuer(ctx, "acme", tenant.NewIssuer{Issuer: "https://idp", Algorithm: tenant.AlgRS256, Key: pemOf(b, "PUBLIC KEY", der)}, "test"); err != nil {
+	if _, err := cs.AddIssuer(ctx, "acme", credential.NewIssuer{Issuer: "https://idp", Algorithm: credential.AlgRS256, Key: pemOf(b, "PUBLIC KEY", der)}, "test"); err != nil {
 		b.Fatal(err)
 	}
 	aud := "https://scim.example.com/tenants/acme/scim/v2"
@@ -200,16 +204,16 @@ func BenchmarkAuthenticateJWT(b *testing.B) {
 		"iss": "https://idp", "aud": aud, "exp": time.Now().Add(time.Hour).Unix(), "tenant_id": "acme", "scope": "scim:read",
 	}).SignedString(key)
 	audiences := func(string) []string { return []string{aud} }
-	run := func(b *testing.B, a *tenant.Auth) {
+	run := func(b *testing.B, a *credential.Auth) {
 		for b.Loop() {
 			if _, err := a.AuthenticateJWT(ctx, tok, audiences); err != nil {
 				b.Fatal(err)
 			}
 		}
 	}
-	b.Run("database", func(b *testing.B) { run(b, tenant.NewAuth(s, slog.New(slog.DiscardHandler))) })
+	b.Run("database", func(b *testing.B) { run(b, credential.NewAuth(cs, slog.New(slog.DiscardHandler))) })
 	b.Run("cached", func(b *testing.B) {
-		a := tenant.NewAuth(s, slog.New(slog.DiscardHandler))
+		a := credential.NewAuth(cs, slog.New(slog.DiscardHandler))
 		rctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		go a.Run(rctx)

@@ -1,4 +1,4 @@
-package tenant
+package credential
 
 import (
 	"bytes"
@@ -23,6 +23,7 @@ import (
 	"github.com/bulkhead-dev/bulkhead/app"
 	"github.com/bulkhead-dev/bulkhead/app/audit"
 	"github.com/bulkhead-dev/bulkhead/app/store"
+	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
 
 // Signing algorithms a JWT issuer may be registered with. Each issuer has
@@ -288,7 +289,7 @@ func (s *Service) AddIssuer(ctx context.Context, tenantID string, ni NewIssuer, 
 	}
 	var is Issuer
 	err = s.DB.Transact(ctx, func(tx *sqlx.Tx) error {
-		if err := requireTenant(ctx, tx, tenantID); err != nil {
+		if err := tenant.RequireTenant(ctx, tx, tenantID); err != nil {
 			return err
 		}
 		const q = `
@@ -323,7 +324,7 @@ func (s *Service) FindIssuers(ctx context.Context, tenantID string) ([]*Issuer, 
 // tenant, and when the tenant has no such issuer.
 func (s *Service) RemoveIssuer(ctx context.Context, tenantID, issuerID, actor string) error {
 	return s.DB.Transact(ctx, func(tx *sqlx.Tx) error {
-		if err := requireTenant(ctx, tx, tenantID); err != nil {
+		if err := tenant.RequireTenant(ctx, tx, tenantID); err != nil {
 			return err
 		}
 		id, err := uuid.Parse(issuerID)

@@ -1,0 +1,193 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/bulkhead-dev/bulkhead/app"
+	"github.com/bulkhead-dev/bulkhead/app/store"
+	"github.com/bulkhead-dev/bulkhead/app/store/storetest"
+	"github.com/bulkhead-dev/bulkhead/app/tenant"
+)
+
+// forbidden are the names, by import path, through which code could reach
+// the database other than through store.DB: a raw pool or connection, or
+// a listener of its own.
+var forbidden = map[string][]string{
+	"database/sql":                               {"DB", "Conn", "Open", "OpenDB"},
+	"github.com/jmoiron/sqlx":                    {"DB", "Conn", "Open", "OpenDB", "Connect", "ConnectContext", "MustOpen", "MustConnect", "NewDb"},
+	"github.com/lib/pq":                          {"NewConnector", "NewConnectorConfig", "NewListener", "NewDialListener", "Listener"},
+	"github.com/bulkhead-dev/bulkhead/app/store": {"Scope"}, // only as a composite literal, see below
+}
+
+// sessionSettings are the settings that choose whose tables a statement
+// reaches: only package store sets them.
+var sessionSettings = regexp.MustCompile(`(?i)search_path|\bSET\s+(LOCAL\s+|SESSION\s+)?ROLE\s*[^=\s]|\bRESET\s+ROLE\b`)
+
+// TestTheDoor fails when a package outside app/store could reach tenant
+// tables another way than store.InTenant: holding a raw pool or connection
+// (database/sql, sqlx, lib/pq's connectors and listeners), setting the
+// search_path or role itself, or building a store.Scope by hand instead of
+// taking the tenant's (store.ScopeOf), which would drop a strict tenant's
+// role. It reads every non-test Go file of the module outside app/store.
+func TestTheDoor(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files int
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		if d.IsDir() {
+			if rel == filepath.Join("app", "store") || rel != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" || d.Name() == "node_modules") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		files++
+		for _, v := range doorViolations(t, path) {
+			t.Errorf("%s: %s", rel, v)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files < 50 {
+		t.Fatalf("read %d Go files under %s; the walk missed the module", files, root)
+	}
+}
+
+func doorViolations(t *testing.T, path string) []string {
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]string{} // local name -> import path
+	for _, im := range f.Imports {
+		p, _ := strconv.Unquote(im.Path.Value)
+		if _, ok := forbidden[p]; !ok {
+			continue
+		}
+		name := p[strings.LastIndex(p, "/")+1:]
+		if im.Name != nil {
+			name = im.Name.Name
+		}
+		names[name] = p
+	}
+	var out []string
+	at := func(n ast.Node) string { p := fset.Position(n.Pos()); return fmt.Sprintf("%d:%d", p.Line, p.Column) }
+	ast.Inspect(f, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.CompositeLit:
+			if sel, ok := n.Type.(*ast.SelectorExpr); ok && sel.Sel.Name == "Scope" {
+				if id, ok := sel.X.(*ast.Ident); ok && strings.HasSuffix(names[id.Name], "/app/store") {
+					out = append(out, at(n)+": store.Scope built by hand; take the tenant's (Tenant.Scope, store.LookupScope)")
+				}
+			}
+		case *ast.SelectorExpr:
+			id, ok := n.X.(*ast.Ident)
+			if !ok || strings.HasSuffix(names[id.Name], "/app/store") {
+				return true
+			}
+			for _, name := range forbidden[names[id.Name]] {
+				if n.Sel.Name == name {
+					out = append(out, at(n)+": uses "+names[id.Name]+"."+name+"; reach the database through store.DB")
+				}
+			}
+		case *ast.BasicLit:
+			if n.Kind == token.STRING && sessionSettings.MatchString(n.Value) {
+				out = append(out, at(n)+": sets the search_path or role; only package store does (store.InTenant)")
+			}
+		}
+		return true
+	})
+	return out
+}
+
+// TestControlHandleCannotReachTenantTables: a statement through the
+// control plane's handle, DB's own methods or Transact, runs outside every
+// tenant's schema, so a tenant table named plainly does not exist there,
+// while the same statement through InTenant finds it.
+func TestControlHandleCannotReachTenantTables(t *testing.T) {
+	db := storetest.NewDB(t)
+	ctx := context.Background()
+	tn := createTenants(t, tenant.NewService(db), 1, false)[0]
+	const q = `SELECT count(*) FROM users`
+	var n int
+	for _, tt := range []struct {
+		name string
+		run  func() error
+	}{
+		{"GetContext", func() error { return db.GetContext(ctx, &n, q) }},
+		{"Transact", func() error {
+			return db.Transact(ctx, func(tx *sqlx.Tx) error { return tx.GetContext(ctx, &n, q) })
+		}},
+		{"Control", func() error {
+			return db.Control(ctx, func(c sqlx.QueryerContext) error { return sqlx.GetContext(ctx, c, &n, q) })
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var pqErr *pq.Error
+			if err := tt.run(); !errors.As(err, &pqErr) || pqErr.Code != "42P01" {
+				t.Fatalf("a tenant table through the control handle: %v, want undefined_table (42P01)", err)
+			}
+		})
+	}
+	if err := db.InTenant(ctx, tn.Scope(), func(tx *sqlx.Tx) error { return tx.GetContext(ctx, &n, q) }); err != nil {
+		t.Fatalf("the same statement in the tenant: %v", err)
+	}
+}
+
+// TestLookupScope: the scope looked up by id puts a strict tenant under its
+// role, as Tenant.Scope does, so that it cannot read the control plane;
+// only the named exception, Owner, runs without it; an unknown tenant is
+// not found.
+func TestLookupScope(t *testing.T) {
+	db := storetest.NewDB(t)
+	ctx := context.Background()
+	if _, _, err := tenant.NewService(db).CreateTenant(ctx, tenant.NewTenant{ID: "locked", Strict: true}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := db.LookupScope(ctx, "locked")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readControl := func(sc store.Scope) error {
+		return db.InTenant(ctx, sc, func(tx *sqlx.Tx) error {
+			var n int
+			return tx.GetContext(ctx, &n, `SELECT count(*) FROM control.tokens`)
+		})
+	}
+	var pqErr *pq.Error
+	if err := readControl(sc); !errors.As(err, &pqErr) || pqErr.Code != "42501" {
+		t.Fatalf("strict tenant by id reading control.tokens: %v, want permission denied (42501)", err)
+	}
+	sc.Owner = true
+	if err := readControl(sc); err != nil {
+		t.Fatalf("as the owner: %v", err)
+	}
+	if _, err := db.LookupScope(ctx, "nosuch"); app.ErrorCode(err) != app.ENOTFOUND {
+		t.Fatalf("unknown tenant: %v, want ENOTFOUND", err)
+	}
+}
