@@ -31,17 +31,62 @@ func (s *Service) Create(ctx context.Context, c Caller, rt *scim.ResourceType, b
 		return nil, err
 	}
 	var r *scim.Resource
-	err = s.db.InTenant(ctx, p.Tenant.Scope(), func(tx *sqlx.Tx) error {
-		if r, err = scim.CreateResource(ctx, tx, rt, attrs, quota(p.Permissions, rt)); err != nil {
-			return err
-		}
-		if err := c.record(ctx, tx, rt, "create", r.ID, outcomeSuccess); err != nil {
-			return err
-		}
-		r, err = scim.FindResource(ctx, tx, rt, r.ID, true)
+	err = s.db.InTenant(ctx, p.Tenant.Scope(), func(tx *sqlx.Tx) (err error) {
+		r, err = c.create(ctx, tx, rt, attrs)
 		return err
 	})
 	return r, err
+}
+
+// The writes' work inside a transaction, after the checks that need none:
+// Create, Replace, Patch and Delete run one in a transaction of its own,
+// Bulk runs its operations' in one (see runBulk).
+
+// create stores attrs, normalized by rt, as a new resource.
+func (c Caller) create(ctx context.Context, tx *sqlx.Tx, rt *scim.ResourceType, attrs map[string]any) (*scim.Resource, error) {
+	r, err := scim.CreateResource(ctx, tx, rt, attrs, quota(c.Principal.Permissions, rt))
+	if err != nil {
+		return nil, err
+	}
+	if err := c.record(ctx, tx, rt, "create", r.ID, outcomeSuccess); err != nil {
+		return nil, err
+	}
+	return scim.FindResource(ctx, tx, rt, r.ID, true)
+}
+
+// replace replaces the resource with the given id by attrs.
+func (c Caller) replace(ctx context.Context, tx *sqlx.Tx, rt *scim.ResourceType, id string, version int64, attrs map[string]any) (*scim.Resource, error) {
+	if _, err := scim.ReplaceResource(ctx, tx, rt, id, version, attrs); err != nil {
+		return nil, err
+	}
+	if err := c.record(ctx, tx, rt, "replace", id, outcomeSuccess); err != nil {
+		return nil, err
+	}
+	return scim.FindResource(ctx, tx, rt, id, true)
+}
+
+// patch applies ops to the resource with the given id (see Patch).
+func (c Caller) patch(ctx context.Context, tx *sqlx.Tx, rt *scim.ResourceType, id string, version int64, ops []scim.PatchOp, members bool) (*scim.Resource, error) {
+	r, changed, err := scim.PatchResource(ctx, tx, rt, id, version, ops)
+	if err != nil {
+		return nil, err
+	}
+	outcome := outcomeSuccess
+	if !changed {
+		outcome = outcomeUnchanged
+	}
+	if err := c.record(ctx, tx, rt, "patch", id, outcome); err != nil || !members {
+		return r, err
+	}
+	return scim.FindResource(ctx, tx, rt, id, true)
+}
+
+// delete deletes the resource with the given id.
+func (c Caller) delete(ctx context.Context, tx *sqlx.Tx, rt *scim.ResourceType, id string, version int64) error {
+	if err := scim.DeleteResource(ctx, tx, rt, id, version); err != nil {
+		return err
+	}
+	return c.record(ctx, tx, rt, "delete", id, outcomeSuccess)
 }
 
 // Replace replaces the resource with the given id by a SCIM body (PUT). It
@@ -58,14 +103,8 @@ func (s *Service) Replace(ctx context.Context, c Caller, rt *scim.ResourceType, 
 		return nil, err
 	}
 	var r *scim.Resource
-	err = s.db.InTenant(ctx, p.Tenant.Scope(), func(tx *sqlx.Tx) error {
-		if _, err := scim.ReplaceResource(ctx, tx, rt, id, version, attrs); err != nil {
-			return err
-		}
-		if err := c.record(ctx, tx, rt, "replace", id, outcomeSuccess); err != nil {
-			return err
-		}
-		r, err = scim.FindResource(ctx, tx, rt, id, true)
+	err = s.db.InTenant(ctx, p.Tenant.Scope(), func(tx *sqlx.Tx) (err error) {
+		r, err = c.replace(ctx, tx, rt, id, version, attrs)
 		return err
 	})
 	return r, err
@@ -88,19 +127,8 @@ func (s *Service) Patch(ctx context.Context, c Caller, rt *scim.ResourceType, id
 		return nil, err
 	}
 	var r *scim.Resource
-	err = s.db.InTenant(ctx, p.Tenant.Scope(), func(tx *sqlx.Tx) error {
-		var changed bool
-		if r, changed, err = scim.PatchResource(ctx, tx, rt, id, version, ops); err != nil {
-			return err
-		}
-		outcome := outcomeSuccess
-		if !changed {
-			outcome = outcomeUnchanged
-		}
-		if err := c.record(ctx, tx, rt, "patch", id, outcome); err != nil || !members {
-			return err
-		}
-		r, err = scim.FindResource(ctx, tx, rt, id, true)
+	err = s.db.InTenant(ctx, p.Tenant.Scope(), func(tx *sqlx.Tx) (err error) {
+		r, err = c.patch(ctx, tx, rt, id, version, ops, members)
 		return err
 	})
 	return r, err
@@ -115,9 +143,6 @@ func (s *Service) Delete(ctx context.Context, c Caller, rt *scim.ResourceType, i
 	}
 	rt = p.Types.Of(rt)
 	return s.db.InTenant(ctx, p.Tenant.Scope(), func(tx *sqlx.Tx) error {
-		if err := scim.DeleteResource(ctx, tx, rt, id, version); err != nil {
-			return err
-		}
-		return c.record(ctx, tx, rt, "delete", id, outcomeSuccess)
+		return c.delete(ctx, tx, rt, id, version)
 	})
 }
