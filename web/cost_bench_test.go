@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -40,8 +39,7 @@ import (
 // creates and Bulk. The HTTP clients run in a process of their own (this
 // test binary again, see loadClient), so that the CPU time of this
 // process, which serves, is the server's alone: a change in Bulkhead's own
-// cost shows in it even when the machine is noisy. PostgreSQL's CPU time
-// is read from /proc too when the cluster runs on this machine. The server
+// cost shows in it even when the machine is noisy. The server
 // is set up as serve sets it up: a buffered JSON request log (to
 // /dev/null), usage metering and the activity feed.
 //
@@ -97,7 +95,6 @@ func BenchmarkRequestCost(b *testing.B) {
 	defer func() { hs.Close(); stop(); wait(); bg.Wait() }()
 	syncWith(b, srv)
 
-	pgCPU := postgresCPU(ctx, db)
 	var gets []loadRequest
 	for t := 1; t <= tenants; t++ {
 		for i := 1; i <= users; i++ {
@@ -115,9 +112,9 @@ func BenchmarkRequestCost(b *testing.B) {
 	// the server and PostgreSQL spent meanwhile.
 	run := func(spec loadSpec, want int) costResult {
 		spec.URL, spec.Want = hs.URL, want
-		cpu0, pg0 := processCPU(), pgCPU()
+		cpu0 := processCPU()
 		res, err := runLoadClient(spec)
-		cpu1, pg1 := processCPU(), pgCPU()
+		cpu1 := processCPU()
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -126,26 +123,14 @@ func BenchmarkRequestCost(b *testing.B) {
 		}
 		n := float64(max(res.Count, 1))
 		return costResult{rate: float64(res.Count) / res.Seconds, med: res.Med, p99: res.P99, count: res.Count,
-			goCPU: time.Duration(float64(cpu1-cpu0) / n), pgCPU: time.Duration(float64(pg1-pg0) / n)}
+			goCPU: time.Duration(float64(cpu1-cpu0) / n)}
 	}
 	pgb := func(script string) costResult {
-		pg0 := pgCPU()
 		tps, count, err := pgbenchRun(dsn, script, conc, window)
-		// Its backends' time moves to the postmaster's children's once
-		// they have ended: a reading meanwhile would miss it.
-		for range 100 {
-			var n int
-			if err := db.GetContext(ctx, &n, `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgbench'`); err != nil || n == 0 {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		time.Sleep(50 * time.Millisecond) // and the postmaster has reaped them
-		pg1 := pgCPU()
 		if err != nil {
 			b.Fatal(err)
 		}
-		return costResult{rate: tps, count: count, pgCPU: time.Duration(float64(pg1-pg0) / float64(max(count, 1)))}
+		return costResult{rate: tps, count: count}
 	}
 	pick := `\set t random(1, ` + strconv.Itoa(tenants) + `)` + "\n" + `\set i random(1, ` + strconv.Itoa(users) + `)` + "\n"
 	minimal := pick + "BEGIN;\nSET LOCAL search_path TO tenant_s:t;\nSELECT data FROM users WHERE id = md5('u' || :i)::uuid;\nCOMMIT;\n"
@@ -174,10 +159,10 @@ func BenchmarkRequestCost(b *testing.B) {
 	}
 	get, pgMin, pgSame := medianCost(results[0]), medianCost(results[1]), medianCost(results[2])
 	fmt.Fprintf(out, "\nGET /Users/{id} against pgbench (simple protocol), %d clients each, %d rounds of %s in turns, medians of the rounds:\n\n"+
-		"| | requests/s | median | p99 | Go CPU per request | PostgreSQL CPU per request |\n|---|---:|---:|---:|---:|---:|\n", conc, rounds, window)
-	fmt.Fprintf(out, "| Bulkhead GET /Users/{id} | %.0f | %.2f ms | %.2f ms | %s | %s |\n", get.rate, ms(get.med), ms(get.p99), us(get.goCPU), us(get.pgCPU))
-	fmt.Fprintf(out, "| pgbench, least SQL (BEGIN; SET LOCAL search_path; SELECT data; COMMIT) | %.0f | | | | %s |\n", pgMin.rate, us(pgMin.pgCPU))
-	fmt.Fprintf(out, "| pgbench, Bulkhead's SQL | %.0f | | | | %s |\n", pgSame.rate, us(pgSame.pgCPU))
+		"| | requests/s | median | p99 | Go CPU per request |\n|---|---:|---:|---:|---:|\n", conc, rounds, window)
+	fmt.Fprintf(out, "| Bulkhead GET /Users/{id} | %.0f | %.2f ms | %.2f ms | %s |\n", get.rate, ms(get.med), ms(get.p99), us(get.goCPU))
+	fmt.Fprintf(out, "| pgbench, least SQL (BEGIN; SET LOCAL search_path; SELECT data; COMMIT) | %.0f | | | |\n", pgMin.rate)
+	fmt.Fprintf(out, "| pgbench, Bulkhead's SQL | %.0f | | | |\n", pgSame.rate)
 	fmt.Fprintf(out, "\nBulkhead ÷ pgbench, least SQL: %.2f (goal ≥ 0.6); ÷ pgbench, Bulkhead's SQL: %.2f. Go CPU per GET: %s (goal ≤ 120 µs).\n",
 		get.rate/pgMin.rate, get.rate/pgSame.rate, us(get.goCPU))
 
@@ -231,22 +216,22 @@ func BenchmarkRequestCost(b *testing.B) {
 			{Method: "POST", Path: "/tenants/s1/scim/v2/Bulk", Token: tokens[1], Body: string(bulkJSON)},
 		}}, 200, 1000},
 	}
-	fmt.Fprintf(out, "\nOther requests, %s each (Bulk: 3 requests, one at a time):\n\n| request | requests/s | resources/s | median | p99 | Go CPU per resource | PostgreSQL CPU per resource |\n|---|---:|---:|---:|---:|---:|---:|\n", window)
+	fmt.Fprintf(out, "\nOther requests, %s each (Bulk: 3 requests, one at a time):\n\n| request | requests/s | resources/s | median | p99 | Go CPU per resource |\n|---|---:|---:|---:|---:|---:|\n", window)
 	for _, o := range others {
 		r := run(o.spec, o.want)
-		fmt.Fprintf(out, "| %s | %.0f | %.0f | %.2f ms | %.2f ms | %s | %s |\n", o.name, r.rate, r.rate*float64(o.per), ms(r.med), ms(r.p99),
-			us(r.goCPU/time.Duration(o.per)), us(r.pgCPU/time.Duration(o.per)))
+		fmt.Fprintf(out, "| %s | %.1f | %.0f | %.2f ms | %.2f ms | %s |\n", o.name, r.rate, r.rate*float64(o.per), ms(r.med), ms(r.p99),
+			us(r.goCPU/time.Duration(o.per)))
 	}
 }
 
 // costResult is what one side of BenchmarkRequestCost did: its rate, the
 // clients' latencies, and the CPU time per request of the server (this
-// process) and of PostgreSQL.
+// process).
 type costResult struct {
-	rate         float64
-	count        int
-	med, p99     time.Duration
-	goCPU, pgCPU time.Duration
+	rate     float64
+	count    int
+	med, p99 time.Duration
+	goCPU    time.Duration
 }
 
 // medianCost returns the round of rs with the median rate.
@@ -300,69 +285,6 @@ func pgbenchRun(dsn, script string, conc int, d time.Duration) (float64, int, er
 	rate, _ := strconv.ParseFloat(string(tps[1]), 64)
 	count, _ := strconv.Atoi(string(n[1]))
 	return rate, count, nil
-}
-
-// postgresCPU returns a function reporting the CPU time, in nanoseconds,
-// that the PostgreSQL cluster behind db has used: its postmaster and every
-// process it started, read from /proc. When the cluster is not on this
-// machine the function reports 0.
-func postgresCPU(ctx context.Context, db *store.DB) func() int64 {
-	none := func() int64 { return 0 }
-	var pid int
-	if err := db.GetContext(ctx, &pid, `SELECT pg_backend_pid()`); err != nil {
-		return none
-	}
-	st, ok := procStat(pid)
-	if !ok || st.comm != "postgres" {
-		return none
-	}
-	postmaster := st.ppid
-	return func() int64 {
-		dirs, _ := filepath.Glob("/proc/[0-9]*")
-		var ticks int64
-		for _, d := range dirs {
-			p, _ := strconv.Atoi(filepath.Base(d))
-			if st, ok := procStat(p); ok && (p == postmaster || st.ppid == postmaster) {
-				ticks += st.cpu
-			}
-			if p == postmaster {
-				// Backends that ended meanwhile (pgbench's): their time
-				// is the postmaster's children's now.
-				ticks += st.children
-			}
-		}
-		return ticks * int64(time.Second/100) // USER_HZ is 100 on Linux
-	}
-}
-
-type procInfo struct {
-	comm string
-	ppid int
-	cpu  int64 // utime + stime, in clock ticks
-	// children is cutime + cstime: the time of its children that ended.
-	children int64
-}
-
-// procStat reads /proc/<pid>/stat.
-func procStat(pid int) (procInfo, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return procInfo{}, false
-	}
-	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
-	if open < 0 || end < open {
-		return procInfo{}, false
-	}
-	f := strings.Fields(string(b[end+1:])) // state ppid … utime (12) stime (13)
-	if len(f) < 16 {
-		return procInfo{}, false
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	stt, _ := strconv.ParseInt(f[12], 10, 64)
-	cut, _ := strconv.ParseInt(f[13], 10, 64)
-	cst, _ := strconv.ParseInt(f[14], 10, 64)
-	return procInfo{comm: string(b[open+1 : end]), ppid: ppid, cpu: ut + stt, children: cut + cst}, true
 }
 
 // loadClientEnv names the file holding a loadSpec: a test binary started

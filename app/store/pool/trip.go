@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+	"github.com/lib/pq/pqerror"
 )
 
 // A transaction of one lookup (TxOptions.OneLookup) in one round trip.
@@ -290,7 +291,7 @@ func parseError(body []byte) *pq.Error {
 		case 'S':
 			e.Severity = v
 		case 'C':
-			e.Code = pq.ErrorCode(v)
+			e.Code = pqerror.Code(v)
 		case 'M':
 			e.Message = v
 		case 'D':

@@ -150,7 +150,9 @@ func TestOneLookupFailures(t *testing.T) {
 				return err
 			}
 			return tx.GetContext(store.Lookup(ctx), &n, `SELECT $1::int`, 2)
-		}, func(err error) bool { return os.Getenv("BULKHEAD_TEST_PGBOUNCER") != "" || errors.Is(err, pool.ErrOneLookup) }},
+		}, func(err error) bool {
+			return os.Getenv("BULKHEAD_TEST_PGBOUNCER") != "" || errors.Is(err, pool.ErrOneLookup)
+		}},
 		{"ErrNotLookup", one(ts[0]), func(tx *sqlx.Tx) error {
 			var n int
 			return tx.GetContext(ctx, &n, `SELECT $1::int`, 1)
