@@ -103,7 +103,10 @@ func bulkTimeout(n int) time.Duration { return 10*time.Second + time.Duration(n)
 // savepoints runs each operation of a Bulk request under a savepoint of
 // the request's transaction, so that a failed operation is undone alone.
 // Between two operations the savepoint is released and set again in one
-// statement: one round trip per operation.
+// statement: one round trip per operation. Past 64 writing savepoints a
+// transaction's subtransactions overflow PostgreSQL's per-backend cache,
+// and other backends' snapshots look them up in pg_subtrans while it runs:
+// a cost to neighbours for the seconds a large Bulk takes.
 type savepoints struct {
 	tx    *sqlx.Tx
 	set   bool  // the savepoint holds nothing yet: the next operation needs no new one
