@@ -169,6 +169,10 @@ func (c *conn) oneTrip(ctx context.Context, begin, settings, name string, parse 
 	defer func() {
 		if stop() {
 			_ = nc.SetDeadline(time.Time{})
+		} else {
+			// ctx ended meanwhile, and its deadline may land on the socket
+			// after we would clear it: lib/pq must not get it.
+			c.bad.Store(true)
 		}
 	}()
 	rows, err := c.tripIO(b)
