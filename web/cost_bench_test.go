@@ -80,6 +80,7 @@ func BenchmarkRequestCost(b *testing.B) {
 	defer logFile.Close()
 	sctx, stop := context.WithCancel(ctx)
 	logw := web.NewLogWriter(logFile) // as serve logs
+	logw.Buffer()
 	go logw.Run(sctx)
 	log := slog.New(slog.NewJSONHandler(logw, nil))
 	meter := usage.NewMeter(db, usage.Options{Log: log})

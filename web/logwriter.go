@@ -22,19 +22,34 @@ const logBufferSize = 64 << 10
 // shutdown. Each Write is one
 // whole line from slog, so lines never interleave.
 type LogWriter struct {
-	mu  sync.Mutex
-	buf *bufio.Writer
+	mu       sync.Mutex
+	w        io.Writer
+	buf      *bufio.Writer
+	buffered bool
 }
 
-// NewLogWriter returns a LogWriter writing to w.
+// NewLogWriter returns a LogWriter writing to w, each line at once until
+// Buffer is called: start-up lines, which people and scripts watch for,
+// come out as they are logged.
 func NewLogWriter(w io.Writer) *LogWriter {
-	return &LogWriter{buf: bufio.NewWriterSize(w, logBufferSize)}
+	return &LogWriter{w: w, buf: bufio.NewWriterSize(w, logBufferSize)}
 }
 
-// Write buffers p; it writes out the buffer first when p does not fit.
+// Buffer makes the lines written from now on wait in the buffer.
+func (l *LogWriter) Buffer() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buffered = true
+}
+
+// Write buffers p once Buffer was called, writing out the buffer first
+// when p does not fit, and writes it at once before.
 func (l *LogWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if !l.buffered {
+		return l.w.Write(p)
+	}
 	return l.buf.Write(p)
 }
 

@@ -24,12 +24,20 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	return w.Buffer.Write(p)
 }
 
-// TestLogWriter: request log lines from many goroutines reach the output
-// whole, none lost once flushed, in a few large writes rather than one per
-// line; Run writes out the rest when it stops.
+// TestLogWriter: start-up lines reach the output as they are logged; once
+// serving (Buffer), request log lines from many goroutines reach it whole,
+// none lost once flushed, in a few large writes rather than one per line;
+// Run writes out the rest when it stops.
 func TestLogWriter(t *testing.T) {
 	out := &countingWriter{}
 	lw := web.NewLogWriter(out)
+	slog.New(slog.NewJSONHandler(lw, nil)).Info("serving")
+	if !strings.Contains(out.String(), `"msg":"serving"`) {
+		t.Fatalf("a start-up line waits in the buffer: %q", out.String())
+	}
+	out.Reset()
+	out.writes = 0
+	lw.Buffer()
 	ctx, stop := context.WithCancel(context.Background())
 	ran := make(chan struct{})
 	go func() { defer close(ran); lw.Run(ctx) }()

@@ -101,7 +101,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 
 	log.Info("serving", "addr", c.Addr, "base_url", c.baseURL())
 	if logw != nil {
-		_ = logw.Flush() // the start-up lines at once
+		logw.Buffer() // serving: request lines wait in the buffer from now on
 	}
 	fmt.Fprintf(c.stderr, "\nBulkhead is serving on http://%s\n  console:  %s/admin/\n  SCIM:     %s/tenants/{tenant}/scim/v2\n",
 		c.Addr, c.baseURL(), c.baseURL())
