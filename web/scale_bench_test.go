@@ -86,7 +86,7 @@ func BenchmarkScale(b *testing.B) {
 				if i > n {
 					return
 				}
-				if err := seedTenant(ctx, seeder, i, tokens); err != nil {
+				if err := seedTenant(ctx, seeder, i, 20, tokens); err != nil {
 					errOnce.Do(func() { seedErr = err })
 					return
 				}
@@ -379,10 +379,10 @@ func userID(i int) string {
 	return uuidFromMD5("u" + strconv.Itoa(i))
 }
 
-// seedTenant creates tenant s<i> and fills it with 20 users and a group of
+// seedTenant creates tenant s<i> and fills it with users users and a group of
 // the first 10, trying each step up to three times (a busy machine may
 // time a statement out).
-func seedTenant(ctx context.Context, svc *tenant.Service, i int, tokens []string) error {
+func seedTenant(ctx context.Context, svc *tenant.Service, i, users int, tokens []string) error {
 	var tn *tenant.Tenant
 	err := retry(func() error {
 		var tok *tenant.NewToken
@@ -396,7 +396,7 @@ func seedTenant(ctx context.Context, svc *tenant.Service, i int, tokens []string
 	if err != nil {
 		return err
 	}
-	return retry(func() error { return seedRows(ctx, svc.DB, tn.Scope()) })
+	return retry(func() error { return seedRows(ctx, svc.DB, tn.Scope(), users) })
 }
 
 func retry(fn func() error) (err error) {
@@ -408,17 +408,20 @@ func retry(fn func() error) (err error) {
 	return err
 }
 
-func seedRows(ctx context.Context, db *store.DB, scope store.Scope) error {
+// seedRows fills a tenant with users 1 … users, whose ids are userID(i), and
+// a group (id groupID) of the first 10.
+func seedRows(ctx context.Context, db *store.DB, scope store.Scope, users int) error {
+	n := strconv.Itoa(users)
 	return db.InTenant(ctx, scope, func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, `
 			INSERT INTO users (id, user_name, display_name, data)
-			SELECT md5('u' || i)::uuid, 'user' || lpad(i::text, 2, '0'), 'User ' || i,
+			SELECT md5('u' || i)::uuid, 'user' || lpad(i::text, greatest(length(i::text), 2), '0'), 'User ' || i,
 				jsonb_build_object('schemas', jsonb_build_array('urn:ietf:params:scim:schemas:core:2.0:User'),
-					'userName', 'user' || lpad(i::text, 2, '0'), 'displayName', 'User ' || i,
+					'userName', 'user' || lpad(i::text, greatest(length(i::text), 2), '0'), 'displayName', 'User ' || i,
 					'emails', jsonb_build_array(jsonb_build_object('value', 'user' || i || '@example.com', 'type', 'work', 'primary', true)))
-			FROM generate_series(1, 20) AS i;
+			FROM generate_series(1, `+n+`) AS i;
 			INSERT INTO user_emails (user_id, value, type, is_primary)
-			SELECT md5('u' || i)::uuid, 'user' || i || '@example.com', 'work', true FROM generate_series(1, 20) AS i;
+			SELECT md5('u' || i)::uuid, 'user' || i || '@example.com', 'work', true FROM generate_series(1, `+n+`) AS i;
 			INSERT INTO groups (id, display_name, data)
 			VALUES (md5('u1000')::uuid, 'Everyone', '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Everyone"}');
 			INSERT INTO group_members (group_id, member_id, member_type)
@@ -583,25 +586,16 @@ type pgbenchResult struct{ cold, warm pgbenchWindow }
 // d for warmup and one window more. With own, each client draws from its
 // own 1/conc of the tenants.
 func runPgbench(dsn string, n, conc int, d, warmup time.Duration, own bool) (pgbenchResult, error) {
-	bin, err := exec.LookPath("pgbench")
+	bin, err := pgbenchPath()
 	if err != nil {
-		found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pgbench")
-		if len(found) == 0 {
-			return pgbenchResult{}, fmt.Errorf("pgbench not found (Debian: apt-get install postgresql-client)")
-		}
-		bin = found[len(found)-1]
+		return pgbenchResult{}, err
 	}
 	pick := `\set t random(1, ` + strconv.Itoa(n) + `)`
 	if own {
 		share := strconv.Itoa(n / conc)
 		pick = `\set t :client_id * ` + share + ` + random(1, ` + share + `)`
 	}
-	script := pick + `
-\set i random(1, 20)
-BEGIN READ WRITE \; SET LOCAL search_path TO tenant_s:t \; SET LOCAL statement_timeout = 10000 \; SELECT pg_advisory_xact_lock_shared(25195, hashtext('s' || :t));
-SELECT users.id::text, users.version, users.created, users.last_modified, users.data, (SELECT COALESCE(json_agg(json_build_object('value', m.group_id, 'type', 'direct', 'display', g.display_name) ORDER BY g.display_name, m.group_id), '[]') FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.member_id = users.id) FROM users WHERE id = md5('u' || :i)::uuid;
-COMMIT;
-`
+	script := pick + "\n\\set i random(1, 20)\n" + getByIDSQL
 	f, err := os.CreateTemp("", "bulkhead-pgbench-*.sql")
 	if err != nil {
 		return pgbenchResult{}, err
@@ -628,6 +622,28 @@ COMMIT;
 		return w
 	}
 	return pgbenchResult{cold: window(lines[0]), warm: window(lines[len(lines)-1])}, nil
+}
+
+// getByIDSQL is what Bulkhead sends for GET /Users/{id}, as a pgbench
+// script reading tenant_s:t's user md5('u' || :i): BEGIN with SET LOCAL
+// search_path, statement_timeout and the tenant lock; the user with its
+// groups; COMMIT.
+const getByIDSQL = `BEGIN READ WRITE \; SET LOCAL search_path TO tenant_s:t \; SET LOCAL statement_timeout = 10000 \; SELECT pg_advisory_xact_lock_shared(25195, hashtext('s' || :t));
+SELECT users.id::text, users.version, users.created, users.last_modified, users.data, (SELECT COALESCE(json_agg(json_build_object('value', m.group_id, 'type', 'direct', 'display', g.display_name) ORDER BY g.display_name, m.group_id), '[]') FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.member_id = users.id) FROM users WHERE id = md5('u' || :i)::uuid;
+COMMIT;
+`
+
+// pgbenchPath finds pgbench.
+func pgbenchPath() (string, error) {
+	bin, err := exec.LookPath("pgbench")
+	if err == nil {
+		return bin, nil
+	}
+	found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pgbench")
+	if len(found) == 0 {
+		return "", fmt.Errorf("pgbench not found (Debian: apt-get install postgresql-client)")
+	}
+	return found[len(found)-1], nil
 }
 
 // machine describes the machine and the PostgreSQL the benchmark runs on.

@@ -28,7 +28,12 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
-func TestMain(m *testing.M) { storetest.Main(m) }
+func TestMain(m *testing.M) {
+	if file := os.Getenv(loadClientEnv); file != "" {
+		os.Exit(loadClient(file)) // a benchmark's load client (see BenchmarkRequestCost)
+	}
+	storetest.Main(m)
+}
 
 // baseURL is the public URL the test server is configured with, so that
 // locations in golden files do not depend on the listener's port.

@@ -4,12 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
 
 	"github.com/bulkhead-dev/bulkhead/app"
 	"github.com/bulkhead-dev/bulkhead/app/scim"
+	"github.com/bulkhead-dev/bulkhead/app/store"
 )
 
 // Bulk limits (RFC 7644 §3.7.4), advertised in ServiceProviderConfig.
@@ -53,9 +58,13 @@ type BulkResult struct {
 }
 
 // Bulk runs a BulkRequest body (RFC 7644 §3.7) and returns a result for
-// each operation it ran, in request order. Operations run in order, each
-// in a transaction of its own (an audit record of its own, marked as
-// Bulk's), so one failing leaves the others done; an operation that refers
+// each operation it ran, in request order. Operations run in order, in one
+// tenant transaction with a savepoint around each (and an audit record of
+// its own, marked as Bulk's), so one failing is undone alone and leaves
+// the others done, at the cost of one commit instead of one per
+// operation; should the transaction itself fail (the database went away,
+// it ran past bulkTimeout), nothing is written and Bulk returns that
+// error, EUNAVAILABLE, for the client to retry. An operation that refers
 // to a resource created later in the request by "bulkId:…" waits until
 // that resource exists, and references that cannot be resolved (unknown,
 // failed, circular) fail with ECONFLICT. After failOnErrors errors the
@@ -71,7 +80,64 @@ func (s *Service) Bulk(ctx context.Context, c Caller, body map[string]any) ([]Bu
 	if err != nil {
 		return nil, err
 	}
-	return s.runBulk(ctx, c, ops, failOnErrors), nil
+	var results []BulkResult
+	scope := c.Principal.Tenant.Scope()
+	scope.Timeout = bulkTimeout(len(ops))
+	err = s.db.InTenant(ctx, scope, func(tx *sqlx.Tx) error {
+		sp := &savepoints{tx: tx}
+		results = s.runBulk(ctx, c, sp, ops, failOnErrors)
+		return sp.err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// bulkTimeout bounds the transaction of a Bulk request of n operations,
+// in place of the store's statement timeout (10 s by default), which
+// bounds one operation's transaction: 1,000 operations take a few seconds
+// on a small machine.
+func bulkTimeout(n int) time.Duration { return 10*time.Second + time.Duration(n)*20*time.Millisecond }
+
+// savepoints runs each operation of a Bulk request under a savepoint of
+// the request's transaction, so that a failed operation is undone alone.
+// Between two operations the savepoint is released and set again in one
+// statement: one round trip per operation. Past 64 writing savepoints a
+// transaction's subtransactions overflow PostgreSQL's per-backend cache,
+// and other backends' snapshots look them up in pg_subtrans while it runs:
+// a cost to neighbours for the seconds a large Bulk takes.
+type savepoints struct {
+	tx    *sqlx.Tx
+	set   bool  // the savepoint holds nothing yet: the next operation needs no new one
+	after bool  // an operation succeeded since it was set: release it first
+	err   error // the transaction failed: every later operation fails with it
+}
+
+// run runs fn under a savepoint, and rolls back to it when fn fails.
+func (sp *savepoints) run(ctx context.Context, fn func() error) error {
+	if sp.err != nil {
+		return sp.err
+	}
+	if !sp.set {
+		q := `SAVEPOINT bulk_op`
+		if sp.after {
+			q = `RELEASE SAVEPOINT bulk_op; SAVEPOINT bulk_op`
+		}
+		if _, err := sp.tx.ExecContext(ctx, q); err != nil {
+			sp.err = fmt.Errorf("bulk savepoint: %w", store.Unavailable(err))
+			return sp.err
+		}
+		sp.set = true
+	}
+	if err := fn(); err != nil {
+		if _, rerr := sp.tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT bulk_op`); rerr != nil {
+			sp.err = fmt.Errorf("bulk savepoint: %w", store.Unavailable(rerr))
+		}
+		return store.Unavailable(err) // as InTenant returns it for a write alone
+	}
+	sp.set, sp.after = false, true
+	return nil
 }
 
 // parseBulk checks a BulkRequest and returns its operations.
@@ -194,7 +260,7 @@ func containsString(list []any, s string) bool {
 
 // runBulk runs the operations, resolving bulkId references, and returns a
 // result for each operation it ran, in request order.
-func (s *Service) runBulk(ctx context.Context, c Caller, ops []bulkOp, failOnErrors int) []BulkResult {
+func (s *Service) runBulk(ctx context.Context, c Caller, sp *savepoints, ops []bulkOp, failOnErrors int) []BulkResult {
 	results := make([]*BulkResult, len(ops))
 	created := map[string]string{} // bulkId → id
 	failedIDs := map[string]bool{} // bulkIds whose POST failed
@@ -223,7 +289,7 @@ func (s *Service) runBulk(ctx context.Context, c Caller, ops []bulkOp, failOnErr
 				next = append(next, i)
 				continue
 			}
-			res := s.runBulkOp(ctx, c, op, refs, created, failedIDs)
+			res := runBulkOp(ctx, c, sp, op, refs, created, failedIDs)
 			if res.Err != nil {
 				errs++
 				if op.BulkID != "" {
@@ -267,9 +333,9 @@ func waiting(refs []string, created map[string]string, failed map[string]bool) b
 }
 
 // runBulkOp runs one operation whose references are all resolved or
-// failed, through the method of the service that does it alone, which
-// checks the tenant's permission for it.
-func (s *Service) runBulkOp(ctx context.Context, c Caller, op bulkOp, refs []string, created map[string]string, failed map[string]bool) *BulkResult {
+// failed: the checks of the service's method that does it alone, then its
+// work under a savepoint of the request's transaction.
+func runBulkOp(ctx context.Context, c Caller, sp *savepoints, op bulkOp, refs []string, created map[string]string, failed map[string]bool) *BulkResult {
 	c.details = map[string]any{"bulk": true}
 	if op.BulkID != "" {
 		c.details["bulkId"] = op.BulkID
@@ -287,20 +353,27 @@ func (s *Service) runBulkOp(ctx context.Context, c Caller, op bulkOp, refs []str
 	}
 	rt = c.types(rt)
 	version := scim.IfMatchVersion(op.Version)
-	var r *scim.Resource
+	var w work
 	switch op.Method {
 	case MethodPost:
-		r, err = s.Create(ctx, c, rt, data)
-		if err == nil {
-			created[op.BulkID] = r.ID
-			id = r.ID
-		}
+		w, err = c.create(rt, data)
 	case MethodPut:
-		r, err = s.Replace(ctx, c, rt, id, version, data)
+		w, err = c.replace(rt, id, version, data)
 	case MethodPatch:
-		r, err = s.Patch(ctx, c, rt, id, version, data, false)
+		w, err = c.patch(rt, id, version, data, false)
 	case MethodDelete:
-		err = s.Delete(ctx, c, rt, id, version)
+		w, err = c.delete(rt, id, version)
+	}
+	var r *scim.Resource
+	if err == nil {
+		err = sp.run(ctx, func() (err error) {
+			r, err = w(ctx, sp.tx)
+			return err
+		})
+	}
+	if err == nil && op.Method == MethodPost {
+		created[op.BulkID] = r.ID
+		id = r.ID
 	}
 	if err != nil {
 		return bulkFailure(op, err)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/bulkhead-dev/bulkhead/app"
 	"github.com/bulkhead-dev/bulkhead/app/directory"
 	"github.com/bulkhead-dev/bulkhead/app/scim"
@@ -109,6 +111,52 @@ func TestBulk(t *testing.T) {
 	}
 	if got := strings.Join(actions, ", "); got != "user.create u1, user.create u2, group.create g, user.create u3, user.patch , user.replace " {
 		t.Errorf("trail: %s", got)
+	}
+}
+
+// TestBulkFailedOperationUndoneAlone: Bulk runs its operations in one
+// transaction with a savepoint around each: an operation that fails in the
+// database after writing part of its work (a userName taken, which
+// PostgreSQL refuses and which aborts the transaction) is undone whole —
+// no row, no counter, no audit record — while those before and after it
+// stay done (RFC 7644 §3.7.3).
+func TestBulkFailedOperationUndoneAlone(t *testing.T) {
+	t.Parallel()
+	f := newTenant(t)
+	ctx := context.Background()
+	rs := f.bulk(0,
+		postUser("a", "undone-a"),
+		postUser("b", "UNDONE-A"),
+		postUser("c", "undone-c"),
+		`{"method":"PUT","path":"/Users/bulkId:c","data":{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"undone-a","displayName":"lost"}}`,
+		`{"method":"PATCH","path":"/Users/bulkId:c","data":{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"displayName","value":"C"}]}}`,
+	)
+	if got := outcomes(rs); got != "POST a, POST b conflict, POST c, PUT conflict, PATCH" {
+		t.Fatalf("results: %s", got)
+	}
+	if s := f.state(); s.Users != 2 || s.Events != 3 {
+		t.Errorf("after the request: %d users, %d audit records; want 2 and 3", s.Users, s.Events)
+	}
+	c, err := f.svc.Get(ctx, f.caller, scim.UserResource, rs[2].ID, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Data["userName"] != "undone-c" || c.Data["displayName"] != "C" || c.Version != 2 {
+		t.Errorf("user c: %+v, version %d; want undone-c, C, 2", c.Data, c.Version)
+	}
+	var actions []string
+	for _, e := range f.trail() {
+		actions = append(actions, e.Action+" "+e.Target)
+	}
+	if got, want := strings.Join(actions, ", "), "user.create "+rs[0].ID+", user.create "+c.ID+", user.patch "+c.ID; got != want {
+		t.Errorf("trail: %s, want %s", got, want)
+	}
+	// The counters the quota reads agree: a user count of 2.
+	var n int
+	if err := f.db.InTenant(ctx, f.tenant.Scope(), func(tx *sqlx.Tx) error {
+		return tx.GetContext(ctx, &n, `SELECT value FROM counters WHERE name = 'users'`)
+	}); err != nil || n != 2 {
+		t.Errorf("users counter %d (%v), want 2", n, err)
 	}
 }
 

@@ -20,11 +20,12 @@ func (s *Service) Get(ctx context.Context, c Caller, rt *scim.ResourceType, id s
 	}
 	rt = c.types(rt)
 	var r *scim.Resource
-	// Reading one resource by id is lookups only: the store then runs
-	// FindResource's one statement from its generic plan, and refuses any
-	// other statement in the transaction.
+	// Reading one resource by id is one lookup: the store then runs
+	// FindResource's one statement from its generic plan, with BEGIN and
+	// COMMIT in the same round trip, and refuses any other statement in
+	// the transaction.
 	scope := p.Tenant.Scope()
-	scope.LookupsOnly = true
+	scope.OneLookup = true
 	err := s.db.InTenant(ctx, scope, func(tx *sqlx.Tx) (err error) {
 		r, err = scim.FindResource(ctx, tx, rt, id, members)
 		return err

@@ -15,63 +15,44 @@ import (
 // version of it, with its schema extensions, is used. version is what
 // If-Match asks for (scim.IfMatchVersion): 0 for any, and a write whose
 // resource is at another version fails with EPRECONDITION.
+//
+// Each write is made in two steps: the checks that need no database
+// (permission, If-Match, the body) return the work to do in a
+// transaction. Create, Replace, Patch and Delete run that work in a
+// transaction of its own; Bulk runs its operations' work in one, a
+// savepoint around each (see runBulk).
+
+// work is a write's work inside a tenant transaction; it returns the
+// resource as stored (nil for a deletion).
+type work func(ctx context.Context, tx *sqlx.Tx) (*scim.Resource, error)
+
+// run runs w in a transaction of its own in the caller's tenant.
+func (s *Service) run(ctx context.Context, c Caller, w work, err error) (r *scim.Resource, _ error) {
+	if err != nil {
+		return nil, err
+	}
+	err = s.db.InTenant(ctx, c.Principal.Tenant.Scope(), func(tx *sqlx.Tx) (err error) {
+		r, err = w(ctx, tx)
+		return err
+	})
+	return r, err
+}
 
 // Create stores a new resource from a SCIM body. It returns EFORBIDDEN when
 // the tenant may not create or is at its quota for rt, EINVALID for a body
 // that is not a valid resource, and ECONFLICT (uniqueness) for a userName
 // or displayName in use.
 func (s *Service) Create(ctx context.Context, c Caller, rt *scim.ResourceType, body map[string]any) (*scim.Resource, error) {
-	p := c.Principal
-	if err := Permit(p.Permissions, CanCreate); err != nil {
-		return nil, err
-	}
-	rt = c.types(rt)
-	attrs, err := rt.Normalize(body)
-	if err != nil {
-		return nil, err
-	}
-	var r *scim.Resource
-	err = s.db.InTenant(ctx, p.Tenant.Scope(), func(tx *sqlx.Tx) error {
-		if r, err = scim.CreateResource(ctx, tx, rt, attrs, quota(p.Permissions, rt)); err != nil {
-			return err
-		}
-		if err := c.record(ctx, tx, rt, "create", r.ID, outcomeSuccess); err != nil {
-			return err
-		}
-		r, err = scim.FindResource(ctx, tx, rt, r.ID, true)
-		return err
-	})
-	return r, err
+	w, err := c.create(rt, body)
+	return s.run(ctx, c, w, err)
 }
 
 // Replace replaces the resource with the given id by a SCIM body (PUT). It
 // returns EFORBIDDEN when the tenant may not update, ENOTFOUND, and the
 // errors of Create but the quota.
 func (s *Service) Replace(ctx context.Context, c Caller, rt *scim.ResourceType, id string, version int64, body map[string]any) (*scim.Resource, error) {
-	p := c.Principal
-	if err := Permit(p.Permissions, CanUpdate); err != nil {
-		return nil, err
-	}
-	if err := c.requireVersion(version); err != nil {
-		return nil, err
-	}
-	rt = c.types(rt)
-	attrs, err := rt.Normalize(body)
-	if err != nil {
-		return nil, err
-	}
-	var r *scim.Resource
-	err = s.db.InTenant(ctx, p.Tenant.Scope(), func(tx *sqlx.Tx) error {
-		if _, err := scim.ReplaceResource(ctx, tx, rt, id, version, attrs); err != nil {
-			return err
-		}
-		if err := c.record(ctx, tx, rt, "replace", id, outcomeSuccess); err != nil {
-			return err
-		}
-		r, err = scim.FindResource(ctx, tx, rt, id, true)
-		return err
-	})
-	return r, err
+	w, err := c.replace(rt, id, version, body)
+	return s.run(ctx, c, w, err)
 }
 
 // Patch applies a PatchOp body (RFC 7644 §3.5.2) to the resource with the
@@ -81,11 +62,65 @@ func (s *Service) Replace(ctx context.Context, c Caller, rt *scim.ResourceType, 
 // recorded as "unchanged". It returns EFORBIDDEN when the tenant may not
 // update, ENOTFOUND, and EINVALID for a bad PatchOp.
 func (s *Service) Patch(ctx context.Context, c Caller, rt *scim.ResourceType, id string, version int64, body map[string]any, members bool) (*scim.Resource, error) {
+	w, err := c.patch(rt, id, version, body, members)
+	return s.run(ctx, c, w, err)
+}
+
+// Delete deletes the resource with the given id. It returns EFORBIDDEN when
+// the tenant may not delete, and ENOTFOUND.
+func (s *Service) Delete(ctx context.Context, c Caller, rt *scim.ResourceType, id string, version int64) error {
+	w, err := c.delete(rt, id, version)
+	_, err = s.run(ctx, c, w, err)
+	return err
+}
+
+// create checks a Create and returns its work.
+func (c Caller) create(rt *scim.ResourceType, body map[string]any) (work, error) {
 	p := c.Principal
-	if err := Permit(p.Permissions, CanUpdate); err != nil {
+	if err := Permit(p.Permissions, CanCreate); err != nil {
 		return nil, err
 	}
-	if err := c.requireVersion(version); err != nil {
+	rt = c.types(rt)
+	attrs, err := rt.Normalize(body)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, tx *sqlx.Tx) (*scim.Resource, error) {
+		r, err := scim.CreateResource(ctx, tx, rt, attrs, quota(p.Permissions, rt))
+		if err != nil {
+			return nil, err
+		}
+		if err := c.record(ctx, tx, rt, "create", r.ID, outcomeSuccess); err != nil {
+			return nil, err
+		}
+		return scim.FindResource(ctx, tx, rt, r.ID, true)
+	}, nil
+}
+
+// replace checks a Replace and returns its work.
+func (c Caller) replace(rt *scim.ResourceType, id string, version int64, body map[string]any) (work, error) {
+	if err := c.update(version); err != nil {
+		return nil, err
+	}
+	rt = c.types(rt)
+	attrs, err := rt.Normalize(body)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, tx *sqlx.Tx) (*scim.Resource, error) {
+		if _, err := scim.ReplaceResource(ctx, tx, rt, id, version, attrs); err != nil {
+			return nil, err
+		}
+		if err := c.record(ctx, tx, rt, "replace", id, outcomeSuccess); err != nil {
+			return nil, err
+		}
+		return scim.FindResource(ctx, tx, rt, id, true)
+	}, nil
+}
+
+// patch checks a Patch and returns its work.
+func (c Caller) patch(rt *scim.ResourceType, id string, version int64, body map[string]any, members bool) (work, error) {
+	if err := c.update(version); err != nil {
 		return nil, err
 	}
 	rt = c.types(rt)
@@ -93,40 +128,45 @@ func (s *Service) Patch(ctx context.Context, c Caller, rt *scim.ResourceType, id
 	if err != nil {
 		return nil, err
 	}
-	var r *scim.Resource
-	err = s.db.InTenant(ctx, p.Tenant.Scope(), func(tx *sqlx.Tx) error {
-		var changed bool
-		if r, changed, err = scim.PatchResource(ctx, tx, rt, id, version, ops); err != nil {
-			return err
+	return func(ctx context.Context, tx *sqlx.Tx) (*scim.Resource, error) {
+		r, changed, err := scim.PatchResource(ctx, tx, rt, id, version, ops)
+		if err != nil {
+			return nil, err
 		}
 		outcome := outcomeSuccess
 		if !changed {
 			outcome = outcomeUnchanged
 		}
 		if err := c.record(ctx, tx, rt, "patch", id, outcome); err != nil || !members {
-			return err
+			return r, err
 		}
-		r, err = scim.FindResource(ctx, tx, rt, id, true)
-		return err
-	})
-	return r, err
+		return scim.FindResource(ctx, tx, rt, id, true)
+	}, nil
 }
 
-// Delete deletes the resource with the given id. It returns EFORBIDDEN when
-// the tenant may not delete, and ENOTFOUND.
-func (s *Service) Delete(ctx context.Context, c Caller, rt *scim.ResourceType, id string, version int64) error {
+// delete checks a Delete and returns its work.
+func (c Caller) delete(rt *scim.ResourceType, id string, version int64) (work, error) {
 	p := c.Principal
 	if err := Permit(p.Permissions, CanDelete); err != nil {
-		return err
+		return nil, err
 	}
 	if err := c.requireVersion(version); err != nil {
-		return err
+		return nil, err
 	}
 	rt = c.types(rt)
-	return s.db.InTenant(ctx, p.Tenant.Scope(), func(tx *sqlx.Tx) error {
+	return func(ctx context.Context, tx *sqlx.Tx) (*scim.Resource, error) {
 		if err := scim.DeleteResource(ctx, tx, rt, id, version); err != nil {
-			return err
+			return nil, err
 		}
-		return c.record(ctx, tx, rt, "delete", id, outcomeSuccess)
-	})
+		return nil, c.record(ctx, tx, rt, "delete", id, outcomeSuccess)
+	}, nil
+}
+
+// update checks that the caller may update, with the version its tenant
+// requires.
+func (c Caller) update(version int64) error {
+	if err := Permit(c.Principal.Permissions, CanUpdate); err != nil {
+		return err
+	}
+	return c.requireVersion(version)
 }

@@ -319,6 +319,12 @@ type Scope struct {
 	// use their generic plan from the first run, and any other statement
 	// fails (pool.TxOptions.LookupsOnly says why).
 	LookupsOnly bool
+	// OneLookup says that the transaction runs one lookup and nothing
+	// else, such as reading one resource by id: it is then sent with BEGIN,
+	// the settings and COMMIT in one round trip (pool.TxOptions.OneLookup),
+	// with everything the transaction gives otherwise (search_path, role,
+	// tenant lock, timeout). It implies LookupsOnly.
+	OneLookup bool
 }
 
 // IsolationStrict is the isolation, in control.tenants, of tenants that
@@ -429,7 +435,7 @@ func (db *DB) InTenantTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn f
 		tctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	topts := pool.TxOptions{Settings: set, Schema: SchemaName(s.TenantID), LookupsOnly: s.LookupsOnly}
+	topts := pool.TxOptions{Settings: set, Schema: SchemaName(s.TenantID), LookupsOnly: s.LookupsOnly, OneLookup: s.OneLookup}
 	if opts != nil {
 		topts.Isolation, topts.ReadOnly = opts.Isolation, opts.ReadOnly
 	}

@@ -49,7 +49,13 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if *spares == 0 {
 		*spares = -1 // web.Config: 0 means the default, negative none
 	}
-	log := newLogger(c.stdout)
+	log, logw := newLogger(c.stdout)
+	if logw != nil {
+		lctx, stopLog := context.WithCancel(context.Background())
+		logged := make(chan struct{})
+		go func() { defer close(logged); logw.Run(lctx) }()
+		defer func() { stopLog(); <-logged }() // writes out the last lines
+	}
 	c.mayCreate, c.serving = true, true
 	db, closeDB, err := c.connect(ctx, func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) })
 	if err != nil {
@@ -95,6 +101,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	go func() { served <- srv.Serve(ln) }()
 
 	log.Info("serving", "addr", c.Addr, "base_url", c.baseURL())
+	if logw != nil {
+		logw.Buffer() // serving: request lines wait in the buffer from now on
+	}
 	fmt.Fprintf(c.stderr, "\nBulkhead is serving on http://%s\n  console:  %s/admin/\n  SCIM:     %s/tenants/{tenant}/scim/v2\n",
 		c.Addr, c.baseURL(), c.baseURL())
 	if password != "" {
@@ -127,10 +136,13 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	return nil
 }
 
-// newLogger logs text to a terminal and JSON otherwise.
-func newLogger(w io.Writer) *slog.Logger {
+// newLogger logs text to a terminal and JSON otherwise. JSON lines go
+// through the buffer it returns (nil for a terminal), so that a request's
+// log line costs no system call of its own; the caller runs it.
+func newLogger(w io.Writer) (*slog.Logger, *web.LogWriter) {
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		return slog.New(slog.NewTextHandler(w, nil))
+		return slog.New(slog.NewTextHandler(w, nil)), nil
 	}
-	return slog.New(slog.NewJSONHandler(w, nil))
+	lw := web.NewLogWriter(w)
+	return slog.New(slog.NewJSONHandler(lw, nil)), lw
 }

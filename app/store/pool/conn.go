@@ -1,12 +1,14 @@
 package pool
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -34,6 +36,7 @@ import (
 type connector struct {
 	driver.Connector
 	pooler     bool
+	plain      bool // the socket carries the protocol as it is (no TLS): see oneTrip
 	plans      *plans
 	maxSchemas int           // schemas a connection works in before it is closed; 0: no limit
 	lifetime   time.Duration // Config.ConnMaxLifetime
@@ -53,9 +56,17 @@ type pqConn interface {
 }
 
 func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
+	var raw *rawConn
+	if c.plain && !c.pooler {
+		raw = &rawConn{}
+		ctx = context.WithValue(ctx, rawSlotKey{}, raw)
+	}
 	cn, err := c.Connector.Connect(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if raw != nil && raw.Conn == nil {
+		raw = nil
 	}
 	pc, ok := cn.(pqConn)
 	if !ok {
@@ -65,7 +76,7 @@ func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 	// Up to a tenth earlier than the lifetime, so that lanes opened together
 	// are not all replaced, and all cold again, at the same moment.
 	expires := time.Now().Add(c.lifetime - rand.N(c.lifetime/10+1))
-	return &conn{pqConn: pc, pooler: c.pooler, plans: c.plans, gen: c.plans.gen.Load(), maxSchemas: c.maxSchemas, expires: expires}, nil
+	return &conn{pqConn: pc, pooler: c.pooler, plans: c.plans, gen: c.plans.gen.Load(), maxSchemas: c.maxSchemas, expires: expires, raw: raw}, nil
 }
 
 // conn is one pooled connection: lib/pq's, with BeginTx replaced.
@@ -99,6 +110,18 @@ type conn struct {
 	stmts  map[string]driver.Stmt
 	plans  *plans
 	gen    int64
+	// raw is the socket under lib/pq's connection when one-trip lookups
+	// may use it (see oneTrip), with rbuf reading it; named holds the
+	// lookups they prepared, by schema and SQL, named bk_<n>.
+	raw      *rawConn
+	rbuf     *bufio.Reader
+	named    map[string]string
+	nextName int
+	// oneBegin and oneSettings are the BEGIN and settings of a transaction
+	// of one lookup (TxOptions.OneLookup) held back until its lookup;
+	// oneDone says that the transaction ended with it (or never began).
+	oneBegin, oneSettings string
+	oneDone               bool
 }
 
 // note records the schema ctx says a statement works in (see InSchema).
@@ -121,10 +144,30 @@ func (c *conn) noteSchema(s string) {
 // tx ends a transaction begun by conn.BeginTx.
 type tx struct{ c *conn }
 
-func (t tx) Commit() error   { t.c.endTx(); return t.c.pqConn.Commit() }
-func (t tx) Rollback() error { t.c.endTx(); return t.c.pqConn.Rollback() }
+// Commit and Rollback of a transaction of one lookup have nothing to send:
+// it was never begun, or its lookup's round trip ended it.
+func (t tx) Commit() error {
+	one := t.c.oneBegin != "" || t.c.oneDone
+	t.c.endTx()
+	if one {
+		return nil
+	}
+	return t.c.pqConn.Commit()
+}
 
-func (c *conn) endTx() { c.inTx, c.txCtx, c.lookupsOnly = false, nil, false }
+func (t tx) Rollback() error {
+	one := t.c.oneBegin != "" || t.c.oneDone
+	t.c.endTx()
+	if one {
+		return nil
+	}
+	return t.c.pqConn.Rollback()
+}
+
+func (c *conn) endTx() {
+	c.inTx, c.txCtx, c.lookupsOnly = false, nil, false
+	c.oneBegin, c.oneSettings, c.oneDone = "", "", false
+}
 
 // bound returns the context a statement of the open transaction runs
 // under: its own, unless the transaction's deadline comes first. A
@@ -184,6 +227,23 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	if c.lookupsOnly && !lookup {
 		return nil, ErrNotLookup
 	}
+	if c.oneDone {
+		return nil, ErrOneLookup
+	}
+	if c.oneBegin != "" {
+		if !c.plans.paused() {
+			if formats, vals, ok := tripArgs(args); ok {
+				return c.runOneTrip(ctx, query, formats, vals)
+			}
+		}
+		// Begin as any transaction, and run the lookup as below.
+		q := c.oneBegin + "; " + c.oneSettings
+		c.oneBegin, c.oneSettings = "", ""
+		if err := c.begin(c.bound(ctx), q); err != nil {
+			c.oneDone = true // nothing is open: Commit and Rollback send nothing
+			return nil, err
+		}
+	}
 	if lookup && c.inTx && c.schema != "" && !c.pooler && !c.plans.paused() {
 		ctx = c.bound(ctx)
 		st, err := c.prepared(ctx, query)
@@ -235,11 +295,11 @@ func (c *conn) dropLookups(ctx context.Context) error {
 	if gen == c.gen {
 		return nil
 	}
-	if len(c.stmts) > 0 {
+	if len(c.stmts) > 0 || len(c.named) > 0 {
 		if _, err := c.pqConn.ExecContext(ctx, "DEALLOCATE ALL", nil); err != nil {
 			return err
 		}
-		c.stmts = nil
+		c.stmts, c.named = nil, nil
 	}
 	c.gen = gen
 	return nil
@@ -339,6 +399,13 @@ type TxOptions struct {
 	// nothing else may run there: a query whose best plan depends on its
 	// values, such as a filter with LIKE, would be planned badly.
 	LookupsOnly bool
+	// OneLookup begins a transaction of lookups only that runs exactly one,
+	// such as reading one resource by id: BEGIN, the settings, the lookup
+	// and COMMIT then travel together in one round trip (see oneTrip), and
+	// Commit and Rollback have nothing left to send. A second statement
+	// fails with ErrOneLookup. Where the round trip cannot be made, the
+	// transaction runs as one of LookupsOnly.
+	OneLookup bool
 }
 
 // Begin begins a transaction on sc, a connection of a Pool, with opts,
@@ -397,13 +464,29 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 	if err := c.dropLookups(ctx); err != nil {
 		return nil, err
 	}
-	q := "BEGIN" + mode
+	var settings string
 	if next.Settings != "" {
-		q += "; " + next.Settings
+		settings = "; " + next.Settings
 	}
-	if next.LookupsOnly {
-		q += "; SET LOCAL plan_cache_mode = force_generic_plan"
+	if next.LookupsOnly || next.OneLookup {
+		settings += "; SET LOCAL plan_cache_mode = force_generic_plan"
 	}
+	if next.OneLookup && c.raw != nil && !c.pooler {
+		// Sent with the lookup (see oneTrip).
+		c.oneBegin, c.oneSettings = "BEGIN"+mode, strings.TrimPrefix(settings, "; ")
+	} else if err := c.begin(ctx, "BEGIN"+mode+settings); err != nil {
+		return nil, err
+	}
+	// lib/pq's connection is its own driver.Tx: its Commit and Rollback
+	// follow the transaction status the server reported for our query.
+	c.inTx, c.txCtx, c.lookupsOnly = true, ctx, next.LookupsOnly || next.OneLookup
+	c.schema = next.Schema
+	c.noteSchema(next.Schema)
+	return tx{c}, nil
+}
+
+// begin sends q, BEGIN with settings, as one simple-protocol query.
+func (c *conn) begin(ctx context.Context, q string) error {
 	if _, err := c.pqConn.ExecContext(ctx, q, nil); err != nil {
 		// BEGIN may have succeeded and a later statement failed, leaving an
 		// aborted transaction: end it before the connection goes back to
@@ -411,14 +494,9 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 		if _, rerr := c.pqConn.ExecContext(context.Background(), "ROLLBACK", nil); rerr != nil {
 			c.bad.Store(true)
 		}
-		return nil, err
+		return err
 	}
-	// lib/pq's connection is its own driver.Tx: its Commit and Rollback
-	// follow the transaction status the server reported for our query.
-	c.inTx, c.txCtx, c.lookupsOnly = true, ctx, next.LookupsOnly
-	c.schema = next.Schema
-	c.noteSchema(next.Schema)
-	return tx{c}, nil
+	return nil
 }
 
 // Begin is BeginTx with default options.

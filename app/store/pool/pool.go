@@ -24,6 +24,11 @@
 //   - A lookup is prepared once per schema and connection and reads its own
 //     schema, also after the table changed; behind a transaction pooler
 //     nothing is prepared (TestLookupsStayInTheirTenant).
+//   - A transaction of one lookup (TxOptions.OneLookup) sends BEGIN, its
+//     settings, the lookup and COMMIT in one round trip; the lookup runs
+//     with the settings and the tenant lock or not at all, and the
+//     connection is left outside any transaction
+//     (TestOneLookupKeepsTheTransaction, TestOneLookupFailures).
 //   - A transaction of lookups only (TxOptions.LookupsOnly) uses generic
 //     plans, runs nothing but lookups, and the plan mode ends with it
 //     (TestOnlyLookupsPlanOnce, TestOnlyLookupsRefuseOtherStatements).
@@ -48,6 +53,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -104,8 +110,10 @@ func Open(dsn string, cfg Config) (*Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid DATABASE_URL: %w", err)
 	}
+	pqc.Dialer(dialer{}) // which lets one-trip lookups reach the socket
+	plain := strings.HasPrefix(pc.Host, "/") || pc.SSLMode == pq.SSLModeDisable
 	p := &Pool{cfg: cfg, plans: &plans{}}
-	p.DB = sqlx.NewDb(sql.OpenDB(connector{Connector: pqc, pooler: cfg.TransactionPooler, plans: p.plans,
+	p.DB = sqlx.NewDb(sql.OpenDB(connector{Connector: pqc, pooler: cfg.TransactionPooler, plain: plain, plans: p.plans,
 		maxSchemas: max(cfg.MaxConnSchemas, 0), lifetime: cfg.ConnMaxLifetime}), "postgres")
 	p.DB.SetMaxOpenConns(cfg.MaxOpenConns)
 	p.DB.SetMaxIdleConns(cfg.MaxIdleConns)

@@ -1,0 +1,416 @@
+package pool
+
+import (
+	"bufio"
+	"context"
+	"database/sql/driver"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/lib/pq"
+	"github.com/lib/pq/pqerror"
+)
+
+// A transaction of one lookup (TxOptions.OneLookup) in one round trip.
+//
+// lib/pq waits for the answer to each statement before it sends the next,
+// so a tenant transaction that reads one resource costs three round trips:
+// BEGIN with its settings, the lookup, COMMIT. PostgreSQL's protocol lets a
+// client send them all at once and read the answers after (pipelining),
+// which lib/pq cannot do; so for this one case the connection writes the
+// messages itself, on the socket lib/pq dialled, while lib/pq is idle
+// between statements, and leaves the connection as lib/pq expects it:
+// outside a transaction, nothing left to read.
+//
+// What the round trip sends, in order:
+//
+//	Query    BEGIN READ WRITE                    (cannot fail)
+//	Query    SET LOCAL search_path …; SET LOCAL ROLE …; the tenant lock; …
+//	[Parse]  the lookup, named, the first time on this connection and schema
+//	Bind, Describe, Execute, Sync                the lookup with its arguments
+//	Query    COMMIT
+//
+// BEGIN goes alone so that the transaction block is open before anything
+// else runs: should the settings fail, even to parse, the block is
+// aborted, the lookup fails with it (25P02) and COMMIT rolls back. The
+// lookup can never run outside the settings. Everything else the
+// transaction gives is kept: search_path and role by SET LOCAL, the shared
+// tenant lock held while the lookup runs, the statement timeout, the
+// generic plan.
+//
+// It applies only where the socket is lib/pq's plain connection (a Unix
+// socket or sslmode=disable: under TLS the bytes are not ours to write),
+// not behind a transaction pooler, not while lookups are paused, and for
+// arguments of the basic driver types; otherwise the transaction begins as
+// any other when its lookup comes (begin), and costs what it did before.
+
+// rawConn is where Connect learns the socket lib/pq dialled.
+type rawConn struct{ net.Conn }
+
+type rawSlotKey struct{}
+
+// dialer is lib/pq's dialer, keeping the socket it opens in the slot its
+// context carries (see connector.Connect).
+type dialer struct{ net.Dialer }
+
+func (d dialer) Dial(network, address string) (net.Conn, error) {
+	return d.DialContext(context.Background(), network, address)
+}
+
+func (d dialer) DialTimeout(network, address string, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return d.DialContext(ctx, network, address)
+}
+
+func (d dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	nc, err := d.Dialer.DialContext(ctx, network, address)
+	if err == nil {
+		if slot, ok := ctx.Value(rawSlotKey{}).(*rawConn); ok {
+			slot.Conn = nc
+		}
+	}
+	return nc, err
+}
+
+// ErrOneLookup is what a second statement gets in a transaction of one
+// lookup (TxOptions.OneLookup), whose lookup ended it.
+var ErrOneLookup = errors.New("pool: a second statement in a transaction of one lookup")
+
+// tripArgs encodes args for Bind: text, or binary for []byte (as lib/pq
+// sends them with binary parameters). It reports false for a type it does
+// not know, which lib/pq then sends.
+func tripArgs(args []driver.NamedValue) (formats []int16, vals [][]byte, ok bool) {
+	formats, vals = make([]int16, len(args)), make([][]byte, len(args))
+	for i, a := range args {
+		switch v := a.Value.(type) {
+		case nil:
+		case string:
+			vals[i] = []byte(v)
+		case []byte:
+			formats[i], vals[i] = 1, v
+			if v == nil {
+				vals[i] = []byte{}
+			}
+		case int64:
+			vals[i] = strconv.AppendInt(nil, v, 10)
+		case float64:
+			vals[i] = strconv.AppendFloat(nil, v, 'g', -1, 64)
+		case bool:
+			vals[i] = []byte(strconv.FormatBool(v))
+		case time.Time:
+			vals[i] = []byte(v.Format(time.RFC3339Nano))
+		default:
+			return nil, nil, false
+		}
+	}
+	return formats, vals, true
+}
+
+// msg appends one protocol message of type t to b.
+func msg(b []byte, t byte, body ...[]byte) []byte {
+	n := 4
+	for _, p := range body {
+		n += len(p)
+	}
+	b = append(b, t)
+	b = binary.BigEndian.AppendUint32(b, uint32(n))
+	for _, p := range body {
+		b = append(b, p...)
+	}
+	return b
+}
+
+func cstr(s string) []byte { return append([]byte(s), 0) }
+
+// oneTrip runs the transaction begun by begin (BEGIN … and its settings)
+// with the lookup query and COMMIT, in one round trip, on c's socket. name
+// is the lookup's prepared statement on the connection, parse says that it
+// is to be prepared first. It returns the lookup's rows, read whole.
+func (c *conn) oneTrip(ctx context.Context, begin, settings, name string, parse bool, query string, formats []int16, vals [][]byte) (driver.Rows, error) {
+	var b []byte
+	b = msg(b, 'Q', cstr(begin))
+	b = msg(b, 'Q', cstr(settings))
+	if parse {
+		b = msg(b, 'P', cstr(name), cstr(query), []byte{0, 0})
+	}
+	bind := append(cstr(""), cstr(name)...) // portal "", then the statement
+	bind = binary.BigEndian.AppendUint16(bind, uint16(len(formats)))
+	for _, f := range formats {
+		bind = binary.BigEndian.AppendUint16(bind, uint16(f))
+	}
+	bind = binary.BigEndian.AppendUint16(bind, uint16(len(vals)))
+	for i, v := range vals {
+		if v == nil && formats[i] == 0 {
+			bind = binary.BigEndian.AppendUint32(bind, math.MaxUint32) // NULL
+			continue
+		}
+		bind = binary.BigEndian.AppendUint32(bind, uint32(len(v)))
+		bind = append(bind, v...)
+	}
+	bind = binary.BigEndian.AppendUint16(bind, 0) // results in text
+	b = msg(b, 'B', bind)
+	b = msg(b, 'D', []byte{'P', 0})
+	b = msg(b, 'E', cstr(""), []byte{0, 0, 0, 0})
+	b = msg(b, 'S')
+	b = msg(b, 'Q', cstr("COMMIT"))
+
+	nc := c.raw.Conn
+	if d, ok := ctx.Deadline(); ok {
+		_ = nc.SetDeadline(d)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+	defer func() {
+		if stop() {
+			_ = nc.SetDeadline(time.Time{})
+		} else {
+			// ctx ended meanwhile, and its deadline may land on the socket
+			// after we would clear it: lib/pq must not get it.
+			c.bad.Store(true)
+		}
+	}()
+	rows, err := c.tripIO(b)
+	if err != nil {
+		var pqErr *pq.Error
+		if !errors.As(err, &pqErr) {
+			// The connection is in an unknown state: never reuse it.
+			c.bad.Store(true)
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("pool: %w (%w)", ctx.Err(), err)
+			}
+		}
+		return nil, err
+	}
+	return rows, nil
+}
+
+// runOneTrip runs the transaction of one lookup that BeginTx held back,
+// with its lookup query, in one round trip; the transaction has ended
+// when it returns.
+func (c *conn) runOneTrip(ctx context.Context, query string, formats []int16, vals [][]byte) (driver.Rows, error) {
+	key := c.schema + "\x00" + query
+	name, known := c.named[key]
+	if !known {
+		// A new name on every try: a Parse that succeeded in a transaction
+		// that failed later still holds its name.
+		name = "bk_" + strconv.Itoa(c.nextName)
+		c.nextName++
+	}
+	begin, settings := c.oneBegin, c.oneSettings
+	c.oneBegin, c.oneSettings, c.oneDone = "", "", true
+	rows, err := c.oneTrip(c.bound(ctx), begin, settings, name, !known, query, formats, vals)
+	if err != nil {
+		return nil, err
+	}
+	if !known {
+		if c.named == nil {
+			c.named = make(map[string]string)
+		}
+		c.named[key] = name
+	}
+	return rows, nil
+}
+
+// tripIO writes b and reads the answers up to the fourth ReadyForQuery,
+// returning the lookup's rows or the first error the server reported.
+func (c *conn) tripIO(b []byte) (*tripRows, error) {
+	if _, err := c.raw.Write(b); err != nil {
+		return nil, err
+	}
+	if c.rbuf == nil {
+		c.rbuf = bufio.NewReaderSize(c.raw.Conn, 8192)
+	}
+	r := c.rbuf
+	rows := &tripRows{}
+	var first error
+	var hdr [5]byte
+	var status byte
+	for ready := 0; ready < 4; {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			return nil, err
+		}
+		n := int(binary.BigEndian.Uint32(hdr[1:])) - 4
+		if n < 0 || n > 1<<30 {
+			return nil, fmt.Errorf("pool: bad message length %d", n)
+		}
+		body := make([]byte, n)
+		if _, err := io.ReadFull(r, body); err != nil {
+			return nil, err
+		}
+		switch hdr[0] {
+		case 'Z':
+			ready++
+			if n > 0 {
+				status = body[0]
+			}
+		case 'E':
+			if first == nil {
+				first = parseError(body)
+			}
+		case 'T':
+			// Only the lookup's: the settings' tenant lock is a SELECT.
+			if ready == 2 {
+				if err := rows.describe(body); err != nil {
+					return nil, err
+				}
+			}
+		case 'D':
+			if ready == 2 {
+				if err := rows.add(body); err != nil {
+					return nil, err
+				}
+			}
+		}
+		// ParseComplete, BindComplete, CommandComplete, NoData, notices,
+		// parameter status and notifications need nothing.
+	}
+	if status != 'I' || r.Buffered() > 0 {
+		return nil, fmt.Errorf("pool: connection left in state %q after a one-trip lookup", status)
+	}
+	if first != nil {
+		return nil, first
+	}
+	return rows, nil
+}
+
+// parseError reads an ErrorResponse into lib/pq's error type, which the
+// rest of Bulkhead reads codes from.
+func parseError(body []byte) *pq.Error {
+	e := &pq.Error{}
+	for len(body) > 1 {
+		f := body[0]
+		end := 1
+		for end < len(body) && body[end] != 0 {
+			end++
+		}
+		v := string(body[1:end])
+		body = body[min(end+1, len(body)):]
+		switch f {
+		case 'S':
+			e.Severity = v
+		case 'C':
+			e.Code = pqerror.Code(v)
+		case 'M':
+			e.Message = v
+		case 'D':
+			e.Detail = v
+		case 'H':
+			e.Hint = v
+		case 'P':
+			e.Position = v
+		case 'W':
+			e.Where = v
+		case 's':
+			e.Schema = v
+		case 't':
+			e.Table = v
+		case 'c':
+			e.Column = v
+		case 'n':
+			e.Constraint = v
+		case 'R':
+			e.Routine = v
+		}
+	}
+	return e
+}
+
+// tripRows are the rows of a one-trip lookup, read whole.
+type tripRows struct {
+	cols []string
+	oids []uint32
+	rows [][]driver.Value
+	next int
+}
+
+func (r *tripRows) describe(body []byte) error {
+	if len(body) < 2 {
+		return errors.New("pool: short RowDescription")
+	}
+	n := int(binary.BigEndian.Uint16(body))
+	body = body[2:]
+	r.cols, r.oids = make([]string, n), make([]uint32, n)
+	for i := range n {
+		end := 0
+		for end < len(body) && body[end] != 0 {
+			end++
+		}
+		if end+19 > len(body) {
+			return errors.New("pool: short RowDescription")
+		}
+		r.cols[i] = string(body[:end])
+		r.oids[i] = binary.BigEndian.Uint32(body[end+7:])
+		body = body[end+19:]
+	}
+	return nil
+}
+
+func (r *tripRows) add(body []byte) error {
+	if len(body) < 2 {
+		return errors.New("pool: short DataRow")
+	}
+	n := int(binary.BigEndian.Uint16(body))
+	if n != len(r.oids) {
+		return errors.New("pool: DataRow without its description")
+	}
+	body = body[2:]
+	row := make([]driver.Value, n)
+	for i := range n {
+		if len(body) < 4 {
+			return errors.New("pool: short DataRow")
+		}
+		l := int32(binary.BigEndian.Uint32(body))
+		body = body[4:]
+		if l < 0 {
+			continue
+		}
+		if int(l) > len(body) {
+			return errors.New("pool: short DataRow")
+		}
+		v, err := decodeText(body[:l:l], r.oids[i])
+		if err != nil {
+			return err
+		}
+		row[i] = v
+		body = body[l:]
+	}
+	r.rows = append(r.rows, row)
+	return nil
+}
+
+// decodeText turns a text-format value into what lib/pq returns for its
+// type, so that scanning reads the same values either way.
+func decodeText(s []byte, oid uint32) (driver.Value, error) {
+	switch oid {
+	case 18, 1042, 1043, 25: // char, bpchar, varchar, text
+		return string(s), nil
+	case 16: // bool
+		return len(s) > 0 && s[0] == 't', nil
+	case 20, 21, 23: // int8, int2, int4
+		return strconv.ParseInt(string(s), 10, 64)
+	case 700, 701: // float4, float8
+		return strconv.ParseFloat(string(s), 64)
+	case 1184, 1114, 1082: // timestamptz, timestamp, date
+		return pq.ParseTimestamp(nil, string(s))
+	case 17: // bytea: lookups do not return it
+		return nil, errors.New("pool: bytea in a one-trip lookup")
+	}
+	return s, nil
+}
+
+func (r *tripRows) Columns() []string { return r.cols }
+func (r *tripRows) Close() error      { return nil }
+func (r *tripRows) Next(dest []driver.Value) error {
+	if r.next >= len(r.rows) {
+		return io.EOF
+	}
+	copy(dest, r.rows[r.next])
+	r.next++
+	return nil
+}

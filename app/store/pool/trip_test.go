@@ -1,0 +1,188 @@
+package pool_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/bulkhead-dev/bulkhead/app/store"
+	"github.com/bulkhead-dev/bulkhead/app/store/pool"
+	"github.com/bulkhead-dev/bulkhead/app/store/storetest"
+	"github.com/bulkhead-dev/bulkhead/app/tenant"
+)
+
+// TestOneLookupKeepsTheTransaction: a transaction of one lookup
+// (Scope.OneLookup), sent with BEGIN and COMMIT in one round trip, runs
+// its lookup with everything a tenant transaction gives: the tenant's
+// search_path and strict role, the shared tenant lock, the statement
+// timeout, the generic plan; reads the same values as an ordinary
+// transaction; and leaves the connection outside any transaction with
+// nothing of its settings. Off a transaction pooler the round trip
+// prepared its lookup under a name of its own (bk_…), which shows it ran.
+func TestOneLookupKeepsTheTransaction(t *testing.T) {
+	ctx := context.Background()
+	db0 := storetest.NewDB(t)
+	ts := createTenants(t, tenant.NewService(db0), 2, true)
+	db, err := store.Open(ctx, db0.DSN, store.Options{MaxOpenConns: 1, Lanes: -1, StatementTimeout: 7 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	id := uuid.NewString()
+	for _, tn := range ts {
+		if err := db.InTenant(ctx, tn.Scope(), func(tx *sqlx.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO users (id, user_name, data) VALUES ($1, $2, '{"userName": "x", "n": 1}')`, id, "user of "+tn.ID)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type row struct {
+		User, Path, Timeout, Plan, Name string
+		Locks, Version                  int
+		Created                         time.Time
+		Data                            []byte
+		Active                          bool
+	}
+	const q = `SELECT current_user, current_setting('search_path'), current_setting('statement_timeout'),
+		current_setting('plan_cache_mode'), user_name,
+		(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND mode = 'ShareLock'),
+		version, created, data, version > 0
+		FROM users WHERE id = $1`
+	read := func(tn *tenant.Tenant, one bool) (r row) {
+		t.Helper()
+		scope := tn.Scope()
+		scope.OneLookup, scope.LookupsOnly = one, !one
+		if err := db.InTenant(ctx, scope, func(tx *sqlx.Tx) error {
+			return tx.QueryRowContext(store.Lookup(ctx), q, id).Scan(&r.User, &r.Path, &r.Timeout, &r.Plan, &r.Name, &r.Locks, &r.Version, &r.Created, &r.Data, &r.Active)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	for _, tn := range ts {
+		got, want := read(tn, true), read(tn, false)
+		if got.User != db.RoleName(tn.ID) || got.Path != want.Path || want.Path != "tenant_"+tn.ID || got.Timeout != "7s" ||
+			got.Plan != "force_generic_plan" || got.Name != "user of "+tn.ID || got.Locks != 1 {
+			t.Errorf("tenant %s: the one-trip lookup ran with %+v", tn.ID, got)
+		}
+		if !got.Created.Equal(want.Created) || string(got.Data) != string(want.Data) || got.Version != want.Version || got.Active != want.Active {
+			t.Errorf("tenant %s: one trip read %+v, an ordinary transaction %+v", tn.ID, got, want)
+		}
+	}
+	var path string
+	var inTx bool
+	if err := db.QueryRowContext(ctx, `SELECT current_setting('search_path'), now() <> statement_timestamp()`).Scan(&path, &inTx); err != nil {
+		t.Fatal(err)
+	}
+	if path != `"$user", public` || inTx {
+		t.Fatalf("after a one-trip lookup the connection has search_path %q, in a transaction: %v", path, inTx)
+	}
+	var names []string
+	if err := db.SelectContext(ctx, &names, `SELECT name FROM pg_prepared_statements WHERE statement = $1 AND name LIKE 'bk\_%'`, q); err != nil {
+		t.Fatal(err)
+	}
+	want := 2 // one per tenant
+	if os.Getenv("BULKHEAD_TEST_PGBOUNCER") != "" {
+		want = 0
+	}
+	if len(names) != want {
+		t.Fatalf("statements prepared for the lookup: %q, want %d named bk_…", names, want)
+	}
+}
+
+// TestOneLookupFailures: in a transaction of one lookup, settings that
+// fail (a strict tenant whose role is gone) fail the lookup, which never
+// runs without them; a failing lookup returns PostgreSQL's error; a second
+// statement is refused with ErrOneLookup and anything but a lookup with
+// ErrNotLookup. After each the connection serves the next transaction.
+func TestOneLookupFailures(t *testing.T) {
+	ctx := context.Background()
+	db0 := storetest.NewDB(t)
+	ts := createTenants(t, tenant.NewService(db0), 2, true)
+	db, err := store.Open(ctx, db0.DSN, store.Options{MaxOpenConns: 1, Lanes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	role := db.RoleName(ts[1].ID)
+	if _, err := db.ExecContext(ctx, `DROP OWNED BY "`+role+`"; DROP ROLE "`+role+`"`); err != nil {
+		t.Fatal(err)
+	}
+	one := func(tn *tenant.Tenant) store.Scope {
+		s := tn.Scope()
+		s.OneLookup = true
+		return s
+	}
+	for _, tt := range []struct {
+		name  string
+		scope store.Scope
+		run   func(tx *sqlx.Tx) error
+		check func(err error) bool
+	}{
+		{"ErrSettings", one(ts[1]), func(tx *sqlx.Tx) error {
+			var user string
+			err := tx.GetContext(store.Lookup(ctx), &user, `SELECT current_user`)
+			if err == nil {
+				return errors.New("the lookup ran as " + user)
+			}
+			return err
+		}, func(err error) bool {
+			var pqErr *pq.Error
+			return errors.As(err, &pqErr) && pqErr.Code == "22023" // role does not exist
+		}},
+		{"ErrLookup", one(ts[0]), func(tx *sqlx.Tx) error {
+			var n int
+			return tx.GetContext(store.Lookup(ctx), &n, `SELECT 1 / $1::int`, 0)
+		}, func(err error) bool {
+			var pqErr *pq.Error
+			return errors.As(err, &pqErr) && pqErr.Code == "22012" // division by zero
+		}},
+		{"ErrOneLookup", one(ts[0]), func(tx *sqlx.Tx) error {
+			var n int
+			if err := tx.GetContext(store.Lookup(ctx), &n, `SELECT $1::int`, 1); err != nil {
+				return err
+			}
+			return tx.GetContext(store.Lookup(ctx), &n, `SELECT $1::int`, 2)
+		}, func(err error) bool {
+			return os.Getenv("BULKHEAD_TEST_PGBOUNCER") != "" || errors.Is(err, pool.ErrOneLookup)
+		}},
+		{"ErrNotLookup", one(ts[0]), func(tx *sqlx.Tx) error {
+			var n int
+			return tx.GetContext(ctx, &n, `SELECT $1::int`, 1)
+		}, func(err error) bool { return errors.Is(err, pool.ErrNotLookup) }},
+		{"NoRows", one(ts[0]), func(tx *sqlx.Tx) error {
+			return lookUpUnknown(ctx, tx)
+		}, func(err error) bool { return err == nil }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := db.InTenant(ctx, tt.scope, tt.run)
+			if !tt.check(err) {
+				t.Fatalf("got %v", err)
+			}
+			var user, path string
+			var inTx bool
+			if err := db.InTenant(ctx, ts[0].Scope(), func(tx *sqlx.Tx) error {
+				return tx.QueryRowContext(ctx, `SELECT current_user, current_setting('search_path'), false`).Scan(&user, &path, &inTx)
+			}); err != nil {
+				t.Fatalf("the next transaction: %v", err)
+			}
+			if err := db.QueryRowContext(ctx, `SELECT now() <> statement_timestamp()`).Scan(&inTx); err != nil || inTx {
+				t.Fatalf("the connection is left in a transaction (%v)", err)
+			}
+			if user != db.RoleName(ts[0].ID) || path != "tenant_"+ts[0].ID {
+				t.Fatalf("the next transaction ran as %s in %s", user, path)
+			}
+		})
+	}
+	var n int
+	if err := db.GetContext(ctx, &n, `SELECT 1`); err != nil || n != 1 {
+		t.Fatal(err)
+	}
+}

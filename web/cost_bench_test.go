@@ -1,0 +1,413 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"regexp"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bulkhead-dev/bulkhead/app/activity"
+	"github.com/bulkhead-dev/bulkhead/app/store"
+	"github.com/bulkhead-dev/bulkhead/app/store/storetest"
+	"github.com/bulkhead-dev/bulkhead/app/tenant"
+	"github.com/bulkhead-dev/bulkhead/app/usage"
+	"github.com/bulkhead-dev/bulkhead/web"
+)
+
+// BenchmarkRequestCost measures Bulkhead's own cost per request (issue
+// #23): GET /Users/{id} over 10 tenants of 100 users from 8 clients, in
+// turns with pgbench doing the least SQL that answers it (BEGIN; SET LOCAL
+// search_path; SELECT data FROM users WHERE id = …; COMMIT, simple
+// protocol) and with pgbench running Bulkhead's own SQL (getByIDSQL), at
+// the same concurrency on the same cluster; then a projection, a filter,
+// creates and Bulk. The HTTP clients run in a process of their own (this
+// test binary again, see loadClient), so that the CPU time of this
+// process, which serves, is the server's alone: a change in Bulkhead's own
+// cost shows in it even when the machine is noisy. The server
+// is set up as serve sets it up: a buffered JSON request log (to
+// /dev/null), usage metering and the activity feed.
+//
+// With BENCH_CPUPROFILE=file it also writes a CPU profile of the server
+// during 10 s more of GET by id.
+func BenchmarkRequestCost(b *testing.B) {
+	const tenants, users, conc, rounds = 10, 100, 8, 3
+	window := 5 * time.Second
+	ctx := context.Background()
+	dsn := storetest.URL(b)
+	db, err := store.Open(ctx, dsn, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.MigrateControl(ctx); err != nil {
+		b.Fatal(err)
+	}
+	svc := tenant.NewService(db)
+	tokens := make([]string, tenants+1)
+	for i := 1; i <= tenants; i++ {
+		if err := seedTenant(ctx, svc, i, users, tokens); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := db.ExecContext(ctx, `UPDATE control.tenant_permissions SET requests_per_minute = 100000000, burst = 10000000`); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `ANALYZE`); err != nil {
+		b.Fatal(err)
+	}
+	out := os.Stdout
+	fmt.Fprintf(out, "\n## Cost per request: %d tenants of %d users, %d clients\n\nMachine: %s\n", tenants, users, conc, machine(ctx, db))
+
+	logFile, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer logFile.Close()
+	sctx, stop := context.WithCancel(ctx)
+	logw := web.NewLogWriter(logFile) // as serve logs
+	logw.Buffer()
+	go logw.Run(sctx)
+	log := slog.New(slog.NewJSONHandler(logw, nil))
+	meter := usage.NewMeter(db, usage.Options{Log: log})
+	feed := activity.NewRecorder(db, activity.Options{Log: log})
+	var bg sync.WaitGroup
+	bg.Add(2)
+	go func() { defer bg.Done(); meter.Run(sctx) }()
+	go func() { defer bg.Done(); feed.Run(sctx) }()
+	srv := web.NewServer(web.Config{DB: db, Log: log, BaseURL: "http://bench", Meter: meter, Activity: feed, Spares: -1})
+	wait := srv.Start(sctx)
+	hs := httptest.NewServer(srv)
+	defer func() { hs.Close(); stop(); wait(); bg.Wait() }()
+	syncWith(b, srv)
+
+	var gets []loadRequest
+	for t := 1; t <= tenants; t++ {
+		for i := 1; i <= users; i++ {
+			gets = append(gets, loadRequest{Method: "GET", Path: "/tenants/s" + strconv.Itoa(t) + "/scim/v2/Users/" + userID(i), Token: tokens[t]})
+		}
+	}
+	with := func(reqs []loadRequest, suffix string) []loadRequest {
+		r := slices.Clone(reqs)
+		for i := range r {
+			r[i].Path += suffix
+		}
+		return r
+	}
+	// run sends spec's requests from the client process and measures what
+	// the server and PostgreSQL spent meanwhile.
+	run := func(spec loadSpec, want int) costResult {
+		spec.URL, spec.Want = hs.URL, want
+		cpu0 := processCPU()
+		res, err := runLoadClient(spec)
+		cpu1 := processCPU()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Errors > 0 {
+			b.Fatalf("%s: %d errors, first: %s", spec.Requests[0].Path, res.Errors, res.FirstErr)
+		}
+		n := float64(max(res.Count, 1))
+		return costResult{rate: float64(res.Count) / res.Seconds, med: res.Med, p99: res.P99, count: res.Count,
+			goCPU: time.Duration(float64(cpu1-cpu0) / n)}
+	}
+	pgb := func(script string) costResult {
+		tps, count, err := pgbenchRun(dsn, script, conc, window)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return costResult{rate: tps, count: count}
+	}
+	pick := `\set t random(1, ` + strconv.Itoa(tenants) + `)` + "\n" + `\set i random(1, ` + strconv.Itoa(users) + `)` + "\n"
+	minimal := pick + "BEGIN;\nSET LOCAL search_path TO tenant_s:t;\nSELECT data FROM users WHERE id = md5('u' || :i)::uuid;\nCOMMIT;\n"
+	same := pick + getByIDSQL
+
+	// Warm up every side once, then measure them in turns, the order
+	// reversing every round, so that drift weighs on all alike.
+	getSpec := loadSpec{Conc: conc, Seconds: window.Seconds(), Requests: gets}
+	run(getSpec, 200)
+	pgb(minimal)
+	pgb(same)
+	sides := []func() costResult{
+		func() costResult { return run(getSpec, 200) },
+		func() costResult { return pgb(minimal) },
+		func() costResult { return pgb(same) },
+	}
+	results := make([][]costResult, len(sides))
+	for r := range rounds {
+		for k := range sides {
+			i := k
+			if r%2 == 1 {
+				i = len(sides) - 1 - k
+			}
+			results[i] = append(results[i], sides[i]())
+		}
+	}
+	get, pgMin, pgSame := medianCost(results[0]), medianCost(results[1]), medianCost(results[2])
+	fmt.Fprintf(out, "\nGET /Users/{id} against pgbench (simple protocol), %d clients each, %d rounds of %s in turns, medians of the rounds:\n\n"+
+		"| | requests/s | median | p99 | Go CPU per request |\n|---|---:|---:|---:|---:|\n", conc, rounds, window)
+	fmt.Fprintf(out, "| Bulkhead GET /Users/{id} | %.0f | %.2f ms | %.2f ms | %s |\n", get.rate, ms(get.med), ms(get.p99), us(get.goCPU))
+	fmt.Fprintf(out, "| pgbench, least SQL (BEGIN; SET LOCAL search_path; SELECT data; COMMIT) | %.0f | | | |\n", pgMin.rate)
+	fmt.Fprintf(out, "| pgbench, Bulkhead's SQL | %.0f | | | |\n", pgSame.rate)
+	fmt.Fprintf(out, "\nBulkhead ÷ pgbench, least SQL: %.2f (goal ≥ 0.6); ÷ pgbench, Bulkhead's SQL: %.2f. Go CPU per GET: %s (goal ≤ 120 µs).\n",
+		get.rate/pgMin.rate, get.rate/pgSame.rate, us(get.goCPU))
+
+	if path := os.Getenv("BENCH_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		run(loadSpec{Conc: conc, Seconds: 10, Requests: gets}, 200)
+		pprof.StopCPUProfile()
+		f.Close()
+		fmt.Fprintf(out, "\nCPU profile of 10 s of GET /Users/{id} written to %s.\n", path)
+	}
+
+	bulk := make([]map[string]any, 1000)
+	for i := range bulk {
+		name := fmt.Sprintf("bulk-{seq}-%04d@example.com", i)
+		bulk[i] = map[string]any{"method": "POST", "path": "/Users", "bulkId": strconv.Itoa(i),
+			"data": user(name, "name", map[string]any{"givenName": "Bulk", "familyName": strconv.Itoa(i)},
+				"emails", []any{map[string]any{"value": name, "type": "work", "primary": true}})}
+	}
+	bulkJSON, _ := json.Marshal(bulkBody(0, bulk...))
+	others := []struct {
+		name string
+		spec loadSpec
+		want int
+		per  int // resources per request
+	}{
+		{"GET /Users/{id}?attributes=userName,emails", loadSpec{Conc: conc, Seconds: window.Seconds(), Requests: with(gets, "?attributes=userName,emails")}, 200, 1},
+		{"GET /Users?filter=userName eq …", loadSpec{Conc: conc, Seconds: window.Seconds(), Requests: func() []loadRequest {
+			var r []loadRequest
+			for t := 1; t <= tenants; t++ {
+				for i := 1; i <= users; i += 10 {
+					r = append(r, loadRequest{Method: "GET", Path: "/tenants/s" + strconv.Itoa(t) + "/scim/v2/Users?filter=" + q(fmt.Sprintf(`userName eq "user%02d"`, i)), Token: tokens[t]})
+				}
+			}
+			return r
+		}()}, 200, 1},
+		{"POST /Users", loadSpec{Conc: conc, Seconds: window.Seconds(), Requests: func() []loadRequest {
+			var r []loadRequest
+			for t := 1; t <= tenants; t++ {
+				r = append(r, loadRequest{Method: "POST", Path: "/tenants/s" + strconv.Itoa(t) + "/scim/v2/Users", Token: tokens[t],
+					Body: `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"new{seq}@example.com"}`})
+			}
+			return r
+		}()}, 201, 1},
+		{"POST /Bulk, 1,000 user creations", loadSpec{Conc: 1, Max: 3, Seconds: 600, Requests: []loadRequest{
+			{Method: "POST", Path: "/tenants/s1/scim/v2/Bulk", Token: tokens[1], Body: string(bulkJSON)},
+		}}, 200, 1000},
+	}
+	fmt.Fprintf(out, "\nOther requests, %s each (Bulk: 3 requests, one at a time):\n\n| request | requests/s | resources/s | median | p99 | Go CPU per resource |\n|---|---:|---:|---:|---:|---:|\n", window)
+	for _, o := range others {
+		r := run(o.spec, o.want)
+		fmt.Fprintf(out, "| %s | %.1f | %.0f | %.2f ms | %.2f ms | %s |\n", o.name, r.rate, r.rate*float64(o.per), ms(r.med), ms(r.p99),
+			us(r.goCPU/time.Duration(o.per)))
+	}
+}
+
+// costResult is what one side of BenchmarkRequestCost did: its rate, the
+// clients' latencies, and the CPU time per request of the server (this
+// process).
+type costResult struct {
+	rate     float64
+	count    int
+	med, p99 time.Duration
+	goCPU    time.Duration
+}
+
+// medianCost returns the round of rs with the median rate.
+func medianCost(rs []costResult) costResult {
+	s := slices.Clone(rs)
+	slices.SortFunc(s, func(a, b costResult) int {
+		switch {
+		case a.rate < b.rate:
+			return -1
+		case a.rate > b.rate:
+			return 1
+		}
+		return 0
+	})
+	return s[len(s)/2]
+}
+
+func us(d time.Duration) string {
+	if d == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.0f µs", float64(d.Nanoseconds())/1000)
+}
+
+// pgbenchRun runs script from conc clients for d, simple protocol, and
+// returns its transactions per second (without connection time) and count.
+func pgbenchRun(dsn, script string, conc int, d time.Duration) (float64, int, error) {
+	bin, err := pgbenchPath()
+	if err != nil {
+		return 0, 0, err
+	}
+	f, err := os.CreateTemp("", "bulkhead-pgbench-*.sql")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.WriteString(script); err != nil {
+		return 0, 0, err
+	}
+	f.Close()
+	cmd := exec.Command(bin, "-n", "-M", "simple", "-f", f.Name(), "-c", strconv.Itoa(conc), "-j", "2", "-T", strconv.Itoa(int(d.Seconds())), dsn)
+	outb, err := cmd.CombinedOutput()
+	if err != nil {
+		return 0, 0, fmt.Errorf("pgbench: %v: %s", err, outb)
+	}
+	tps := regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`).FindSubmatch(outb)
+	n := regexp.MustCompile(`number of transactions actually processed: ([0-9]+)`).FindSubmatch(outb)
+	if tps == nil || n == nil {
+		return 0, 0, fmt.Errorf("could not read pgbench's output: %s", outb)
+	}
+	rate, _ := strconv.ParseFloat(string(tps[1]), 64)
+	count, _ := strconv.Atoi(string(n[1]))
+	return rate, count, nil
+}
+
+// loadClientEnv names the file holding a loadSpec: a test binary started
+// with it set is a load client (see TestMain), not a test run.
+const loadClientEnv = "BULKHEAD_BENCH_LOAD_CLIENT"
+
+// loadSpec is the load a client process sends: requests picked at random
+// from Requests, from Conc goroutines each waiting for its answer, for
+// Seconds or Max requests. "{seq}" in a body becomes a number unique to
+// the request.
+type loadSpec struct {
+	URL      string
+	Conc     int
+	Seconds  float64
+	Max      int
+	Want     int
+	Requests []loadRequest
+}
+
+type loadRequest struct{ Method, Path, Token, Body string }
+
+// loadReport is what a client process reports.
+type loadReport struct {
+	Count, Errors int
+	FirstErr      string
+	Med, P99      time.Duration
+	Seconds       float64
+}
+
+// runLoadClient runs spec in a client process of its own.
+func runLoadClient(spec loadSpec) (loadReport, error) {
+	f, err := os.CreateTemp("", "bulkhead-load-*.json")
+	if err != nil {
+		return loadReport{}, err
+	}
+	defer os.Remove(f.Name())
+	if err := json.NewEncoder(f).Encode(spec); err != nil {
+		return loadReport{}, err
+	}
+	f.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), loadClientEnv+"="+f.Name())
+	cmd.Stderr = os.Stderr
+	outb, err := cmd.Output()
+	if err != nil {
+		return loadReport{}, fmt.Errorf("load client: %w", err)
+	}
+	var rep loadReport
+	if err := json.Unmarshal(outb, &rep); err != nil {
+		return loadReport{}, fmt.Errorf("load client's report %q: %w", outb, err)
+	}
+	return rep, nil
+}
+
+// loadClient is the main of a load client process: it sends the load
+// the spec in file names and prints a loadReport as JSON.
+func loadClient(file string) int {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	var spec loadSpec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	nonce := strconv.FormatInt(time.Now().UnixNano(), 36)
+	var seq, sent atomic.Int64
+	var mu sync.Mutex
+	var rep loadReport
+	var all []time.Duration
+	deadline := time.Now().Add(time.Duration(spec.Seconds * float64(time.Second)))
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range spec.Conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var durs []time.Duration
+			var errs []string
+			for time.Now().Before(deadline) && (spec.Max == 0 || sent.Add(1) <= int64(spec.Max)) {
+				r := spec.Requests[rand.IntN(len(spec.Requests))]
+				var body io.Reader
+				if r.Body != "" {
+					body = strings.NewReader(strings.ReplaceAll(r.Body, "{seq}", nonce+strconv.FormatInt(seq.Add(1), 10)))
+				}
+				req, _ := http.NewRequest(r.Method, spec.URL+r.Path, body)
+				req.Header.Set("Authorization", "Bearer "+r.Token)
+				if body != nil {
+					req.Header.Set("Content-Type", "application/scim+json")
+				}
+				t0 := time.Now()
+				resp, err := hc.Do(req)
+				if err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					err = outcome(resp.StatusCode, nil, spec.Want)
+				}
+				durs = append(durs, time.Since(t0))
+				if err != nil {
+					errs = append(errs, err.Error())
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			all = append(all, durs...)
+			if rep.Errors == 0 && len(errs) > 0 {
+				rep.FirstErr = errs[0]
+			}
+			rep.Errors += len(errs)
+		}()
+	}
+	wg.Wait()
+	rep.Seconds = time.Since(start).Seconds()
+	slices.Sort(all)
+	rep.Count = len(all)
+	if len(all) > 0 {
+		rep.Med, rep.P99 = percentile(all, 50), percentile(all, 99)
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(rep); err != nil {
+		return 1
+	}
+	return 0
+}
