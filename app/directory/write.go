@@ -9,8 +9,10 @@ import (
 )
 
 // The writes: each runs in one tenant transaction, records itself in the
-// tenant's audit trail in that same transaction, and returns the resource
-// as stored. A write that fails leaves neither data nor an audit record.
+// tenant's audit trail and appends its events to the tenant's outbox
+// (package events) in that same transaction, and returns the resource as
+// stored. A write that fails leaves neither data nor an audit record nor
+// an event; a PATCH that changes nothing appends no event.
 // rt is scim.UserResource or scim.GroupResource; the caller's tenant's
 // version of it, with its schema extensions, is used. version is what
 // If-Match asks for (scim.IfMatchVersion): 0 for any, and a write whose
@@ -38,8 +40,16 @@ func (s *Service) Create(ctx context.Context, c Caller, rt *scim.ResourceType, b
 		if err := c.record(ctx, tx, rt, "create", r.ID, outcomeSuccess); err != nil {
 			return err
 		}
-		r, err = scim.FindResource(ctx, tx, rt, r.ID, true)
-		return err
+		if r, err = scim.FindResource(ctx, tx, rt, r.ID, true); err != nil {
+			return err
+		}
+		var ch scim.Change
+		if rt.Is(scim.GroupResource) {
+			for _, m := range r.Members {
+				ch.Added = append(ch.Added, m.Value)
+			}
+		}
+		return c.emit(ctx, tx, r, "create", ch)
 	})
 	return r, err
 }
@@ -59,14 +69,17 @@ func (s *Service) Replace(ctx context.Context, c Caller, rt *scim.ResourceType, 
 	}
 	var r *scim.Resource
 	err = s.db.InTenant(ctx, p.Tenant.Scope(), func(tx *sqlx.Tx) error {
-		if _, err := scim.ReplaceResource(ctx, tx, rt, id, version, attrs); err != nil {
+		_, ch, err := scim.ReplaceResource(ctx, tx, rt, id, version, attrs)
+		if err != nil {
 			return err
 		}
 		if err := c.record(ctx, tx, rt, "replace", id, outcomeSuccess); err != nil {
 			return err
 		}
-		r, err = scim.FindResource(ctx, tx, rt, id, true)
-		return err
+		if r, err = scim.FindResource(ctx, tx, rt, id, true); err != nil {
+			return err
+		}
+		return c.emit(ctx, tx, r, "update", ch)
 	})
 	return r, err
 }
@@ -90,15 +103,24 @@ func (s *Service) Patch(ctx context.Context, c Caller, rt *scim.ResourceType, id
 	var r *scim.Resource
 	err = s.db.InTenant(ctx, p.Tenant.Scope(), func(tx *sqlx.Tx) error {
 		var changed bool
-		if r, changed, err = scim.PatchResource(ctx, tx, rt, id, version, ops); err != nil {
+		var ch scim.Change
+		if r, ch, changed, err = scim.PatchResource(ctx, tx, rt, id, version, ops); err != nil {
 			return err
 		}
 		outcome := outcomeSuccess
 		if !changed {
 			outcome = outcomeUnchanged
 		}
-		if err := c.record(ctx, tx, rt, "patch", id, outcome); err != nil || !members {
+		if err := c.record(ctx, tx, rt, "patch", id, outcome); err != nil {
 			return err
+		}
+		if changed {
+			if err := c.emit(ctx, tx, r, "update", ch); err != nil {
+				return err
+			}
+		}
+		if !members {
+			return nil
 		}
 		r, err = scim.FindResource(ctx, tx, rt, id, true)
 		return err
@@ -118,6 +140,9 @@ func (s *Service) Delete(ctx context.Context, c Caller, rt *scim.ResourceType, i
 		if err := scim.DeleteResource(ctx, tx, rt, id, version); err != nil {
 			return err
 		}
-		return c.record(ctx, tx, rt, "delete", id, outcomeSuccess)
+		if err := c.record(ctx, tx, rt, "delete", id, outcomeSuccess); err != nil {
+			return err
+		}
+		return c.emit(ctx, tx, &scim.Resource{Type: rt, ID: id}, "delete", scim.Change{})
 	})
 }
