@@ -64,15 +64,51 @@ func NewService(db *store.DB, retention time.Duration, log *slog.Logger) *Servic
 	return &Service{DB: db, Retention: retention, Log: log, grown: make(chan struct{}), pending: map[string]bool{}, kick: make(chan struct{}, 1)}
 }
 
+// sweepEvery is how often the relay looks at every tenant, for events
+// whose signal was lost (an instance that stopped between a write's commit
+// and its relay, with no listener up elsewhere).
+const sweepEvery = 5 * time.Minute
+
+// running holds the services running in this process, which Committed
+// wakes.
+var running struct {
+	sync.Mutex
+	services map[*Service]bool
+}
+
+// Committed tells the relays of this process that the tenant committed
+// events, so that they copy them at once. Writes also signal Channel, for
+// the other instances; Committed does not depend on LISTEN, which a
+// transaction pooler in front of the listening connection would silence.
+func Committed(tenantID string) {
+	running.Lock()
+	defer running.Unlock()
+	for s := range running.services {
+		s.wakeRelay(tenantID)
+	}
+}
+
 // Run relays until ctx ends: it catches up with every tenant at start, then
-// relays each tenant whose writes signal Channel, every tenant with staff
-// events waiting, and prunes, every so often.
+// relays each tenant whose writes signal Channel or call Committed, every
+// tenant with staff events waiting, and every tenant now and then; and it
+// prunes.
 func (s *Service) Run(ctx context.Context) {
+	running.Lock()
+	if running.services == nil {
+		running.services = map[*Service]bool{}
+	}
+	running.services[s] = true
+	running.Unlock()
+	defer func() {
+		running.Lock()
+		delete(running.services, s)
+		running.Unlock()
+	}()
 	go s.listen(ctx)
 	s.relayAll(ctx)
 	tick := time.NewTicker(10 * time.Second)
 	defer tick.Stop()
-	lastPrune := time.Time{}
+	lastPrune, lastSweep := time.Time{}, time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -83,6 +119,10 @@ func (s *Service) Run(ctx context.Context) {
 			if time.Since(lastPrune) > time.Minute {
 				lastPrune = time.Now()
 				s.prune(ctx)
+			}
+			if time.Since(lastSweep) > sweepEvery {
+				lastSweep = time.Now()
+				s.wakeRelay("")
 			}
 		}
 		s.mu.Lock()
