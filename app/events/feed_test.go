@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/bulkhead-dev/bulkhead/app/directory"
 	"github.com/bulkhead-dev/bulkhead/app/events"
 	"github.com/bulkhead-dev/bulkhead/app/scim"
@@ -265,5 +267,63 @@ func TestFeedQueries(t *testing.T) {
 	p, err := e.feed.Find(ctx, events.Query{Tenant: id, Types: []string{events.UserDeleted}})
 	if err != nil || len(p.Events) != 0 {
 		t.Errorf("type filter: %+v, %v", p, err)
+	}
+}
+
+// TestRetention: events older than the retention leave the feed and the
+// tenant's outbox; newer ones stay.
+func TestRetention(t *testing.T) {
+	t.Parallel()
+	db := storetest.NewDB(t) // its own database: this prunes everything
+	ctx := context.Background()
+	tenants := tenant.NewService(db)
+	_, tok, err := tenants.CreateTenant(ctx, tenant.NewTenant{ID: "kept", Plan: tenant.PlanEnterprise}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := tenants.Authenticate(ctx, tok.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := directory.Caller{Principal: p}
+	dir := directory.NewService(db)
+	for _, name := range []string{"old1", "old2"} {
+		b := map[string]any{"schemas": []any{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": name}
+		if _, err := dir.Create(ctx, c, scim.UserResource, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	feed := events.NewService(db, time.Hour, nil)
+	if err := feed.Relay(ctx, "kept"); err != nil {
+		t.Fatal(err)
+	}
+	// The first event is two hours old.
+	if _, err := db.ExecContext(ctx, `UPDATE control.events SET at = now() - interval '2 hours' WHERE tenant_id = 'kept' AND sequence = 1`); err != nil {
+		t.Fatal(err)
+	}
+	err = db.InTenant(ctx, p.Tenant.Scope(), func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE events SET at = now() - interval '2 hours' WHERE sequence = 1`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed.Prune(ctx)
+	if err := feed.Relay(ctx, "kept"); err != nil { // prunes the outbox
+		t.Fatal(err)
+	}
+	page, err := feed.Find(ctx, events.Query{Tenant: "kept"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Events) != 1 || page.Events[0].Sequence != 2 {
+		t.Errorf("feed after pruning: %+v", page.Events)
+	}
+	evs, err := events.FindTenantEvents(ctx, db, p.Tenant.Scope(), 0, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].Sequence != 2 {
+		t.Errorf("outbox after pruning: %+v", evs)
 	}
 }

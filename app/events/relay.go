@@ -69,6 +69,10 @@ func NewService(db *store.DB, retention time.Duration, log *slog.Logger) *Servic
 // and its relay, with no listener up elsewhere).
 const sweepEvery = 5 * time.Minute
 
+// relayDelay is how long the relay waits after a wake for more, the most
+// it adds to the delay from commit to feed.
+const relayDelay = 50 * time.Millisecond
+
 // running holds the services running in this process, which Committed
 // wakes.
 var running struct {
@@ -114,6 +118,14 @@ func (s *Service) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-s.kick:
+			// Gather the wakes of a burst of writes into one copy per
+			// tenant: under load the relay then runs a few times a
+			// second rather than once per write.
+			select {
+			case <-time.After(relayDelay):
+			case <-ctx.Done():
+				return
+			}
 		case <-tick.C:
 			s.relayWaiting(ctx)
 			if time.Since(lastPrune) > time.Minute {
@@ -302,9 +314,10 @@ func (s *Service) Relay(ctx context.Context, tenantID string) error {
 				return err
 			}
 			// The tenant's outbox keeps what the feed holds as long as the
-			// feed does, for FindTenantEvents; older rows go.
-			const prune = `DELETE FROM events WHERE sequence IN (SELECT sequence FROM events
-				WHERE sequence <= $1 AND at < $2 ORDER BY sequence LIMIT $3)`
+			// feed does, for FindTenantEvents; older rows go, looking at the
+			// oldest batch only, so that a large outbox costs nothing here.
+			const prune = `DELETE FROM events WHERE sequence IN (SELECT sequence FROM events ORDER BY sequence LIMIT $3)
+				AND sequence <= $1 AND at < $2`
 			_, err = ttx.ExecContext(ctx, prune, relayed, time.Now().Add(-s.Retention), pruneBatch)
 			return err
 		})
