@@ -22,7 +22,7 @@ func readerOf(c echo.Context) directory.Caller {
 // writerOf returns the caller of a write, with what its audit record says
 // of the request.
 func writerOf(c echo.Context) directory.Caller {
-	return directory.Caller{Principal: principalOf(c), RequestID: c.Response().Header().Get(echo.HeaderXRequestID), ClientAddr: c.RealIP()}
+	return directory.Caller{Principal: principalOf(c), RequestID: c.Response().Header().Get(echo.HeaderXRequestID), ClientAddr: c.RealIP(), BaseURL: scimBase(c)}
 }
 
 // writeResource writes one resource with its ETag, projected as asked.

@@ -88,6 +88,7 @@ func (s *Service) Bulk(ctx context.Context, c Caller, body map[string]any) ([]Bu
 		results = s.runBulk(ctx, c, sp, ops, failOnErrors)
 		return sp.err
 	})
+	committed(c, err)
 	if err != nil {
 		return nil, err
 	}

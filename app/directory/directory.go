@@ -17,6 +17,7 @@ import (
 	"github.com/bulkhead-dev/bulkhead/app"
 	"github.com/bulkhead-dev/bulkhead/app/audit"
 	"github.com/bulkhead-dev/bulkhead/app/credential"
+	"github.com/bulkhead-dev/bulkhead/app/events"
 	"github.com/bulkhead-dev/bulkhead/app/scim"
 	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
@@ -38,6 +39,9 @@ type Caller struct {
 	Principal  *credential.Principal
 	RequestID  string
 	ClientAddr string
+	// BaseURL is the tenant's SCIM base URL, without a trailing slash,
+	// for the meta.location of the resources events carry.
+	BaseURL string
 
 	details map[string]any // e.g. the bulkId of a Bulk operation, for the trail
 }
@@ -113,4 +117,31 @@ func (c Caller) record(ctx context.Context, tx *sqlx.Tx, rt *scim.ResourceType, 
 		Actor: c.Principal.Actor(), Action: strings.ToLower(rt.Name) + "." + verb, Target: id, Outcome: outcome,
 		RequestID: c.RequestID, ClientAddr: c.ClientAddr, Details: c.details,
 	})
+}
+
+// emit appends the events of a write of r (verb "create", "update" or
+// "delete") to the tenant's outbox, in the write's transaction: the
+// resource's own event, whose data is r as a SCIM GET returns it but
+// without its memberships, which are told by one group.member_added or
+// group.member_removed event each; for a deletion, its id.
+func (c Caller) emit(ctx context.Context, tx *sqlx.Tx, r *scim.Resource, verb string, ch scim.Change) error {
+	var data any = map[string]any{"id": r.ID}
+	if verb != "delete" {
+		out := r.Render(c.BaseURL)
+		delete(out, r.Type.MembershipsAttr())
+		data = out
+	}
+	typ := strings.ToLower(r.Type.Name) + "." + verb + "d"
+	if ch.Deactivated {
+		typ = events.UserDeactivated
+	}
+	evs := make([]events.New, 0, 1+len(ch.Added)+len(ch.Removed))
+	evs = append(evs, events.New{Type: typ, Data: data})
+	for _, id := range ch.Added {
+		evs = append(evs, events.New{Type: events.GroupMemberAdded, Data: events.MemberData{GroupID: r.ID, MemberID: id}})
+	}
+	for _, id := range ch.Removed {
+		evs = append(evs, events.New{Type: events.GroupMemberRemoved, Data: events.MemberData{GroupID: r.ID, MemberID: id}})
+	}
+	return events.Append(ctx, tx, c.Principal.Tenant.ID, c.Principal.Actor(), evs...)
 }

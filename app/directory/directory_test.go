@@ -72,7 +72,7 @@ func (f *fixture) authenticate() {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	f.caller = directory.Caller{Principal: p, RequestID: "req-1", ClientAddr: "192.0.2.1"}
+	f.caller = directory.Caller{Principal: p, RequestID: "req-1", ClientAddr: "192.0.2.1", BaseURL: "https://scim.test/scim/v2"}
 }
 
 // with returns the caller with its tenant's permissions changed by fn.
@@ -122,9 +122,9 @@ func (f *fixture) createUser(userName string) *scim.Resource {
 }
 
 // state is what a failed operation must leave as it found: the rows of the
-// tenant's tables and its audit trail.
+// tenant's tables, its audit trail and its outbox of directory events.
 type state struct {
-	Users, Groups, Members, Events int
+	Users, Groups, Members, Events, Outbox int
 }
 
 func (f *fixture) state() state {
@@ -133,7 +133,8 @@ func (f *fixture) state() state {
 	ctx := context.Background()
 	err := f.db.InTenant(ctx, f.tenant.Scope(), func(tx *sqlx.Tx) error {
 		return tx.GetContext(ctx, &s, `SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM groups) AS groups,
-			(SELECT count(*) FROM group_members) AS members, (SELECT count(*) FROM audit_events) AS events`)
+			(SELECT count(*) FROM group_members) AS members, (SELECT count(*) FROM audit_events) AS events,
+			(SELECT count(*) FROM events) AS outbox`)
 	})
 	if err != nil {
 		f.t.Fatal(err)

@@ -5,12 +5,14 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/bulkhead-dev/bulkhead/app/events"
 	"github.com/bulkhead-dev/bulkhead/app/scim"
 )
 
 // The writes: each runs in one tenant transaction, records itself in the
-// tenant's audit trail in that same transaction, and returns the resource
-// as stored. A write that fails leaves neither data nor an audit record.
+// tenant's audit trail and appends its directory events (package events)
+// in that same transaction, and returns the resource as stored. A write
+// that fails leaves neither data, nor an audit record, nor an event.
 // rt is scim.UserResource or scim.GroupResource; the caller's tenant's
 // version of it, with its schema extensions, is used. version is what
 // If-Match asks for (scim.IfMatchVersion): 0 for any, and a write whose
@@ -35,7 +37,15 @@ func (s *Service) run(ctx context.Context, c Caller, w work, err error) (r *scim
 		r, err = w(ctx, tx)
 		return err
 	})
+	committed(c, err)
 	return r, err
+}
+
+// committed wakes this process's events relay after a write committed.
+func committed(c Caller, err error) {
+	if err == nil {
+		events.Committed(c.Principal.Tenant.ID)
+	}
 }
 
 // Create stores a new resource from a SCIM body. It returns EFORBIDDEN when
@@ -93,7 +103,16 @@ func (c Caller) create(rt *scim.ResourceType, body map[string]any) (work, error)
 		if err := c.record(ctx, tx, rt, "create", r.ID, outcomeSuccess); err != nil {
 			return nil, err
 		}
-		return scim.FindResource(ctx, tx, rt, r.ID, true)
+		if r, err = scim.FindResource(ctx, tx, rt, r.ID, true); err != nil {
+			return nil, err
+		}
+		var ch scim.Change
+		if rt.Is(scim.GroupResource) {
+			for _, m := range r.Members {
+				ch.Added = append(ch.Added, m.Value)
+			}
+		}
+		return r, c.emit(ctx, tx, r, "create", ch)
 	}, nil
 }
 
@@ -108,13 +127,18 @@ func (c Caller) replace(rt *scim.ResourceType, id string, version int64, body ma
 		return nil, err
 	}
 	return func(ctx context.Context, tx *sqlx.Tx) (*scim.Resource, error) {
-		if _, err := scim.ReplaceResource(ctx, tx, rt, id, version, attrs); err != nil {
+		_, ch, err := scim.ReplaceResource(ctx, tx, rt, id, version, attrs)
+		if err != nil {
 			return nil, err
 		}
 		if err := c.record(ctx, tx, rt, "replace", id, outcomeSuccess); err != nil {
 			return nil, err
 		}
-		return scim.FindResource(ctx, tx, rt, id, true)
+		r, err := scim.FindResource(ctx, tx, rt, id, true)
+		if err != nil {
+			return nil, err
+		}
+		return r, c.emit(ctx, tx, r, "update", ch)
 	}, nil
 }
 
@@ -129,7 +153,7 @@ func (c Caller) patch(rt *scim.ResourceType, id string, version int64, body map[
 		return nil, err
 	}
 	return func(ctx context.Context, tx *sqlx.Tx) (*scim.Resource, error) {
-		r, changed, err := scim.PatchResource(ctx, tx, rt, id, version, ops)
+		r, ch, changed, err := scim.PatchResource(ctx, tx, rt, id, version, ops)
 		if err != nil {
 			return nil, err
 		}
@@ -137,8 +161,16 @@ func (c Caller) patch(rt *scim.ResourceType, id string, version int64, body map[
 		if !changed {
 			outcome = outcomeUnchanged
 		}
-		if err := c.record(ctx, tx, rt, "patch", id, outcome); err != nil || !members {
-			return r, err
+		if err := c.record(ctx, tx, rt, "patch", id, outcome); err != nil {
+			return nil, err
+		}
+		if changed {
+			if err := c.emit(ctx, tx, r, "update", ch); err != nil {
+				return nil, err
+			}
+		}
+		if !members {
+			return r, nil
 		}
 		return scim.FindResource(ctx, tx, rt, id, true)
 	}, nil
@@ -158,7 +190,10 @@ func (c Caller) delete(rt *scim.ResourceType, id string, version int64) (work, e
 		if err := scim.DeleteResource(ctx, tx, rt, id, version); err != nil {
 			return nil, err
 		}
-		return nil, c.record(ctx, tx, rt, "delete", id, outcomeSuccess)
+		if err := c.record(ctx, tx, rt, "delete", id, outcomeSuccess); err != nil {
+			return nil, err
+		}
+		return nil, c.emit(ctx, tx, &scim.Resource{Type: rt, ID: id}, "delete", scim.Change{})
 	}, nil
 }
 

@@ -94,6 +94,15 @@ func CreateResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, attrs ma
 	return r, nil
 }
 
+// Change is what a replace or patch did besides writing the resource's
+// attributes, for the events it is told by: the members it added to and
+// removed from a Group (ids), and whether it turned a User's active from
+// true to false.
+type Change struct {
+	Added, Removed []string
+	Deactivated    bool
+}
+
 // reserve checks that one more resource of rt stays within quota. It locks
 // the counter row, which the writes keep equal to the row count (see
 // moveCounter), until the transaction ends: concurrent creates of the tenant
@@ -133,28 +142,33 @@ func Counts(ctx context.Context, tx *sqlx.Tx) (map[string]int64, error) {
 // (PUT). version, when not 0, must match the stored version (If-Match), else
 // EPRECONDITION. It returns ENOTFOUND for an unknown id and the errors of
 // CreateResource.
-func ReplaceResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string, version int64, attrs map[string]any) (*Resource, error) {
+func ReplaceResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string, version int64, attrs map[string]any) (*Resource, Change, error) {
+	var c Change
 	if _, err := lockVersion(ctx, tx, rt, id, version); err != nil {
-		return nil, err
+		return nil, c, err
 	}
-	if _, ok := attrs["active"]; !ok && rt.Is(UserResource) {
-		// A PUT that leaves active out (Okta's do) keeps it as it is.
+	if rt.Is(UserResource) {
 		var active bool
 		if err := tx.GetContext(ctx, &active, `SELECT active FROM users WHERE id = $1`, id); err != nil {
-			return nil, fmt.Errorf("replace user %s: %w", id, err)
+			return nil, c, fmt.Errorf("replace user %s: %w", id, err)
 		}
-		attrs["active"] = active
+		if _, ok := attrs["active"]; !ok {
+			// A PUT that leaves active out (Okta's do) keeps it as it is.
+			attrs["active"] = active
+		}
+		c.Deactivated = active && attrs["active"] == false
 	}
 	r := &Resource{Type: rt, ID: id}
 	members := takeMembers(rt, attrs)
 	if err := write(ctx, tx, r, attrs, false); err != nil {
-		return nil, err
+		return nil, c, err
 	}
 	if rt.Is(GroupResource) {
-		_, err := setMembers(ctx, tx, rt, r.ID, members, true)
-		return r, err
+		var err error
+		c, err = setMembers(ctx, tx, rt, r.ID, members, true)
+		return r, c, err
 	}
-	return r, nil
+	return r, c, nil
 }
 
 // PatchResource applies PATCH operations (RFC 7644 §3.5.2) to the resource
@@ -167,52 +181,52 @@ func ReplaceResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id stri
 // asks. It returns ENOTFOUND, EPRECONDITION, and the EINVALID errors of
 // ApplyPatch (invalidPath, noTarget, mutability, invalidValue) and of
 // CreateResource.
-func PatchResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string, version int64, ops []PatchOp) (r *Resource, changed bool, err error) {
+func PatchResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string, version int64, ops []PatchOp) (r *Resource, c Change, changed bool, err error) {
 	if _, err := lockVersion(ctx, tx, rt, id, version); err != nil {
-		return nil, false, err
+		return nil, c, false, err
 	}
 	cur, err := FindResource(ctx, tx, rt, id, false)
 	if err != nil {
-		return nil, false, err
+		return nil, c, false, err
 	}
 	attrs, changes, err := rt.ApplyPatch(cur.Data, ops)
 	if err != nil {
-		return nil, false, err
+		return nil, c, false, err
 	}
 	setDefaults(rt, attrs)
 	changed = !rt.keeps(cur.Data, attrs)
 	if rt.Is(GroupResource) {
-		moved, err := changeMembers(ctx, tx, rt, id, changes)
-		if err != nil {
-			return nil, false, err
+		if c, err = changeMembers(ctx, tx, rt, id, changes); err != nil {
+			return nil, c, false, err
 		}
-		changed = changed || moved
+		changed = changed || len(c.Added)+len(c.Removed) > 0
 	}
 	if !changed {
-		return cur, false, nil
+		return cur, c, false, nil
 	}
+	c.Deactivated = rt.Is(UserResource) && cur.Data["active"] == true && attrs["active"] == false
 	r = &Resource{Type: rt, ID: id}
 	if err := write(ctx, tx, r, attrs, false); err != nil {
-		return nil, false, err
+		return nil, c, false, err
 	}
-	return r, true, nil
+	return r, c, true, nil
 }
 
 // changeMembers applies the member changes of a PATCH to the group's rows
-// and reports whether any row was added or removed.
-func changeMembers(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, groupID string, c MemberChanges) (bool, error) {
-	if c.ReplaceAll {
-		n, err := setMembers(ctx, tx, rt, groupID, c.Add, true)
-		return n > 0, err
+// and returns the members added and removed.
+func changeMembers(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, groupID string, mc MemberChanges) (Change, error) {
+	if mc.ReplaceAll {
+		return setMembers(ctx, tx, rt, groupID, mc.Add, true)
 	}
-	var removed int64
-	if len(c.Remove) > 0 {
-		if err := tx.GetContext(ctx, &removed, removeMembersSQL, groupID, pq.Array(c.Remove)); err != nil {
-			return false, fmt.Errorf("remove members: %w", err)
+	var removed pq.StringArray
+	if len(mc.Remove) > 0 {
+		if err := tx.GetContext(ctx, &removed, removeMembersSQL, groupID, pq.Array(mc.Remove)); err != nil {
+			return Change{}, fmt.Errorf("remove members: %w", err)
 		}
 	}
-	added, err := setMembers(ctx, tx, rt, groupID, c.Add, false)
-	return removed+added > 0, err
+	c, err := setMembers(ctx, tx, rt, groupID, mc.Add, false)
+	c.Removed = removed
+	return c, err
 }
 
 // takeMembers removes the member ids from a Group's normalized attributes
@@ -397,32 +411,36 @@ func writeEmails(ctx context.Context, tx *sqlx.Tx, userID string, attrs map[stri
 
 // setMembers adds the Users and Groups with the given ids to the group;
 // with replace, it also removes every other member. Only the rows that
-// change are touched, and it returns how many. Ids must name Users or
+// change are touched, and it returns their ids. Ids must name Users or
 // Groups of this tenant, and not the group itself: EINVALID (invalidValue)
 // otherwise.
-func setMembers(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, groupID string, ids []string, replace bool) (int64, error) {
+func setMembers(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, groupID string, ids []string, replace bool) (Change, error) {
+	var c Change
 	found, err := resolveMembers(ctx, tx, rt, groupID, ids)
 	if err != nil {
-		return 0, err
+		return c, err
 	}
 	values := make([]string, len(found))
 	types := make([]string, len(found))
 	for i, m := range found {
 		values[i], types[i] = m.Value, m.Type
 	}
-	var removed, added int64
 	if replace {
+		var removed pq.StringArray
 		if err := tx.GetContext(ctx, &removed, keepMembersSQL, groupID, pq.Array(values)); err != nil {
-			return 0, fmt.Errorf("replace members: %w", err)
+			return c, fmt.Errorf("replace members: %w", err)
 		}
+		c.Removed = removed
 	}
 	if len(values) == 0 {
-		return removed, nil
+		return c, nil
 	}
+	var added pq.StringArray
 	if err := tx.GetContext(ctx, &added, addMembersSQL, groupID, pq.Array(values), pq.Array(types)); err != nil {
-		return 0, fmt.Errorf("add members: %w", err)
+		return c, fmt.Errorf("add members: %w", err)
 	}
-	return removed + added, nil
+	c.Added = added
+	return c, nil
 }
 
 // resolveMembers returns each id as a User or Group of this tenant, each
@@ -699,12 +717,12 @@ var (
 		moveCounter("groups", "+", "r") + ` SELECT version, created, last_modified FROM r`
 	addMembersSQL = `WITH added AS (INSERT INTO group_members (group_id, member_id, member_type)
 		SELECT $1, v, t FROM unnest($2::uuid[], $3::text[]) AS x(v, t)
-		ON CONFLICT (group_id, member_id) DO NOTHING RETURNING 1), ` +
-		moveCounter("group_members", "+", "added") + ` SELECT count(*) FROM added`
-	removeMembersSQL = `WITH gone AS (DELETE FROM group_members WHERE group_id = $1 AND member_id = ANY($2::uuid[]) RETURNING 1), ` +
-		moveCounter("group_members", "-", "gone") + ` SELECT count(*) FROM gone`
-	keepMembersSQL = `WITH gone AS (DELETE FROM group_members WHERE group_id = $1 AND NOT (member_id = ANY($2::uuid[])) RETURNING 1), ` +
-		moveCounter("group_members", "-", "gone") + ` SELECT count(*) FROM gone`
+		ON CONFLICT (group_id, member_id) DO NOTHING RETURNING member_id), ` +
+		moveCounter("group_members", "+", "added") + ` SELECT coalesce(array_agg(member_id::text), '{}') FROM added`
+	removeMembersSQL = `WITH gone AS (DELETE FROM group_members WHERE group_id = $1 AND member_id = ANY($2::uuid[]) RETURNING member_id), ` +
+		moveCounter("group_members", "-", "gone") + ` SELECT coalesce(array_agg(member_id::text), '{}') FROM gone`
+	keepMembersSQL = `WITH gone AS (DELETE FROM group_members WHERE group_id = $1 AND NOT (member_id = ANY($2::uuid[])) RETURNING member_id), ` +
+		moveCounter("group_members", "-", "gone") + ` SELECT coalesce(array_agg(member_id::text), '{}') FROM gone`
 	// A resource's memberships, and a group's own member rows, which the
 	// foreign key would delete too, but uncounted; the groups that held it
 	// get a new version.

@@ -68,6 +68,10 @@ Usage:
   bulkhead staff unlock --email EMAIL         clear its failed sign-ins
   bulkhead staff apikey create --email EMAIL [--name NAME]   (admin JSON API key)
   bulkhead audit [--tenant ID] [--since 24h]   the audit trail, newest first
+  bulkhead events key create [--tenants ID,ID] [--name NAME]   a key for GET /events;
+                            every tenant without --tenants; shown once
+  bulkhead events key list
+  bulkhead events key revoke KEY_ID
 
 Every command takes:
   --database-url URL   PostgreSQL to use (env DATABASE_URL)
@@ -86,6 +90,8 @@ serve also takes:
                        the tenant in X-Tenant-ID (env BULKHEAD_TRUSTED_PROXIES)
   --gateway-secret S   HMAC secret the gateway signs with, 32+ bytes
                        (env BULKHEAD_GATEWAY_SECRET; prefer the environment)
+  env BULKHEAD_EVENTS_RETENTION  how long directory events are kept, e.g.
+                       30d or 72h (default 30d)
 `
 
 // errUsage marks errors in how the command was called: exit code 2.
@@ -166,6 +172,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		return c.staff(ctx, rest)
 	case "audit":
 		return c.audit(ctx, rest)
+	case "events":
+		return c.eventsCmd(ctx, rest)
 	}
 	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
 }

@@ -42,6 +42,14 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
+	var retention time.Duration
+	if v := os.Getenv("BULKHEAD_EVENTS_RETENTION"); v != "" {
+		d, err := parseDays(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%w: BULKHEAD_EVENTS_RETENTION must be a duration such as 30d or 72h", errUsage)
+		}
+		retention = d
+	}
 	tenancy, err := c.tenancyConfig()
 	if err != nil {
 		return err
@@ -93,6 +101,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	cfg.Tenants = c.tenants
 	cfg.Console = insight.NewMetered(c.tenants) // the console reads what the meter flushes
 	cfg.Spares = *spares
+	cfg.EventsRetention = retention
 	srv := web.NewServer(cfg)
 	bgctx, stopBackground := context.WithCancel(context.Background())
 	waitBackground := srv.Start(bgctx)

@@ -78,7 +78,7 @@ func TestOneLookupKeepsTheTransaction(t *testing.T) {
 	}
 	var path string
 	var inTx bool
-	if err := db.QueryRowContext(ctx, `SELECT current_setting('search_path'), now() <> statement_timestamp()`).Scan(&path, &inTx); err != nil {
+	if err := db.QueryRowxContext(ctx, `SELECT current_setting('search_path'), now() <> statement_timestamp()`).Scan(&path, &inTx); err != nil {
 		t.Fatal(err)
 	}
 	if path != `"$user", public` || inTx {
@@ -173,7 +173,7 @@ func TestOneLookupFailures(t *testing.T) {
 			}); err != nil {
 				t.Fatalf("the next transaction: %v", err)
 			}
-			if err := db.QueryRowContext(ctx, `SELECT now() <> statement_timestamp()`).Scan(&inTx); err != nil || inTx {
+			if err := db.QueryRowxContext(ctx, `SELECT now() <> statement_timestamp()`).Scan(&inTx); err != nil || inTx {
 				t.Fatalf("the connection is left in a transaction (%v)", err)
 			}
 			if user != db.RoleName(ts[0].ID) || path != "tenant_"+ts[0].ID {
