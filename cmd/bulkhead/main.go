@@ -63,6 +63,10 @@ Usage:
   bulkhead staff unlock --email EMAIL         clear its failed sign-ins
   bulkhead staff apikey create --email EMAIL [--name NAME]   (admin JSON API key)
   bulkhead audit [--tenant ID] [--since 24h]   the audit trail, newest first
+  bulkhead webhook add --url URL [--tenant ID]  signed event deliveries; all
+                            tenants without --tenant; prints the secret once
+  bulkhead webhook list
+  bulkhead webhook remove ID
 
 Every command takes:
   --database-url URL   PostgreSQL to use (env DATABASE_URL)
@@ -81,6 +85,11 @@ serve also takes:
                        the tenant in X-Tenant-ID (env BULKHEAD_TRUSTED_PROXIES)
   --gateway-secret S   HMAC secret the gateway signs with, 32+ bytes
                        (env BULKHEAD_GATEWAY_SECRET; prefer the environment)
+  env BULKHEAD_WEBHOOK_ALLOW      comma-separated CIDRs webhooks may reach
+                       although private or loopback, over plain http too
+                       (webhook add reads it as well)
+  env BULKHEAD_WEBHOOK_RETRY_FOR  how long a failing event is retried before
+                       its endpoint is paused (default 24h)
 `
 
 // errUsage marks errors in how the command was called: exit code 2.
@@ -160,6 +169,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		return c.staff(ctx, rest)
 	case "audit":
 		return c.audit(ctx, rest)
+	case "webhook":
+		return c.webhook(ctx, rest)
 	}
 	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/bulkhead-dev/bulkhead/app/insight"
 	"github.com/bulkhead-dev/bulkhead/app/staff"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
+	"github.com/bulkhead-dev/bulkhead/app/webhook"
 	metering "github.com/bulkhead-dev/bulkhead/app/usage"
 	"github.com/bulkhead-dev/bulkhead/web"
 )
@@ -43,6 +44,14 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	tenancy, err := c.tenancyConfig()
+	if err != nil {
+		return err
+	}
+	hookPolicy, err := webhookPolicy()
+	if err != nil {
+		return err
+	}
+	hookOpts, err := webhookOptions()
 	if err != nil {
 		return err
 	}
@@ -86,10 +95,14 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	cfg.Activity = feed
 	cfg.Console = insight.NewMetered(db) // the console reads what the meter flushes
 	cfg.Spares = *spares
+	cfg.Webhooks = webhook.NewService(db, hookPolicy)
 	srv := web.NewServer(cfg)
 	bgctx, stopBackground := context.WithCancel(context.Background())
 	waitBackground := srv.Start(bgctx)
-	defer func() { stopBackground(); waitBackground() }()
+	hookOpts.Log = log
+	hooksDone := make(chan struct{})
+	go func() { defer close(hooksDone); webhook.NewDispatcher(db, hookPolicy, hookOpts).Run(bgctx) }()
+	defer func() { stopBackground(); waitBackground(); <-hooksDone }()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
