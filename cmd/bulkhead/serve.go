@@ -16,8 +16,8 @@ import (
 	"github.com/bulkhead-dev/bulkhead/app/insight"
 	"github.com/bulkhead-dev/bulkhead/app/staff"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
-	"github.com/bulkhead-dev/bulkhead/app/webhook"
 	metering "github.com/bulkhead-dev/bulkhead/app/usage"
+	"github.com/bulkhead-dev/bulkhead/app/webhook"
 	"github.com/bulkhead-dev/bulkhead/web"
 )
 

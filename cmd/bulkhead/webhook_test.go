@@ -83,7 +83,7 @@ func TestWebhookSurvivesKill(t *testing.T) {
 	var secret string
 	var seqs []int64
 	ids := map[int64]string{}
-	hung := make(chan struct{})   // closed when event 3 first arrives
+	hung := make(chan struct{})    // closed when event 3 first arrives
 	release := make(chan struct{}) // lets that request end
 	first3 := true
 	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
