@@ -27,6 +27,7 @@ func (s *Server) routes() {
 	e.GET("/readyz", s.readyz)
 	s.consoleRoutes()
 	e.GET("/metrics", s.metrics)
+	e.GET("/events", s.listEvents) // the events API, for an events key
 
 	// SCIM, at the tenant's own base URL and at /scim/v2, where the token
 	// alone picks the tenant.

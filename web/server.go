@@ -19,6 +19,7 @@ import (
 
 	"github.com/bulkhead-dev/bulkhead/app/activity"
 	"github.com/bulkhead-dev/bulkhead/app/directory"
+	"github.com/bulkhead-dev/bulkhead/app/events"
 	"github.com/bulkhead-dev/bulkhead/app/insight"
 	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
@@ -59,6 +60,9 @@ type Config struct {
 	// creating a tenant renames one; 0 means tenant.DefaultSpares, negative
 	// turns the pool off.
 	Spares int
+	// EventsRetention is how long directory events are kept (0:
+	// events.DefaultRetention).
+	EventsRetention time.Duration
 }
 
 // Server serves SCIM, the console and the health endpoints.
@@ -80,6 +84,7 @@ type Server struct {
 	closing   chan struct{} // closed by Shutdown, which ends the streams
 	closeOnce sync.Once
 	rollups   *insight.Rollups // the tenant list's sort keys
+	events    *events.Service  // the events relay and API
 }
 
 // NewServer returns a server with every route registered.
@@ -105,6 +110,7 @@ func NewServer(cfg Config) *Server {
 		streams:      make(chan struct{}, MaxActivityStreams),
 		closing:      make(chan struct{}),
 		rollups:      insight.NewRollups(cfg.DB, cfg.Log),
+		events:       events.NewService(cfg.DB, cfg.EventsRetention, cfg.Log),
 	}
 	s.http = &http.Server{
 		Handler:           e,
@@ -122,12 +128,13 @@ func NewServer(cfg Config) *Server {
 // Start runs the server's background work until ctx ends: the token cache's
 // change listener, the rate limiter's instance heartbeat, the refill of
 // spare tenant schemas, the removal of expired console sessions, the
-// tenant list's roll-ups (insight.Rollups) and the pause of prepared lookups while tenants are migrated. The returned
+// tenant list's roll-ups (insight.Rollups), the pause of prepared lookups
+// while tenants are migrated and the events relay. The returned
 // function waits for them to finish their last writes.
 func (s *Server) Start(ctx context.Context) (wait func()) {
 	var wg sync.WaitGroup
 	migrations := func(ctx context.Context) { s.cfg.DB.FollowMigrations(ctx, s.cfg.Log) }
-	for _, run := range []func(context.Context){s.auth.Run, s.limiter.Run, s.spares.Run, s.sweepSessions, s.rollups.Run, migrations} {
+	for _, run := range []func(context.Context){s.auth.Run, s.limiter.Run, s.spares.Run, s.sweepSessions, s.rollups.Run, migrations, s.events.Run} {
 		wg.Add(1)
 		go func() { defer wg.Done(); run(ctx) }()
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/bulkhead-dev/bulkhead/app/events"
 	"github.com/bulkhead-dev/bulkhead/app/scim"
 )
 
@@ -51,6 +52,7 @@ func (s *Service) Create(ctx context.Context, c Caller, rt *scim.ResourceType, b
 		}
 		return c.emit(ctx, tx, r, "create", ch)
 	})
+	committed(c, err)
 	return r, err
 }
 
@@ -81,6 +83,7 @@ func (s *Service) Replace(ctx context.Context, c Caller, rt *scim.ResourceType, 
 		}
 		return c.emit(ctx, tx, r, "update", ch)
 	})
+	committed(c, err)
 	return r, err
 }
 
@@ -125,6 +128,7 @@ func (s *Service) Patch(ctx context.Context, c Caller, rt *scim.ResourceType, id
 		r, err = scim.FindResource(ctx, tx, rt, id, true)
 		return err
 	})
+	committed(c, err)
 	return r, err
 }
 
@@ -136,7 +140,7 @@ func (s *Service) Delete(ctx context.Context, c Caller, rt *scim.ResourceType, i
 		return err
 	}
 	rt = p.Types.Of(rt)
-	return s.db.InTenant(ctx, p.Tenant.Scope(), func(tx *sqlx.Tx) error {
+	err := s.db.InTenant(ctx, p.Tenant.Scope(), func(tx *sqlx.Tx) error {
 		if err := scim.DeleteResource(ctx, tx, rt, id, version); err != nil {
 			return err
 		}
@@ -145,4 +149,13 @@ func (s *Service) Delete(ctx context.Context, c Caller, rt *scim.ResourceType, i
 		}
 		return c.emit(ctx, tx, &scim.Resource{Type: rt, ID: id}, "delete", scim.Change{})
 	})
+	committed(c, err)
+	return err
+}
+
+// committed wakes this process's events relay after a write committed.
+func committed(c Caller, err error) {
+	if err == nil {
+		events.Committed(c.Principal.Tenant.ID)
+	}
 }

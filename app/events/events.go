@@ -81,8 +81,8 @@ type MemberData struct {
 // them, and signals Channel once; NOTIFY is sent only at commit.
 const appendSQL = `WITH s AS (UPDATE event_sequence SET last = last + cardinality($1::text[])
 		RETURNING last - cardinality($1::text[]) AS base)
-	INSERT INTO events (sequence, id, type, actor, data)
-	SELECT s.base + e.n, e.id, e.type, $4, e.data
+	INSERT INTO events (sequence, id, type, at, actor, data)
+	SELECT s.base + e.n, e.id, e.type, coalesce($6::timestamptz, now()), $4, e.data
 	FROM s, unnest($1::text[], $2::uuid[], $3::jsonb[]) WITH ORDINALITY AS e (type, id, data, n)
 	RETURNING (SELECT pg_notify('` + Channel + `', $5))`
 
@@ -90,11 +90,12 @@ const appendSQL = `WITH s AS (UPDATE event_sequence SET last = last + cardinalit
 // (store.InTenant), so that they commit or roll back with the write they
 // tell. actor names who wrote (tenant.Principal.Actor, a staff actor).
 func Append(ctx context.Context, tx *sqlx.Tx, tenantID, actor string, evs ...New) error {
-	return appendWithIDs(ctx, tx, tenantID, actor, nil, evs)
+	return appendEvents(ctx, tx, tenantID, actor, nil, nil, evs)
 }
 
-// appendWithIDs is Append with the events' ids given (nil: new ones).
-func appendWithIDs(ctx context.Context, tx *sqlx.Tx, tenantID, actor string, ids []string, evs []New) error {
+// appendEvents is Append with the events' ids (nil: new ones) and time
+// (nil: the transaction's) given.
+func appendEvents(ctx context.Context, tx *sqlx.Tx, tenantID, actor string, ids []string, at *time.Time, evs []New) error {
 	if len(evs) == 0 {
 		return nil
 	}
@@ -116,7 +117,7 @@ func appendWithIDs(ctx context.Context, tx *sqlx.Tx, tenantID, actor string, ids
 		}
 		types[i], data[i] = e.Type, string(b)
 	}
-	if _, err := tx.ExecContext(ctx, appendSQL, pq.Array(types), pq.Array(ids), pq.Array(data), actor, tenantID); err != nil {
+	if _, err := tx.ExecContext(ctx, appendSQL, pq.Array(types), pq.Array(ids), pq.Array(data), actor, tenantID, at); err != nil {
 		return fmt.Errorf("append events: %w", err)
 	}
 	return nil

@@ -191,8 +191,8 @@ func (db *DB) createSchemaSQL(name string) string {
 // It first waits for the tenant's running transactions to end and keeps new
 // ones waiting until tx ends (see InTenant).
 func (db *DB) DropTenantSchema(ctx context.Context, tx *sqlx.Tx, tenantID string) error {
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(`+tenantLockKey(tenantID)+`)`); err != nil {
-		return fmt.Errorf("wait for the tenant's transactions: %w", err)
+	if err := db.LockTenant(ctx, tx, tenantID); err != nil {
+		return err
 	}
 	if _, err := tx.ExecContext(ctx, `DROP SCHEMA IF EXISTS `+pq.QuoteIdentifier(SchemaName(tenantID))+` CASCADE`); err != nil {
 		return fmt.Errorf("drop schema: %w", err)
@@ -207,6 +207,17 @@ func (db *DB) DropTenantSchema(ctx context.Context, tx *sqlx.Tx, tenantID string
 		if _, err := tx.ExecContext(ctx, `DROP OWNED BY `+q+`; DROP ROLE `+q); err != nil {
 			return fmt.Errorf("drop tenant role: %w", err)
 		}
+	}
+	return nil
+}
+
+// LockTenant waits, in the control transaction tx, for the tenant's running
+// transactions to end, and keeps new ones waiting until tx ends
+// (InTenant takes the same lock shared), as DropTenantSchema does before it
+// drops the schema; taking it twice in tx is harmless.
+func (db *DB) LockTenant(ctx context.Context, tx *sqlx.Tx, tenantID string) error {
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(`+tenantLockKey(tenantID)+`)`); err != nil {
+		return fmt.Errorf("wait for the tenant's transactions: %w", err)
 	}
 	return nil
 }

@@ -25,7 +25,10 @@ const ExportFormat = "bulkhead-tenant-export/1"
 
 // ExportTables are the tenant tables an export holds, in the order an
 // import fills them (referenced tables first). The counters table is not
-// exported: the import recounts the rows. A migration that adds
+// exported: the import recounts the rows. Nor is the outbox of directory
+// events (events, event_sequence), which the feed in control holds: an
+// imported tenant's events start again at sequence 1, as a new tenant's
+// do. A migration that adds
 // a table adds it here (TestExportCoversEveryTable checks).
 var ExportTables = []string{"users", "user_emails", "groups", "group_members", "audit_events"}
 

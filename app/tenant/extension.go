@@ -15,6 +15,7 @@ import (
 
 	"github.com/bulkhead-dev/bulkhead/app"
 	"github.com/bulkhead-dev/bulkhead/app/audit"
+	"github.com/bulkhead-dev/bulkhead/app/events"
 	"github.com/bulkhead-dev/bulkhead/app/scim"
 	"github.com/bulkhead-dev/bulkhead/app/store"
 )
@@ -172,6 +173,10 @@ func (s *Service) PutSchemaExtension(ctx context.Context, tenantID string, ext *
 			const q = `INSERT INTO control.schema_extensions (tenant_id, urn, resource_type, definition) VALUES ($1, $2, $3, $4)`
 			if _, err := tx.ExecContext(ctx, q, tenantID, ext.Schema.ID, ext.ResourceType, string(def)); err != nil {
 				return fmt.Errorf("add extension: %w", err)
+			}
+			e := events.New{Type: events.TenantExtensionAdded, Data: map[string]string{"id": tenantID, "schema": ext.Schema.ID, "resource_type": ext.ResourceType}}
+			if err := events.Enqueue(ctx, tx, tenantID, actor, e); err != nil {
+				return err
 			}
 		}
 		if err := createIndexes(ctx, tx, ext); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bulkhead-dev/bulkhead/app"
 	"github.com/bulkhead-dev/bulkhead/app/audit"
+	"github.com/bulkhead-dev/bulkhead/app/events"
 	"github.com/bulkhead-dev/bulkhead/app/store"
 )
 
@@ -248,9 +249,12 @@ func (s *Service) SetStatus(ctx context.Context, id, status, actor string) (t *T
 			return fmt.Errorf("set status of tenant %q: %w", id, err)
 		}
 		changed = true
-		action := "tenant.resume"
+		action, event := "tenant.resume", events.TenantResumed
 		if status == StatusSuspended {
-			action = "tenant.suspend"
+			action, event = "tenant.suspend", events.TenantSuspended
+		}
+		if err := events.Enqueue(ctx, tx, id, actor, events.New{Type: event, Data: map[string]string{"id": id, "status": status}}); err != nil {
+			return err
 		}
 		return audit.Record(ctx, tx, actor, action, id, nil)
 	})
@@ -280,6 +284,11 @@ func (s *Service) DeleteTenant(ctx context.Context, id, actor string) error {
 	for attempt := 1; ; attempt++ {
 		err = s.DB.Transact(ctx, func(tx *sqlx.Tx) error {
 			if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = '10s'`); err != nil {
+				return err
+			}
+			// The tenant's last events, and tenant.deleted, go to the
+			// feed before its outbox goes with its schema.
+			if err := events.Finish(ctx, s.DB, tx, id, actor); err != nil {
 				return err
 			}
 			if err := s.DB.DropTenantSchema(ctx, tx, id); err != nil {

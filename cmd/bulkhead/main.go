@@ -63,6 +63,10 @@ Usage:
   bulkhead staff unlock --email EMAIL         clear its failed sign-ins
   bulkhead staff apikey create --email EMAIL [--name NAME]   (admin JSON API key)
   bulkhead audit [--tenant ID] [--since 24h]   the audit trail, newest first
+  bulkhead events key create [--tenants ID,ID] [--name NAME]   a key for GET /events;
+                            every tenant without --tenants; shown once
+  bulkhead events key list
+  bulkhead events key revoke KEY_ID
   bulkhead webhook add --url URL [--tenant ID]  signed event deliveries; all
                             tenants without --tenant; prints the secret once
   bulkhead webhook list
@@ -85,6 +89,8 @@ serve also takes:
                        the tenant in X-Tenant-ID (env BULKHEAD_TRUSTED_PROXIES)
   --gateway-secret S   HMAC secret the gateway signs with, 32+ bytes
                        (env BULKHEAD_GATEWAY_SECRET; prefer the environment)
+  env BULKHEAD_EVENTS_RETENTION  how long directory events are kept, e.g.
+                       30d or 72h (default 30d)
   env BULKHEAD_WEBHOOK_ALLOW      comma-separated CIDRs webhooks may reach
                        although private or loopback, over plain http too
                        (webhook add reads it as well)
@@ -169,6 +175,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		return c.staff(ctx, rest)
 	case "audit":
 		return c.audit(ctx, rest)
+	case "events":
+		return c.eventsCmd(ctx, rest)
 	case "webhook":
 		return c.webhook(ctx, rest)
 	}

@@ -43,6 +43,14 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
+	var retention time.Duration
+	if v := os.Getenv("BULKHEAD_EVENTS_RETENTION"); v != "" {
+		d, err := parseDays(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%w: BULKHEAD_EVENTS_RETENTION must be a duration such as 30d or 72h", errUsage)
+		}
+		retention = d
+	}
 	tenancy, err := c.tenancyConfig()
 	if err != nil {
 		return err
@@ -95,6 +103,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	cfg.Activity = feed
 	cfg.Console = insight.NewMetered(db) // the console reads what the meter flushes
 	cfg.Spares = *spares
+	cfg.EventsRetention = retention
 	cfg.Webhooks = webhook.NewService(db, hookPolicy)
 	srv := web.NewServer(cfg)
 	bgctx, stopBackground := context.WithCancel(context.Background())
