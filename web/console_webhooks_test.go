@@ -16,6 +16,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"github.com/bulkhead-dev/bulkhead/app/events"
 	"github.com/bulkhead-dev/bulkhead/app/staff"
 	"github.com/bulkhead-dev/bulkhead/app/store/storetest"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
@@ -37,11 +38,14 @@ func webhookConsole(t *testing.T, retryFor time.Duration) *consoleServer {
 	cs.web = web.NewServer(web.Config{DB: db, Log: slog.New(slog.DiscardHandler), BaseURL: cs.srv.URL, Webhooks: webhook.NewService(db, loopbackHooks)})
 	cs.srv.Config.Handler = cs.web
 	t.Cleanup(cs.srv.Close)
+	relay := events.NewService(db, 0, slog.New(slog.DiscardHandler))
 	d := webhook.NewDispatcher(db, loopbackHooks, webhook.Options{RetryFor: retryFor, Backoff: 20 * time.Millisecond, Poll: 500 * time.Millisecond, Log: slog.New(slog.DiscardHandler)})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); d.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	relayDone := make(chan struct{})
+	go func() { defer close(relayDone); relay.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; <-relayDone })
 	return cs
 }
 

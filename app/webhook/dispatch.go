@@ -73,6 +73,7 @@ type Dispatcher struct {
 	opts   Options
 	client *http.Client
 	wake   chan struct{}
+	seen   int64 // the last feed position feedGrew saw; the listener's alone
 }
 
 // NewDispatcher returns a dispatcher over db whose requests obey policy.
@@ -148,25 +149,57 @@ func (d *Dispatcher) wakeWorkers() {
 
 // Wake makes the deliveries of the tenants due now (every tenant's when
 // none is named), creating the cursors of endpoints that have none for
-// them yet, and wakes the workers. The listener calls it when a tenant's
-// write commits.
+// them yet, and wakes the workers. The listener calls it when the feed
+// grows with the tenants' events.
 func (d *Dispatcher) Wake(ctx context.Context, tenantIDs ...string) error {
 	all := len(tenantIDs) == 0
+	// Every tenant: those with events in the feed, and those without yet.
 	const ensure = `INSERT INTO control.webhook_cursors (endpoint_id, tenant_id)
-		SELECT e.id, t.id FROM control.webhook_endpoints e JOIN control.tenants t ON e.tenant_id IS NULL OR e.tenant_id = t.id
-		WHERE ($1 OR t.id = ANY($2)) AND t.status <> 'deleting'
+		SELECT e.id, t.id FROM control.webhook_endpoints e
+		JOIN (SELECT unnest($2::text[]) WHERE NOT $1
+			UNION SELECT tenant_id FROM control.event_relay WHERE $1
+			UNION SELECT id FROM control.tenants WHERE $1 AND status <> 'deleting') AS t (id)
+		ON e.tenant_id IS NULL OR e.tenant_id = t.id
 		ON CONFLICT (endpoint_id, tenant_id) DO NOTHING`
 	if _, err := d.db.ExecContext(ctx, ensure, all, pq.Array(tenantIDs)); err != nil {
 		return fmt.Errorf("add webhook cursors: %w", err)
 	}
 	// Idle cursors only, which no worker holds, so this never waits for a
 	// delivery; a worker that found nothing looks once more after it lets
-	// go of its cursor (DeliverOne), for a write that committed meanwhile.
+	// go of its cursor (DeliverOne), for events that arrived meanwhile.
 	const due = `UPDATE control.webhook_cursors SET due_at = now() WHERE due_at IS NULL AND ($1 OR tenant_id = ANY($2))`
 	if _, err := d.db.ExecContext(ctx, due, all, pq.Array(tenantIDs)); err != nil {
 		return fmt.Errorf("wake webhook cursors: %w", err)
 	}
 	d.wakeWorkers()
+	return nil
+}
+
+// feedGrew wakes the deliveries of the tenants whose events entered the
+// feed since it last looked. Feed positions are given in the order the
+// relay's copies commit, so reading past the last position seen misses
+// none.
+func (d *Dispatcher) feedGrew(ctx context.Context) error {
+	var rows []struct {
+		TenantID string `db:"tenant_id"`
+		Last     int64  `db:"last"`
+	}
+	const q = `SELECT tenant_id, max(position) AS last FROM control.events WHERE position > $1 GROUP BY tenant_id`
+	if err := d.db.SelectContext(ctx, &rows, q, d.seen); err != nil {
+		return fmt.Errorf("read the feed: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	ids := make([]string, len(rows))
+	last := d.seen
+	for i, r := range rows {
+		ids[i], last = r.TenantID, max(last, r.Last)
+	}
+	if err := d.Wake(ctx, ids...); err != nil {
+		return err
+	}
+	d.seen = last
 	return nil
 }
 
@@ -179,6 +212,11 @@ func (d *Dispatcher) sweep(ctx context.Context) {
 	for _, q := range []string{
 		`DELETE FROM control.webhook_attempts WHERE at < $1`,
 		`DELETE FROM control.webhook_deliveries WHERE last_at < $1`,
+		// A deleted tenant's cursors, once its last event is delivered;
+		// the $1 keeps one parameter for every statement here.
+		`DELETE FROM control.webhook_cursors c WHERE $1::timestamptz IS NOT NULL AND due_at IS NULL
+			AND NOT EXISTS (SELECT 1 FROM control.tenants t WHERE t.id = c.tenant_id)
+			AND NOT EXISTS (SELECT 1 FROM control.events e WHERE e.tenant_id = c.tenant_id AND e.sequence > c.delivered)`,
 	} {
 		if _, err := d.db.ExecContext(ctx, q, time.Now().Add(-keepFor)); err != nil && ctx.Err() == nil {
 			d.opts.Log.Warn("webhooks: prune", "error", err.Error())
@@ -235,7 +273,6 @@ type cursor struct {
 	URL          string     `db:"url"`
 	Secret       string     `db:"secret"`
 	Since        time.Time  `db:"created_at"`
-	Strict       bool       `db:"strict"`
 }
 
 // DeliverOne takes one due cursor, if any, and sends its tenant's next
@@ -248,12 +285,10 @@ func (d *Dispatcher) DeliverOne(ctx context.Context) (claimed bool, err error) {
 	var idle *cursor
 	err = d.db.Transact(ctx, func(tx *sqlx.Tx) error {
 		var c cursor
-		const q = `SELECT c.endpoint_id, c.tenant_id, c.delivered, c.attempts, c.failing_since, e.url, e.secret, e.created_at,
-				t.isolation = 'strict' AS strict
+		const q = `SELECT c.endpoint_id, c.tenant_id, c.delivered, c.attempts, c.failing_since, e.url, e.secret, e.created_at
 			FROM control.webhook_cursors c
 			JOIN control.webhook_endpoints e ON e.id = c.endpoint_id
-			JOIN control.tenants t ON t.id = c.tenant_id
-			WHERE c.due_at <= now() AND e.paused_at IS NULL AND t.status <> 'deleting'
+			WHERE c.due_at <= now() AND e.paused_at IS NULL
 			ORDER BY c.due_at LIMIT 1
 			FOR UPDATE OF c SKIP LOCKED`
 		err := tx.GetContext(ctx, &c, q)
@@ -288,29 +323,22 @@ func (d *Dispatcher) DeliverOne(ctx context.Context) (claimed bool, err error) {
 	return claimed, err
 }
 
-// nextEvent returns the tenant's first event after the cursor's written
-// since the endpoint was added, or nil.
+// nextEvent returns the tenant's first event in the feed after the
+// cursor's, among those written since the endpoint was added, or nil.
 func (d *Dispatcher) nextEvent(ctx context.Context, c cursor) (*events.Event, error) {
-	var ev *events.Event
-	err := d.db.InTenant(ctx, store.Scope{TenantID: c.TenantID, Strict: c.Strict}, func(tx *sqlx.Tx) error {
-		var ok bool
-		if err := tx.GetContext(ctx, &ok, `SELECT to_regclass('events') IS NOT NULL`); err != nil || !ok {
-			return err // not migrated yet: no events
-		}
-		const q = `SELECT id, sequence, type, at, actor, data FROM events WHERE sequence > $1 AND at >= $2 ORDER BY sequence LIMIT 1`
-		e := events.Event{TenantID: c.TenantID}
-		var data []byte
-		err := tx.QueryRowContext(ctx, q, c.Delivered, c.Since).Scan(&e.ID, &e.Sequence, &e.Type, &e.Time, &e.Actor, &data)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		} else if err != nil {
-			return fmt.Errorf("read the next event: %w", err)
-		}
-		e.Data, e.Time = data, e.Time.UTC()
-		ev = &e
-		return nil
-	})
-	return ev, err
+	const q = `SELECT position, id, tenant_id, sequence, type, at, actor, data FROM control.events
+		WHERE tenant_id = $1 AND sequence > $2 AND at >= $3 ORDER BY sequence LIMIT 1`
+	var e events.Event
+	var pos int64
+	var data []byte
+	err := d.db.QueryRowContext(ctx, q, c.TenantID, c.Delivered, c.Since).Scan(&pos, &e.ID, &e.TenantID, &e.Sequence, &e.Type, &e.Time, &e.Actor, &data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("read the next event: %w", err)
+	}
+	e.Cursor, e.Data, e.Time = events.Cursor(pos), data, e.Time.UTC()
+	return &e, nil
 }
 
 // Sign returns the Bulkhead-Signature header of body sent at t: the

@@ -9,10 +9,11 @@ import (
 	"github.com/bulkhead-dev/bulkhead/app/events"
 )
 
-// listen is the dispatcher's one LISTEN connection: a tenant's write that
-// commits events (events.Channel) and an endpoint added, resumed or
-// replayed (Channel) make that tenant's deliveries due. After a reconnect
-// anything may have been missed, so every tenant's are.
+// listen is the dispatcher's one LISTEN connection: the relay copying
+// events into the feed (events.FeedChannel) makes the deliveries of their
+// tenants due (feedGrew), and an endpoint added, resumed or replayed
+// (Channel) those of its tenant. After a reconnect anything may have been
+// missed, so every tenant's are.
 func (d *Dispatcher) listen(ctx context.Context) {
 	l := pq.NewListener(d.db.ListenDSN, 100*time.Millisecond, 5*time.Second, func(ev pq.ListenerEventType, err error) {
 		if err != nil && ev != pq.ListenerEventConnected {
@@ -20,7 +21,10 @@ func (d *Dispatcher) listen(ctx context.Context) {
 		}
 	})
 	defer l.Close()
-	for _, ch := range []string{events.Channel, Channel} {
+	if err := d.db.GetContext(ctx, &d.seen, `SELECT coalesce(max(position), 0) FROM control.events`); err != nil {
+		d.seen = 0
+	}
+	for _, ch := range []string{events.FeedChannel, Channel} {
 		if err := l.Listen(ch); err != nil {
 			d.opts.Log.Warn("webhooks: listen", "channel", ch, "error", err.Error())
 		}
@@ -32,11 +36,14 @@ func (d *Dispatcher) listen(ctx context.Context) {
 		case n := <-l.Notify:
 			// Take the signals that queued meanwhile too: one Wake for
 			// them all keeps up with a busy database.
-			ids, all := map[string]bool{}, false
+			ids, all, fed := map[string]bool{}, false, false
 			for more := true; more; {
-				if n == nil || n.Extra == "" {
+				switch {
+				case n == nil || n.Channel == Channel && n.Extra == "":
 					all = true
-				} else {
+				case n.Channel == events.FeedChannel:
+					fed = true
+				default:
 					ids[n.Extra] = true
 				}
 				select {
@@ -44,6 +51,14 @@ func (d *Dispatcher) listen(ctx context.Context) {
 				default:
 					more = false
 				}
+			}
+			if fed {
+				if err := d.feedGrew(ctx); err != nil && ctx.Err() == nil {
+					d.opts.Log.Warn("webhooks", "error", err.Error())
+				}
+			}
+			if !all && len(ids) == 0 {
+				continue
 			}
 			var list []string
 			if !all {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/bulkhead-dev/bulkhead/app"
 	"github.com/bulkhead-dev/bulkhead/app/directory"
+	"github.com/bulkhead-dev/bulkhead/app/events"
 	"github.com/bulkhead-dev/bulkhead/app/scim"
 	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/store/storetest"
@@ -48,6 +50,13 @@ func newFixture(t *testing.T, tenantIDs ...string) *fixture {
 	db := storetest.NewDB(t)
 	f := &fixture{t: t, db: db, tenants: tenant.NewService(db), dir: directory.NewService(db),
 		hooks: webhook.NewService(db, loopback), callers: map[string]directory.Caller{}}
+	// The relay that copies the tenants' events into the feed, as every
+	// server runs it.
+	relay := events.NewService(db, 0, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); relay.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
 	for _, id := range tenantIDs {
 		_, tok, err := f.tenants.CreateTenant(context.Background(), tenant.NewTenant{ID: id, Plan: tenant.PlanEnterprise}, "test")
 		if err != nil {
@@ -567,5 +576,39 @@ func TestPauseResumeReplay(t *testing.T) {
 				t.Errorf("Replay: %v, want %s", err, tt.code)
 			}
 		})
+	}
+}
+
+// TestTenantEvents: staff changes to a tenant reach an all-tenants
+// endpoint in the tenant's order, down to tenant.deleted, sent after the
+// tenant's schema is gone.
+func TestTenantEvents(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "gone")
+	rc := newReceiver(t, func(int) (int, time.Duration) { return 200, 0 })
+	srv := httptest.NewServer(rc)
+	t.Cleanup(srv.Close)
+	e := f.add(srv.URL, "")
+	rc.secret = e.Secret
+	f.run(loopback, webhook.Options{})
+	f.write("gone", 1)
+	ctx := context.Background()
+	if _, _, err := f.tenants.SetStatus(ctx, "gone", tenant.StatusSuspended, "staff:test"); err != nil {
+		t.Fatal(err)
+	}
+	rc.waitFor(2, 20*time.Second)
+	if err := f.tenants.DeleteTenant(ctx, "gone", "staff:test"); err != nil {
+		t.Fatal(err)
+	}
+	got := rc.waitFor(3, 20*time.Second)
+	var seen []string
+	for _, g := range got {
+		seen = append(seen, fmt.Sprintf("%d %s", g.Sequence, g.Type))
+		if g.Cursor == "" {
+			t.Errorf("event %d has no feed cursor", g.Sequence)
+		}
+	}
+	if want := "[1 user.created 2 tenant.suspended 3 tenant.deleted]"; fmt.Sprint(seen) != want {
+		t.Errorf("received %v, want %s", seen, want)
 	}
 }

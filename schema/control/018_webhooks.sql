@@ -1,11 +1,13 @@
 -- Signed webhooks (app/webhook). An endpoint receives the events of one
 -- tenant, or of every tenant when tenant_id is NULL. Its secret is kept as
 -- it is: signing needs the secret itself (docs/security.md says why this
--- is acceptable). Deleting a tenant deletes its endpoints and cursors.
+-- is acceptable). No foreign keys to control.tenants: a deleted tenant's
+-- last events (tenant.deleted among them) are still delivered from the
+-- feed (control.events); the dispatcher forgets its cursors afterwards.
 CREATE TABLE control.webhook_endpoints (
     id            uuid PRIMARY KEY,
     url           text NOT NULL,
-    tenant_id     text REFERENCES control.tenants (id) ON DELETE CASCADE,
+    tenant_id     text,
     secret        text NOT NULL,
     created_by    text NOT NULL,
     created_at    timestamptz NOT NULL DEFAULT now(),
@@ -13,7 +15,7 @@ CREATE TABLE control.webhook_endpoints (
     paused_reason text NOT NULL DEFAULT ''
 );
 
--- One row per endpoint and tenant: how far the tenant's events have been
+-- One row per endpoint and tenant: how far (by sequence) the tenant's events in the feed have been
 -- delivered to the endpoint (or given up), and when to look again. A
 -- delivery worker holds the row's lock (FOR UPDATE SKIP LOCKED) while it
 -- sends, so that one event goes to one endpoint from one worker at a time,
@@ -21,7 +23,7 @@ CREATE TABLE control.webhook_endpoints (
 -- send until the tenant writes again.
 CREATE TABLE control.webhook_cursors (
     endpoint_id   uuid NOT NULL REFERENCES control.webhook_endpoints (id) ON DELETE CASCADE,
-    tenant_id     text NOT NULL REFERENCES control.tenants (id) ON DELETE CASCADE,
+    tenant_id     text NOT NULL,
     delivered     bigint NOT NULL DEFAULT 0,
     due_at        timestamptz DEFAULT now(),
     attempts      int NOT NULL DEFAULT 0,
