@@ -361,8 +361,10 @@ func TestTwoDispatchers(t *testing.T) {
 	t.Cleanup(srv.Close)
 	e := f.add(srv.URL, "")
 	rc.secret = e.Secret
-	f.run(loopback, webhook.Options{Workers: 3})
-	f.run(loopback, webhook.Options{Workers: 3})
+	// A generous timeout: a retry after a slow answer would be a duplicate
+	// under conditions this test does not mean.
+	f.run(loopback, webhook.Options{Workers: 3, Timeout: 10 * time.Second})
+	f.run(loopback, webhook.Options{Workers: 3, Timeout: 10 * time.Second})
 	var wg sync.WaitGroup
 	for _, id := range []string{"twoa", "twob", "twoc"} {
 		wg.Add(1)
