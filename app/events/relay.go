@@ -66,8 +66,9 @@ func NewService(db *store.DB, retention time.Duration, log *slog.Logger) *Servic
 
 // sweepEvery is how often the relay looks at every tenant, for events
 // whose signal was lost (an instance that stopped between a write's commit
-// and its relay, with no listener up elsewhere).
-const sweepEvery = 5 * time.Minute
+// and its relay, with no listener up elsewhere). Rarely: a sweep enters
+// every tenant's schema, one short transaction each.
+const sweepEvery = time.Hour
 
 // relayDelay is how long the relay waits after a wake for more, the most
 // it adds to the delay from commit to feed.
