@@ -56,7 +56,7 @@ generate: ## regenerate the templ components (*_templ.go are committed)
 
 .PHONY: screenshots
 screenshots: ## run the console's browser tests and save their screenshots to docs/screenshots
-	$(GO) test -count=1 -run '^Test(ConsoleInBrowser|TenantSectionsInBrowser|ConsoleStaffInBrowser|ActivityInBrowser)$$' ./web -args -screenshots
+	$(GO) test -count=1 -run '^Test(ConsoleInBrowser|TenantSectionsInBrowser|ConsoleStaffInBrowser|ActivityInBrowser|WebhooksInBrowser)$$' ./web -args -screenshots
 
 .PHONY: generate-check
 generate-check: ## fail when the committed *_templ.go differ from what templ generates

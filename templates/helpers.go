@@ -193,3 +193,6 @@ var TokenExpiryChoices = []TokenExpiry{
 	{"90", "Expires in 90 days"},
 	{"365", "Expires in 365 days"},
 }
+
+// ms writes a duration in milliseconds.
+func ms(n int) string { return Num(n) + " ms" }

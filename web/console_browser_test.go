@@ -343,7 +343,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	actions := adminActions(t, cs, map[string]string{":id": "acme", ":token": toks[0].ID.String(),
-		":staff": cs.staffID(t, adminEmail), ":key": uuid.NewString()})
+		":staff": cs.staffID(t, adminEmail), ":key": uuid.NewString(), ":hook": uuid.NewString()})
 	var statuses map[string]int
 	js := `(async () => {
 		const csrf = document.querySelector('input[name=csrf]').value;

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bulkhead-dev/bulkhead/app/staff"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
+	"github.com/bulkhead-dev/bulkhead/app/webhook"
 	"github.com/bulkhead-dev/bulkhead/web"
 )
 
@@ -127,16 +128,22 @@ func TestConsoleRouteRoles(t *testing.T) {
 	other := cs.account(t, otherEmail)
 	b := cs.browser(t)
 	b.signIn(email, password)
-	params := map[string]string{":id": tn.ID, ":token": toks[0].ID.String(), ":urn": urn, ":staff": other.ID.String(), ":key": key.ID.String()}
+	hook, err := webhook.NewService(cs.db, webhook.Policy{}).Add(ctx, "https://93.184.215.14/roles", tn.ID, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := map[string]string{":id": tn.ID, ":token": toks[0].ID.String(), ":urn": urn, ":staff": other.ID.String(), ":key": key.ID.String(), ":hook": hook.ID}
 
 	// What each request would change if it got through: a new tenant or
 	// account with these names, or any column of the rows it names.
 	newTenant, newEmail := uniq("bysupport"), uniq("bysupport")+"@example.test"
 	form := url.Values{"id": {newTenant}, "name": {"x"}, "plan": {"startup"}, "confirm": {tn.ID}, "can_create": {"on"},
 		"max_users": {"1"}, "max_groups": {"1"}, "requests_per_minute": {"1"}, "burst": {"1"}, "schema": {urn}, "definition": {def},
-		"email": {newEmail}, "role": {"admin"}, "password": {"correct horse battery staple"}}
+		"email": {newEmail}, "role": {"admin"}, "password": {"correct horse battery staple"},
+		"url": {"https://93.184.215.14/bysupport"}, "tenant_id": {tn.ID}, "sequence": {"1"}}
 	body := map[string]any{"id": newTenant, "name": "x", "plan": "startup", "can_create": false, "max_users": 1,
-		"schema": urn, "attributes": []any{map[string]any{"name": "other", "type": "string"}}}
+		"schema": urn, "attributes": []any{map[string]any{"name": "other", "type": "string"}},
+		"url": "https://93.184.215.14/bysupport", "tenant_id": tn.ID, "sequence": 1}
 	state := func() string {
 		t.Helper()
 		const q = `SELECT coalesce(string_agg(r, E'\n' ORDER BY r), '') FROM (
@@ -146,6 +153,8 @@ func TestConsoleRouteRoles(t *testing.T) {
 			UNION ALL SELECT 'extension ' || to_jsonb(x)::text FROM control.schema_extensions x WHERE tenant_id = $1
 			UNION ALL SELECT 'staff ' || (to_jsonb(s) - 'last_sign_in_at')::text FROM control.staff s WHERE id IN ($3, $4) OR lower(email) = $5
 			UNION ALL SELECT 'key ' || (to_jsonb(k) - 'last_used_at')::text FROM control.staff_api_keys k WHERE staff_id IN ($3, $4)
+			UNION ALL SELECT 'webhook ' || to_jsonb(w)::text FROM control.webhook_endpoints w WHERE tenant_id = $1
+			UNION ALL SELECT 'cursor ' || to_jsonb(c)::text FROM control.webhook_cursors c WHERE tenant_id = $1
 			UNION ALL SELECT 'audit ' || count(*) FROM control.audit_events WHERE tenant_id IN ($1, $2) OR actor = $6) rows`
 		var s string
 		if err := cs.db.GetContext(ctx, &s, q, tn.ID, newTenant, sup.ID, other.ID, newEmail, sup.Actor()); err != nil {

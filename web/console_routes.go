@@ -131,6 +131,14 @@ func (s *Server) consolePages() []staffRoute {
 		{http.MethodPost, "/staff/:id/role", admin, s.staffAction("role")},
 		{http.MethodPost, "/staff/:id/unlock", admin, s.staffAction("unlock")},
 		{http.MethodPost, "/account/keys/:key/revoke", admin, s.revokeAPIKey},
+
+		{http.MethodGet, "/webhooks", support, s.webhooksPage},
+		{http.MethodPost, "/webhooks", admin, s.addWebhook},
+		{http.MethodGet, "/webhooks/:hook", support, s.webhookPage},
+		{http.MethodGet, "/webhooks/:hook/deliveries", support, s.webhookDeliveries},
+		{http.MethodPost, "/webhooks/:hook/replay", admin, s.replayWebhook},
+		{http.MethodPost, "/webhooks/:hook/resume", admin, s.resumeWebhook},
+		{http.MethodPost, "/webhooks/:hook/remove", admin, s.removeWebhook},
 	}
 }
 
@@ -161,6 +169,12 @@ func (s *Server) adminAPI() []staffRoute {
 		{http.MethodGet, "/tenants/:id/activity", support, s.apiActivity},
 		{http.MethodGet, "/health", support, s.apiHealth},
 		{http.MethodGet, "/audit", support, s.apiAudit},
+		{http.MethodGet, "/webhooks", support, s.apiWebhooks},
+		{http.MethodPost, "/webhooks", admin, s.apiAddWebhook},
+		{http.MethodGet, "/webhooks/:hook", support, s.apiWebhook},
+		{http.MethodDelete, "/webhooks/:hook", admin, s.apiRemoveWebhook},
+		{http.MethodPost, "/webhooks/:hook/resume", admin, s.apiResumeWebhook},
+		{http.MethodPost, "/webhooks/:hook/replay", admin, s.apiReplayWebhook},
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/store/storetest"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
+	"github.com/bulkhead-dev/bulkhead/app/webhook"
 	"github.com/bulkhead-dev/bulkhead/web"
 )
 
@@ -483,6 +484,11 @@ func TestConsoleSupportRole(t *testing.T) {
 	tn, _ := cs.createTenant(t, tenant.PlanStartup)
 	b := cs.signedIn(t, staff.RoleSupport)
 
+	hook, err := webhook.NewService(cs.db, webhook.Policy{}).Add(context.Background(), "https://93.184.215.14/support", tn.ID, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	t.Run("ReadsEveryPage", func(t *testing.T) {
 		base := "/admin/tenants/" + tn.ID
 		var n int
@@ -492,7 +498,7 @@ func TestConsoleSupportRole(t *testing.T) {
 				continue
 			}
 			n++
-			path := fill(t, r.Path, map[string]string{":id": tn.ID})
+			path := fill(t, r.Path, map[string]string{":id": tn.ID, ":hook": hook.ID})
 			p := b.get(path).must(t, http.StatusOK)
 			// The only forms that send anything are signing out and
 			// changing one's own password.

@@ -25,6 +25,7 @@ import (
 	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 	"github.com/bulkhead-dev/bulkhead/app/usage"
+	"github.com/bulkhead-dev/bulkhead/app/webhook"
 )
 
 // Config holds what the server needs.
@@ -55,6 +56,10 @@ type Config struct {
 	// Activity records the tenant activity feed (nil: not recorded); it
 	// needs Meter, whose capture of each request it reads.
 	Activity *activity.Recorder
+	// Webhooks registers and lists webhook endpoints with the server's URL
+	// policy; nil: webhook.NewService with the default policy. The
+	// deliveries are webhook.Dispatcher's, which serve runs.
+	Webhooks *webhook.Service
 	// Spares is how many spare tenant schemas to keep ready, so that
 	// creating a tenant renames one; 0 means tenant.DefaultSpares, negative
 	// turns the pool off.
@@ -97,6 +102,9 @@ func NewServer(cfg Config) *Server {
 		tenants = tenant.NewService(cfg.DB)
 	}
 	creds := credential.NewService(tenants)
+	if cfg.Webhooks == nil {
+		cfg.Webhooks = webhook.NewService(cfg.DB, webhook.Policy{})
+	}
 	s := &Server{
 		cfg:     cfg,
 		echo:    e,

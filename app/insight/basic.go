@@ -162,6 +162,7 @@ func (b *Basic) Health(ctx context.Context) (*HealthReport, error) {
 		}
 		return signInCheck(si, r.At)
 	})
+	timed("Webhooks", func() (health.Level, string) { return health.Webhooks(ctx, b.DB) })
 	r.Checks = append(r.Checks, Check{Name: "SCIM traffic", Level: health.Info,
 		Detail: "not recorded yet: request rates and error ratios appear once usage metering is on"})
 

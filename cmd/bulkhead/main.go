@@ -72,6 +72,10 @@ Usage:
                             every tenant without --tenants; shown once
   bulkhead events key list
   bulkhead events key revoke KEY_ID
+  bulkhead webhook add --url URL [--tenant ID]  signed event deliveries; all
+                            tenants without --tenant; prints the secret once
+  bulkhead webhook list
+  bulkhead webhook remove ID
 
 Every command takes:
   --database-url URL   PostgreSQL to use (env DATABASE_URL)
@@ -92,6 +96,11 @@ serve also takes:
                        (env BULKHEAD_GATEWAY_SECRET; prefer the environment)
   env BULKHEAD_EVENTS_RETENTION  how long directory events are kept, e.g.
                        30d or 72h (default 30d)
+  env BULKHEAD_WEBHOOK_ALLOW      comma-separated CIDRs webhooks may reach
+                       although private or loopback, over plain http too
+                       (webhook add reads it as well)
+  env BULKHEAD_WEBHOOK_RETRY_FOR  how long a failing event is retried before
+                       its endpoint is paused (default 24h)
 `
 
 // errUsage marks errors in how the command was called: exit code 2.
@@ -174,6 +183,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		return c.audit(ctx, rest)
 	case "events":
 		return c.eventsCmd(ctx, rest)
+	case "webhook":
+		return c.webhook(ctx, rest)
 	}
 	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
 }

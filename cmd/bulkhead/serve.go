@@ -17,6 +17,7 @@ import (
 	"github.com/bulkhead-dev/bulkhead/app/staff"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 	metering "github.com/bulkhead-dev/bulkhead/app/usage"
+	"github.com/bulkhead-dev/bulkhead/app/webhook"
 	"github.com/bulkhead-dev/bulkhead/web"
 )
 
@@ -51,6 +52,14 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		retention = d
 	}
 	tenancy, err := c.tenancyConfig()
+	if err != nil {
+		return err
+	}
+	hookPolicy, err := webhookPolicy()
+	if err != nil {
+		return err
+	}
+	hookOpts, err := webhookOptions()
 	if err != nil {
 		return err
 	}
@@ -102,10 +111,14 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	cfg.Console = insight.NewMetered(c.tenants) // the console reads what the meter flushes
 	cfg.Spares = *spares
 	cfg.EventsRetention = retention
+	cfg.Webhooks = webhook.NewService(db, hookPolicy)
 	srv := web.NewServer(cfg)
 	bgctx, stopBackground := context.WithCancel(context.Background())
 	waitBackground := srv.Start(bgctx)
-	defer func() { stopBackground(); waitBackground() }()
+	hookOpts.Log = log
+	hooksDone := make(chan struct{})
+	go func() { defer close(hooksDone); webhook.NewDispatcher(db, hookPolicy, hookOpts).Run(bgctx) }()
+	defer func() { stopBackground(); waitBackground(); <-hooksDone }()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
