@@ -5,7 +5,11 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
+	"github.com/jmoiron/sqlx"
+
+	"github.com/bulkhead-dev/bulkhead/app/audit"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
 
@@ -318,4 +322,60 @@ func TestFlagSoftDelete(t *testing.T) {
 			t.Fatalf("after turning soft_delete off: %s", r.Raw)
 		}
 	})
+}
+
+// TestSoftDeletePurgedInBackground: a user kept longer than the retention
+// goes without the tenant deleting anyone else (the background purge, as
+// every server runs it); one deleted recently stays restorable. The purge
+// is audited when it removed someone, and only then.
+func TestSoftDeletePurgedInBackground(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := newTenant(t)
+	c.setFlag(t, "soft_delete", "true")
+	old := c.createUser("old@example.com")
+	recent := c.createUser("recent@example.com")
+	c.createUser("live@example.com")
+	c.do("DELETE", "/Users/"+old, nil).must(t, http.StatusNoContent)
+	c.do("DELETE", "/Users/"+recent, nil).must(t, http.StatusNoContent)
+	tn, err := env.tenants.FindTenant(ctx, c.tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = env.db.InTenant(ctx, tn.Scope(), func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE users SET deleted_at = now() - CASE id WHEN $1 THEN interval '31 days' ELSE interval '1 day' END
+			WHERE id IN ($1, $2)`, old, recent)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Another instance's pass: this tenant was looked at by the server's
+	// own purger at most a moment ago, so look again at once.
+	purger := &tenant.Purger{Tenants: env.tenants, Every: time.Nanosecond}
+	if _, err := purger.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := c.do("GET", "/Users?filter="+q(`active eq false`), nil).must(t, http.StatusOK)
+	if res := r.resources(); len(res) != 1 || res[0]["id"] != recent {
+		t.Fatalf("kept users after the purge: %s", r.Raw)
+	}
+	if back := c.do("POST", "/Users", user("old@example.com")).must(t, http.StatusCreated).str("id"); back == old {
+		t.Fatal("the purged user came back under its id")
+	}
+	if back := c.do("POST", "/Users", user("recent@example.com")).must(t, http.StatusCreated).str("id"); back != recent {
+		t.Fatal("the recently deleted user was not restored")
+	}
+
+	if _, err := purger.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p, err := audit.FindTrailPage(ctx, env.db, audit.TrailFilter{TenantID: c.tenant, Action: "tenant.purge_deleted"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Events) != 1 || p.Events[0].Actor != "system" || p.Events[0].Details["users"] != float64(1) {
+		t.Fatalf("purge audit records: %+v, want one by system of 1 user", p.Events)
+	}
 }

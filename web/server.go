@@ -90,6 +90,7 @@ type Server struct {
 	closeOnce sync.Once
 	rollups   *insight.Rollups // the tenant list's sort keys
 	events    *events.Service  // the events relay and API
+	purger    *tenant.Purger   // the background purge of soft-deleted users
 }
 
 // NewServer returns a server with every route registered.
@@ -121,6 +122,7 @@ func NewServer(cfg Config) *Server {
 		closing:      make(chan struct{}),
 		rollups:      insight.NewRollups(tenants, cfg.Log),
 		events:       events.NewService(cfg.DB, cfg.EventsRetention, cfg.Log),
+		purger:       tenant.NewPurger(tenants, cfg.Log),
 	}
 	s.http = &http.Server{
 		Handler:           e,
@@ -139,14 +141,14 @@ func NewServer(cfg Config) *Server {
 // change listener, the rate limiter's instance heartbeat, the refill of
 // spare tenant schemas, the removal of expired console sessions, the
 // tenant list's roll-ups (insight.Rollups), the pause of prepared lookups
-// while tenants are migrated and the events relay; the token cache and the
-// pause share the process's one LISTEN connection (store.DB.Subscribe). The
-// returned
-// function waits for them to finish their last writes.
+// while tenants are migrated, the events relay and the purge of users kept
+// by soft_delete past their retention (tenant.Purger); the token cache and
+// the pause share the process's one LISTEN connection (store.DB.Subscribe).
+// The returned function waits for them to finish their last writes.
 func (s *Server) Start(ctx context.Context) (wait func()) {
 	var wg sync.WaitGroup
 	migrations := func(ctx context.Context) { s.cfg.DB.FollowMigrations(ctx, s.cfg.Log) }
-	for _, run := range []func(context.Context){s.auth.Run, s.limiter.Run, s.spares.Run, s.sweepSessions, s.rollups.Run, migrations, s.events.Run} {
+	for _, run := range []func(context.Context){s.auth.Run, s.limiter.Run, s.spares.Run, s.sweepSessions, s.rollups.Run, migrations, s.events.Run, s.purger.Run} {
 		wg.Add(1)
 		go func() { defer wg.Done(); run(ctx) }()
 	}

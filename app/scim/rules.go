@@ -34,7 +34,8 @@ type Rules struct {
 }
 
 // SoftDeleteRetention is how long a soft-deleted user is kept: the next
-// soft DELETE in the tenant after that purges it.
+// soft DELETE in the tenant after that purges it, or the background purge
+// (tenant.Purger), whichever comes first.
 const SoftDeleteRetention = 30 * 24 * time.Hour
 
 // softUsers reports whether rt is User under SoftDelete.
@@ -89,17 +90,25 @@ func softDelete(ctx context.Context, tx *sqlx.Tx, id string) error {
 	if _, err := tx.ExecContext(ctx, q, id); err != nil {
 		return fmt.Errorf("soft-delete user %s: %w", id, err)
 	}
-	_, err := PurgeDeletedUsers(ctx, tx, SoftDeleteRetention)
+	_, err := PurgeDeletedUsers(ctx, tx, SoftDeleteRetention, 0)
 	return err
 }
 
 // PurgeDeletedUsers deletes the users soft-deleted longer than olderThan
-// ago (0: all of them) and returns how many.
-func PurgeDeletedUsers(ctx context.Context, tx *sqlx.Tx, olderThan time.Duration) (int64, error) {
-	q := `WITH gone AS (DELETE FROM users WHERE deleted_at IS NOT NULL AND deleted_at <= now() - $1 * interval '1 second' RETURNING 1), ` +
+// ago (0: all of them), at most limit of them (0: no limit), longest
+// deleted first, and returns how many. A limit keeps the transaction
+// short however many there are; the caller repeats until fewer than limit
+// went.
+func PurgeDeletedUsers(ctx context.Context, tx *sqlx.Tx, olderThan time.Duration, limit int) (int64, error) {
+	q := `WITH gone AS (DELETE FROM users WHERE id IN (SELECT id FROM users
+			WHERE deleted_at IS NOT NULL AND deleted_at <= now() - $1 * interval '1 second' ORDER BY deleted_at LIMIT $2) RETURNING 1), ` +
 		moveCounter("users", "-", "gone") + ` SELECT count(*) FROM gone`
+	var lim any // NULL: LIMIT ALL
+	if limit > 0 {
+		lim = limit
+	}
 	var n int64
-	if err := tx.GetContext(ctx, &n, q, int64(olderThan/time.Second)); err != nil {
+	if err := tx.GetContext(ctx, &n, q, int64(olderThan/time.Second), lim); err != nil {
 		return 0, fmt.Errorf("purge deleted users: %w", err)
 	}
 	return n, nil

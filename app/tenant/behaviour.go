@@ -224,21 +224,43 @@ func (s *Service) PurgeDeletedUsers(ctx context.Context, tenantID string, olderT
 	if err != nil {
 		return 0, err
 	}
-	var n int64
-	err = s.DB.InTenant(ctx, t.Scope(), func(tx *sqlx.Tx) error {
-		var has bool
-		if err := tx.GetContext(ctx, &has, `SELECT EXISTS (SELECT FROM information_schema.columns
-			WHERE table_schema = current_schema() AND table_name = 'users' AND column_name = 'deleted_at')`); err != nil || !has {
-			return err
+	n, err := s.purgeDeleted(ctx, t, olderThan)
+	if err == nil || n > 0 {
+		// What went is recorded even when a later batch failed.
+		if aerr := audit.Record(ctx, s.DB, actor, "tenant.purge_deleted", tenantID, map[string]any{"users": n, "older_than": olderThan.String()}); err == nil {
+			err = aerr
 		}
-		n, err = scim.PurgeDeletedUsers(ctx, tx, olderThan)
-		return err
-	})
-	if err != nil {
-		return 0, err
 	}
-	if err := audit.Record(ctx, s.DB, actor, "tenant.purge_deleted", tenantID, map[string]any{"users": n, "older_than": olderThan.String()}); err != nil {
-		return 0, err
+	return n, err
+}
+
+// purgeBatch is how many users one purge transaction deletes at most, so
+// that a purge of many never holds their locks for long.
+const purgeBatch = 500
+
+// purgeDeleted deletes t's users soft-deleted longer than olderThan ago,
+// purgeBatch at a time, each batch in its own tenant transaction, and
+// returns how many went, also when a later batch failed.
+func (s *Service) purgeDeleted(ctx context.Context, t *Tenant, olderThan time.Duration) (int64, error) {
+	var total int64
+	for {
+		var n int64
+		err := s.DB.InTenant(ctx, t.Scope(), func(tx *sqlx.Tx) error {
+			var has bool
+			if err := tx.GetContext(ctx, &has, `SELECT EXISTS (SELECT FROM information_schema.columns
+				WHERE table_schema = current_schema() AND table_name = 'users' AND column_name = 'deleted_at')`); err != nil || !has {
+				return err
+			}
+			var err error
+			n, err = scim.PurgeDeletedUsers(ctx, tx, olderThan, purgeBatch)
+			return err
+		})
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("purge deleted users of %q: %w", t.ID, err)
+		}
+		if n < purgeBatch {
+			return total, nil
+		}
 	}
-	return n, nil
 }

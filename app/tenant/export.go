@@ -46,14 +46,18 @@ type Export struct {
 	ExportedAt    time.Time       `json:"exported_at"`
 	Tenant        json.RawMessage `json:"tenant"`
 	Permissions   Permissions     `json:"permissions"`
+	// Behaviour is the tenant's profile and flags; exports made before
+	// profiles existed lack it, and import those as tenants on the
+	// default profile, as migration 017 made every tenant then.
+	Behaviour *Behaviour `json:"behaviour,omitempty"`
 	// SchemaExtensions are the tenant's SCIM schema extensions, removed
 	// ones included (their values are in the tables).
 	SchemaExtensions json.RawMessage            `json:"schema_extensions,omitempty"`
 	Tables           map[string]json.RawMessage `json:"tables"`
 }
 
-// ExportTenant writes the tenant's control rows (tenant and permissions,
-// not its tokens, whose secrets are not kept) and all its users, groups,
+// ExportTenant writes the tenant's control rows (tenant, permissions and
+// behaviour, not its tokens, whose secrets are not kept) and all its users, groups,
 // memberships and audit trail to w as one JSON object. Everything is read
 // in one REPEATABLE READ transaction: a consistent snapshot even while SCIM
 // writes go on. Rows are streamed, so memory stays small whatever the
@@ -91,14 +95,19 @@ func (s *Service) ExportTenant(ctx context.Context, id string, w io.Writer) erro
 			return fmt.Errorf("export permissions of %q: %w", id, err)
 		}
 		pj, _ := json.Marshal(p)
+		var b Behaviour
+		if err := tx.GetContext(ctx, &b, `SELECT `+behaviourColumns+` FROM control.tenant_permissions WHERE tenant_id = $1`, id); err != nil {
+			return fmt.Errorf("export behaviour of %q: %w", id, err)
+		}
+		bj, _ := json.Marshal(b)
 		var exts []byte
 		if err := tx.GetContext(ctx, &exts, `SELECT COALESCE(json_agg(e ORDER BY lower(e.urn)), '[]')::text FROM (
 			SELECT urn, resource_type, definition, created_at, updated_at, removed_at
 			FROM control.schema_extensions WHERE tenant_id = $1) e`, id); err != nil {
 			return fmt.Errorf("export schema extensions of %q: %w", id, err)
 		}
-		fmt.Fprintf(bw, "{\"format\":%q,\"schema_version\":%d,\"exported_at\":%q,\n\"tenant\":%s,\n\"permissions\":%s,\n\"schema_extensions\":%s,\n\"tables\":{",
-			ExportFormat, head.Version, time.Now().UTC().Format(time.RFC3339Nano), head.Tenant, pj, exts)
+		fmt.Fprintf(bw, "{\"format\":%q,\"schema_version\":%d,\"exported_at\":%q,\n\"tenant\":%s,\n\"permissions\":%s,\n\"behaviour\":%s,\n\"schema_extensions\":%s,\n\"tables\":{",
+			ExportFormat, head.Version, time.Now().UTC().Format(time.RFC3339Nano), head.Tenant, pj, bj, exts)
 		for i, table := range ExportTables {
 			if i > 0 {
 				bw.WriteString(",")
@@ -170,6 +179,13 @@ func (s *Service) ImportTenant(ctx context.Context, r io.Reader, newID, actor st
 	if err := ex.Permissions.Validate(); err != nil {
 		return nil, nil, err
 	}
+	behaviour := Behaviour{Profile: ProfileEntra, Flags: Profiles[ProfileEntra]}
+	if ex.Behaviour != nil {
+		behaviour = *ex.Behaviour
+	}
+	if err := behaviour.Validate(); err != nil {
+		return nil, nil, err
+	}
 	var tok *NewToken
 	err := s.DB.Transact(ctx, func(tx *sqlx.Tx) error {
 		const q = `
@@ -183,6 +199,9 @@ func (s *Service) ImportTenant(ctx context.Context, r io.Reader, newID, actor st
 			return fmt.Errorf("insert tenant: %w", err)
 		}
 		if err := insertPermissions(ctx, tx, t.ID, ex.Permissions); err != nil {
+			return err
+		}
+		if err := setBehaviour(ctx, tx, t.ID, behaviour); err != nil {
 			return err
 		}
 		v, err := s.DB.CreateTenantSchema(ctx, tx, t.Scope(), s.Migrations[:ex.SchemaVersion])
@@ -234,7 +253,7 @@ func (s *Service) ImportTenant(ctx context.Context, r io.Reader, newID, actor st
 		if tok, err = createToken(ctx, tx, t.ID, "first token", nil); err != nil {
 			return err
 		}
-		return audit.Record(ctx, tx, actor, "tenant.import", t.ID, map[string]any{"schema_version": ex.SchemaVersion})
+		return audit.Record(ctx, tx, actor, "tenant.import", t.ID, map[string]any{"schema_version": ex.SchemaVersion, "profile": behaviour.Profile})
 	})
 	if err != nil {
 		return nil, nil, err

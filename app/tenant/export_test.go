@@ -162,3 +162,89 @@ func decode(t *testing.T, b []byte) decoded {
 	}
 	return d
 }
+
+// TestExportImportBehaviour: the profile and flags travel with the tenant,
+// and a user kept by soft_delete comes back kept (hidden, restorable,
+// purged on time), not as a live user nor not at all. An export from before
+// profiles existed imports on the default profile.
+func TestExportImportBehaviour(t *testing.T) {
+	db := storetest.NewDB(t)
+	ctx := context.Background()
+	s := tenant.NewService(db)
+	src, _, err := s.CreateTenant(ctx, tenant.NewTenant{ID: "kept", Profile: tenant.ProfileRFC}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.FindBehaviour(ctx, "kept")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.SoftDelete = true
+	if err := s.UpdateBehaviour(ctx, "kept", *b, "test"); err != nil {
+		t.Fatal(err)
+	}
+	err = db.InTenant(ctx, src.Scope(), func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, `
+			INSERT INTO users (id, user_name, active, data, deleted_at) VALUES
+				(gen_random_uuid(), 'live', true, '{"userName": "live"}', NULL),
+				(gen_random_uuid(), 'gone', false, '{"userName": "gone", "active": false}', '2001-02-03 04:05:06+00');`+scim.Recount)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var export bytes.Buffer
+	if err := s.ExportTenant(ctx, "kept", &export); err != nil {
+		t.Fatal(err)
+	}
+
+	copied, _, err := s.ImportTenant(ctx, bytes.NewReader(export.Bytes()), "kept_copy", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.FindBehaviour(ctx, "kept_copy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (tenant.Behaviour{Profile: tenant.ProfileRFC, Flags: tenant.Flags{ReplaceNoTarget: tenant.ReplaceError, StrictSchemas: true, SoftDelete: true}}); *got != want {
+		t.Errorf("imported behaviour %+v, want %+v", *got, want)
+	}
+	err = db.InTenant(ctx, copied.Scope(), func(tx *sqlx.Tx) error {
+		var deleted []string
+		if err := tx.SelectContext(ctx, &deleted, `SELECT user_name || ' ' || to_char(deleted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') FROM users WHERE deleted_at IS NOT NULL`); err != nil {
+			return err
+		}
+		if !slices.Equal(deleted, []string{"gone 2001-02-03"}) {
+			t.Errorf("soft-deleted users in the copy: %q, want [gone 2001-02-03]", deleted)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("OlderExport", func(t *testing.T) {
+		var ex map[string]json.RawMessage
+		if err := json.Unmarshal(export.Bytes(), &ex); err != nil {
+			t.Fatal(err)
+		}
+		delete(ex, "behaviour")
+		old, _ := json.Marshal(ex)
+		if _, _, err := s.ImportTenant(ctx, bytes.NewReader(old), "kept_old", "test"); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.FindBehaviour(ctx, "kept_old")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (tenant.Behaviour{Profile: tenant.ProfileEntra, Flags: tenant.Profiles[tenant.ProfileEntra]}); *got != want {
+			t.Errorf("behaviour of an export without one %+v, want %+v", *got, want)
+		}
+	})
+	t.Run("ErrInvalidBehaviour", func(t *testing.T) {
+		bad := strings.Replace(export.String(), `"profile":"rfc"`, `"profile":"lenient"`, 1)
+		if _, _, err := s.ImportTenant(ctx, strings.NewReader(bad), "kept_bad", "test"); app.ErrorCode(err) != app.EINVALID {
+			t.Fatalf("import with profile lenient: %v, want EINVALID", err)
+		}
+	})
+}
