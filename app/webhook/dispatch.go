@@ -372,11 +372,13 @@ func (d *Dispatcher) post(ctx context.Context, url, secret string, ev *events.Ev
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.opts.Timeout)
 	defer cancel()
-	ctx = context.WithValue(ctx, plainKey{}, strings.HasPrefix(url, "http:"))
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return result{err: err.Error()}
 	}
+	// The parsed scheme, which is lower case whatever the URL's spelling
+	// ("HTTP://…" registers as plain http too).
+	req = req.WithContext(context.WithValue(ctx, plainKey{}, req.URL.Scheme == "http"))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Bulkhead-Webhooks/1")
 	req.Header.Set("Bulkhead-Event-Id", ev.ID)
