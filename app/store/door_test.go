@@ -29,13 +29,44 @@ import (
 var forbidden = map[string][]string{
 	"database/sql":                               {"DB", "Conn", "Open", "OpenDB"},
 	"github.com/jmoiron/sqlx":                    {"DB", "Conn", "Open", "OpenDB", "Connect", "ConnectContext", "MustOpen", "MustConnect", "NewDb"},
-	"github.com/lib/pq":                          {"NewConnector", "NewConnectorConfig", "NewListener", "NewDialListener", "Listener"},
+	"github.com/lib/pq":                          {"NewConnector", "NewConnectorConfig", "NewListener", "NewDialListener", "Listener", "Open", "DialOpen", "Driver"},
 	"github.com/bulkhead-dev/bulkhead/app/store": {"Scope"}, // only as a composite literal, see below
 }
 
 // sessionSettings are the settings that choose whose tables a statement
-// reaches: only package store sets them.
-var sessionSettings = regexp.MustCompile(`(?i)search_path|\bSET\s+(LOCAL\s+|SESSION\s+)?ROLE\s*[^=\s]|\bRESET\s+ROLE\b`)
+// reaches: only package store sets them. "SET role = …" is told from an
+// UPDATE's "SET role = $2" by standing at the start of a statement.
+var sessionSettings = regexp.MustCompile(`(?i)search_path|\bSET\s+(LOCAL\s+|SESSION\s+)?ROLE\s*[^=\s]|\bSET\s+(LOCAL|SESSION)\s+ROLE\b|(^["\x60]|;)\s*SET\s+ROLE\s*=|set_config\s*\(\s*'role'|\bSESSION\s+AUTHORIZATION\b|\bRESET\s+(ROLE|ALL)\b`)
+
+// TestDoorSessionSettings: the door's pattern catches every way of setting
+// the search_path or role in SQL, and not an UPDATE of a role column.
+func TestDoorSessionSettings(t *testing.T) {
+	for _, tt := range []struct {
+		sql  string
+		sets bool
+	}{
+		{"`SET LOCAL search_path TO tenant_a`", true},
+		{"`SELECT set_config('search_path', $1, true)`", true},
+		{"`SET ROLE bulkhead_t_a`", true},
+		{"`SET LOCAL ROLE bulkhead_t_a`", true},
+		{"`SET role TO bulkhead_t_a`", true},
+		{"`SET LOCAL role = 'bulkhead_t_a'`", true},
+		{"`SET SESSION role = 'bulkhead_t_a'`", true},
+		{"`SET role = 'bulkhead_t_a'`", true},
+		{"`SELECT 1; SET role = 'bulkhead_t_a'`", true},
+		{"`SELECT set_config('role', $1, true)`", true},
+		{"`SET SESSION AUTHORIZATION bulkhead_t_a`", true},
+		{"`RESET ROLE`", true},
+		{"`RESET ALL`", true},
+		{"`UPDATE control.staff SET role = $2 WHERE id = $1`", false},
+		{"`SELECT set_config('lock_timeout', $1, true)`", false},
+		{`"role"`, false},
+	} {
+		if got := sessionSettings.MatchString(tt.sql); got != tt.sets {
+			t.Errorf("%s: matched %v, want %v", tt.sql, got, tt.sets)
+		}
+	}
+}
 
 // TestTheDoor fails when a package outside app/store could reach tenant
 // tables another way than store.InTenant: holding a raw pool or connection
