@@ -9,6 +9,7 @@ package events
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -158,29 +159,47 @@ const (
 // left empty: it belongs to the global feed (Find). It returns EINVALID
 // for a bad tenant id.
 func FindTenantEvents(ctx context.Context, db *store.DB, scope store.Scope, after int64, limit int, types []string) ([]Event, error) {
-	limit = pageSize(limit)
 	var evs []Event
 	err := db.InTenant(ctx, scope, func(tx *sqlx.Tx) error {
-		const q = `SELECT id, sequence, type, at, actor, data FROM events
-			WHERE sequence > $1 AND (coalesce(cardinality($2::text[]), 0) = 0 OR type = ANY($2))
-			ORDER BY sequence LIMIT $3`
-		rows, err := tx.QueryContext(ctx, q, after, pq.Array(types), limit)
-		if err != nil {
-			return fmt.Errorf("find events: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			e := Event{TenantID: scope.TenantID}
-			var data []byte
-			if err := rows.Scan(&e.ID, &e.Sequence, &e.Type, &e.Time, &e.Actor, &data); err != nil {
-				return fmt.Errorf("find events: %w", err)
-			}
-			e.Data = data
-			evs = append(evs, e)
-		}
-		return rows.Err()
+		var err error
+		evs, err = readOutbox(ctx, tx, scope.TenantID, after, pageSize(limit), types)
+		return err
 	})
 	return evs, err
+}
+
+// readOutbox returns the events of the tenant whose transaction tx is
+// with a sequence above after, in order, at most limit, of the given types
+// (all when empty).
+func readOutbox(ctx context.Context, tx *sqlx.Tx, tenantID string, after int64, limit int, types []string) ([]Event, error) {
+	const q = `SELECT id, sequence, type, at, actor, data FROM events
+		WHERE sequence > $1 AND (coalesce(cardinality($2::text[]), 0) = 0 OR type = ANY($2))
+		ORDER BY sequence LIMIT $3`
+	rows, err := tx.QueryContext(ctx, q, after, pq.Array(types), limit)
+	if err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	return scanOutbox(rows, tenantID)
+}
+
+// scanOutbox reads and closes rows of id, sequence, type, at, actor and
+// data from a tenant's outbox.
+func scanOutbox(rows *sql.Rows, tenantID string) ([]Event, error) {
+	defer rows.Close()
+	var evs []Event
+	for rows.Next() {
+		e := Event{TenantID: tenantID}
+		var data []byte
+		if err := rows.Scan(&e.ID, &e.Sequence, &e.Type, &e.Time, &e.Actor, &data); err != nil {
+			return nil, fmt.Errorf("read outbox: %w", err)
+		}
+		e.Data = data
+		evs = append(evs, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	return evs, nil
 }
 
 func newID() string { return uuid.NewString() }

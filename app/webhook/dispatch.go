@@ -330,19 +330,7 @@ func (d *Dispatcher) DeliverOne(ctx context.Context) (claimed bool, err error) {
 // nextEvent returns the tenant's first event in the feed after the
 // cursor's, among those written since the endpoint was added, or nil.
 func (d *Dispatcher) nextEvent(ctx context.Context, c cursor) (*events.Event, error) {
-	const q = `SELECT position, id, tenant_id, sequence, type, at, actor, data FROM control.events
-		WHERE tenant_id = $1 AND sequence > $2 AND at >= $3 ORDER BY sequence LIMIT 1`
-	var e events.Event
-	var pos int64
-	var data []byte
-	err := d.db.QueryRowxContext(ctx, q, c.TenantID, c.Delivered, c.Since).Scan(&pos, &e.ID, &e.TenantID, &e.Sequence, &e.Type, &e.Time, &e.Actor, &data)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	} else if err != nil {
-		return nil, fmt.Errorf("read the next event: %w", err)
-	}
-	e.Cursor, e.Data, e.Time = events.Cursor(pos), data, e.Time.UTC()
-	return &e, nil
+	return events.NextEvent(ctx, d.db, c.TenantID, c.Delivered, c.Since)
 }
 
 // Sign returns the Bulkhead-Signature header of body sent at t: the
