@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -122,6 +123,12 @@ func (p Policy) CheckURL(ctx context.Context, raw string) error {
 	}
 	if u.User != nil {
 		return bad("Must not carry a user name or password.")
+	}
+	if port := u.Port(); port != "" {
+		// url.Parse takes any digits: port 99999 would fail every delivery.
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return bad("Must have a port from 1 to 65535.")
+		}
 	}
 	if u.Fragment != "" {
 		return bad("Must not have a #fragment.")

@@ -431,6 +431,8 @@ func TestRegistrationSSRF(t *testing.T) {
 		{"https://224.0.0.1/hook", "not a public address"},
 		{"https://100.64.0.1/hook", "not a public address"},
 		{"https://user:pw@93.184.215.14/hook", "user name"},
+		{"https://93.184.215.14:99999/hook", "port from 1 to 65535"},
+		{"https://93.184.215.14:0/hook", "port from 1 to 65535"},
 		{"/hook", "absolute URL"},
 		{"https://no-such-host.invalid/hook", "does not resolve"},
 	} {
