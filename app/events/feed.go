@@ -54,9 +54,9 @@ func parseCursor(s string) (int64, error) {
 	return n, nil
 }
 
-// Check returns EINVALID for a query the feed cannot answer: a bad cursor,
+// check returns EINVALID for a query the feed cannot answer: a bad cursor,
 // limit or event type.
-func (q Query) Check() error {
+func (q Query) check() error {
 	if _, err := parseCursor(q.After); err != nil {
 		return err
 	}
@@ -70,7 +70,7 @@ func (q Query) Check() error {
 // tenant's events in their sequence order. Reading on from Next never
 // skips an event nor repeats one. It returns EINVALID for a bad query.
 func (s *Service) Find(ctx context.Context, q Query) (*Page, error) {
-	if err := q.Check(); err != nil {
+	if err := q.check(); err != nil {
 		return nil, err
 	}
 	after, _ := parseCursor(q.After)
