@@ -12,6 +12,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -215,18 +216,9 @@ func pageSize(limit int) int {
 // checkTypes returns EINVALID for a type that is not an event type.
 func checkTypes(types []string) error {
 	for _, t := range types {
-		if !validType(t) {
+		if !slices.Contains(Types, t) {
 			return app.Errorf(app.EINVALID, "unknown event type %q", t)
 		}
 	}
 	return nil
-}
-
-func validType(t string) bool {
-	for _, v := range Types {
-		if v == t {
-			return true
-		}
-	}
-	return false
 }

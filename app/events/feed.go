@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -75,7 +76,7 @@ func (s *Service) Find(ctx context.Context, q Query) (*Page, error) {
 	}
 	after, _ := parseCursor(q.After)
 	page := &Page{Events: []Event{}, Next: q.After}
-	if q.Tenant != "" && (!store.ValidTenantID(q.Tenant) || q.Scope != nil && !contains(q.Scope, q.Tenant)) {
+	if q.Tenant != "" && (!store.ValidTenantID(q.Tenant) || q.Scope != nil && !slices.Contains(q.Scope, q.Tenant)) {
 		return page, nil
 	}
 	var scope any // NULL: every tenant
@@ -163,13 +164,4 @@ func (s *Service) Poll(ctx context.Context, q Query, wait time.Duration) (*Page,
 		}
 		timer.Stop()
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
