@@ -90,7 +90,7 @@ const appendSQL = `WITH s AS (UPDATE event_sequence SET last = last + cardinalit
 
 // Append appends evs to the outbox of the tenant whose transaction tx is
 // (store.InTenant), so that they commit or roll back with the write they
-// tell. actor names who wrote (tenant.Principal.Actor, a staff actor).
+// tell. actor names who wrote (credential.Principal.Actor, a staff actor).
 func Append(ctx context.Context, tx *sqlx.Tx, tenantID, actor string, evs ...New) error {
 	return appendEvents(ctx, tx, tenantID, actor, nil, nil, evs)
 }

@@ -118,8 +118,10 @@ func NewDispatcher(db *store.DB, policy Policy, opts Options) *Dispatcher {
 	return &Dispatcher{db: db, policy: policy, opts: opts, client: client, wake: make(chan struct{}, opts.Workers)}
 }
 
-// Run delivers until ctx ends, and returns when its workers have stopped: its workers, the listener that wakes them
-// when a tenant writes, and the periodic look at every endpoint.
+// Run delivers until ctx ends, with its workers, the listener that wakes
+// them when the feed grows or an endpoint is added, resumed or replayed,
+// and a look at every endpoint each Options.Poll; it returns when the
+// workers and the listener have stopped.
 func (d *Dispatcher) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Add(1 + d.opts.Workers)

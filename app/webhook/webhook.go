@@ -28,7 +28,8 @@ const SecretPrefix = "whsec_"
 
 // Channel is the NOTIFY channel that wakes the delivery workers when an
 // endpoint is added, resumed or replayed; the payload is the tenant id, ""
-// for every tenant. Writes wake them through events.Channel.
+// for every tenant. New events wake them through events.FeedChannel, once
+// the relay has copied them into the feed.
 const Channel = "bulkhead_webhooks"
 
 // Endpoint is a registered webhook endpoint as listed: never its secret.
