@@ -34,10 +34,7 @@ func (s *Server) listEvents(c echo.Context) error {
 		return err
 	}
 	q.Scope = key.Tenants
-	if err := q.Check(); err != nil {
-		return err
-	}
-	page, err := s.events.Poll(ctx, q, wait)
+	page, err := s.events.Poll(ctx, q, wait) // EINVALID for a bad cursor or type
 	if err != nil {
 		return err
 	}

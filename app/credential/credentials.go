@@ -50,7 +50,9 @@ func (p *Principal) Actor() string {
 	case CredentialJWT:
 		sub := p.Subject
 		if len(sub) > 100 {
-			sub = sub[:100]
+			// Whole characters only: a cut rune is invalid UTF-8, which
+			// PostgreSQL refuses in the audit record and the event.
+			sub = strings.ToValidUTF8(sub[:100], "")
 		}
 		return p.TokenPrefix + ":" + sub
 	case CredentialGateway:

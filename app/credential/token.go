@@ -46,7 +46,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (*Principal, 
 	if !strings.HasPrefix(secret, tenant.TokenPrefix) || len(secret) > 100 {
 		return nil, errUnauthorized
 	}
-	return s.principal(ctx, tenant.HashToken(secret))
+	return s.principal(ctx, app.HashSecret(secret))
 }
 
 func (s *Service) principal(ctx context.Context, hash []byte) (*Principal, error) {
@@ -105,7 +105,7 @@ func Describe(raw string) Presented {
 		if len(raw) > 100 {
 			return p
 		}
-		p.Hash = tenant.HashToken(raw)
+		p.Hash = app.HashSecret(raw)
 		if len(raw) >= tenant.TokenPrefixLen+16 && tokenChars(raw[len(tenant.TokenPrefix):tenant.TokenPrefixLen]) {
 			p.Prefix = raw[:tenant.TokenPrefixLen]
 		}

@@ -9,8 +9,10 @@ package events
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -88,7 +90,7 @@ const appendSQL = `WITH s AS (UPDATE event_sequence SET last = last + cardinalit
 
 // Append appends evs to the outbox of the tenant whose transaction tx is
 // (store.InTenant), so that they commit or roll back with the write they
-// tell. actor names who wrote (tenant.Principal.Actor, a staff actor).
+// tell. actor names who wrote (credential.Principal.Actor, a staff actor).
 func Append(ctx context.Context, tx *sqlx.Tx, tenantID, actor string, evs ...New) error {
 	return appendEvents(ctx, tx, tenantID, actor, nil, nil, evs)
 }
@@ -158,29 +160,47 @@ const (
 // left empty: it belongs to the global feed (Find). It returns EINVALID
 // for a bad tenant id.
 func FindTenantEvents(ctx context.Context, db *store.DB, scope store.Scope, after int64, limit int, types []string) ([]Event, error) {
-	limit = pageSize(limit)
 	var evs []Event
 	err := db.InTenant(ctx, scope, func(tx *sqlx.Tx) error {
-		const q = `SELECT id, sequence, type, at, actor, data FROM events
-			WHERE sequence > $1 AND (coalesce(cardinality($2::text[]), 0) = 0 OR type = ANY($2))
-			ORDER BY sequence LIMIT $3`
-		rows, err := tx.QueryContext(ctx, q, after, pq.Array(types), limit)
-		if err != nil {
-			return fmt.Errorf("find events: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			e := Event{TenantID: scope.TenantID}
-			var data []byte
-			if err := rows.Scan(&e.ID, &e.Sequence, &e.Type, &e.Time, &e.Actor, &data); err != nil {
-				return fmt.Errorf("find events: %w", err)
-			}
-			e.Data = data
-			evs = append(evs, e)
-		}
-		return rows.Err()
+		var err error
+		evs, err = readOutbox(ctx, tx, scope.TenantID, after, pageSize(limit), types)
+		return err
 	})
 	return evs, err
+}
+
+// readOutbox returns the events of the tenant whose transaction tx is
+// with a sequence above after, in order, at most limit, of the given types
+// (all when empty).
+func readOutbox(ctx context.Context, tx *sqlx.Tx, tenantID string, after int64, limit int, types []string) ([]Event, error) {
+	const q = `SELECT id, sequence, type, at, actor, data FROM events
+		WHERE sequence > $1 AND (coalesce(cardinality($2::text[]), 0) = 0 OR type = ANY($2))
+		ORDER BY sequence LIMIT $3`
+	rows, err := tx.QueryContext(ctx, q, after, pq.Array(types), limit)
+	if err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	return scanOutbox(rows, tenantID)
+}
+
+// scanOutbox reads and closes rows of id, sequence, type, at, actor and
+// data from a tenant's outbox.
+func scanOutbox(rows *sql.Rows, tenantID string) ([]Event, error) {
+	defer rows.Close()
+	var evs []Event
+	for rows.Next() {
+		e := Event{TenantID: tenantID}
+		var data []byte
+		if err := rows.Scan(&e.ID, &e.Sequence, &e.Type, &e.Time, &e.Actor, &data); err != nil {
+			return nil, fmt.Errorf("read outbox: %w", err)
+		}
+		e.Data = data
+		evs = append(evs, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	return evs, nil
 }
 
 func newID() string { return uuid.NewString() }
@@ -196,18 +216,9 @@ func pageSize(limit int) int {
 // checkTypes returns EINVALID for a type that is not an event type.
 func checkTypes(types []string) error {
 	for _, t := range types {
-		if !validType(t) {
+		if !slices.Contains(Types, t) {
 			return app.Errorf(app.EINVALID, "unknown event type %q", t)
 		}
 	}
 	return nil
-}
-
-func validType(t string) bool {
-	for _, v := range Types {
-		if v == t {
-			return true
-		}
-	}
-	return false
 }

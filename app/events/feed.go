@@ -2,7 +2,9 @@ package events
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -53,9 +55,9 @@ func parseCursor(s string) (int64, error) {
 	return n, nil
 }
 
-// Check returns EINVALID for a query the feed cannot answer: a bad cursor,
+// check returns EINVALID for a query the feed cannot answer: a bad cursor,
 // limit or event type.
-func (q Query) Check() error {
+func (q Query) check() error {
 	if _, err := parseCursor(q.After); err != nil {
 		return err
 	}
@@ -69,27 +71,55 @@ func (q Query) Check() error {
 // tenant's events in their sequence order. Reading on from Next never
 // skips an event nor repeats one. It returns EINVALID for a bad query.
 func (s *Service) Find(ctx context.Context, q Query) (*Page, error) {
-	if err := q.Check(); err != nil {
+	if err := q.check(); err != nil {
 		return nil, err
 	}
 	after, _ := parseCursor(q.After)
 	page := &Page{Events: []Event{}, Next: q.After}
-	if q.Tenant != "" && (!store.ValidTenantID(q.Tenant) || q.Scope != nil && !contains(q.Scope, q.Tenant)) {
+	if q.Tenant != "" && (!store.ValidTenantID(q.Tenant) || q.Scope != nil && !slices.Contains(q.Scope, q.Tenant)) {
 		return page, nil
 	}
 	var scope any // NULL: every tenant
 	if q.Scope != nil {
 		scope = pq.Array(q.Scope)
 	}
-	const sq = `SELECT position, id, tenant_id, sequence, type, at, actor, data FROM control.events
+	const sq = `SELECT ` + feedColumns + ` FROM control.events
 		WHERE position > $1 AND ($2::text[] IS NULL OR tenant_id = ANY($2)) AND ($3 = '' OR tenant_id = $3)
 			AND (coalesce(cardinality($4::text[]), 0) = 0 OR type = ANY($4))
 		ORDER BY position LIMIT $5`
-	rows, err := s.DB.QueryContext(ctx, sq, after, scope, q.Tenant, pq.Array(q.Types), pageSize(q.Limit))
+	evs, err := readFeed(s.DB.QueryContext(ctx, sq, after, scope, q.Tenant, pq.Array(q.Types), pageSize(q.Limit)))
+	if err != nil {
+		return nil, err
+	}
+	if len(evs) > 0 {
+		page.Events, page.Next = evs, evs[len(evs)-1].Cursor
+	}
+	return page, nil
+}
+
+// NextEvent returns the tenant's first event in the feed with a sequence
+// above after and written at or after since, or nil when there is none
+// yet: what a webhook endpoint added at since is sent next.
+func NextEvent(ctx context.Context, db *store.DB, tenantID string, after int64, since time.Time) (*Event, error) {
+	const q = `SELECT ` + feedColumns + ` FROM control.events
+		WHERE tenant_id = $1 AND sequence > $2 AND at >= $3 ORDER BY sequence LIMIT 1`
+	evs, err := readFeed(db.QueryContext(ctx, q, tenantID, after, since))
+	if err != nil || len(evs) == 0 {
+		return nil, err
+	}
+	return &evs[0], nil
+}
+
+// feedColumns are the columns of control.events that readFeed reads.
+const feedColumns = `position, id, tenant_id, sequence, type, at, actor, data`
+
+// readFeed reads and closes the rows of a query of feedColumns.
+func readFeed(rows *sql.Rows, err error) ([]Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the feed: %w", store.Unavailable(err))
 	}
 	defer rows.Close()
+	var evs []Event
 	for rows.Next() {
 		var e Event
 		var pos int64
@@ -98,13 +128,12 @@ func (s *Service) Find(ctx context.Context, q Query) (*Page, error) {
 			return nil, fmt.Errorf("read the feed: %w", err)
 		}
 		e.Cursor, e.Data, e.Time = cursorOf(pos), data, e.Time.UTC()
-		page.Events = append(page.Events, e)
-		page.Next = e.Cursor
+		evs = append(evs, e)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read the feed: %w", store.Unavailable(err))
 	}
-	return page, nil
+	return evs, nil
 }
 
 // Poll is Find that, when the page is empty, waits up to wait (at most
@@ -135,13 +164,4 @@ func (s *Service) Poll(ctx context.Context, q Query, wait time.Duration) (*Page,
 		}
 		timer.Stop()
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

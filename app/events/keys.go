@@ -2,10 +2,7 @@ package events
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -44,11 +41,6 @@ type NewKey struct {
 
 const keyColumns = `id, name, prefix, tenants, created_at, revoked_at`
 
-func hashKey(secret string) []byte {
-	h := sha256.Sum256([]byte(secret))
-	return h[:]
-}
-
 // CreateKey issues an events key for the given tenants (nil or empty: all
 // tenants). name defaults to "events key". It returns EINVALID for a bad
 // name and ENOTFOUND for a tenant that does not exist.
@@ -63,12 +55,12 @@ func CreateKey(ctx context.Context, db *store.DB, name string, tenants []string,
 	if len(tenants) > 0 {
 		scope = pq.Array(tenants)
 	}
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
+	secret, err := app.NewSecret(KeyPrefix)
+	if err != nil {
 		return nil, err
 	}
-	k := NewKey{Secret: KeyPrefix + base64.RawURLEncoding.EncodeToString(b)}
-	err := db.Transact(ctx, func(tx *sqlx.Tx) error {
+	k := NewKey{Secret: secret}
+	err = db.Transact(ctx, func(tx *sqlx.Tx) error {
 		for _, id := range tenants {
 			var n int
 			if err := tx.GetContext(ctx, &n, `SELECT count(*) FROM control.tenants WHERE id = $1`, id); err != nil {
@@ -80,7 +72,7 @@ func CreateKey(ctx context.Context, db *store.DB, name string, tenants []string,
 		}
 		const q = `INSERT INTO control.event_keys (id, name, key_hash, prefix, tenants, created_by)
 			VALUES ($1, $2, $3, $4, $5, $6) RETURNING ` + keyColumns
-		if err := tx.GetContext(ctx, &k.Key, q, uuid.New(), name, hashKey(k.Secret), k.Secret[:len(KeyPrefix)+8], scope, actor); err != nil {
+		if err := tx.GetContext(ctx, &k.Key, q, uuid.New(), name, app.HashSecret(k.Secret), k.Secret[:len(KeyPrefix)+8], scope, actor); err != nil {
 			return fmt.Errorf("create events key: %w", err)
 		}
 		return audit.Record(ctx, tx, actor, "events.key.create", "", map[string]any{"key_id": k.ID, "prefix": k.Prefix, "tenants": tenants})
@@ -129,7 +121,7 @@ func AuthenticateKey(ctx context.Context, db *store.DB, secret string) (*Key, er
 	}
 	var k Key
 	const q = `SELECT ` + keyColumns + ` FROM control.event_keys WHERE key_hash = $1 AND revoked_at IS NULL`
-	err := db.GetContext(ctx, &k, q, hashKey(secret))
+	err := db.GetContext(ctx, &k, q, app.HashSecret(secret))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, unauthorized
 	}

@@ -299,7 +299,7 @@ func (s *Service) Relay(ctx context.Context, tenantID string) error {
 				return err
 			}
 			var err error
-			evs, err = readOutbox(ctx, ttx, tenantID, relayed, relayBatch)
+			evs, err = readOutbox(ctx, ttx, tenantID, relayed, relayBatch, nil)
 			if err != nil {
 				return err
 			}
@@ -352,27 +352,6 @@ func place(ctx context.Context, tx *sqlx.Tx, tenantID string, ws []waiting) erro
 		w.Placed = true
 	}
 	return nil
-}
-
-// readOutbox returns the tenant's events after sequence after, in order.
-func readOutbox(ctx context.Context, tx *sqlx.Tx, tenantID string, after int64, limit int) ([]Event, error) {
-	const q = `SELECT id, sequence, type, at, actor, data FROM events WHERE sequence > $1 ORDER BY sequence LIMIT $2`
-	rows, err := tx.QueryContext(ctx, q, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("read outbox: %w", err)
-	}
-	defer rows.Close()
-	var evs []Event
-	for rows.Next() {
-		e := Event{TenantID: tenantID}
-		var data []byte
-		if err := rows.Scan(&e.ID, &e.Sequence, &e.Type, &e.Time, &e.Actor, &data); err != nil {
-			return nil, fmt.Errorf("read outbox: %w", err)
-		}
-		e.Data = data
-		evs = append(evs, e)
-	}
-	return evs, rows.Err()
 }
 
 // insertFeed appends the tenant's events, in sequence order, to the feed in
@@ -442,18 +421,8 @@ func Finish(ctx context.Context, db *store.DB, tx *sqlx.Tx, tenantID, actor stri
 		if err != nil {
 			return fmt.Errorf("read outbox: %w", err)
 		}
-		defer rows.Close()
-		for rows.Next() {
-			e := Event{TenantID: tenantID}
-			var data []byte
-			if err := rows.Scan(&e.ID, &e.Sequence, &e.Type, &e.Time, &e.Actor, &data); err != nil {
-				return fmt.Errorf("read outbox: %w", err)
-			}
-			e.Data = data
-			evs = append(evs, e)
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("read outbox: %w", err)
+		if evs, err = scanOutbox(rows, tenantID); err != nil {
+			return err
 		}
 	}
 	last := relayed

@@ -2,10 +2,7 @@ package staff
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -42,11 +39,6 @@ type NewAPIKey struct {
 	Secret string `json:"key"`
 }
 
-func hashKey(secret string) []byte {
-	h := sha256.Sum256([]byte(secret))
-	return h[:]
-}
-
 const apiKeyColumns = `id, staff_id, name, prefix, created_at, last_used_at, revoked_at`
 
 // MaxAPIKeyNameLength is the most characters an API key's name may have.
@@ -62,12 +54,12 @@ func CreateAPIKey(ctx context.Context, db *store.DB, staffID uuid.UUID, name, ac
 	if err := app.CheckName("the key's name", name, MaxAPIKeyNameLength); err != nil {
 		return nil, err
 	}
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
+	secret, err := app.NewSecret(APIKeyPrefix)
+	if err != nil {
 		return nil, err
 	}
-	k := NewAPIKey{Secret: APIKeyPrefix + base64.RawURLEncoding.EncodeToString(b)}
-	err := db.Transact(ctx, func(tx *sqlx.Tx) error {
+	k := NewAPIKey{Secret: secret}
+	err = db.Transact(ctx, func(tx *sqlx.Tx) error {
 		var st struct {
 			Email    string `db:"email"`
 			Disabled bool   `db:"disabled"`
@@ -84,7 +76,7 @@ func CreateAPIKey(ctx context.Context, db *store.DB, staffID uuid.UUID, name, ac
 		email := st.Email
 		const q = `INSERT INTO control.staff_api_keys (id, staff_id, name, prefix, hash)
 			VALUES ($1, $2, $3, $4, $5) RETURNING ` + apiKeyColumns
-		if err := tx.GetContext(ctx, &k.APIKey, q, uuid.New(), staffID, name, k.Secret[:len(APIKeyPrefix)+8], hashKey(k.Secret)); err != nil {
+		if err := tx.GetContext(ctx, &k.APIKey, q, uuid.New(), staffID, name, k.Secret[:len(APIKeyPrefix)+8], app.HashSecret(k.Secret)); err != nil {
 			return fmt.Errorf("create api key: %w", err)
 		}
 		return audit.Record(ctx, tx, actor, "staff.api_key.create", "", map[string]any{"email": email, "key_id": k.ID, "prefix": k.Prefix})
@@ -139,7 +131,7 @@ func AuthenticateAPIKey(ctx context.Context, db *store.DB, secret string) (*Staf
 		FROM control.staff s
 		WHERE k.hash = $1 AND k.revoked_at IS NULL AND s.id = k.staff_id AND s.disabled_at IS NULL
 		RETURNING s.id, s.email, s.role, s.created_at, s.last_sign_in_at, s.disabled_at`
-	err := db.GetContext(ctx, &s, q, hashKey(secret))
+	err := db.GetContext(ctx, &s, q, app.HashSecret(secret))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, unauthorized
 	}

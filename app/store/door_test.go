@@ -8,8 +8,10 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,13 +31,44 @@ import (
 var forbidden = map[string][]string{
 	"database/sql":                               {"DB", "Conn", "Open", "OpenDB"},
 	"github.com/jmoiron/sqlx":                    {"DB", "Conn", "Open", "OpenDB", "Connect", "ConnectContext", "MustOpen", "MustConnect", "NewDb"},
-	"github.com/lib/pq":                          {"NewConnector", "NewConnectorConfig", "NewListener", "NewDialListener", "Listener"},
+	"github.com/lib/pq":                          {"NewConnector", "NewConnectorConfig", "NewListener", "NewDialListener", "Listener", "Open", "DialOpen", "Driver"},
 	"github.com/bulkhead-dev/bulkhead/app/store": {"Scope"}, // only as a composite literal, see below
 }
 
 // sessionSettings are the settings that choose whose tables a statement
-// reaches: only package store sets them.
-var sessionSettings = regexp.MustCompile(`(?i)search_path|\bSET\s+(LOCAL\s+|SESSION\s+)?ROLE\s*[^=\s]|\bRESET\s+ROLE\b`)
+// reaches: only package store sets them. "SET role = …" is told from an
+// UPDATE's "SET role = $2" by standing at the start of a statement.
+var sessionSettings = regexp.MustCompile(`(?i)search_path|\bSET\s+(LOCAL\s+|SESSION\s+)?ROLE\s*[^=\s]|\bSET\s+(LOCAL|SESSION)\s+ROLE\b|(^["\x60]|;)\s*SET\s+ROLE\s*=|set_config\s*\(\s*'role'|\bSESSION\s+AUTHORIZATION\b|\bRESET\s+(ROLE|ALL)\b`)
+
+// TestDoorSessionSettings: the door's pattern catches every way of setting
+// the search_path or role in SQL, and not an UPDATE of a role column.
+func TestDoorSessionSettings(t *testing.T) {
+	for _, tt := range []struct {
+		sql  string
+		sets bool
+	}{
+		{"`SET LOCAL search_path TO tenant_a`", true},
+		{"`SELECT set_config('search_path', $1, true)`", true},
+		{"`SET ROLE bulkhead_t_a`", true},
+		{"`SET LOCAL ROLE bulkhead_t_a`", true},
+		{"`SET role TO bulkhead_t_a`", true},
+		{"`SET LOCAL role = 'bulkhead_t_a'`", true},
+		{"`SET SESSION role = 'bulkhead_t_a'`", true},
+		{"`SET role = 'bulkhead_t_a'`", true},
+		{"`SELECT 1; SET role = 'bulkhead_t_a'`", true},
+		{"`SELECT set_config('role', $1, true)`", true},
+		{"`SET SESSION AUTHORIZATION bulkhead_t_a`", true},
+		{"`RESET ROLE`", true},
+		{"`RESET ALL`", true},
+		{"`UPDATE control.staff SET role = $2 WHERE id = $1`", false},
+		{"`SELECT set_config('lock_timeout', $1, true)`", false},
+		{`"role"`, false},
+	} {
+		if got := sessionSettings.MatchString(tt.sql); got != tt.sets {
+			t.Errorf("%s: matched %v, want %v", tt.sql, got, tt.sets)
+		}
+	}
+}
 
 // TestTheDoor fails when a package outside app/store could reach tenant
 // tables another way than store.InTenant: holding a raw pool or connection
@@ -97,13 +130,29 @@ func doorViolations(t *testing.T, path string) []string {
 	}
 	var out []string
 	at := func(n ast.Node) string { p := fset.Position(n.Pos()); return fmt.Sprintf("%d:%d", p.Line, p.Column) }
+	// isScope reports whether a type expression is store.Scope.
+	isScope := func(e ast.Expr) bool {
+		sel, ok := e.(*ast.SelectorExpr)
+		if !ok || sel.Sel.Name != "Scope" {
+			return false
+		}
+		id, ok := sel.X.(*ast.Ident)
+		return ok && strings.HasSuffix(names[id.Name], "/app/store")
+	}
+	const byHand = ": store.Scope built by hand; take the tenant's (Tenant.Scope, store.LookupScope)"
 	ast.Inspect(f, func(n ast.Node) bool {
 		switch n := n.(type) {
 		case *ast.CompositeLit:
-			if sel, ok := n.Type.(*ast.SelectorExpr); ok && sel.Sel.Name == "Scope" {
-				if id, ok := sel.X.(*ast.Ident); ok && strings.HasSuffix(names[id.Name], "/app/store") {
-					out = append(out, at(n)+": store.Scope built by hand; take the tenant's (Tenant.Scope, store.LookupScope)")
-				}
+			if isScope(n.Type) {
+				out = append(out, at(n)+byHand)
+			}
+		case *ast.ValueSpec: // var sc store.Scope, then its fields set one by one
+			if n.Type != nil && isScope(n.Type) {
+				out = append(out, at(n)+byHand)
+			}
+		case *ast.CallExpr:
+			if id, ok := n.Fun.(*ast.Ident); ok && id.Name == "new" && len(n.Args) == 1 && isScope(n.Args[0]) {
+				out = append(out, at(n)+byHand)
 			}
 		case *ast.SelectorExpr:
 			id, ok := n.X.(*ast.Ident)
@@ -123,6 +172,42 @@ func doorViolations(t *testing.T, path string) []string {
 		return true
 	})
 	return out
+}
+
+// TestDoorCatchesHandBuiltScopes: a scope made from a literal, a zero
+// value or new, and a raw connection, are each a violation; a scope taken
+// from the tenant is not.
+func TestDoorCatchesHandBuiltScopes(t *testing.T) {
+	const src = `package x
+
+import (
+	"github.com/bulkhead-dev/bulkhead/app/store"
+	"github.com/lib/pq"
+)
+
+func f(db *store.DB, id, isolation string) {
+	_ = store.Scope{TenantID: id}
+	var sc store.Scope
+	sc.TenantID = id
+	p := new(store.Scope)
+	_, _ = sc, p
+	_ = store.ScopeOf(id, isolation)
+	_, _ = pq.Open("")
+}
+`
+	path := filepath.Join(t.TempDir(), "x.go")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := doorViolations(t, path)
+	for _, want := range []string{"9:6: store.Scope built by hand", "10:6: store.Scope built by hand", "12:7: store.Scope built by hand", "15:9: uses github.com/lib/pq.Open"} {
+		if !slices.ContainsFunc(got, func(v string) bool { return strings.HasPrefix(v, want) }) {
+			t.Errorf("no violation %q among %q", want, got)
+		}
+	}
+	if len(got) != 4 {
+		t.Errorf("%d violations, want 4: %q", len(got), got)
+	}
 }
 
 // TestControlHandleCannotReachTenantTables: a statement through the

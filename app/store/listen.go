@@ -92,7 +92,13 @@ func (l *listener) open() {
 	pql = pq.NewListener(l.dsn, 100*time.Millisecond, 5*time.Second, func(ev pq.ListenerEventType, err error) {
 		switch ev {
 		case pq.ListenerEventDisconnected, pq.ListenerEventConnectionAttemptFailed:
-			l.broadcast(pql, Event{Kind: Lost, Err: err})
+			// A failed first attempt may call back before NewListener
+			// returns: read pql under l.mu, which open's caller holds
+			// until pql is set.
+			l.mu.Lock()
+			self := pql
+			l.mu.Unlock()
+			l.broadcast(self, Event{Kind: Lost, Err: err})
 		}
 	})
 	l.pql = pql

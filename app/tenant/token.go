@@ -2,10 +2,7 @@ package tenant
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -66,24 +63,17 @@ type NewToken struct {
 	Secret string `json:"token"`
 }
 
-// hashToken returns the SHA-256 of a token: the only form stored.
-func hashToken(secret string) []byte {
-	h := sha256.Sum256([]byte(secret))
-	return h[:]
-}
-
 func createToken(ctx context.Context, tx *sqlx.Tx, tenantID, name string, expires *time.Time) (*NewToken, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
+	secret, err := app.NewSecret(TokenPrefix)
+	if err != nil {
 		return nil, err
 	}
-	secret := TokenPrefix + base64.RawURLEncoding.EncodeToString(b)
 	t := NewToken{Secret: secret}
 	const q = `
 		INSERT INTO control.tokens (id, tenant_id, name, prefix, hash, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6)
 		RETURNING id, tenant_id, name, prefix, created_at, last_used_at, expires_at, revoked_at`
-	if err := tx.GetContext(ctx, &t.Token, q, uuid.New(), tenantID, name, secret[:tokenPrefixLen], hashToken(secret), expires); err != nil {
+	if err := tx.GetContext(ctx, &t.Token, q, uuid.New(), tenantID, name, secret[:tokenPrefixLen], app.HashSecret(secret), expires); err != nil {
 		return nil, fmt.Errorf("create token for %q: %w", tenantID, err)
 	}
 	return &t, nil
@@ -166,10 +156,6 @@ func (s *Service) FindTokens(ctx context.Context, tenantID string) ([]*Token, er
 	}
 	return ts, nil
 }
-
-// HashToken returns the SHA-256 of a token, the only form stored, for
-// looking a presented token up (package credential).
-func HashToken(secret string) []byte { return hashToken(secret) }
 
 // TokenPrefixLen is how many characters of a token are its public prefix.
 const TokenPrefixLen = tokenPrefixLen

@@ -118,8 +118,10 @@ func NewDispatcher(db *store.DB, policy Policy, opts Options) *Dispatcher {
 	return &Dispatcher{db: db, policy: policy, opts: opts, client: client, wake: make(chan struct{}, opts.Workers)}
 }
 
-// Run delivers until ctx ends, and returns when its workers have stopped: its workers, the listener that wakes them
-// when a tenant writes, and the periodic look at every endpoint.
+// Run delivers until ctx ends, with its workers, the listener that wakes
+// them when the feed grows or an endpoint is added, resumed or replayed,
+// and a look at every endpoint each Options.Poll; it returns when the
+// workers and the listener have stopped.
 func (d *Dispatcher) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Add(1 + d.opts.Workers)
@@ -330,19 +332,7 @@ func (d *Dispatcher) DeliverOne(ctx context.Context) (claimed bool, err error) {
 // nextEvent returns the tenant's first event in the feed after the
 // cursor's, among those written since the endpoint was added, or nil.
 func (d *Dispatcher) nextEvent(ctx context.Context, c cursor) (*events.Event, error) {
-	const q = `SELECT position, id, tenant_id, sequence, type, at, actor, data FROM control.events
-		WHERE tenant_id = $1 AND sequence > $2 AND at >= $3 ORDER BY sequence LIMIT 1`
-	var e events.Event
-	var pos int64
-	var data []byte
-	err := d.db.QueryRowxContext(ctx, q, c.TenantID, c.Delivered, c.Since).Scan(&pos, &e.ID, &e.TenantID, &e.Sequence, &e.Type, &e.Time, &e.Actor, &data)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	} else if err != nil {
-		return nil, fmt.Errorf("read the next event: %w", err)
-	}
-	e.Cursor, e.Data, e.Time = events.Cursor(pos), data, e.Time.UTC()
-	return &e, nil
+	return events.NextEvent(ctx, d.db, c.TenantID, c.Delivered, c.Since)
 }
 
 // Sign returns the Bulkhead-Signature header of body sent at t: the
@@ -372,11 +362,13 @@ func (d *Dispatcher) post(ctx context.Context, url, secret string, ev *events.Ev
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.opts.Timeout)
 	defer cancel()
-	ctx = context.WithValue(ctx, plainKey{}, strings.HasPrefix(url, "http:"))
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return result{err: err.Error()}
 	}
+	// The parsed scheme, which is lower case whatever the URL's spelling
+	// ("HTTP://…" registers as plain http too).
+	req = req.WithContext(context.WithValue(ctx, plainKey{}, req.URL.Scheme == "http"))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Bulkhead-Webhooks/1")
 	req.Header.Set("Bulkhead-Event-Id", ev.ID)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -53,14 +54,16 @@ func (p Policy) allowed(ip netip.Addr) bool {
 // special are the IPv4 and IPv6 ranges that are not the public internet
 // beyond what netip's predicates name: shared address space (carrier NAT),
 // benchmarking, documentation, IETF protocol assignments, 6to4 relays,
-// NAT64 and Teredo (which embed an IPv4 address of any kind), and the
-// reserved 240/4.
+// NAT64, Teredo and the deprecated IPv4-compatible ::/96 (which embed an
+// IPv4 address of any kind), the deprecated site-local fec0::/10, and the
+// reserved 240/4. netip calls ::127.0.0.1 and fec0::1 global unicast.
 var special = func() []netip.Prefix {
 	var ps []netip.Prefix
 	for _, s := range []string{
 		"0.0.0.0/8", "100.64.0.0/10", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24",
 		"198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "240.0.0.0/4",
-		"64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32", "2002::/16",
+		"::/96", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32", "2002::/16",
+		"3fff::/20", "fec0::/10",
 	} {
 		ps = append(ps, netip.MustParsePrefix(s))
 	}
@@ -120,6 +123,12 @@ func (p Policy) CheckURL(ctx context.Context, raw string) error {
 	}
 	if u.User != nil {
 		return bad("Must not carry a user name or password.")
+	}
+	if port := u.Port(); port != "" {
+		// url.Parse takes any digits: port 99999 would fail every delivery.
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return bad("Must have a port from 1 to 65535.")
+		}
 	}
 	if u.Fragment != "" {
 		return bad("Must not have a #fragment.")

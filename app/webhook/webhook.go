@@ -9,9 +9,7 @@ package webhook
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
@@ -30,7 +28,8 @@ const SecretPrefix = "whsec_"
 
 // Channel is the NOTIFY channel that wakes the delivery workers when an
 // endpoint is added, resumed or replayed; the payload is the tenant id, ""
-// for every tenant. Writes wake them through events.Channel.
+// for every tenant. New events wake them through events.FeedChannel, once
+// the relay has copied them into the feed.
 const Channel = "bulkhead_webhooks"
 
 // Endpoint is a registered webhook endpoint as listed: never its secret.
@@ -81,16 +80,16 @@ func (s *Service) Add(ctx context.Context, url, tenantID, actor string) (*NewEnd
 	if err := s.Policy.CheckURL(ctx, url); err != nil {
 		return nil, err
 	}
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
+	secret, err := app.NewSecret(SecretPrefix)
+	if err != nil {
 		return nil, err
 	}
-	e := NewEndpoint{Secret: SecretPrefix + base64.RawURLEncoding.EncodeToString(b)}
+	e := NewEndpoint{Secret: secret}
 	var tid *string
 	if tenantID != "" {
 		tid = &tenantID
 	}
-	err := s.DB.Transact(ctx, func(tx *sqlx.Tx) error {
+	err = s.DB.Transact(ctx, func(tx *sqlx.Tx) error {
 		if tid != nil {
 			var n int
 			if err := tx.GetContext(ctx, &n, `SELECT count(*) FROM control.tenants WHERE id = $1 AND status <> 'deleting'`, tenantID); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -38,6 +39,12 @@ func (c *cli) eventsKeyCreate(ctx context.Context, args []string) error {
 		if id = strings.TrimSpace(id); id != "" {
 			tenants = append(tenants, id)
 		}
+	}
+	// --tenants "$EMPTY" must not make a key for every tenant.
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "tenants" })
+	if given && len(tenants) == 0 {
+		return fmt.Errorf("%w: --tenants names no tenant; leave it out for a key to every tenant", errUsage)
 	}
 	db, closeDB, err := c.connect(ctx, func(string, ...any) {})
 	if err != nil {

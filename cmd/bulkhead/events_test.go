@@ -48,6 +48,8 @@ func TestEventsKey(t *testing.T) {
 		code int
 	}{
 		{"unknown tenant", []string{"events", "key", "create", "--tenants", "nosuch"}, 1},
+		{"empty tenant list", []string{"events", "key", "create", "--tenants", ""}, 2},
+		{"blank tenant list", []string{"events", "key", "create", "--tenants", " , "}, 2},
 		{"unknown key", []string{"events", "key", "revoke", "00000000-0000-0000-0000-000000000000"}, 1},
 		{"no key id", []string{"events", "key", "revoke"}, 2},
 		{"no subcommand", []string{"events"}, 2},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -63,6 +64,12 @@ func (c *cli) webhookAdd(ctx context.Context, args []string) error {
 	}
 	if *url == "" {
 		return fmt.Errorf("%w: webhook add needs --url", errUsage)
+	}
+	// --tenant "$EMPTY" must not send the endpoint every tenant's events.
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "tenant" })
+	if *tenantID = strings.TrimSpace(*tenantID); given && *tenantID == "" {
+		return fmt.Errorf("%w: --tenant names no tenant; leave it out for an endpoint of every tenant", errUsage)
 	}
 	policy, err := webhookPolicy()
 	if err != nil {

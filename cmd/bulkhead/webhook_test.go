@@ -46,6 +46,7 @@ func TestWebhookCommands(t *testing.T) {
 		{"ErrLoopback", []string{"add", "--url", "https://127.0.0.1/hook"}, 1, "not a public address"},
 		{"ErrUnknownTenant", []string{"add", "--url", "https://93.184.215.14/hook", "--tenant", "nosuch"}, 1, `tenant "nosuch" not found`},
 		{"ErrNoURL", []string{"add"}, 2, "needs --url"},
+		{"ErrEmptyTenant", []string{"add", "--url", "https://93.184.215.14/hook", "--tenant", ""}, 2, "names no tenant"},
 		{"ErrUnknownID", []string{"remove", "nosuch"}, 1, `webhook "nosuch" not found`},
 		{"ErrNoSubcommand", []string{}, 2, "add, list or remove"},
 	} {
