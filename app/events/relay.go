@@ -166,12 +166,34 @@ func (s *Service) wakeRelay(tenantID string) {
 	}
 }
 
-// feedGrew wakes this instance's long polls.
+// feedGrew wakes this instance's long polls, and what waits on Grown.
 func (s *Service) feedGrew() {
 	s.mu.Lock()
 	close(s.grown)
 	s.grown = make(chan struct{})
 	s.mu.Unlock()
+	processFeed.Lock()
+	close(processFeed.grown)
+	processFeed.grown = make(chan struct{})
+	processFeed.Unlock()
+}
+
+// processFeed is closed and replaced whenever a relay of this process
+// copies events into the feed or hears that another instance's did.
+var processFeed = struct {
+	sync.Mutex
+	grown chan struct{}
+}{grown: make(chan struct{})}
+
+// Grown returns a channel closed the next time the feed grows, as this
+// process learns of it (see processFeed). Webhook deliveries wait on it as
+// well as on FeedChannel, so that what this process relays goes out at
+// once even where LISTEN does not work (behind a transaction pooler
+// without a direct listen connection).
+func Grown() <-chan struct{} {
+	processFeed.Lock()
+	defer processFeed.Unlock()
+	return processFeed.grown
 }
 
 // grownChan returns a channel closed when the feed next grows.

@@ -44,7 +44,9 @@ func (s *signals) take() (ids []string, all, fed bool) {
 // (store.DB.Subscribe): the relay copying events into the feed
 // (events.FeedChannel) makes the deliveries of their tenants due
 // (feedGrew), and an endpoint added, resumed or replayed (Channel) those
-// of its tenant. After a reconnect anything may have been missed, so every
+// of its tenant. The feed growing in this process (events.Grown) counts
+// as the first, so that deliveries need no LISTEN for what this process
+// relayed. After a reconnect anything may have been missed, so every
 // tenant's are.
 func (d *Dispatcher) listen(ctx context.Context) {
 	if err := d.db.GetContext(ctx, &d.seen, `SELECT coalesce(max(position), 0) FROM control.events`); err != nil {
@@ -77,6 +79,10 @@ func (d *Dispatcher) listen(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-sig.kick:
+		case <-events.Grown():
+			sig.mu.Lock()
+			sig.fed = true
+			sig.mu.Unlock()
 		}
 		ids, all, fed := sig.take()
 		if fed {
