@@ -127,7 +127,10 @@ func newDatabase(tb testing.TB) string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	name := "bulkhead_test_" + hex.EncodeToString(b)
-	db, err := sql.Open("postgres", admin)
+	// Straight to the server: creating the database is the test's setup,
+	// not what it tests, and PgBouncer 1.18 sometimes restarts (see
+	// startPgBouncer), which would fail a test before it began.
+	db, err := sql.Open("postgres", direct)
 	if err != nil {
 		tb.Fatal(err)
 	}
