@@ -352,7 +352,6 @@ func runBulkOp(ctx context.Context, c Caller, sp *savepoints, op bulkOp, refs []
 	if err != nil {
 		return bulkFailure(op, err)
 	}
-	rt = c.types(rt)
 	version := scim.IfMatchVersion(op.Version)
 	var w work
 	switch op.Method {
