@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -41,9 +40,7 @@ func (c *cli) eventsKeyCreate(ctx context.Context, args []string) error {
 		}
 	}
 	// --tenants "$EMPTY" must not make a key for every tenant.
-	given := false
-	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "tenants" })
-	if given && len(tenants) == 0 {
+	if given(fs, "tenants") && len(tenants) == 0 {
 		return fmt.Errorf("%w: --tenants names no tenant; leave it out for a key to every tenant", errUsage)
 	}
 	db, closeDB, err := c.connect(ctx, func(string, ...any) {})

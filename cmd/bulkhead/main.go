@@ -207,6 +207,14 @@ func (c *cli) flags(name string) *flag.FlagSet {
 
 // parse parses args with fs, allowing flags after positional arguments, and
 // checks the number of positional arguments, unless want is -1.
+// given reports whether the command line set the flag name, so that an
+// empty value given on purpose (--tenants "$EMPTY") is told from none.
+func given(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 func parse(fs *flag.FlagSet, args []string, want int) ([]string, error) {
 	var pos []string
 	for {

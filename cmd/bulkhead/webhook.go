@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -66,9 +65,7 @@ func (c *cli) webhookAdd(ctx context.Context, args []string) error {
 		return fmt.Errorf("%w: webhook add needs --url", errUsage)
 	}
 	// --tenant "$EMPTY" must not send the endpoint every tenant's events.
-	given := false
-	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "tenant" })
-	if *tenantID = strings.TrimSpace(*tenantID); given && *tenantID == "" {
+	if *tenantID = strings.TrimSpace(*tenantID); given(fs, "tenant") && *tenantID == "" {
 		return fmt.Errorf("%w: --tenant names no tenant; leave it out for an endpoint of every tenant", errUsage)
 	}
 	policy, err := webhookPolicy()
