@@ -143,7 +143,7 @@ func readFeed(rows *sql.Rows, err error) ([]Event, error) {
 func (s *Service) Poll(ctx context.Context, q Query, wait time.Duration) (*Page, error) {
 	deadline := time.Now().Add(min(wait, MaxWait))
 	for {
-		grown := s.grownChan() // before reading, so no growth is missed
+		grown := Grown() // before reading, so no growth is missed
 		page, err := s.Find(ctx, q)
 		if err != nil || len(page.Events) > 0 {
 			return page, err

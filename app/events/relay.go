@@ -48,7 +48,6 @@ type Service struct {
 	Log       *slog.Logger
 
 	mu      sync.Mutex
-	grown   chan struct{} // closed, and replaced, when the feed grows
 	pending map[string]bool
 	kick    chan struct{}
 }
@@ -61,7 +60,7 @@ func NewService(db *store.DB, retention time.Duration, log *slog.Logger) *Servic
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{DB: db, Retention: retention, Log: log, grown: make(chan struct{}), pending: map[string]bool{}, kick: make(chan struct{}, 1)}
+	return &Service{DB: db, Retention: retention, Log: log, pending: map[string]bool{}, kick: make(chan struct{}, 1)}
 }
 
 // sweepEvery is how often the relay looks at every tenant, for events
@@ -166,12 +165,9 @@ func (s *Service) wakeRelay(tenantID string) {
 	}
 }
 
-// feedGrew wakes this instance's long polls, and what waits on Grown.
+// feedGrew wakes what waits on Grown: this process's long polls and
+// webhook deliveries.
 func (s *Service) feedGrew() {
-	s.mu.Lock()
-	close(s.grown)
-	s.grown = make(chan struct{})
-	s.mu.Unlock()
 	processFeed.Lock()
 	close(processFeed.grown)
 	processFeed.grown = make(chan struct{})
@@ -186,21 +182,14 @@ var processFeed = struct {
 }{grown: make(chan struct{})}
 
 // Grown returns a channel closed the next time the feed grows, as this
-// process learns of it (see processFeed). Webhook deliveries wait on it as
-// well as on FeedChannel, so that what this process relays goes out at
-// once even where LISTEN does not work (behind a transaction pooler
-// without a direct listen connection).
+// process learns of it (see processFeed): long polls and webhook
+// deliveries wait on it. What this process relays wakes them at once, even
+// where LISTEN does not work (behind a transaction pooler without a direct
+// listen connection); what other instances relay, through FeedChannel.
 func Grown() <-chan struct{} {
 	processFeed.Lock()
 	defer processFeed.Unlock()
 	return processFeed.grown
-}
-
-// grownChan returns a channel closed when the feed next grows.
-func (s *Service) grownChan() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.grown
 }
 
 // listen subscribes to the process's LISTEN connection (store.DB.Subscribe):

@@ -121,7 +121,8 @@ func NewDispatcher(db *store.DB, policy Policy, opts Options) *Dispatcher {
 // Run delivers until ctx ends, with its workers, the listener that wakes
 // them when the feed grows or an endpoint is added, resumed or replayed,
 // and a look at every endpoint each Options.Poll; it returns when the
-// workers and the listener have stopped.
+// workers and the listener have stopped. The feed's growth is told by the
+// events relay (events.Service.Run), which must run in the same process.
 func (d *Dispatcher) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Add(1 + d.opts.Workers)

@@ -28,8 +28,9 @@ const SecretPrefix = "whsec_"
 
 // Channel is the NOTIFY channel that wakes the delivery workers when an
 // endpoint is added, resumed or replayed; the payload is the tenant id, ""
-// for every tenant. New events wake them through events.FeedChannel, once
-// the relay has copied them into the feed.
+// for every tenant. New events wake them through events.Grown, once the
+// events relay (which must run in the same process, as serve runs it) has
+// copied them into the feed.
 const Channel = "bulkhead_webhooks"
 
 // Endpoint is a registered webhook endpoint as listed: never its secret.
