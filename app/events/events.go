@@ -123,6 +123,45 @@ func appendEvents(ctx context.Context, tx *sqlx.Tx, tenantID, actor string, ids 
 	return nil
 }
 
+// AppendRider returns SQL, CTEs named ev_seq and ev, and its arguments
+// that append evs to the tenant's outbox in the statement that creates the
+// resource they tell, as Append does, when that statement's row r is
+// written and not otherwise (see scim.Rider). stamps, when not empty, is
+// SQL of type jsonb merged into the meta of the first event's data: the
+// created resource's timestamps, which only the statement knows
+// (scim.StampsSQL). The tenant must have its outbox (HasOutbox).
+func AppendRider(tenantID, actor, stamps string, evs ...New) (string, []any, error) {
+	types := make([]string, len(evs))
+	ids := make([]string, len(evs))
+	data := make([]string, len(evs))
+	for i, e := range evs {
+		b, err := json.Marshal(e.Data)
+		if err != nil {
+			return "", nil, fmt.Errorf("encode event %s: %w", e.Type, err)
+		}
+		types[i], ids[i], data[i] = e.Type, newID(), string(b)
+	}
+	first := `e.data`
+	if stamps != "" {
+		first = `jsonb_set(e.data, '{meta}', coalesce(e.data->'meta', '{}') || ` + stamps + `)`
+	}
+	q := `ev_seq AS (UPDATE event_sequence SET last = last + cardinality($1::text[])
+		WHERE EXISTS (SELECT FROM r) RETURNING last - cardinality($1::text[]) AS base),
+	ev AS (INSERT INTO events (sequence, id, type, at, actor, data)
+		SELECT s.base + e.n, e.id, e.type, now(), $4, CASE WHEN e.n = 1 THEN ` + first + ` ELSE e.data END
+		FROM ev_seq s, r, unnest($1::text[], $2::uuid[], $3::jsonb[]) WITH ORDINALITY AS e (type, id, data, n)
+		RETURNING (SELECT pg_notify('` + Channel + `', $5)))`
+	return q, []any{pq.Array(types), pq.Array(ids), pq.Array(data), actor, tenantID}, nil
+}
+
+// HasOutbox reports whether the tenant whose transaction tx is has its
+// outbox: a tenant that bulkhead migrate has not reached yet has none, and
+// its writes go on without events until it is migrated. Asked once per
+// tenant and process.
+func HasOutbox(ctx context.Context, tx *sqlx.Tx, tenantID string) (bool, error) {
+	return hasOutbox(ctx, tx, tenantID)
+}
+
 // outboxes holds the tenants known to have an outbox in this process. A
 // schema that has one keeps it, so only its absence is asked again.
 var outboxes sync.Map

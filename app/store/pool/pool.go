@@ -54,6 +54,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -94,7 +95,14 @@ type Pool struct {
 	plans  *plans  // shared with the connections (see MigrationNotice)
 	lanes  *lanes  // nil without lanes
 	shares *shares // nil without a share
+	trips  atomic.Int64
 }
+
+// RoundTrips returns how many times the pool's connections have waited for
+// the server's answer since the pool opened: what a statement, a begin or
+// a one-trip transaction costs in round trips, which tests read to keep
+// it from growing.
+func (p *Pool) RoundTrips() int64 { return p.trips.Load() }
 
 // Open returns a pool on dsn. It does not connect: the first use does.
 func Open(dsn string, cfg Config) (*Pool, error) {
@@ -110,9 +118,9 @@ func Open(dsn string, cfg Config) (*Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid DATABASE_URL: %w", err)
 	}
-	pqc.Dialer(dialer{}) // which lets one-trip lookups reach the socket
 	plain := strings.HasPrefix(pc.Host, "/") || pc.SSLMode == pq.SSLModeDisable
 	p := &Pool{cfg: cfg, plans: &plans{}}
+	pqc.Dialer(dialer{trips: &p.trips}) // which lets one-trip lookups reach the socket
 	p.DB = sqlx.NewDb(sql.OpenDB(connector{Connector: pqc, pooler: cfg.TransactionPooler, plain: plain, plans: p.plans,
 		maxSchemas: max(cfg.MaxConnSchemas, 0), lifetime: cfg.ConnMaxLifetime}), "postgres")
 	p.DB.SetMaxOpenConns(cfg.MaxOpenConns)
