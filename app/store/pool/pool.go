@@ -8,8 +8,8 @@
 // imports it.
 //
 // Its API is Open, Pool.Conn and Pool.TenantConn for connections, Begin
-// with TxOptions for transactions, Lookup and InSchema for what a single
-// statement is, and Pool.AnnounceMigration and Pool.MigrationNotice.
+// with TxOptions for transactions, Lookup, Final and InSchema for what a
+// single statement is, and Pool.AnnounceMigration and Pool.MigrationNotice.
 //
 // Invariants, each checked by a test in this package:
 //
@@ -29,6 +29,12 @@
 //     with the settings and the tenant lock or not at all, and the
 //     connection is left outside any transaction
 //     (TestOneLookupKeepsTheTransaction, TestOneLookupFailures).
+//   - A statement marked Final is sent with its transaction's COMMIT in
+//     one round trip; it runs with the transaction's settings, commits or
+//     leaves nothing, and nothing runs after it; the connection is left
+//     outside any transaction (TestFinalStatement). Pool.RoundTrips
+//     counts the round trips, which tests of writes read
+//     (TestCreateRoundTrips in app/directory).
 //   - A transaction of lookups only (TxOptions.LookupsOnly) uses generic
 //     plans, runs nothing but lookups, and the plan mode ends with it
 //     (TestOnlyLookupsPlanOnce, TestOnlyLookupsRefuseOtherStatements).

@@ -186,3 +186,84 @@ func TestOneLookupFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestFinalStatement: a statement marked store.Final travels with its
+// transaction's COMMIT: what it writes is committed, it runs with the
+// tenant's settings and role, and a transaction of BEGIN and it costs two
+// round trips (three behind a transaction pooler, where COMMIT goes on its
+// own). When it fails nothing is left, the error is PostgreSQL's; a
+// statement after it is refused with ErrAfterFinal. After each the
+// connection serves the next transaction, outside any transaction.
+func TestFinalStatement(t *testing.T) {
+	ctx := context.Background()
+	db0 := storetest.NewDB(t)
+	tn := createTenants(t, tenant.NewService(db0), 1, true)[0]
+	db, err := store.Open(ctx, db0.DSN, store.Options{MaxOpenConns: 1, Lanes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	wantTrips := int64(2)
+	if os.Getenv("BULKHEAD_TEST_PGBOUNCER") != "" {
+		wantTrips = 3
+	}
+	const insert = `INSERT INTO users (id, user_name, data) VALUES ($1, $2, '{}') RETURNING current_user, current_setting('search_path')`
+	id := uuid.NewString()
+	for _, tt := range []struct {
+		name  string
+		run   func(tx *sqlx.Tx) error
+		check func(t *testing.T, err error)
+	}{
+		{"OK", func(tx *sqlx.Tx) error {
+			var user, path string
+			if err := tx.QueryRowxContext(store.Final(ctx), insert, id, "ada").Scan(&user, &path); err != nil {
+				return err
+			}
+			if user != db.RoleName(tn.ID) || path != "tenant_"+tn.ID {
+				t.Errorf("the final statement ran as %s in %s", user, path)
+			}
+			return nil
+		}, func(t *testing.T, err error) {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"ErrConflict", func(tx *sqlx.Tx) error {
+			return tx.QueryRowxContext(store.Final(ctx), insert, uuid.NewString(), "ADA").Err()
+		}, func(t *testing.T, err error) {
+			var pqErr *pq.Error
+			if !errors.As(err, &pqErr) || pqErr.Code != "23505" {
+				t.Fatalf("got %v, want a unique violation", err)
+			}
+		}},
+		{"ErrAfterFinal", func(tx *sqlx.Tx) error {
+			if _, err := tx.QueryxContext(store.Final(ctx), `SELECT 1`); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `SELECT 2`)
+			return err
+		}, func(t *testing.T, err error) {
+			if !errors.Is(err, pool.ErrAfterFinal) && os.Getenv("BULKHEAD_TEST_PGBOUNCER") == "" {
+				t.Fatalf("got %v, want ErrAfterFinal", err)
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := db.RoundTrips()
+			err := db.InTenant(ctx, tn.Scope(), tt.run)
+			trips := db.RoundTrips() - before
+			tt.check(t, err)
+			if tt.name != "ErrAfterFinal" && trips != wantTrips {
+				t.Errorf("%d round trips, want %d", trips, wantTrips)
+			}
+			var n int
+			var inTx bool
+			if err := db.QueryRowxContext(ctx, `SELECT (SELECT count(*) FROM `+pq.QuoteIdentifier("tenant_"+tn.ID)+`.users), now() <> statement_timestamp()`).Scan(&n, &inTx); err != nil {
+				t.Fatal(err)
+			}
+			if n != 1 || inTx {
+				t.Errorf("after it: %d users, want 1; in a transaction: %v", n, inTx)
+			}
+		})
+	}
+}
