@@ -104,7 +104,9 @@ func bulkTimeout(n int) time.Duration { return 10*time.Second + time.Duration(n)
 // savepoints runs each operation of a Bulk request under a savepoint of
 // the request's transaction, so that a failed operation is undone alone.
 // Between two operations the savepoint is released and set again in one
-// statement: one round trip per operation. Past 64 writing savepoints a
+// statement, which travels with the operation's first statement
+// (store.Before): an operation whose work is one statement, such as a
+// User create, costs one round trip. Past 64 writing savepoints a
 // transaction's subtransactions overflow PostgreSQL's per-backend cache,
 // and other backends' snapshots look them up in pg_subtrans while it runs:
 // a cost to neighbours for the seconds a large Bulk takes.
@@ -115,29 +117,36 @@ type savepoints struct {
 	err   error // the transaction failed: every later operation fails with it
 }
 
-// run runs fn under a savepoint, and rolls back to it when fn fails.
-func (sp *savepoints) run(ctx context.Context, fn func() error) error {
+// run runs fn under a savepoint, and rolls back to it when fn fails. fn
+// runs its statements with the ctx it is given, whose first statement
+// sets the savepoint.
+func (sp *savepoints) run(ctx context.Context, fn func(ctx context.Context) error) error {
 	if sp.err != nil {
 		return sp.err
 	}
+	var p *store.Pending
 	if !sp.set {
-		q := `SAVEPOINT bulk_op`
+		p = &store.Pending{SQL: `SAVEPOINT bulk_op`}
 		if sp.after {
-			q = `RELEASE SAVEPOINT bulk_op; SAVEPOINT bulk_op`
+			p.SQL = `RELEASE SAVEPOINT bulk_op; SAVEPOINT bulk_op`
 		}
-		if _, err := sp.tx.ExecContext(ctx, q); err != nil {
-			sp.err = fmt.Errorf("bulk savepoint: %w", store.Unavailable(err))
-			return sp.err
-		}
+		ctx = store.Before(ctx, p)
+	}
+	err := fn(ctx)
+	if p != nil && p.Sent {
 		sp.set = true
 	}
-	if err := fn(); err != nil {
-		if _, rerr := sp.tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT bulk_op`); rerr != nil {
-			sp.err = fmt.Errorf("bulk savepoint: %w", store.Unavailable(rerr))
+	if err != nil {
+		if sp.set {
+			if _, rerr := sp.tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT bulk_op`); rerr != nil {
+				sp.err = fmt.Errorf("bulk savepoint: %w", store.Unavailable(rerr))
+			}
 		}
 		return store.Unavailable(err) // as InTenant returns it for a write alone
 	}
-	sp.set, sp.after = false, true
+	if sp.set {
+		sp.set, sp.after = false, true
+	}
 	return nil
 }
 
@@ -367,7 +376,7 @@ func runBulkOp(ctx context.Context, c Caller, sp *savepoints, op bulkOp, refs []
 	}
 	var r *scim.Resource
 	if err == nil {
-		err = sp.run(ctx, func() (err error) {
+		err = sp.run(ctx, func(ctx context.Context) (err error) {
 			r, err = w(ctx, sp.tx)
 			return err
 		})

@@ -99,6 +99,32 @@ func TestCreateRoundTrips(t *testing.T) {
 			if _, trips, err := create("eve"); app.ErrorCode(err) != app.EFORBIDDEN || trips > want {
 				t.Errorf("past the quota: %v in %d round trips, want a refusal in at most %d", err, trips, want)
 			}
+			// A Bulk of user creations: BEGIN, then one round trip per
+			// operation (its savepoint travels with its statement), a
+			// failed one undone alone, and COMMIT.
+			more := *c.Principal
+			more.Permissions.MaxUsers = 100
+			c.Principal = &more
+			ops := []string{postUser("a", "bulk-a"), postUser("dup", "ADA"), postUser("b", "bulk-b")}
+			for i := range 10 {
+				ops = append(ops, postUser(fmt.Sprint(i), fmt.Sprint("bulk-", i)))
+			}
+			before := db.RoundTrips()
+			res, err := svc.Bulk(ctx, c, bulkBody(t, 0, ops...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			trips := db.RoundTrips() - before
+			t.Logf("Bulk of %d creations: %d round trips", len(ops), trips)
+			if wantBulk := int64(len(ops)+1+2) + want - 2; trips > wantBulk { // + the failed one's ROLLBACK TO, + COMMIT
+				t.Errorf("Bulk of %d creations: %d round trips, want at most %d", len(ops), trips, wantBulk)
+			}
+			for i, r := range res {
+				if (r.Err == nil) != (i != 1) {
+					t.Errorf("operation %d: %v", i, r.Err)
+				}
+			}
+			quota += len(ops) - 1
 			l, err := svc.List(ctx, c, scim.UserResource, directory.Query{Count: 10})
 			if err != nil {
 				t.Fatal(err)

@@ -390,6 +390,17 @@ func Lookup(ctx context.Context) context.Context { return pool.Lookup(ctx) }
 // statement, run alone.
 func Final(ctx context.Context) context.Context { return pool.Final(ctx) }
 
+// Pending is SQL without parameters, such as a SAVEPOINT, to be sent
+// before the next statement of a tenant transaction (Before).
+type Pending = pool.Pending
+
+// Before returns ctx marking the first statement run with it (or a context
+// derived from it) in a tenant transaction to be preceded by p.SQL, in the
+// same round trip (see pool.Before); p.Sent then says that it went. Use it
+// for SQL that sets something up for the statements after it and cannot
+// fail by itself, such as a savepoint.
+func Before(ctx context.Context, p *Pending) context.Context { return pool.Before(ctx, p) }
+
 // RoundTrips returns how many round trips to the database the pool's
 // connections have made since it opened (see pool.Pool.RoundTrips).
 func (db *DB) RoundTrips() int64 { return db.pool.RoundTrips() }

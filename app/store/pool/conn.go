@@ -209,6 +209,9 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 		return nil, ErrAfterFinal
 	}
 	if c.inTx {
+		if err := c.sendPending(ctx); err != nil {
+			return nil, err
+		}
 		return c.pqConn.ExecContext(c.bound(ctx), query, args)
 	}
 	if !c.pooler || len(args) == 0 {
@@ -245,9 +248,21 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	if c.final {
 		return nil, ErrAfterFinal
 	}
-	if c.inTx && c.raw != nil && c.oneBegin == "" && !c.lookupsOnly && ctx.Value(finalKey{}) != nil {
-		if formats, vals, ok := tripArgs(args); ok {
-			return c.runFinal(ctx, query, formats, vals)
+	if c.inTx && c.raw != nil && c.oneBegin == "" && !c.lookupsOnly {
+		if p := pending(ctx); p != nil && !lookup {
+			if formats, vals, ok := tripArgs(args); ok {
+				return c.runBefore(ctx, p, query, formats, vals)
+			}
+		}
+		if ctx.Value(finalKey{}) != nil && pending(ctx) == nil {
+			if formats, vals, ok := tripArgs(args); ok {
+				return c.runFinal(ctx, query, formats, vals)
+			}
+		}
+	}
+	if c.inTx && c.oneBegin == "" {
+		if err := c.sendPending(ctx); err != nil {
+			return nil, err
 		}
 	}
 	if c.oneBegin != "" {

@@ -35,6 +35,10 @@
 //     outside any transaction (TestFinalStatement). Pool.RoundTrips
 //     counts the round trips, which tests of writes read
 //     (TestCreateRoundTrips in app/directory).
+//   - SQL marked Before a statement (a savepoint) goes in the same round
+//     trip as the statement, or on its own first where that trip cannot be
+//     made; a failure of either fails the statement (TestBeforeStatement;
+//     Bulk's tests in app/directory).
 //   - A transaction of lookups only (TxOptions.LookupsOnly) uses generic
 //     plans, runs nothing but lookups, and the plan mode ends with it
 //     (TestOnlyLookupsPlanOnce, TestOnlyLookupsRefuseOtherStatements).

@@ -182,6 +182,13 @@ func (c *conn) oneTrip(ctx context.Context, begin, settings, name string, parse 
 // error the server reported leaves the connection in a state unknown, and
 // it is discarded.
 func (c *conn) send(ctx context.Context, b []byte, readies, rowsAt int) (driver.Rows, error) {
+	return c.sendIn(ctx, b, readies, rowsAt, 'I')
+}
+
+// sendIn is send for a trip that leaves the connection in the transaction
+// status end: 'I' (idle) or 'T' (in a transaction; or 'E', aborted, when
+// the server reported an error).
+func (c *conn) sendIn(ctx context.Context, b []byte, readies, rowsAt int, end byte) (driver.Rows, error) {
 	nc := c.raw.Conn
 	if d, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(d)
@@ -196,7 +203,7 @@ func (c *conn) send(ctx context.Context, b []byte, readies, rowsAt int) (driver.
 			c.bad.Store(true)
 		}
 	}()
-	rows, err := c.tripIO(b, readies, rowsAt)
+	rows, err := c.tripIO(b, readies, rowsAt, end)
 	if err != nil {
 		var pqErr *pq.Error
 		if !errors.As(err, &pqErr) {
@@ -266,8 +273,8 @@ func (c *conn) runOneTrip(ctx context.Context, query string, formats []int16, va
 // tripIO writes b and reads the answers up to the readies-th
 // ReadyForQuery, returning the rows that came after the rowsAt-th (from 0)
 // or the first error the server reported. The connection must end the
-// trip outside any transaction.
-func (c *conn) tripIO(b []byte, readies, rowsAt int) (*tripRows, error) {
+// trip in transaction status end (see sendIn).
+func (c *conn) tripIO(b []byte, readies, rowsAt int, end byte) (*tripRows, error) {
 	if _, err := c.raw.Write(b); err != nil {
 		return nil, err
 	}
@@ -318,7 +325,7 @@ func (c *conn) tripIO(b []byte, readies, rowsAt int) (*tripRows, error) {
 		// ParseComplete, BindComplete, CommandComplete, NoData, notices,
 		// parameter status and notifications need nothing.
 	}
-	if status != 'I' || r.Buffered() > 0 {
+	if (status != end && (status != 'E' || end != 'T' || first == nil)) || r.Buffered() > 0 {
 		return nil, fmt.Errorf("pool: connection left in state %q after a trip", status)
 	}
 	if first != nil {
@@ -505,4 +512,66 @@ func (c *conn) runFinal(ctx context.Context, query string, formats []int16, vals
 	rows, err := c.send(c.bound(ctx), b, 2, 0)
 	c.finalErr = err
 	return rows, err
+}
+
+// A statement with a setting sent before it (Before).
+//
+// Bulk runs each operation under a savepoint, set (or released and set
+// again) before the operation's first statement: a round trip of its own
+// for a statement that cannot fail. Marked with Before, the savepoint
+// goes in the same write as the statement that follows it:
+//
+//	Query    RELEASE SAVEPOINT …; SAVEPOINT …
+//	Parse (unnamed), Bind, Describe, Execute, Sync   the statement
+//
+// Should the first fail, the transaction is aborted and the statement
+// fails with it (25P02). Where the trip cannot be made, the SQL goes on
+// its own first, as before.
+
+// Pending is SQL to be sent before the next statement of a transaction
+// (Before). Sent says that it went.
+type Pending struct {
+	SQL  string
+	Sent bool
+}
+
+type beforeKey struct{}
+
+// Before returns ctx marking the first statement run with it, or with a
+// context derived from it, to be preceded by p.SQL, simple-protocol SQL
+// without parameters (such as SAVEPOINT), sent in the same round trip.
+// After the statement, p.Sent is true.
+func Before(ctx context.Context, p *Pending) context.Context {
+	return context.WithValue(ctx, beforeKey{}, p)
+}
+
+// pending returns the SQL ctx says is still to be sent before its
+// statement, nil when none.
+func pending(ctx context.Context) *Pending {
+	p, _ := ctx.Value(beforeKey{}).(*Pending)
+	if p == nil || p.Sent {
+		return nil
+	}
+	return p
+}
+
+// runBefore runs p's SQL and query with its arguments in one round trip, in
+// the open transaction.
+func (c *conn) runBefore(ctx context.Context, p *Pending, query string, formats []int16, vals [][]byte) (driver.Rows, error) {
+	b := msg(nil, 'Q', cstr(p.SQL))
+	b = msg(b, 'P', cstr(""), cstr(query), []byte{0, 0})
+	b = execute(b, "", formats, vals)
+	p.Sent = true
+	return c.sendIn(c.bound(ctx), b, 2, 1, 'T')
+}
+
+// sendPending sends the SQL ctx says goes before its statement, on its own.
+func (c *conn) sendPending(ctx context.Context) error {
+	p := pending(ctx)
+	if p == nil {
+		return nil
+	}
+	p.Sent = true
+	_, err := c.pqConn.ExecContext(c.bound(ctx), p.SQL, nil)
+	return err
 }

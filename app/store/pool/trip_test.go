@@ -267,3 +267,54 @@ func TestFinalStatement(t *testing.T) {
 		})
 	}
 }
+
+// TestBeforeStatement: SQL marked store.Before a statement runs before it
+// in the transaction, in the same round trip off a transaction pooler,
+// once however many statements follow; a failing one fails the statement
+// and leaves nothing.
+func TestBeforeStatement(t *testing.T) {
+	ctx := context.Background()
+	db0 := storetest.NewDB(t)
+	tn := createTenants(t, tenant.NewService(db0), 1, false)[0]
+	db, err := store.Open(ctx, db0.DSN, store.Options{MaxOpenConns: 1, Lanes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	wantTrips := int64(5) // BEGIN, the savepoint with the insert, the rollback to it, the count, COMMIT
+	if os.Getenv("BULKHEAD_TEST_PGBOUNCER") != "" {
+		wantTrips = 6 // the savepoint on its own
+	}
+	var n int
+	before := db.RoundTrips()
+	if err := db.InTenant(ctx, tn.Scope(), func(tx *sqlx.Tx) error {
+		p := &store.Pending{SQL: `SAVEPOINT s`}
+		sctx := store.Before(ctx, p)
+		if _, err := tx.QueryxContext(sctx, `INSERT INTO users (id, user_name, data) VALUES ($1, 'ada', '{}') RETURNING 1`, uuid.NewString()); err != nil {
+			return err
+		}
+		if !p.Sent {
+			t.Error("the savepoint is not marked sent")
+		}
+		if _, err := tx.ExecContext(sctx, `ROLLBACK TO SAVEPOINT s`); err != nil { // the savepoint is not sent again
+			return err
+		}
+		return tx.GetContext(ctx, &n, `SELECT count(*) FROM users`)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if trips := db.RoundTrips() - before; n != 0 || trips != wantTrips {
+		t.Errorf("%d users after the rollback to the savepoint set before the insert, want 0; %d round trips, want %d", n, trips, wantTrips)
+	}
+	err = db.InTenant(ctx, tn.Scope(), func(tx *sqlx.Tx) error {
+		_, err := tx.QueryxContext(store.Before(ctx, &store.Pending{SQL: `SELECT 1/0`}), `INSERT INTO users (id, user_name, data) VALUES ($1, 'bob', '{}') RETURNING 1`, uuid.NewString())
+		return err
+	})
+	var pqErr *pq.Error
+	if !errors.As(err, &pqErr) || (pqErr.Code != "22012" && pqErr.Code != "25P02") {
+		t.Fatalf("after a failing SQL before it, the statement returned %v", err)
+	}
+	if err := db.GetContext(ctx, &n, `SELECT count(*) FROM `+pq.QuoteIdentifier("tenant_"+tn.ID)+`.users`); err != nil || n != 0 {
+		t.Fatalf("%d users, %v: want none", n, err)
+	}
+}
