@@ -144,14 +144,14 @@ func (c Caller) createInOne(rt *scim.ResourceType, attrs map[string]any) work {
 		if alone(ctx) {
 			stmt = store.Final(ctx)
 		}
-		return scim.CreateInOne(stmt, tx, rt, attrs, quota(p.Permissions, rt), func(r *scim.Resource) ([]scim.Rider, error) {
+		return scim.CreateInOne(stmt, tx, rt, attrs, quota(p.Permissions, rt), tallyOf(ctx), func(r *scim.Resource) ([]scim.Rider, error) {
 			sql, args, err := audit.RecordSCIMRider(c.event(rt, "create", r.ID, outcomeSuccess))
 			if err != nil {
 				return nil, err
 			}
 			riders := []scim.Rider{{SQL: sql, Args: args}}
 			if outbox {
-				sql, args, err := events.AppendRider(p.Tenant.ID, p.Actor(), scim.StampsSQL, c.events(r, "create", scim.Change{})...)
+				sql, args, err := events.AppendRider(ctx, p.Tenant.ID, p.Actor(), scim.StampsSQL, c.events(r, "create", scim.Change{})...)
 				if err != nil {
 					return nil, err
 				}
