@@ -10,6 +10,7 @@ import (
 
 	"github.com/bulkhead-dev/bulkhead/app/credential"
 	"github.com/bulkhead-dev/bulkhead/app/directory"
+	"github.com/bulkhead-dev/bulkhead/app/scim"
 	"github.com/bulkhead-dev/bulkhead/app/store/storetest"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
@@ -65,6 +66,39 @@ func benchmarkBulkCreate(b *testing.B, n int) {
 		}
 	}
 	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "users/s")
+	if err := tenants.DeleteTenant(ctx, tn.ID, "test"); err != nil {
+		b.Error(err)
+	}
+}
+
+// BenchmarkCreate creates Users one at a time in the service, without
+// HTTP: the latency of a sequential create, which its round trips make.
+func BenchmarkCreate(b *testing.B) {
+	ctx := context.Background()
+	db := storetest.NewDB(b)
+	tenants := tenant.NewService(db)
+	tn, tok, err := tenants.CreateTenant(ctx, tenant.NewTenant{ID: "createbench", Plan: tenant.PlanEnterprise}, "test")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := credential.NewService(tenants).Authenticate(ctx, tok.Secret)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.Permissions.MaxUsers = 1 << 30
+	c := directory.Caller{Principal: p, RequestID: "req-1", BaseURL: "https://scim.test/scim/v2"}
+	svc := directory.NewService(db)
+	b.ResetTimer()
+	for i := range b.N {
+		name := fmt.Sprintf("u%d@example.com", i)
+		if _, err := svc.Create(ctx, c, scim.UserResource, map[string]any{
+			"schemas": []any{scim.UserResource.Schema}, "userName": name, "name": map[string]any{"givenName": "Ada"},
+			"emails": []any{map[string]any{"value": name, "type": "work", "primary": true}},
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
 	if err := tenants.DeleteTenant(ctx, tn.ID, "test"); err != nil {
 		b.Error(err)
 	}

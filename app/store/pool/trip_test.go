@@ -290,7 +290,8 @@ func TestBeforeStatement(t *testing.T) {
 	if err := db.InTenant(ctx, tn.Scope(), func(tx *sqlx.Tx) error {
 		p := &store.Pending{SQL: `SAVEPOINT s`}
 		sctx := store.Before(ctx, p)
-		if _, err := tx.QueryxContext(sctx, `INSERT INTO users (id, user_name, data) VALUES ($1, 'ada', '{}') RETURNING 1`, uuid.NewString()); err != nil {
+		var one int
+		if err := tx.QueryRowxContext(sctx, `INSERT INTO users (id, user_name, data) VALUES ($1, 'ada', '{}') RETURNING 1`, uuid.NewString()).Scan(&one); err != nil {
 			return err
 		}
 		if !p.Sent {
@@ -307,8 +308,8 @@ func TestBeforeStatement(t *testing.T) {
 		t.Errorf("%d users after the rollback to the savepoint set before the insert, want 0; %d round trips, want %d", n, trips, wantTrips)
 	}
 	err = db.InTenant(ctx, tn.Scope(), func(tx *sqlx.Tx) error {
-		_, err := tx.QueryxContext(store.Before(ctx, &store.Pending{SQL: `SELECT 1/0`}), `INSERT INTO users (id, user_name, data) VALUES ($1, 'bob', '{}') RETURNING 1`, uuid.NewString())
-		return err
+		var one int
+		return tx.QueryRowxContext(store.Before(ctx, &store.Pending{SQL: `SELECT 1/0`}), `INSERT INTO users (id, user_name, data) VALUES ($1, 'bob', '{}') RETURNING 1`, uuid.NewString()).Scan(&one)
 	})
 	var pqErr *pq.Error
 	if !errors.As(err, &pqErr) || (pqErr.Code != "22012" && pqErr.Code != "25P02") {
