@@ -44,6 +44,27 @@ func RecordSCIM(ctx context.Context, tx sqlx.ExtContext, e SCIMEvent) error {
 	return nil
 }
 
+// RecordSCIMRider returns SQL, a CTE named audit, and its arguments that
+// append e to the trail in the statement that creates the resource it
+// records, whose id it takes from that statement's row r (see
+// scim.Rider): the record is written when the row is, and not otherwise.
+// e.Target is ignored.
+func RecordSCIMRider(e SCIMEvent) (string, []any, error) {
+	if e.Details == nil {
+		e.Details = map[string]any{}
+	}
+	if e.Outcome == "" {
+		e.Outcome = "success"
+	}
+	b, err := json.Marshal(e.Details)
+	if err != nil {
+		return "", nil, err
+	}
+	const q = `audit AS (INSERT INTO audit_events (actor, action, target, outcome, request_id, client_addr, details)
+		SELECT $1, $2, r.id::text, $3, $4, $5, $6::jsonb FROM r)`
+	return q, []any{e.Actor, e.Action, e.Outcome, e.RequestID, e.ClientAddr, string(b)}, nil
+}
+
 // FindSCIMEvents returns the newest events of the tenant whose transaction
 // q is, at or after since (all when zero), at most limit of them.
 func FindSCIMEvents(ctx context.Context, q sqlx.QueryerContext, since time.Time, limit int) ([]SCIMEvent, error) {

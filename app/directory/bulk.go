@@ -13,6 +13,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/bulkhead-dev/bulkhead/app"
+	"github.com/bulkhead-dev/bulkhead/app/events"
 	"github.com/bulkhead-dev/bulkhead/app/scim"
 	"github.com/bulkhead-dev/bulkhead/app/store"
 )
@@ -83,16 +84,57 @@ func (s *Service) Bulk(ctx context.Context, c Caller, body map[string]any) ([]Bu
 	var results []BulkResult
 	scope := c.Principal.Tenant.Scope()
 	scope.Timeout = bulkTimeout(len(ops))
-	err = s.db.InTenant(ctx, scope, func(tx *sqlx.Tx) error {
+	err = s.db.InTenant(ctx, scope, func(tx *sqlx.Tx) (err error) {
 		sp := &savepoints{tx: tx}
-		results = s.runBulk(ctx, c, sp, ops, failOnErrors)
-		return sp.err
+		// The counter of users and the events' sequence, locked now and
+		// written once at the end, not once per operation (scim.Tally,
+		// events.Sequence).
+		if sp.seq, err = events.LockSequence(ctx, tx, c.Principal.Tenant.ID); err != nil {
+			return err
+		}
+		if rt := c.types(scim.UserResource); scim.OneStatement(rt) && createsUsers(ops) {
+			if sp.users, err = scim.LockTally(ctx, tx, rt); err != nil {
+				return err
+			}
+		}
+		results = s.runBulk(events.WithSequence(context.WithValue(ctx, tallyKey{}, sp.users), sp.seq), c, sp, ops, failOnErrors)
+		if sp.err != nil {
+			return sp.err
+		}
+		if sp.users != nil {
+			if err := sp.users.Flush(ctx, tx); err != nil {
+				return err
+			}
+		}
+		if sp.seq != nil {
+			return sp.seq.Flush(ctx, tx)
+		}
+		return nil
 	})
 	committed(c, err)
 	if err != nil {
 		return nil, err
 	}
 	return results, nil
+}
+
+// createsUsers reports whether ops create Users.
+func createsUsers(ops []bulkOp) bool {
+	for _, op := range ops {
+		if op.Method == MethodPost && strings.EqualFold(strings.Trim(op.Path, "/"), "Users") {
+			return true
+		}
+	}
+	return false
+}
+
+type tallyKey struct{}
+
+// tallyOf returns the tally of users a Bulk request keeps (see Bulk), nil
+// outside one.
+func tallyOf(ctx context.Context) *scim.Tally {
+	t, _ := ctx.Value(tallyKey{}).(*scim.Tally)
+	return t
 }
 
 // bulkTimeout bounds the transaction of a Bulk request of n operations,
@@ -104,7 +146,9 @@ func bulkTimeout(n int) time.Duration { return 10*time.Second + time.Duration(n)
 // savepoints runs each operation of a Bulk request under a savepoint of
 // the request's transaction, so that a failed operation is undone alone.
 // Between two operations the savepoint is released and set again in one
-// statement: one round trip per operation. Past 64 writing savepoints a
+// statement, which travels with the operation's first statement
+// (store.Before): an operation whose work is one statement, such as a
+// User create, costs one round trip. Past 64 writing savepoints a
 // transaction's subtransactions overflow PostgreSQL's per-backend cache,
 // and other backends' snapshots look them up in pg_subtrans while it runs:
 // a cost to neighbours for the seconds a large Bulk takes.
@@ -113,31 +157,56 @@ type savepoints struct {
 	set   bool  // the savepoint holds nothing yet: the next operation needs no new one
 	after bool  // an operation succeeded since it was set: release it first
 	err   error // the transaction failed: every later operation fails with it
+	// users and seq count users and number events in the request's
+	// transaction (nil when it does not); an operation rolled back to its
+	// savepoint takes back what it counted.
+	users *scim.Tally
+	seq   *events.Sequence
 }
 
-// run runs fn under a savepoint, and rolls back to it when fn fails.
-func (sp *savepoints) run(ctx context.Context, fn func() error) error {
+// run runs fn under a savepoint, and rolls back to it when fn fails. fn
+// runs its statements with the ctx it is given, whose first statement
+// sets the savepoint.
+func (sp *savepoints) run(ctx context.Context, fn func(ctx context.Context) error) error {
 	if sp.err != nil {
 		return sp.err
 	}
+	var p *store.Pending
 	if !sp.set {
-		q := `SAVEPOINT bulk_op`
+		p = &store.Pending{SQL: `SAVEPOINT bulk_op`}
 		if sp.after {
-			q = `RELEASE SAVEPOINT bulk_op; SAVEPOINT bulk_op`
+			p.SQL = `RELEASE SAVEPOINT bulk_op; SAVEPOINT bulk_op`
 		}
-		if _, err := sp.tx.ExecContext(ctx, q); err != nil {
-			sp.err = fmt.Errorf("bulk savepoint: %w", store.Unavailable(err))
-			return sp.err
-		}
+		ctx = store.Before(ctx, p)
+	}
+	var added, last int64
+	if sp.users != nil {
+		added = sp.users.Added()
+	}
+	if sp.seq != nil {
+		last = sp.seq.Last()
+	}
+	err := fn(ctx)
+	if err != nil && sp.users != nil {
+		sp.users.SetAdded(added)
+	}
+	if err != nil && sp.seq != nil {
+		sp.seq.SetLast(last)
+	}
+	if p != nil && p.Sent {
 		sp.set = true
 	}
-	if err := fn(); err != nil {
-		if _, rerr := sp.tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT bulk_op`); rerr != nil {
-			sp.err = fmt.Errorf("bulk savepoint: %w", store.Unavailable(rerr))
+	if err != nil {
+		if sp.set {
+			if _, rerr := sp.tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT bulk_op`); rerr != nil {
+				sp.err = fmt.Errorf("bulk savepoint: %w", store.Unavailable(rerr))
+			}
 		}
 		return store.Unavailable(err) // as InTenant returns it for a write alone
 	}
-	sp.set, sp.after = false, true
+	if sp.set {
+		sp.set, sp.after = false, true
+	}
 	return nil
 }
 
@@ -366,7 +435,7 @@ func runBulkOp(ctx context.Context, c Caller, sp *savepoints, op bulkOp, refs []
 	}
 	var r *scim.Resource
 	if err == nil {
-		err = sp.run(ctx, func() (err error) {
+		err = sp.run(ctx, func(ctx context.Context) (err error) {
 			r, err = w(ctx, sp.tx)
 			return err
 		})

@@ -113,10 +113,15 @@ const (
 // record appends the write to the tenant's audit trail, in the write's
 // transaction so that both commit or neither does.
 func (c Caller) record(ctx context.Context, tx *sqlx.Tx, rt *scim.ResourceType, verb, id, outcome string) error {
-	return audit.RecordSCIM(ctx, tx, audit.SCIMEvent{
+	return audit.RecordSCIM(ctx, tx, c.event(rt, verb, id, outcome))
+}
+
+// event is the audit record of a write.
+func (c Caller) event(rt *scim.ResourceType, verb, id, outcome string) audit.SCIMEvent {
+	return audit.SCIMEvent{
 		Actor: c.Principal.Actor(), Action: strings.ToLower(rt.Name) + "." + verb, Target: id, Outcome: outcome,
 		RequestID: c.RequestID, ClientAddr: c.ClientAddr, Details: c.details,
-	})
+	}
 }
 
 // emit appends the events of a write of r (verb "create", "update" or
@@ -125,6 +130,11 @@ func (c Caller) record(ctx context.Context, tx *sqlx.Tx, rt *scim.ResourceType, 
 // without its memberships, which are told by one group.member_added or
 // group.member_removed event each; for a deletion, its id.
 func (c Caller) emit(ctx context.Context, tx *sqlx.Tx, r *scim.Resource, verb string, ch scim.Change) error {
+	return events.Append(ctx, tx, c.Principal.Tenant.ID, c.Principal.Actor(), c.events(r, verb, ch)...)
+}
+
+// events returns the events of a write of r, as emit appends them.
+func (c Caller) events(r *scim.Resource, verb string, ch scim.Change) []events.New {
 	var data any = map[string]any{"id": r.ID}
 	if verb != "delete" {
 		out := r.Render(c.BaseURL)
@@ -143,5 +153,5 @@ func (c Caller) emit(ctx context.Context, tx *sqlx.Tx, r *scim.Resource, verb st
 	for _, id := range ch.Removed {
 		evs = append(evs, events.New{Type: events.GroupMemberRemoved, Data: events.MemberData{GroupID: r.ID, MemberID: id}})
 	}
-	return events.Append(ctx, tx, c.Principal.Tenant.ID, c.Principal.Actor(), evs...)
+	return evs
 }

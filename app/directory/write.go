@@ -5,8 +5,10 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/bulkhead-dev/bulkhead/app/audit"
 	"github.com/bulkhead-dev/bulkhead/app/events"
 	"github.com/bulkhead-dev/bulkhead/app/scim"
+	"github.com/bulkhead-dev/bulkhead/app/store"
 )
 
 // The writes: each runs in one tenant transaction, records itself in the
@@ -34,12 +36,19 @@ func (s *Service) run(ctx context.Context, c Caller, w work, err error) (r *scim
 		return nil, err
 	}
 	err = s.db.InTenant(ctx, c.Principal.Tenant.Scope(), func(tx *sqlx.Tx) (err error) {
-		r, err = w(ctx, tx)
+		r, err = w(context.WithValue(ctx, aloneKey{}, true), tx)
 		return err
 	})
 	committed(c, err)
 	return r, err
 }
+
+type aloneKey struct{}
+
+// alone reports whether a work runs in a transaction of its own (run),
+// rather than as one operation of a Bulk: its last statement may then
+// carry the COMMIT (store.Final).
+func alone(ctx context.Context) bool { return ctx.Value(aloneKey{}) != nil }
 
 // committed wakes this process's events relay after a write committed.
 func committed(c Caller, err error) {
@@ -95,6 +104,9 @@ func (c Caller) create(rt *scim.ResourceType, body map[string]any) (work, error)
 	if err != nil {
 		return nil, err
 	}
+	if scim.OneStatement(rt) {
+		return c.createInOne(rt, attrs), nil
+	}
 	return func(ctx context.Context, tx *sqlx.Tx) (*scim.Resource, error) {
 		r, err := scim.CreateResource(ctx, tx, rt, attrs, quota(p.Permissions, rt))
 		if err != nil {
@@ -114,6 +126,40 @@ func (c Caller) create(rt *scim.ResourceType, body map[string]any) (work, error)
 		}
 		return r, c.emit(ctx, tx, r, "create", ch)
 	}, nil
+}
+
+// createInOne is the work of a create that scim.CreateInOne makes in one
+// statement, with the audit record and the events riding in it: the
+// resource it returns is as stored, so it needs no re-read. Run alone
+// (run), the statement also carries the transaction's COMMIT: a POST
+// costs two round trips, BEGIN with its settings and this.
+func (c Caller) createInOne(rt *scim.ResourceType, attrs map[string]any) work {
+	p := c.Principal
+	return func(ctx context.Context, tx *sqlx.Tx) (*scim.Resource, error) {
+		outbox, err := events.HasOutbox(ctx, tx, p.Tenant.ID)
+		if err != nil {
+			return nil, err
+		}
+		stmt := ctx
+		if alone(ctx) {
+			stmt = store.Final(ctx)
+		}
+		return scim.CreateInOne(stmt, tx, rt, attrs, quota(p.Permissions, rt), tallyOf(ctx), func(r *scim.Resource) ([]scim.Rider, error) {
+			sql, args, err := audit.RecordSCIMRider(c.event(rt, "create", r.ID, outcomeSuccess))
+			if err != nil {
+				return nil, err
+			}
+			riders := []scim.Rider{{SQL: sql, Args: args}}
+			if outbox {
+				sql, args, err := events.AppendRider(ctx, p.Tenant.ID, p.Actor(), scim.StampsSQL, c.events(r, "create", scim.Change{})...)
+				if err != nil {
+					return nil, err
+				}
+				riders = append(riders, scim.Rider{SQL: sql, Args: args})
+			}
+			return riders, nil
+		})
+	}
 }
 
 // replace checks a Replace and returns its work.

@@ -119,10 +119,140 @@ func appendEvents(ctx context.Context, tx *sqlx.Tx, tenantID, actor string, ids 
 		}
 		types[i], data[i] = e.Type, string(b)
 	}
+	if seq, _ := ctx.Value(sequenceKey{}).(*Sequence); seq != nil {
+		base := seq.last
+		seq.last += int64(len(evs))
+		if _, err := tx.ExecContext(ctx, appendNumberedSQL, pq.Array(types), pq.Array(ids), pq.Array(data), actor, tenantID, at, base); err != nil {
+			return fmt.Errorf("append events: %w", err)
+		}
+		return nil
+	}
 	if _, err := tx.ExecContext(ctx, appendSQL, pq.Array(types), pq.Array(ids), pq.Array(data), actor, tenantID, at); err != nil {
 		return fmt.Errorf("append events: %w", err)
 	}
 	return nil
+}
+
+// appendNumberedSQL is appendSQL with the numbers counted by a Sequence,
+// and without the NOTIFY, which Sequence.Flush sends once: each NOTIFY in
+// a subtransaction (a Bulk operation's savepoint) is checked against
+// those before it when the savepoint is released, which makes each
+// operation of a Bulk cost more than the last.
+const appendNumberedSQL = `INSERT INTO events (sequence, id, type, at, actor, data)
+	SELECT $7::bigint + e.n, e.id, e.type, coalesce($6::timestamptz, now()), $4, e.data
+	FROM unnest($1::text[], $2::uuid[], $3::jsonb[]) WITH ORDINALITY AS e (type, id, data, n)
+	WHERE $5::text IS NOT NULL`
+
+// A Sequence numbers the events of a run of writes in one transaction,
+// such as a Bulk request's, in the caller instead of in the tenant's
+// event_sequence row: every version of a row that a transaction writes
+// stays until it ends, and each update of the row walks them all, which
+// makes each write of a Bulk cost more than the last. LockSequence locks
+// the row until the transaction ends and reads it once; Append and
+// AppendRider under WithSequence number from it; Flush writes the last
+// number back, once. The lock keeps the numbers gapless in commit order,
+// as the row does.
+type Sequence struct {
+	tenantID string
+	start    int64
+	last     int64
+}
+
+type sequenceKey struct{}
+
+// LockSequence locks the outbox's sequence of the tenant whose transaction
+// tx is and returns it; nil when the tenant has no outbox yet. Call it
+// outside any savepoint that may be rolled back, which would release the
+// lock.
+func LockSequence(ctx context.Context, tx *sqlx.Tx, tenantID string) (*Sequence, error) {
+	if ok, err := hasOutbox(ctx, tx, tenantID); !ok || err != nil {
+		return nil, err
+	}
+	s := &Sequence{tenantID: tenantID}
+	if err := tx.GetContext(ctx, &s.last, `SELECT last FROM event_sequence FOR UPDATE`); err != nil {
+		return nil, fmt.Errorf("lock the event sequence: %w", err)
+	}
+	s.start = s.last
+	return s, nil
+}
+
+// WithSequence returns ctx under which Append numbers from seq (nil: from
+// the row, as usual).
+func WithSequence(ctx context.Context, seq *Sequence) context.Context {
+	if seq == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, sequenceKey{}, seq)
+}
+
+// Last returns the last number given; SetLast sets it back, when the
+// savepoint of the writes since is rolled back.
+func (s *Sequence) Last() int64 { return s.last }
+
+// SetLast: see Last.
+func (s *Sequence) SetLast(n int64) { s.last = n }
+
+// Flush writes the last number given to the tenant's sequence row, and
+// signals Channel.
+func (s *Sequence) Flush(ctx context.Context, tx *sqlx.Tx) error {
+	if s.last == s.start {
+		return nil
+	}
+	const q = `UPDATE event_sequence SET last = $1 RETURNING (SELECT pg_notify('` + Channel + `', $2))`
+	if _, err := tx.ExecContext(ctx, q, s.last, s.tenantID); err != nil {
+		return fmt.Errorf("number events: %w", err)
+	}
+	return nil
+}
+
+// AppendRider returns SQL, CTEs named ev_seq and ev, and its arguments
+// that append evs to the tenant's outbox in the statement that creates the
+// resource they tell, as Append does, when that statement's row r is
+// written and not otherwise (see scim.Rider). stamps, when not empty, is
+// SQL of type jsonb merged into the meta of the first event's data: the
+// created resource's timestamps, which only the statement knows
+// (scim.StampsSQL). The tenant must have its outbox (HasOutbox).
+//
+// Under WithSequence (ctx), the events are numbered from it.
+func AppendRider(ctx context.Context, tenantID, actor, stamps string, evs ...New) (string, []any, error) {
+	types := make([]string, len(evs))
+	ids := make([]string, len(evs))
+	data := make([]string, len(evs))
+	for i, e := range evs {
+		b, err := json.Marshal(e.Data)
+		if err != nil {
+			return "", nil, fmt.Errorf("encode event %s: %w", e.Type, err)
+		}
+		types[i], ids[i], data[i] = e.Type, newID(), string(b)
+	}
+	first := `e.data`
+	if stamps != "" {
+		first = `jsonb_set(e.data, '{meta}', coalesce(e.data->'meta', '{}') || ` + stamps + `)`
+	}
+	args := []any{pq.Array(types), pq.Array(ids), pq.Array(data), actor, tenantID}
+	seqCTE := `ev_seq AS (UPDATE event_sequence SET last = last + cardinality($1::text[])
+		WHERE EXISTS (SELECT FROM r) RETURNING last - cardinality($1::text[]) AS base),`
+	notify := `(SELECT pg_notify('` + Channel + `', $5))`
+	if seq, _ := ctx.Value(sequenceKey{}).(*Sequence); seq != nil {
+		seqCTE = `ev_seq AS (SELECT $6::bigint AS base),`
+		notify = `$5::text` // Flush signals (see appendNumberedSQL)
+		args = append(args, seq.last)
+		seq.last += int64(len(evs))
+	}
+	q := seqCTE + `
+	ev AS (INSERT INTO events (sequence, id, type, at, actor, data)
+		SELECT s.base + e.n, e.id, e.type, now(), $4, CASE WHEN e.n = 1 THEN ` + first + ` ELSE e.data END
+		FROM ev_seq s, r, unnest($1::text[], $2::uuid[], $3::jsonb[]) WITH ORDINALITY AS e (type, id, data, n)
+		RETURNING ` + notify + `)`
+	return q, args, nil
+}
+
+// HasOutbox reports whether the tenant whose transaction tx is has its
+// outbox: a tenant that bulkhead migrate has not reached yet has none, and
+// its writes go on without events until it is migrated. Asked once per
+// tenant and process.
+func HasOutbox(ctx context.Context, tx *sqlx.Tx, tenantID string) (bool, error) {
+	return hasOutbox(ctx, tx, tenantID)
 }
 
 // outboxes holds the tenants known to have an outbox in this process. A

@@ -113,9 +113,14 @@ func reserve(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, quota int) erro
 		return fmt.Errorf("check quota: %w", err)
 	}
 	if n >= int64(quota) {
-		return app.Refusef(app.EFORBIDDEN, app.ReasonQuota, "the tenant's quota of %d %s is reached", quota, strings.ToLower(rt.Name)+"s")
+		return quotaReached(rt, quota)
 	}
 	return nil
+}
+
+// quotaReached is the refusal of a create past the tenant's quota.
+func quotaReached(rt *ResourceType, quota int) error {
+	return app.Refusef(app.EFORBIDDEN, app.ReasonQuota, "the tenant's quota of %d %s is reached", quota, strings.ToLower(rt.Name)+"s")
 }
 
 // Counts returns how many users, groups and group memberships the tenant
@@ -291,14 +296,9 @@ func write(ctx context.Context, tx *sqlx.Tx, r *Resource, attrs map[string]any, 
 	}
 	switch r.Type.ID {
 	case UserResource.ID:
-		var hash *string
-		if hasPassword {
-			b, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
-			if err != nil {
-				return app.ScimErrorf(app.EINVALID, app.ScimInvalidValue, "password: %v", err)
-			}
-			h := string(b)
-			hash = &h
+		hash, err := hashPassword(password, hasPassword)
+		if err != nil {
+			return err
 		}
 		active, _ := attrs["active"].(bool)
 		args = []any{r.ID, str("userName"), str("externalId"), str("displayName"), active, hash, data, served(r.Type)}
@@ -385,9 +385,22 @@ func writeEmails(ctx context.Context, tx *sqlx.Tx, userID string, attrs map[stri
 			return fmt.Errorf("replace emails: %w", err)
 		}
 	}
+	values, types, primaries := emailRows(attrs)
+	if len(values) == 0 {
+		return nil
+	}
+	const q = `INSERT INTO user_emails (user_id, value, type, is_primary)
+		SELECT $1, v, NULLIF(t, ''), p FROM unnest($2::text[], $3::text[], $4::boolean[]) AS x(v, t, p)`
+	if _, err := tx.ExecContext(ctx, q, userID, pq.Array(values), pq.Array(types), pq.Array(primaries)); err != nil {
+		return fmt.Errorf("write emails: %w", err)
+	}
+	return nil
+}
+
+// emailRows returns the rows of user_emails for a user's attributes: each
+// email's value, type and primary, those without a value left out.
+func emailRows(attrs map[string]any) (values, types []string, primaries []bool) {
 	emails, _ := attrs["emails"].([]any)
-	var values, types []string
-	var primaries []bool
 	for _, e := range emails {
 		m, _ := e.(map[string]any)
 		v, _ := m["value"].(string)
@@ -398,15 +411,21 @@ func writeEmails(ctx context.Context, tx *sqlx.Tx, userID string, attrs map[stri
 		p, _ := m["primary"].(bool)
 		values, types, primaries = append(values, v), append(types, t), append(primaries, p)
 	}
-	if len(values) == 0 {
-		return nil
+	return values, types, primaries
+}
+
+// hashPassword returns the bcrypt hash of a user's password, nil when the
+// write sets none.
+func hashPassword(password string, has bool) (*string, error) {
+	if !has {
+		return nil, nil
 	}
-	const q = `INSERT INTO user_emails (user_id, value, type, is_primary)
-		SELECT $1, v, NULLIF(t, ''), p FROM unnest($2::text[], $3::text[], $4::boolean[]) AS x(v, t, p)`
-	if _, err := tx.ExecContext(ctx, q, userID, pq.Array(values), pq.Array(types), pq.Array(primaries)); err != nil {
-		return fmt.Errorf("write emails: %w", err)
+	b, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err != nil {
+		return nil, app.ScimErrorf(app.EINVALID, app.ScimInvalidValue, "password: %v", err)
 	}
-	return nil
+	h := string(b)
+	return &h, nil
 }
 
 // setMembers adds the Users and Groups with the given ids to the group;

@@ -382,6 +382,29 @@ func InControlTx(ctx context.Context, tx *sqlx.Tx, tenantID string, fn func() er
 // statement, and database/sql hands the driver nothing else for one.
 func Lookup(ctx context.Context) context.Context { return pool.Lookup(ctx) }
 
+// Final returns ctx marking the statement run with it in a tenant
+// transaction as the transaction's last: its COMMIT travels with it, in
+// one round trip (see pool.Final). Nothing may run after it, and the
+// transaction has committed unless that statement failed, so mark only a
+// statement after which nothing can fail: a write whose work is one
+// statement, run alone.
+func Final(ctx context.Context) context.Context { return pool.Final(ctx) }
+
+// Pending is SQL without parameters, such as a SAVEPOINT, to be sent
+// before the next statement of a tenant transaction (Before).
+type Pending = pool.Pending
+
+// Before returns ctx marking the first statement run with it (or a context
+// derived from it) in a tenant transaction to be preceded by p.SQL, in the
+// same round trip (see pool.Before); p.Sent then says that it went. Use it
+// for SQL that sets something up for the statements after it and cannot
+// fail by itself, such as a savepoint.
+func Before(ctx context.Context, p *Pending) context.Context { return pool.Before(ctx, p) }
+
+// RoundTrips returns how many round trips to the database the pool's
+// connections have made since it opened (see pool.Pool.RoundTrips).
+func (db *DB) RoundTrips() int64 { return db.pool.RoundTrips() }
+
 // InTenant runs fn in a transaction confined to the tenant's schema: the
 // search_path is set with SET LOCAL, so it ends with the transaction and never
 // leaks to the next user of the pooled connection (also behind PgBouncer in

@@ -122,6 +122,10 @@ type conn struct {
 	// oneDone says that the transaction ended with it (or never began).
 	oneBegin, oneSettings string
 	oneDone               bool
+	// final says that the transaction ended with its last statement (see
+	// Final), and finalErr how that statement failed.
+	final    bool
+	finalErr error
 }
 
 // note records the schema ctx says a statement works in (see InSchema).
@@ -148,15 +152,19 @@ type tx struct{ c *conn }
 // it was never begun, or its lookup's round trip ended it.
 func (t tx) Commit() error {
 	one := t.c.oneBegin != "" || t.c.oneDone
+	final, ferr := t.c.final, t.c.finalErr
 	t.c.endTx()
-	if one {
+	if final && ferr != nil {
+		return fmt.Errorf("pool: rolled back with its last statement: %w", ferr)
+	}
+	if one || final {
 		return nil
 	}
 	return t.c.pqConn.Commit()
 }
 
 func (t tx) Rollback() error {
-	one := t.c.oneBegin != "" || t.c.oneDone
+	one := t.c.oneBegin != "" || t.c.oneDone || t.c.final
 	t.c.endTx()
 	if one {
 		return nil
@@ -167,6 +175,7 @@ func (t tx) Rollback() error {
 func (c *conn) endTx() {
 	c.inTx, c.txCtx, c.lookupsOnly = false, nil, false
 	c.oneBegin, c.oneSettings, c.oneDone = "", "", false
+	c.final, c.finalErr = false, nil
 }
 
 // bound returns the context a statement of the open transaction runs
@@ -196,7 +205,13 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 	if c.lookupsOnly {
 		return nil, ErrNotLookup
 	}
+	if c.final {
+		return nil, ErrAfterFinal
+	}
 	if c.inTx {
+		if err := c.sendPending(ctx); err != nil {
+			return nil, err
+		}
 		return c.pqConn.ExecContext(c.bound(ctx), query, args)
 	}
 	if !c.pooler || len(args) == 0 {
@@ -229,6 +244,26 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	}
 	if c.oneDone {
 		return nil, ErrOneLookup
+	}
+	if c.final {
+		return nil, ErrAfterFinal
+	}
+	if c.inTx && c.raw != nil && c.oneBegin == "" && !c.lookupsOnly {
+		if p := pending(ctx); p != nil && !lookup {
+			if formats, vals, ok := tripArgs(args); ok {
+				return c.runBefore(ctx, p, query, formats, vals)
+			}
+		}
+		if ctx.Value(finalKey{}) != nil && pending(ctx) == nil {
+			if formats, vals, ok := tripArgs(args); ok {
+				return c.runFinal(ctx, query, formats, vals)
+			}
+		}
+	}
+	if c.inTx && c.oneBegin == "" {
+		if err := c.sendPending(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if c.oneBegin != "" {
 		if !c.plans.paused() {

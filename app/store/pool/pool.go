@@ -8,8 +8,8 @@
 // imports it.
 //
 // Its API is Open, Pool.Conn and Pool.TenantConn for connections, Begin
-// with TxOptions for transactions, Lookup and InSchema for what a single
-// statement is, and Pool.AnnounceMigration and Pool.MigrationNotice.
+// with TxOptions for transactions, Lookup, Final and InSchema for what a
+// single statement is, and Pool.AnnounceMigration and Pool.MigrationNotice.
 //
 // Invariants, each checked by a test in this package:
 //
@@ -29,6 +29,16 @@
 //     with the settings and the tenant lock or not at all, and the
 //     connection is left outside any transaction
 //     (TestOneLookupKeepsTheTransaction, TestOneLookupFailures).
+//   - A statement marked Final is sent with its transaction's COMMIT in
+//     one round trip; it runs with the transaction's settings, commits or
+//     leaves nothing, and nothing runs after it; the connection is left
+//     outside any transaction (TestFinalStatement). Pool.RoundTrips
+//     counts the round trips, which tests of writes read
+//     (TestCreateRoundTrips in app/directory).
+//   - SQL marked Before a statement (a savepoint) goes in the same round
+//     trip as the statement, or on its own first where that trip cannot be
+//     made; a failure of either fails the statement (TestBeforeStatement;
+//     Bulk's tests in app/directory).
 //   - A transaction of lookups only (TxOptions.LookupsOnly) uses generic
 //     plans, runs nothing but lookups, and the plan mode ends with it
 //     (TestOnlyLookupsPlanOnce, TestOnlyLookupsRefuseOtherStatements).
@@ -54,6 +64,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -94,7 +105,14 @@ type Pool struct {
 	plans  *plans  // shared with the connections (see MigrationNotice)
 	lanes  *lanes  // nil without lanes
 	shares *shares // nil without a share
+	trips  atomic.Int64
 }
+
+// RoundTrips returns how many times the pool's connections have waited for
+// the server's answer since the pool opened: what a statement, a begin or
+// a one-trip transaction costs in round trips, which tests read to keep
+// it from growing.
+func (p *Pool) RoundTrips() int64 { return p.trips.Load() }
 
 // Open returns a pool on dsn. It does not connect: the first use does.
 func Open(dsn string, cfg Config) (*Pool, error) {
@@ -110,9 +128,9 @@ func Open(dsn string, cfg Config) (*Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid DATABASE_URL: %w", err)
 	}
-	pqc.Dialer(dialer{}) // which lets one-trip lookups reach the socket
 	plain := strings.HasPrefix(pc.Host, "/") || pc.SSLMode == pq.SSLModeDisable
 	p := &Pool{cfg: cfg, plans: &plans{}}
+	pqc.Dialer(dialer{trips: &p.trips}) // which lets one-trip lookups reach the socket
 	p.DB = sqlx.NewDb(sql.OpenDB(connector{Connector: pqc, pooler: cfg.TransactionPooler, plain: plain, plans: p.plans,
 		maxSchemas: max(cfg.MaxConnSchemas, 0), lifetime: cfg.ConnMaxLifetime}), "postgres")
 	p.DB.SetMaxOpenConns(cfg.MaxOpenConns)

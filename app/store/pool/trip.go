@@ -11,6 +11,7 @@ import (
 	"math"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/lib/pq"
@@ -56,8 +57,12 @@ type rawConn struct{ net.Conn }
 type rawSlotKey struct{}
 
 // dialer is lib/pq's dialer, keeping the socket it opens in the slot its
-// context carries (see connector.Connect).
-type dialer struct{ net.Dialer }
+// context carries (see connector.Connect), and counting the round trips
+// made on it in trips (see Pool.RoundTrips).
+type dialer struct {
+	net.Dialer
+	trips *atomic.Int64
+}
 
 func (d dialer) Dial(network, address string) (net.Conn, error) {
 	return d.DialContext(context.Background(), network, address)
@@ -71,12 +76,38 @@ func (d dialer) DialTimeout(network, address string, timeout time.Duration) (net
 
 func (d dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	nc, err := d.Dialer.DialContext(ctx, network, address)
+	if err == nil && d.trips != nil {
+		nc = &countingConn{Conn: nc, trips: d.trips}
+	}
 	if err == nil {
 		if slot, ok := ctx.Value(rawSlotKey{}).(*rawConn); ok {
 			slot.Conn = nc
 		}
 	}
 	return nc, err
+}
+
+// countingConn counts the round trips made on a connection: each read
+// that follows a write is the wait for an answer. One client at a time
+// reads and writes a connection (lib/pq, or a trip here), so wrote needs
+// no lock.
+type countingConn struct {
+	net.Conn
+	trips *atomic.Int64
+	wrote bool
+}
+
+func (c *countingConn) Write(b []byte) (int, error) {
+	c.wrote = true
+	return c.Conn.Write(b)
+}
+
+func (c *countingConn) Read(b []byte) (int, error) {
+	if c.wrote {
+		c.wrote = false
+		c.trips.Add(1)
+	}
+	return c.Conn.Read(b)
 }
 
 // ErrOneLookup is what a second statement gets in a transaction of one
@@ -140,6 +171,57 @@ func (c *conn) oneTrip(ctx context.Context, begin, settings, name string, parse 
 	if parse {
 		b = msg(b, 'P', cstr(name), cstr(query), []byte{0, 0})
 	}
+	b = execute(b, name, formats, vals)
+	b = msg(b, 'Q', cstr("COMMIT"))
+	return c.send(ctx, b, 4, 2)
+}
+
+// send writes b, the messages of a trip, on c's socket and reads the
+// answers up to the readies-th ReadyForQuery, returning the rows that come
+// after the rowsAt-th (see tripIO). ctx bounds it. Any failure but an
+// error the server reported leaves the connection in a state unknown, and
+// it is discarded.
+func (c *conn) send(ctx context.Context, b []byte, readies, rowsAt int) (driver.Rows, error) {
+	return c.sendIn(ctx, b, readies, rowsAt, 'I')
+}
+
+// sendIn is send for a trip that leaves the connection in the transaction
+// status end: 'I' (idle) or 'T' (in a transaction; or 'E', aborted, when
+// the server reported an error).
+func (c *conn) sendIn(ctx context.Context, b []byte, readies, rowsAt int, end byte) (driver.Rows, error) {
+	nc := c.raw.Conn
+	if d, ok := ctx.Deadline(); ok {
+		_ = nc.SetDeadline(d)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+	defer func() {
+		if stop() {
+			_ = nc.SetDeadline(time.Time{})
+		} else {
+			// ctx ended meanwhile, and its deadline may land on the socket
+			// after we would clear it: lib/pq must not get it.
+			c.bad.Store(true)
+		}
+	}()
+	rows, err := c.tripIO(b, readies, rowsAt, end)
+	if err != nil {
+		var pqErr *pq.Error
+		if !errors.As(err, &pqErr) {
+			// The connection is in an unknown state: never reuse it.
+			c.bad.Store(true)
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("pool: %w (%w)", ctx.Err(), err)
+			}
+		}
+		return nil, err
+	}
+	return rows, nil
+}
+
+// execute appends to b the messages that run the prepared statement name
+// ("" for the unnamed one) with its arguments and end with Sync: Bind,
+// Describe, Execute.
+func execute(b []byte, name string, formats []int16, vals [][]byte) []byte {
 	bind := append(cstr(""), cstr(name)...) // portal "", then the statement
 	bind = binary.BigEndian.AppendUint16(bind, uint16(len(formats)))
 	for _, f := range formats {
@@ -158,36 +240,7 @@ func (c *conn) oneTrip(ctx context.Context, begin, settings, name string, parse 
 	b = msg(b, 'B', bind)
 	b = msg(b, 'D', []byte{'P', 0})
 	b = msg(b, 'E', cstr(""), []byte{0, 0, 0, 0})
-	b = msg(b, 'S')
-	b = msg(b, 'Q', cstr("COMMIT"))
-
-	nc := c.raw.Conn
-	if d, ok := ctx.Deadline(); ok {
-		_ = nc.SetDeadline(d)
-	}
-	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
-	defer func() {
-		if stop() {
-			_ = nc.SetDeadline(time.Time{})
-		} else {
-			// ctx ended meanwhile, and its deadline may land on the socket
-			// after we would clear it: lib/pq must not get it.
-			c.bad.Store(true)
-		}
-	}()
-	rows, err := c.tripIO(b)
-	if err != nil {
-		var pqErr *pq.Error
-		if !errors.As(err, &pqErr) {
-			// The connection is in an unknown state: never reuse it.
-			c.bad.Store(true)
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("pool: %w (%w)", ctx.Err(), err)
-			}
-		}
-		return nil, err
-	}
-	return rows, nil
+	return msg(b, 'S')
 }
 
 // runOneTrip runs the transaction of one lookup that BeginTx held back,
@@ -217,9 +270,11 @@ func (c *conn) runOneTrip(ctx context.Context, query string, formats []int16, va
 	return rows, nil
 }
 
-// tripIO writes b and reads the answers up to the fourth ReadyForQuery,
-// returning the lookup's rows or the first error the server reported.
-func (c *conn) tripIO(b []byte) (*tripRows, error) {
+// tripIO writes b and reads the answers up to the readies-th
+// ReadyForQuery, returning the rows that came after the rowsAt-th (from 0)
+// or the first error the server reported. The connection must end the
+// trip in transaction status end (see sendIn).
+func (c *conn) tripIO(b []byte, readies, rowsAt int, end byte) (*tripRows, error) {
 	if _, err := c.raw.Write(b); err != nil {
 		return nil, err
 	}
@@ -231,7 +286,7 @@ func (c *conn) tripIO(b []byte) (*tripRows, error) {
 	var first error
 	var hdr [5]byte
 	var status byte
-	for ready := 0; ready < 4; {
+	for ready := 0; ready < readies; {
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
 			return nil, err
 		}
@@ -254,14 +309,14 @@ func (c *conn) tripIO(b []byte) (*tripRows, error) {
 				first = parseError(body)
 			}
 		case 'T':
-			// Only the lookup's: the settings' tenant lock is a SELECT.
-			if ready == 2 {
+			// Only the statement's: the settings' tenant lock is a SELECT.
+			if ready == rowsAt {
 				if err := rows.describe(body); err != nil {
 					return nil, err
 				}
 			}
 		case 'D':
-			if ready == 2 {
+			if ready == rowsAt {
 				if err := rows.add(body); err != nil {
 					return nil, err
 				}
@@ -270,8 +325,8 @@ func (c *conn) tripIO(b []byte) (*tripRows, error) {
 		// ParseComplete, BindComplete, CommandComplete, NoData, notices,
 		// parameter status and notifications need nothing.
 	}
-	if status != 'I' || r.Buffered() > 0 {
-		return nil, fmt.Errorf("pool: connection left in state %q after a one-trip lookup", status)
+	if (status != end && (status != 'E' || end != 'T' || first == nil)) || r.Buffered() > 0 {
+		return nil, fmt.Errorf("pool: connection left in state %q after a trip", status)
 	}
 	if first != nil {
 		return nil, first
@@ -413,4 +468,110 @@ func (r *tripRows) Next(dest []driver.Value) error {
 	copy(dest, r.rows[r.next])
 	r.next++
 	return nil
+}
+
+// A transaction's last statement sent with its COMMIT (Final).
+//
+// A write whose work ends in one statement, such as a create whose side
+// rows, audit record and events ride in that statement (see package scim),
+// would otherwise wait once more, for COMMIT alone. A statement marked
+// Final is sent with COMMIT in one write, on the socket as oneTrip does:
+//
+//	Parse (unnamed), Bind, Describe, Execute, Sync   the statement
+//	Query COMMIT
+//
+// Should the statement fail, the transaction is aborted and COMMIT rolls
+// it back; either way the connection is left outside any transaction, its
+// Commit and Rollback have nothing left to send, and Commit reports a
+// failed statement. Where the socket is not ours (TLS, a transaction
+// pooler) or an argument's type is not one tripArgs knows, the mark is
+// ignored and COMMIT goes at Commit, as usual.
+
+type finalKey struct{}
+
+// Final returns ctx marking the statement run with it, in a transaction,
+// as the transaction's last: its COMMIT is sent with it. Nothing may run
+// in the transaction after it (ErrAfterFinal), and whatever the caller
+// decides after it, the transaction has committed unless the statement
+// failed; so mark only a statement after which nothing can fail.
+func Final(ctx context.Context) context.Context {
+	return context.WithValue(ctx, finalKey{}, true)
+}
+
+// ErrAfterFinal is what a statement gets after the transaction's last
+// (Final) ended it.
+var ErrAfterFinal = errors.New("pool: a statement after the transaction's last")
+
+// runFinal runs query with its arguments and COMMIT in one round trip; the
+// transaction has ended when it returns.
+func (c *conn) runFinal(ctx context.Context, query string, formats []int16, vals [][]byte) (driver.Rows, error) {
+	b := msg(nil, 'P', cstr(""), cstr(query), []byte{0, 0})
+	b = execute(b, "", formats, vals)
+	b = msg(b, 'Q', cstr("COMMIT"))
+	c.final = true
+	rows, err := c.send(c.bound(ctx), b, 2, 0)
+	c.finalErr = err
+	return rows, err
+}
+
+// A statement with a setting sent before it (Before).
+//
+// Bulk runs each operation under a savepoint, set (or released and set
+// again) before the operation's first statement: a round trip of its own
+// for a statement that cannot fail. Marked with Before, the savepoint
+// goes in the same write as the statement that follows it:
+//
+//	Query    RELEASE SAVEPOINT …; SAVEPOINT …
+//	Parse (unnamed), Bind, Describe, Execute, Sync   the statement
+//
+// Should the first fail, the transaction is aborted and the statement
+// fails with it (25P02). Where the trip cannot be made, the SQL goes on
+// its own first, as before.
+
+// Pending is SQL to be sent before the next statement of a transaction
+// (Before). Sent says that it went.
+type Pending struct {
+	SQL  string
+	Sent bool
+}
+
+type beforeKey struct{}
+
+// Before returns ctx marking the first statement run with it, or with a
+// context derived from it, to be preceded by p.SQL, simple-protocol SQL
+// without parameters (such as SAVEPOINT), sent in the same round trip.
+// After the statement, p.Sent is true.
+func Before(ctx context.Context, p *Pending) context.Context {
+	return context.WithValue(ctx, beforeKey{}, p)
+}
+
+// pending returns the SQL ctx says is still to be sent before its
+// statement, nil when none.
+func pending(ctx context.Context) *Pending {
+	p, _ := ctx.Value(beforeKey{}).(*Pending)
+	if p == nil || p.Sent {
+		return nil
+	}
+	return p
+}
+
+// runBefore runs p's SQL and query with its arguments in one round trip, in
+// the open transaction.
+func (c *conn) runBefore(ctx context.Context, p *Pending, query string, formats []int16, vals [][]byte) (driver.Rows, error) {
+	b := msg(nil, 'Q', cstr(p.SQL))
+	b = msg(b, 'P', cstr(""), cstr(query), []byte{0, 0})
+	b = execute(b, "", formats, vals)
+	p.Sent = true
+	return c.sendIn(c.bound(ctx), b, 2, 1, 'T')
+}
+
+// sendPending sends the SQL ctx says goes before its statement, on its own.
+func (c *conn) sendPending(ctx context.Context) error {
+	p := pending(ctx)
+	if p == nil {
+		return nil
+	}
+	p.Sent = true
+	_, err := c.pqConn.ExecContext(c.bound(ctx), p.SQL, nil)
+	return err
 }

@@ -186,3 +186,136 @@ func TestOneLookupFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestFinalStatement: a statement marked store.Final travels with its
+// transaction's COMMIT: what it writes is committed, it runs with the
+// tenant's settings and role, and a transaction of BEGIN and it costs two
+// round trips (three behind a transaction pooler, where COMMIT goes on its
+// own). When it fails nothing is left, the error is PostgreSQL's; a
+// statement after it is refused with ErrAfterFinal. After each the
+// connection serves the next transaction, outside any transaction.
+func TestFinalStatement(t *testing.T) {
+	ctx := context.Background()
+	db0 := storetest.NewDB(t)
+	tn := createTenants(t, tenant.NewService(db0), 1, true)[0]
+	db, err := store.Open(ctx, db0.DSN, store.Options{MaxOpenConns: 1, Lanes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	wantTrips := int64(2)
+	if os.Getenv("BULKHEAD_TEST_PGBOUNCER") != "" {
+		wantTrips = 3
+	}
+	const insert = `INSERT INTO users (id, user_name, data) VALUES ($1, $2, '{}') RETURNING current_user, current_setting('search_path')`
+	id := uuid.NewString()
+	for _, tt := range []struct {
+		name  string
+		run   func(tx *sqlx.Tx) error
+		check func(t *testing.T, err error)
+	}{
+		{"OK", func(tx *sqlx.Tx) error {
+			var user, path string
+			if err := tx.QueryRowxContext(store.Final(ctx), insert, id, "ada").Scan(&user, &path); err != nil {
+				return err
+			}
+			if user != db.RoleName(tn.ID) || path != "tenant_"+tn.ID {
+				t.Errorf("the final statement ran as %s in %s", user, path)
+			}
+			return nil
+		}, func(t *testing.T, err error) {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"ErrConflict", func(tx *sqlx.Tx) error {
+			return tx.QueryRowxContext(store.Final(ctx), insert, uuid.NewString(), "ADA").Err()
+		}, func(t *testing.T, err error) {
+			var pqErr *pq.Error
+			if !errors.As(err, &pqErr) || pqErr.Code != "23505" {
+				t.Fatalf("got %v, want a unique violation", err)
+			}
+		}},
+		{"ErrAfterFinal", func(tx *sqlx.Tx) error {
+			if _, err := tx.QueryxContext(store.Final(ctx), `SELECT 1`); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `SELECT 2`)
+			return err
+		}, func(t *testing.T, err error) {
+			if !errors.Is(err, pool.ErrAfterFinal) && os.Getenv("BULKHEAD_TEST_PGBOUNCER") == "" {
+				t.Fatalf("got %v, want ErrAfterFinal", err)
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := db.RoundTrips()
+			err := db.InTenant(ctx, tn.Scope(), tt.run)
+			trips := db.RoundTrips() - before
+			tt.check(t, err)
+			if tt.name != "ErrAfterFinal" && trips != wantTrips {
+				t.Errorf("%d round trips, want %d", trips, wantTrips)
+			}
+			var n int
+			var inTx bool
+			if err := db.QueryRowxContext(ctx, `SELECT (SELECT count(*) FROM `+pq.QuoteIdentifier("tenant_"+tn.ID)+`.users), now() <> statement_timestamp()`).Scan(&n, &inTx); err != nil {
+				t.Fatal(err)
+			}
+			if n != 1 || inTx {
+				t.Errorf("after it: %d users, want 1; in a transaction: %v", n, inTx)
+			}
+		})
+	}
+}
+
+// TestBeforeStatement: SQL marked store.Before a statement runs before it
+// in the transaction, in the same round trip off a transaction pooler,
+// once however many statements follow; a failing one fails the statement
+// and leaves nothing.
+func TestBeforeStatement(t *testing.T) {
+	ctx := context.Background()
+	db0 := storetest.NewDB(t)
+	tn := createTenants(t, tenant.NewService(db0), 1, false)[0]
+	db, err := store.Open(ctx, db0.DSN, store.Options{MaxOpenConns: 1, Lanes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	wantTrips := int64(5) // BEGIN, the savepoint with the insert, the rollback to it, the count, COMMIT
+	if os.Getenv("BULKHEAD_TEST_PGBOUNCER") != "" {
+		wantTrips = 6 // the savepoint on its own
+	}
+	var n int
+	before := db.RoundTrips()
+	if err := db.InTenant(ctx, tn.Scope(), func(tx *sqlx.Tx) error {
+		p := &store.Pending{SQL: `SAVEPOINT s`}
+		sctx := store.Before(ctx, p)
+		var one int
+		if err := tx.QueryRowxContext(sctx, `INSERT INTO users (id, user_name, data) VALUES ($1, 'ada', '{}') RETURNING 1`, uuid.NewString()).Scan(&one); err != nil {
+			return err
+		}
+		if !p.Sent {
+			t.Error("the savepoint is not marked sent")
+		}
+		if _, err := tx.ExecContext(sctx, `ROLLBACK TO SAVEPOINT s`); err != nil { // the savepoint is not sent again
+			return err
+		}
+		return tx.GetContext(ctx, &n, `SELECT count(*) FROM users`)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if trips := db.RoundTrips() - before; n != 0 || trips != wantTrips {
+		t.Errorf("%d users after the rollback to the savepoint set before the insert, want 0; %d round trips, want %d", n, trips, wantTrips)
+	}
+	err = db.InTenant(ctx, tn.Scope(), func(tx *sqlx.Tx) error {
+		var one int
+		return tx.QueryRowxContext(store.Before(ctx, &store.Pending{SQL: `SELECT 1/0`}), `INSERT INTO users (id, user_name, data) VALUES ($1, 'bob', '{}') RETURNING 1`, uuid.NewString()).Scan(&one)
+	})
+	var pqErr *pq.Error
+	if !errors.As(err, &pqErr) || (pqErr.Code != "22012" && pqErr.Code != "25P02") {
+		t.Fatalf("after a failing SQL before it, the statement returned %v", err)
+	}
+	if err := db.GetContext(ctx, &n, `SELECT count(*) FROM `+pq.QuoteIdentifier("tenant_"+tn.ID)+`.users`); err != nil || n != 0 {
+		t.Fatalf("%d users, %v: want none", n, err)
+	}
+}

@@ -1,0 +1,141 @@
+package directory_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/bulkhead-dev/bulkhead/app"
+	"github.com/bulkhead-dev/bulkhead/app/credential"
+	"github.com/bulkhead-dev/bulkhead/app/directory"
+	"github.com/bulkhead-dev/bulkhead/app/events"
+	"github.com/bulkhead-dev/bulkhead/app/scim"
+	"github.com/bulkhead-dev/bulkhead/app/store/storetest"
+	"github.com/bulkhead-dev/bulkhead/app/tenant"
+)
+
+// TestCreateRoundTrips: a User create costs two round trips to the
+// database, BEGIN with its settings and one statement carrying its row,
+// emails, counter, audit record, event and COMMIT (three behind a
+// transaction pooler, where COMMIT goes alone), whatever the tenant's
+// isolation; and it returns what a GET returns after, as its event tells
+// it. A conflict and a quota refusal cost no more and leave nothing.
+func TestCreateRoundTrips(t *testing.T) {
+	want := int64(2)
+	if os.Getenv("BULKHEAD_TRANSACTION_POOLER") == "on" {
+		want = 3 // COMMIT on its own
+	}
+	ctx := context.Background()
+	db := storetest.NewDB(t) // a pool of its own, whose round trips are this test's
+	tenants := tenant.NewService(db)
+	for _, strict := range []bool{false, true} {
+		t.Run(fmt.Sprintf("strict=%v", strict), func(t *testing.T) {
+			quota := 5
+			tn, tok, err := tenants.CreateTenant(ctx, tenant.NewTenant{ID: fmt.Sprintf("trips%v", strict), Plan: tenant.PlanEnterprise, Strict: strict, MaxUsers: &quota}, "test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := credential.NewService(tenants).Authenticate(ctx, tok.Secret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := directory.Caller{Principal: p, RequestID: "req-1", ClientAddr: "192.0.2.1", BaseURL: "https://scim.test/scim/v2"}
+			svc := directory.NewService(db)
+			create := func(name string) (*scim.Resource, int64, error) {
+				before := db.RoundTrips()
+				r, err := svc.Create(ctx, c, scim.UserResource, map[string]any{
+					"schemas": []any{scim.UserResource.Schema}, "userName": name, "name": map[string]any{"givenName": "Ada"},
+					"emails": []any{map[string]any{"value": name + "@example.com", "type": "work", "primary": true}},
+				})
+				return r, db.RoundTrips() - before, err
+			}
+			if _, _, err := create("first"); err != nil { // learns that the tenant has its outbox
+				t.Fatal(err)
+			}
+			for _, name := range []string{"ada", "bob", "cyd"} {
+				r, trips, err := create(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("create %s: %d round trips", name, trips)
+				if trips > want {
+					t.Errorf("create %s: %d round trips, want at most %d", name, trips, want)
+				}
+				got, _ := json.Marshal(r.Render(c.BaseURL))
+				g, err := svc.Get(ctx, c, scim.UserResource, r.ID, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				read, _ := json.Marshal(g.Render(c.BaseURL))
+				if string(got) != string(read) {
+					t.Errorf("create returned\n%s\nGET returns\n%s", got, read)
+				}
+				evs, err := events.FindTenantEvents(ctx, db, tn.Scope(), 0, 100, []string{events.UserCreated})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var data any
+				for _, e := range evs {
+					var d map[string]any
+					_ = json.Unmarshal(e.Data, &d)
+					if d["id"] == r.ID {
+						data = d
+					}
+				}
+				var wantData any
+				_ = json.Unmarshal(read, &wantData)
+				if fmt.Sprint(data) != fmt.Sprint(wantData) {
+					t.Errorf("user.created data %v, want %v", data, wantData)
+				}
+			}
+			if _, trips, err := create("ADA"); app.ErrorCode(err) != app.ECONFLICT || trips > want {
+				t.Errorf("taken userName: %v in %d round trips, want a conflict in at most %d", err, trips, want)
+			}
+			if _, _, err := create("dee"); err != nil {
+				t.Fatal(err)
+			}
+			if _, trips, err := create("eve"); app.ErrorCode(err) != app.EFORBIDDEN || trips > want {
+				t.Errorf("past the quota: %v in %d round trips, want a refusal in at most %d", err, trips, want)
+			}
+			// A Bulk of user creations: one round trip per operation (its
+			// savepoint travels with its statement), a failed one undone
+			// alone, the counters right after.
+			more := *c.Principal
+			more.Permissions.MaxUsers = 100
+			c.Principal = &more
+			ops := []string{postUser("a", "bulk-a"), postUser("dup", "ADA"), postUser("b", "bulk-b")}
+			for i := range 10 {
+				ops = append(ops, postUser(fmt.Sprint(i), fmt.Sprint("bulk-", i)))
+			}
+			before := db.RoundTrips()
+			res, err := svc.Bulk(ctx, c, bulkBody(t, 0, ops...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			trips := db.RoundTrips() - before
+			t.Logf("Bulk of %d creations: %d round trips", len(ops), trips)
+			// BEGIN, the counter of users and the events' sequence locked,
+			// one per operation, the failed one's rollback to its
+			// savepoint, the two written back, COMMIT.
+			// Behind a pooler each savepoint goes on its own.
+			if wantBulk := int64(len(ops))*(want-1) + 7 + want - 2; trips > wantBulk {
+				t.Errorf("Bulk of %d creations: %d round trips, want at most %d", len(ops), trips, wantBulk)
+			}
+			for i, r := range res {
+				if (r.Err == nil) != (i != 1) {
+					t.Errorf("operation %d: %v", i, r.Err)
+				}
+			}
+			quota += len(ops) - 1
+			l, err := svc.List(ctx, c, scim.UserResource, directory.Query{Count: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.Total != quota {
+				t.Errorf("%d users after a conflict and a refusal, want %d", l.Total, quota)
+			}
+		})
+	}
+}
