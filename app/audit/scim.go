@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 )
 
 // SCIMEvent is one SCIM write in a tenant's own trail (table audit_events
@@ -44,25 +45,35 @@ func RecordSCIM(ctx context.Context, tx sqlx.ExtContext, e SCIMEvent) error {
 	return nil
 }
 
-// RecordSCIMRider returns SQL, a CTE named audit, and its arguments that
-// append e to the trail in the statement that creates the resource it
-// records, whose id it takes from that statement's row r (see
-// scim.Rider): the record is written when the row is, and not otherwise.
-// e.Target is ignored.
-func RecordSCIMRider(e SCIMEvent) (string, []any, error) {
-	if e.Details == nil {
-		e.Details = map[string]any{}
+// RecordSCIMRider returns SQL, a CTE named audit (a scim.Rider), that
+// appends es[k] to the trail in the statement that creates the resources
+// they record, for the row of r whose n is k+1, taking its target from
+// that row's id: a record is written when its row is, and not otherwise.
+// The records are appended in the order of n. The es' Target is ignored.
+func RecordSCIMRider(es []SCIMEvent) (func(arg func(any) string) string, error) {
+	actors, actions, outcomes := make([]string, len(es)), make([]string, len(es)), make([]string, len(es))
+	requests, addrs, details := make([]string, len(es)), make([]string, len(es)), make([]string, len(es))
+	for k, e := range es {
+		if e.Outcome == "" {
+			e.Outcome = "success"
+		}
+		d := []byte("{}")
+		if len(e.Details) > 0 {
+			var err error
+			if d, err = json.Marshal(e.Details); err != nil {
+				return nil, err
+			}
+		}
+		actors[k], actions[k], outcomes[k], requests[k], addrs[k], details[k] = e.Actor, e.Action, e.Outcome, e.RequestID, e.ClientAddr, string(d)
 	}
-	if e.Outcome == "" {
-		e.Outcome = "success"
-	}
-	b, err := json.Marshal(e.Details)
-	if err != nil {
-		return "", nil, err
-	}
-	const q = `audit AS (INSERT INTO audit_events (actor, action, target, outcome, request_id, client_addr, details)
-		SELECT $1, $2, r.id::text, $3, $4, $5, $6::jsonb FROM r)`
-	return q, []any{e.Actor, e.Action, e.Outcome, e.RequestID, e.ClientAddr, string(b)}, nil
+	return func(arg func(any) string) string {
+		return `audit AS (INSERT INTO audit_events (actor, action, target, outcome, request_id, client_addr, details)
+		SELECT a.actor, a.action, r.id::text, a.outcome, a.request_id, a.client_addr, a.details
+		FROM r JOIN unnest(` + arg(pq.Array(actors)) + `::text[], ` + arg(pq.Array(actions)) + `::text[], ` + arg(pq.Array(outcomes)) + `::text[], ` +
+			arg(pq.Array(requests)) + `::text[], ` + arg(pq.Array(addrs)) + `::text[], ` + arg(pq.Array(details)) + `::jsonb[])
+			WITH ORDINALITY AS a(actor, action, outcome, request_id, client_addr, details, n) ON a.n = r.n
+		ORDER BY r.n)`
+	}, nil
 }
 
 // FindSCIMEvents returns the newest events of the tenant whose transaction

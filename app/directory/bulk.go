@@ -344,7 +344,9 @@ func (s *Service) runBulk(ctx context.Context, c Caller, sp *savepoints, ops []b
 	// refers to a failed or unknown bulkId.
 	for len(pending) > 0 && (failOnErrors == 0 || errs < failOnErrors) {
 		var next []int
-		for _, i := range pending {
+		alone := 0 // the operations before pending[alone] run one by one
+		for k := 0; k < len(pending); k++ {
+			i := pending[k]
 			if failOnErrors > 0 && errs >= failOnErrors {
 				break
 			}
@@ -358,6 +360,15 @@ func (s *Service) runBulk(ctx context.Context, c Caller, sp *savepoints, ops []b
 			if waiting(refs, created, failedIDs) {
 				next = append(next, i)
 				continue
+			}
+			if k >= alone && sp.users != nil {
+				if run := usersRun(ops, pending[k:]); len(run) > 1 {
+					if users(ctx, c, sp, ops, run, results, created, failedIDs, &errs, failOnErrors) {
+						k += len(run) - 1
+						continue
+					}
+					alone = k + len(run)
+				}
 			}
 			res := runBulkOp(ctx, c, sp, op, refs, created, failedIDs)
 			if res.Err != nil {
@@ -389,6 +400,110 @@ func (s *Service) runBulk(ctx context.Context, c Caller, sp *savepoints, ops []b
 		}
 	}
 	return out
+}
+
+// usersRun returns the operations of a run of User creations, which
+// users may create in one statement: consecutive operations of pending,
+// from its first, that create a User and refer to no bulkId.
+func usersRun(ops []bulkOp, pending []int) []int {
+	var run []int
+	for _, i := range pending {
+		op := ops[i]
+		if op.invalid != nil || op.Method != MethodPost || !strings.EqualFold(strings.Trim(op.Path, "/"), "Users") || len(bulkRefs(op)) > 0 {
+			break
+		}
+		run = append(run, i)
+	}
+	return run
+}
+
+// errUndo undoes a run of User creations that cannot keep what running
+// its operations one by one would do.
+var errUndo = errors.New("bulk: a run of creations undone, to run one by one")
+
+// users runs a run of User creations (usersRun) as the operations one by
+// one would, but in one statement (scim.CreateUsers) under one savepoint:
+// each operation's checks, then the users that pass created together,
+// with their audit records and events, numbered in request order. A user
+// the statement skipped (its userName taken, by a stored user or an
+// earlier one of the run, or past the quota) is then created alone, which
+// fails with its own error as it would have in its turn. Where that
+// cannot give the same results (failOnErrors would be reached inside the
+// run) or the statement failed, the run is undone and users returns false:
+// its operations are then to run one by one. It sets the results of the
+// run's operations, and counts their errors in errs.
+func users(ctx context.Context, c Caller, sp *savepoints, ops []bulkOp, run []int, results []*BulkResult, created map[string]string, failed map[string]bool, errs *int, failOnErrors int) bool {
+	if err := Permit(c.Principal.Permissions, CanCreate); err != nil {
+		return false
+	}
+	rt := c.types(scim.UserResource)
+	if !scim.OneStatement(rt) {
+		return false
+	}
+	failures := make(map[int]error)
+	var us []*scim.NewUser
+	var at []int
+	var details []map[string]any
+	for _, i := range run {
+		attrs, err := rt.Normalize(ops[i].Data)
+		var u *scim.NewUser
+		if err == nil {
+			u, err = scim.PrepareUser(rt, attrs)
+		}
+		if err != nil {
+			failures[i] = err
+			continue
+		}
+		us, at = append(us, u), append(at, i)
+		details = append(details, map[string]any{"bulk": true, "bulkId": ops[i].BulkID})
+	}
+	if len(us) < 2 || failOnErrors > 0 && *errs+len(failures) >= failOnErrors {
+		return false
+	}
+	var done []bool
+	err := sp.run(ctx, func(ctx context.Context) (err error) {
+		if done, err = c.createUsers(ctx, sp.tx, rt, us, details); err != nil {
+			return err
+		}
+		skipped := 0
+		for _, ok := range done {
+			if !ok {
+				skipped++
+			}
+		}
+		if failOnErrors > 0 && *errs+len(failures)+skipped >= failOnErrors {
+			return errUndo
+		}
+		return nil
+	})
+	if err != nil {
+		return false
+	}
+	made := make(map[int]*scim.Resource, len(at))
+	for k, i := range at {
+		if done[k] {
+			made[i] = us[k].R
+		}
+	}
+	for _, i := range run {
+		op := ops[i]
+		var res *BulkResult
+		switch r := made[i]; {
+		case failures[i] != nil:
+			res = bulkFailure(op, failures[i])
+		case r != nil:
+			created[op.BulkID] = r.ID
+			res = &BulkResult{Method: op.Method, BulkID: op.BulkID, Type: scim.UserResource, ID: r.ID, Resource: r}
+		default: // skipped: alone, it fails with its own error
+			res = runBulkOp(ctx, c, sp, op, nil, created, failed)
+		}
+		if res.Err != nil {
+			*errs++
+			failed[op.BulkID] = true
+		}
+		results[i] = res
+	}
+	return true
 }
 
 // waiting reports whether one of refs names a resource not created yet by

@@ -105,7 +105,16 @@ func (c Caller) create(rt *scim.ResourceType, body map[string]any) (work, error)
 		return nil, err
 	}
 	if scim.OneStatement(rt) {
-		return c.createInOne(rt, attrs), nil
+		u, err := scim.PrepareUser(rt, attrs)
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, tx *sqlx.Tx) (*scim.Resource, error) {
+			if _, err := c.createUsers(ctx, tx, rt, []*scim.NewUser{u}, []map[string]any{c.details}); err != nil {
+				return nil, err
+			}
+			return u.R, nil
+		}, nil
 	}
 	return func(ctx context.Context, tx *sqlx.Tx) (*scim.Resource, error) {
 		r, err := scim.CreateResource(ctx, tx, rt, attrs, quota(p.Permissions, rt))
@@ -128,38 +137,56 @@ func (c Caller) create(rt *scim.ResourceType, body map[string]any) (work, error)
 	}, nil
 }
 
-// createInOne is the work of a create that scim.CreateInOne makes in one
-// statement, with the audit record and the events riding in it: the
-// resource it returns is as stored, so it needs no re-read. Run alone
-// (run), the statement also carries the transaction's COMMIT: a POST
-// costs two round trips, BEGIN with its settings and this.
-func (c Caller) createInOne(rt *scim.ResourceType, attrs map[string]any) work {
+// createUsers creates the users us (scim.CreateUsers) in one statement,
+// with the audit record of each (whose details are details[k]) and its
+// event riding in it: the resources are as stored, so they need no
+// re-read. Run alone, a create's statement also carries the
+// transaction's COMMIT (ctx is store.Final): a POST costs two round trips,
+// BEGIN with its settings and this. A Bulk request creates its runs of
+// users here too (see users).
+func (c Caller) createUsers(ctx context.Context, tx *sqlx.Tx, rt *scim.ResourceType, us []*scim.NewUser, details []map[string]any) ([]bool, error) {
 	p := c.Principal
-	return func(ctx context.Context, tx *sqlx.Tx) (*scim.Resource, error) {
-		outbox, err := events.HasOutbox(ctx, tx, p.Tenant.ID)
+	outbox, err := events.HasOutbox(ctx, tx, p.Tenant.ID)
+	if err != nil {
+		return nil, err
+	}
+	records := make([]audit.SCIMEvent, len(us))
+	for k := range us {
+		c.details = details[k]
+		records[k] = c.event(rt, "create", "", outcomeSuccess)
+	}
+	rec, err := audit.RecordSCIMRider(records)
+	if err != nil {
+		return nil, err
+	}
+	riders := []scim.Rider{rec}
+	if outbox {
+		evs := make([]events.New, len(us))
+		for k, u := range us {
+			evs[k] = c.events(u.R, "create", scim.Change{})[0]
+		}
+		ev, err := events.AppendRider(ctx, p.Tenant.ID, p.Actor(), scim.StampsSQL, evs)
 		if err != nil {
 			return nil, err
 		}
-		stmt := ctx
-		if alone(ctx) {
-			stmt = store.Final(ctx)
-		}
-		return scim.CreateInOne(stmt, tx, rt, attrs, quota(p.Permissions, rt), tallyOf(ctx), func(r *scim.Resource) ([]scim.Rider, error) {
-			sql, args, err := audit.RecordSCIMRider(c.event(rt, "create", r.ID, outcomeSuccess))
-			if err != nil {
-				return nil, err
-			}
-			riders := []scim.Rider{{SQL: sql, Args: args}}
-			if outbox {
-				sql, args, err := events.AppendRider(ctx, p.Tenant.ID, p.Actor(), scim.StampsSQL, c.events(r, "create", scim.Change{})...)
-				if err != nil {
-					return nil, err
-				}
-				riders = append(riders, scim.Rider{SQL: sql, Args: args})
-			}
-			return riders, nil
-		})
+		riders = append(riders, ev)
 	}
+	stmt := ctx
+	if alone(ctx) {
+		stmt = store.Final(ctx)
+	}
+	created, err := scim.CreateUsers(stmt, tx, rt, us, quota(p.Permissions, rt), tallyOf(ctx), riders...)
+	if err != nil || !outbox {
+		return created, err
+	}
+	n := 0
+	for _, ok := range created {
+		if ok {
+			n++
+		}
+	}
+	events.Numbered(ctx, n)
+	return created, nil
 }
 
 // replace checks a Replace and returns its work.

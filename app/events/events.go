@@ -205,23 +205,25 @@ func (s *Sequence) Flush(ctx context.Context, tx *sqlx.Tx) error {
 	return nil
 }
 
-// AppendRider returns SQL, CTEs named ev_seq and ev, and its arguments
-// that append evs to the tenant's outbox in the statement that creates the
-// resource they tell, as Append does, when that statement's row r is
-// written and not otherwise (see scim.Rider). stamps, when not empty, is
-// SQL of type jsonb merged into the meta of the first event's data: the
-// created resource's timestamps, which only the statement knows
-// (scim.StampsSQL). The tenant must have its outbox (HasOutbox).
+// AppendRider returns SQL, CTEs named ev_seq and ev (a scim.Rider), that
+// append evs[k] to the tenant's outbox for the row of r whose n is k+1, as
+// Append does, in the statement that creates the resources they tell: an
+// event is written when its row is, and not otherwise, and the events are
+// numbered in the order of n. stamps, when not empty, is SQL of type
+// jsonb merged into the meta of each event's data: the created resource's
+// timestamps, which only the statement knows (scim.StampsSQL). The tenant
+// must have its outbox (HasOutbox).
 //
-// Under WithSequence (ctx), the events are numbered from it.
-func AppendRider(ctx context.Context, tenantID, actor, stamps string, evs ...New) (string, []any, error) {
+// Under WithSequence (ctx), the events are numbered from it, and the
+// caller tells it how many were written (Numbered).
+func AppendRider(ctx context.Context, tenantID, actor, stamps string, evs []New) (func(arg func(any) string) string, error) {
 	types := make([]string, len(evs))
 	ids := make([]string, len(evs))
 	data := make([]string, len(evs))
 	for i, e := range evs {
 		b, err := json.Marshal(e.Data)
 		if err != nil {
-			return "", nil, fmt.Errorf("encode event %s: %w", e.Type, err)
+			return nil, fmt.Errorf("encode event %s: %w", e.Type, err)
 		}
 		types[i], ids[i], data[i] = e.Type, newID(), string(b)
 	}
@@ -229,22 +231,30 @@ func AppendRider(ctx context.Context, tenantID, actor, stamps string, evs ...New
 	if stamps != "" {
 		first = `jsonb_set(e.data, '{meta}', coalesce(e.data->'meta', '{}') || ` + stamps + `)`
 	}
-	args := []any{pq.Array(types), pq.Array(ids), pq.Array(data), actor, tenantID}
-	seqCTE := `ev_seq AS (UPDATE event_sequence SET last = last + cardinality($1::text[])
-		WHERE EXISTS (SELECT FROM r) RETURNING last - cardinality($1::text[]) AS base),`
-	notify := `(SELECT pg_notify('` + Channel + `', $5))`
-	if seq, _ := ctx.Value(sequenceKey{}).(*Sequence); seq != nil {
-		seqCTE = `ev_seq AS (SELECT $6::bigint AS base),`
-		notify = `$5::text` // Flush signals (see appendNumberedSQL)
-		args = append(args, seq.last)
-		seq.last += int64(len(evs))
-	}
-	q := seqCTE + `
+	seq, _ := ctx.Value(sequenceKey{}).(*Sequence)
+	return func(arg func(any) string) string {
+		var seqCTE string
+		if seq != nil {
+			// Flush signals (see appendNumberedSQL).
+			seqCTE = `ev_seq AS (SELECT ` + arg(seq.last) + `::bigint AS base),`
+		} else {
+			seqCTE = `ev_seq AS (UPDATE event_sequence SET last = last + (SELECT count(*) FROM r) WHERE EXISTS (SELECT FROM r)
+		RETURNING last - (SELECT count(*) FROM r) AS base, pg_notify('` + Channel + `', ` + arg(tenantID) + `)),`
+		}
+		return seqCTE + `
 	ev AS (INSERT INTO events (sequence, id, type, at, actor, data)
-		SELECT s.base + e.n, e.id, e.type, now(), $4, CASE WHEN e.n = 1 THEN ` + first + ` ELSE e.data END
-		FROM ev_seq s, r, unnest($1::text[], $2::uuid[], $3::jsonb[]) WITH ORDINALITY AS e (type, id, data, n)
-		RETURNING ` + notify + `)`
-	return q, args, nil
+		SELECT s.base + row_number() OVER (ORDER BY r.n), e.id, e.type, now(), ` + arg(actor) + `, ` + first + `
+		FROM ev_seq s, r JOIN unnest(` + arg(pq.Array(types)) + `::text[], ` + arg(pq.Array(ids)) + `::uuid[], ` + arg(pq.Array(data)) + `::jsonb[])
+			WITH ORDINALITY AS e(type, id, data, n) ON e.n = r.n)`
+	}, nil
+}
+
+// Numbered tells the Sequence of ctx (WithSequence), if any, that n
+// events were appended by an AppendRider made under it.
+func Numbered(ctx context.Context, n int) {
+	if seq, _ := ctx.Value(sequenceKey{}).(*Sequence); seq != nil {
+		seq.last += int64(n)
+	}
 }
 
 // HasOutbox reports whether the tenant whose transaction tx is has its
