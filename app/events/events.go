@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -244,8 +245,8 @@ func AppendRider(ctx context.Context, tenantID, actor, stamps string, evs []New)
 		return seqCTE + `
 	ev AS (INSERT INTO events (sequence, id, type, at, actor, data)
 		SELECT s.base + row_number() OVER (ORDER BY r.n), e.id, e.type, now(), ` + arg(actor) + `, ` + first + `
-		FROM ev_seq s, r JOIN unnest(` + arg(pq.Array(types)) + `::text[], ` + arg(pq.Array(ids)) + `::uuid[], ` + arg(pq.Array(data)) + `::jsonb[])
-			WITH ORDINALITY AS e(type, id, data, n) ON e.n = r.n)`
+		FROM ev_seq s, r JOIN ROWS FROM (unnest(` + arg(pq.Array(types)) + `::text[]), unnest(` + arg(pq.Array(ids)) + `::uuid[]),
+			jsonb_array_elements(` + arg("["+strings.Join(data, ",")+"]") + `::jsonb)) WITH ORDINALITY AS e(type, id, data, n) ON e.n = r.n)`
 	}, nil
 }
 
