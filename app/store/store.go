@@ -428,22 +428,48 @@ func (db *DB) InTenantTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn f
 		return app.Errorf(app.EINVALID, "invalid tenant id %q", s.TenantID)
 	}
 	timeout := cmp.Or(s.Timeout, db.opts.StatementTimeout)
-	// No parameters: one simple-protocol round trip for all settings.
+	// The settings go in two forms, built here side by side: set, SQL
+	// without parameters sent with BEGIN in one simple-protocol query; and
+	// for a transaction of one lookup, setup, the same as the expressions
+	// of one SELECT with text parameters (setupArgs), which the pool
+	// prepares once per connection (pool.TxOptions.Setup).
 	// JIT is off: tenant statements are short, and PostgreSQL's estimate
 	// for a filter of a few subqueries over a few thousand rows passes the
 	// JIT thresholds, whose compiling then takes seconds (3.0 of 3.3 s for
 	// ten of them over 5,000 users).
 	set := `SET LOCAL search_path TO ` + pq.QuoteIdentifier(SchemaName(s.TenantID)) + `; SET LOCAL jit = off`
+	var setup string
+	var setupArgs []string
+	if s.OneLookup {
+		// The id is valid (above), so the schema's name needs no quotes.
+		setup = `pg_catalog.set_config('search_path', $1, true), pg_catalog.set_config('jit', 'off', true)`
+		setupArgs = append(make([]string, 0, 5), SchemaName(s.TenantID))
+	}
+	param := func(v string) string {
+		setupArgs = append(setupArgs, v)
+		return "$" + strconv.Itoa(len(setupArgs))
+	}
 	if timeout > 0 {
-		set += `; SET LOCAL statement_timeout = ` + strconv.FormatInt(timeout.Milliseconds(), 10)
+		ms := strconv.FormatInt(timeout.Milliseconds(), 10)
+		set += `; SET LOCAL statement_timeout = ` + ms
+		if s.OneLookup {
+			setup += `, pg_catalog.set_config('statement_timeout', ` + param(ms) + `, true)`
+		}
 	}
 	if s.Strict && !s.Owner {
 		set += `; SET LOCAL ROLE ` + pq.QuoteIdentifier(db.RoleName(s.TenantID))
+		if s.OneLookup {
+			setup += `, pg_catalog.set_config('role', ` + param(db.RoleName(s.TenantID)) + `, true)`
+		}
 	}
 	// A shared lock on the tenant, which DropTenantSchema takes exclusively:
 	// a tenant is never dropped under a running transaction, and the two
 	// never deadlock on the schema's tables.
-	set += `; SELECT pg_advisory_xact_lock_shared(` + tenantLockKey(s.TenantID) + `)`
+	class, key := tenantLock(s.TenantID)
+	set += `; SELECT pg_advisory_xact_lock_shared(` + class + `, ` + key + `)`
+	if s.OneLookup {
+		setup += `, pg_catalog.pg_advisory_xact_lock_shared(` + param(class) + `::int4, ` + param(key) + `::int4)`
+	}
 	defer measure(ctx, time.Now()) // usage metering's database time
 	conn, release, err := db.pool.TenantConn(ctx, s.TenantID)
 	if err != nil {
@@ -458,7 +484,7 @@ func (db *DB) InTenantTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn f
 		tctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	topts := pool.TxOptions{Settings: set, Schema: SchemaName(s.TenantID), LookupsOnly: s.LookupsOnly, OneLookup: s.OneLookup}
+	topts := pool.TxOptions{Settings: set, Setup: setup, SetupArgs: setupArgs, Schema: SchemaName(s.TenantID), LookupsOnly: s.LookupsOnly, OneLookup: s.OneLookup}
 	if opts != nil {
 		topts.Isolation, topts.ReadOnly = opts.Isolation, opts.ReadOnly
 	}
@@ -479,9 +505,15 @@ func (db *DB) InTenantTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn f
 // tenantLockKey returns the advisory-lock key of a tenant as SQL
 // arguments: a class for Bulkhead's tenant locks and a hash of the id.
 func tenantLockKey(tenantID string) string {
+	class, key := tenantLock(tenantID)
+	return class + ", " + key
+}
+
+// tenantLock returns the two keys of a tenant's advisory lock, as text.
+func tenantLock(tenantID string) (class, key string) {
 	h := fnv.New32a()
 	h.Write([]byte(tenantID))
-	return strconv.Itoa(tenantLockClass) + ", " + strconv.Itoa(int(int32(h.Sum32())))
+	return strconv.Itoa(tenantLockClass), strconv.Itoa(int(int32(h.Sum32())))
 }
 
 // tenantLockClass is the first key of tenants' advisory locks.
