@@ -45,10 +45,10 @@ func TestOneLookupKeepsTheTransaction(t *testing.T) {
 	}
 	type row struct {
 		User, Path, Timeout, Plan, JIT, Name string
-		Locks, Version                  int
-		Created                         time.Time
-		Data                            []byte
-		Active                          bool
+		Locks, Version                       int
+		Created                              time.Time
+		Data                                 []byte
+		Active                               bool
 	}
 	const q = `SELECT current_user, current_setting('search_path'), current_setting('statement_timeout'),
 		current_setting('plan_cache_mode'), current_setting('jit'), user_name,
