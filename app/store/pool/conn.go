@@ -121,12 +121,13 @@ type conn struct {
 	// oneBegin and oneSettings are the BEGIN and settings of a transaction
 	// of one lookup (TxOptions.OneLookup) held back until its lookup;
 	// oneDone says that the transaction ended with it (or never began).
-	// oneSetup and oneArgs are its settings as one statement with its
-	// arguments (TxOptions.Setup), as oneTrip sends them.
+	// oneSetup are its settings as statements with their arguments
+	// (TxOptions.Setup), as oneTrip sends them; setups names those prepared
+	// on this connection.
 	oneBegin, oneSettings string
-	oneSetup              string
-	oneArgs               []string
+	oneSetup              []Setup
 	oneDone               bool
+	setups                map[setupKey]string
 	// wbuf is the buffer the trips build their messages in, kept for the
 	// next.
 	wbuf []byte
@@ -182,7 +183,7 @@ func (t tx) Rollback() error {
 
 func (c *conn) endTx() {
 	c.inTx, c.txCtx, c.lookupsOnly = false, nil, false
-	c.oneBegin, c.oneSettings, c.oneSetup, c.oneArgs, c.oneDone = "", "", "", nil, false
+	c.oneBegin, c.oneSettings, c.oneSetup, c.oneDone = "", "", nil, false
 	c.final, c.finalErr = false, nil
 }
 
@@ -281,7 +282,7 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 		}
 		// Begin as any transaction, and run the lookup as below.
 		q := c.oneBegin + "; " + c.oneSettings
-		c.oneBegin, c.oneSettings, c.oneSetup, c.oneArgs = "", "", "", nil
+		c.oneBegin, c.oneSettings, c.oneSetup = "", "", nil
 		if err := c.begin(c.bound(ctx), q); err != nil {
 			c.oneDone = true // nothing is open: Commit and Rollback send nothing
 			return nil, err
@@ -338,11 +339,11 @@ func (c *conn) dropLookups(ctx context.Context) error {
 	if gen == c.gen {
 		return nil
 	}
-	if len(c.stmts) > 0 || len(c.named) > 0 {
+	if len(c.stmts) > 0 || len(c.named) > 0 || len(c.setups) > 0 {
 		if _, err := c.pqConn.ExecContext(ctx, "DEALLOCATE ALL", nil); err != nil {
 			return err
 		}
-		c.stmts, c.named = nil, nil
+		c.stmts, c.named, c.setups = nil, nil, nil
 	}
 	c.gen = gen
 	return nil
@@ -425,15 +426,12 @@ type TxOptions struct {
 	// as SQL text, without parameters: build them from validated
 	// identifiers and numbers only.
 	Settings string
-	// Setup is Settings again as the expressions of one SELECT, each value
-	// a text parameter ($1 … in SetupArgs), such as
-	// pg_catalog.set_config('search_path', $1, true): a transaction of one
-	// lookup sends it, prepared once per connection, in place of Settings
-	// (see oneTrip). It must set what Settings sets, for the transaction
-	// only (set_config's is_local), and name its functions with their
-	// schema, since it is prepared under the connection's own search_path.
-	Setup     string
-	SetupArgs []string
+	// Setup is Settings again as statements with parameters, for a
+	// transaction of one lookup, which sends them in order, each prepared
+	// once per connection, in place of Settings (see oneTrip). They must
+	// set what Settings sets, for the transaction only (set_config's
+	// is_local).
+	Setup []Setup
 	// Schema is the tenant or spare schema the transaction works in, ""
 	// for none: the connection counts it (Config.MaxConnSchemas), and
 	// prepares lookups per schema; outside a schema nothing is prepared.
@@ -460,6 +458,17 @@ type TxOptions struct {
 	// for, see oneTrip for the rest), the transaction runs as one of
 	// LookupsOnly.
 	OneLookup bool
+}
+
+// Setup is one statement of TxOptions.Setup: SELECT Exprs, each value a
+// text parameter ($1 … in Args), such as
+// pg_catalog.set_config('search_path', $1, true). Name functions with
+// their schema: the statement is prepared under the connection's own
+// search_path. Each goes as a statement of its own, because PostgreSQL
+// starts a statement timeout that one sets only at the next.
+type Setup struct {
+	Exprs string
+	Args  []string
 }
 
 // Begin begins a transaction on sc, a connection of a Pool, with opts,
@@ -525,13 +534,12 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 	if next.LookupsOnly || next.OneLookup {
 		settings += "; SET LOCAL plan_cache_mode = force_generic_plan"
 	}
-	if next.OneLookup && next.Setup != "" && c.raw != nil && !c.pooler &&
+	if next.OneLookup && len(next.Setup) > 0 && c.raw != nil && !c.pooler &&
 		opts.Isolation == driver.IsolationLevel(sql.LevelDefault) && !opts.ReadOnly {
 		// Sent with the lookup (see oneTrip), or with BEGIN where the
 		// lookup cannot go in one trip after all.
 		c.oneBegin, c.oneSettings = "BEGIN"+mode, strings.TrimPrefix(settings, "; ")
-		c.oneSetup = "SELECT " + next.Setup + ", pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true)"
-		c.oneArgs = next.SetupArgs
+		c.oneSetup = next.Setup
 	} else if err := c.begin(ctx, "BEGIN"+mode+settings); err != nil {
 		return nil, err
 	}

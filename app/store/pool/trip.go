@@ -31,8 +31,8 @@ import (
 //
 // What the round trip sends, in the extended protocol, in order:
 //
-//	[Parse]                     the settings (TxOptions.Setup), named, the first time on this connection
-//	Bind, Execute               the settings with their arguments
+//	[Parse]                     each statement of the settings (TxOptions.Setup), named, the first time on this connection
+//	Bind, Execute               it with its arguments
 //	[Parse]                     the lookup, named, the first time on this connection and schema
 //	Bind, Describe, Execute     the lookup with its arguments
 //	Sync
@@ -43,9 +43,11 @@ import (
 // settings are set_config(…, true) calls, which hold until the end of
 // that transaction, and the shared tenant lock is a transaction lock, held
 // until it ends: the lookup runs with the tenant's search_path and role,
-// the statement timeout (which PostgreSQL starts afresh for each message
-// after an Execute, so with the value just set) and the generic plan, under
-// the lock. Should the settings fail, PostgreSQL skips every message up to
+// the statement timeout and the generic plan (plan_cache_mode, which the
+// first statement of the settings sets too), under the lock. PostgreSQL
+// starts the statement timeout afresh at the message after each Execute,
+// with the value set by then, so the timeout bounds the statements after
+// the one that sets it: the wait for the tenant lock, and the lookup. Should the settings fail, PostgreSQL skips every message up to
 // the Sync and rolls back: the lookup never runs without them. Nothing is
 // parsed per request: the settings are one prepared statement, its values
 // parameters, and the lookup another.
@@ -179,24 +181,48 @@ func parseMsg(b []byte, name, sql string) []byte {
 	return finish(b, at)
 }
 
-// oneTrip runs the settings setup, a prepared statement named setupName
-// on c with the text arguments args, and the lookup query, named name, in
-// one implicit transaction and one round trip on c's socket. parseSetup
-// and parse say that a statement is to be prepared first. It returns the
-// lookup's rows, read whole.
-func (c *conn) oneTrip(ctx context.Context, setupName string, parseSetup bool, setup string, args []string,
-	name string, prepare bool, query string, formats []int16, vals [][]byte) (driver.Rows, error) {
+// setupKey names a statement of the settings prepared on a connection:
+// the first of a transaction's also sets the plan mode.
+type setupKey struct {
+	exprs string
+	first bool
+}
+
+// planMode is what the first statement of the settings adds: lookups use
+// their generic plan (TxOptions.LookupsOnly says why).
+const planMode = ", pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true)"
+
+// oneTrip runs the settings c.oneSetup and the lookup query, prepared as
+// name (first, when prepare), in one implicit transaction and one round
+// trip on c's socket. It returns the lookup's rows, read whole, and the
+// names of the settings' statements it prepared.
+func (c *conn) oneTrip(ctx context.Context, name string, prepare bool, query string, formats []int16, vals [][]byte) (driver.Rows, map[setupKey]string, error) {
+	var prepared map[setupKey]string
 	b := c.wbuf[:0]
-	if parseSetup {
-		b = parseMsg(b, setupName, setup)
+	for i, s := range c.oneSetup {
+		k := setupKey{s.Exprs, i == 0}
+		sname, ok := c.setups[k]
+		if !ok {
+			sname = c.newName()
+			sql := "SELECT " + s.Exprs
+			if k.first {
+				sql += planMode
+			}
+			b = parseMsg(b, sname, sql)
+			if prepared == nil {
+				prepared = make(map[setupKey]string)
+			}
+			prepared[k] = sname
+		}
+		b = bindText(b, sname, s.Args)
+		b = append(b, executeAll...) // no Describe: its row is not read (see tripIO)
 	}
-	b = bindText(b, setupName, args)
-	b = append(b, executeAll...) // no Describe: its row is not read (see tripIO)
 	if prepare {
 		b = parseMsg(b, name, query)
 	}
 	b = execute(b, name, formats, vals)
-	return c.send(ctx, b, 1, 0)
+	rows, err := c.send(ctx, b, 1, 0)
+	return rows, prepared, err
 }
 
 // send writes b, the messages of a trip, on c's socket and reads the
@@ -296,19 +322,25 @@ func bindText(b []byte, name string, args []string) []byte {
 // with its lookup query, in one round trip; the transaction has ended
 // when it returns.
 func (c *conn) runOneTrip(ctx context.Context, query string, formats []int16, vals [][]byte) (driver.Rows, error) {
-	setupKey, key := "\x00"+c.oneSetup, c.schema+"\x00"+query
-	setupName, setupKnown := c.stmtName(setupKey)
+	key := c.schema + "\x00" + query
 	name, known := c.stmtName(key)
-	setup, args := c.oneSetup, c.oneArgs
-	c.oneBegin, c.oneSettings, c.oneSetup, c.oneArgs, c.oneDone = "", "", "", nil, true
-	rows, err := c.oneTrip(c.bound(ctx), setupName, !setupKnown, setup, args, name, !known, query, formats, vals)
+	rows, prepared, err := c.oneTrip(c.bound(ctx), name, !known, query, formats, vals)
+	c.oneBegin, c.oneSettings, c.oneSetup, c.oneDone = "", "", nil, true
 	if err != nil {
 		return nil, err
 	}
-	if c.named == nil {
-		c.named = make(map[string]string)
+	if !known {
+		if c.named == nil {
+			c.named = make(map[string]string)
+		}
+		c.named[key] = name
 	}
-	c.named[setupKey], c.named[key] = setupName, name
+	for k, n := range prepared {
+		if c.setups == nil {
+			c.setups = make(map[setupKey]string)
+		}
+		c.setups[k] = n
+	}
 	return rows, nil
 }
 
@@ -320,8 +352,13 @@ func (c *conn) stmtName(key string) (name string, known bool) {
 	if name, ok := c.named[key]; ok {
 		return name, true
 	}
+	return c.newName(), false
+}
+
+// newName returns a name for a statement to prepare on c.
+func (c *conn) newName() string {
 	c.nextName++
-	return "bk_" + strconv.Itoa(c.nextName-1), false
+	return "bk_" + strconv.Itoa(c.nextName-1)
 }
 
 // tripIO writes b and reads the answers up to the readies-th

@@ -338,3 +338,63 @@ func TestBeforeStatement(t *testing.T) {
 		t.Fatalf("%d users, %v: want none", n, err)
 	}
 }
+
+// TestOneLookupTimeoutBoundsTheLock: the statement timeout of a
+// transaction of one lookup bounds its wait for the tenant lock, which a
+// tenant being dropped holds: PostgreSQL stops the wait, rather than only
+// the client giving up and the backend waiting on until the drop ends.
+func TestOneLookupTimeoutBoundsTheLock(t *testing.T) {
+	ctx := context.Background()
+	db0 := storetest.NewDB(t)
+	tn := createTenants(t, tenant.NewService(db0), 1, true)[0]
+	db, err := store.Open(ctx, db0.DSN, store.Options{MaxOpenConns: 2, Lanes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	scope := tn.Scope()
+	scope.OneLookup = true
+	var class, obj int64 // the lock's two keys, as pg_locks shows them (oid)
+	if err := db.InTenant(ctx, scope, func(tx *sqlx.Tx) error {
+		return tx.QueryRowContext(store.Lookup(ctx), `SELECT classid::int8, objid::int8 FROM pg_locks
+			WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND objsubid = $1`, 2).Scan(&class, &obj)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The tenant lock held exclusively elsewhere, as DropTenantSchema holds it.
+	holder, err := sqlx.Connect("postgres", db0.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { holder.Close() })
+	hold, err := holder.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hold.ExecContext(ctx, `SELECT pg_advisory_lock($1::int4, $2::int4)`, class, int32(uint32(obj))); err != nil {
+		t.Fatal(err)
+	}
+	scope.Timeout = 300 * time.Millisecond
+	err = db.InTenant(ctx, scope, func(tx *sqlx.Tx) error {
+		var n int
+		return tx.GetContext(store.Lookup(ctx), &n, `SELECT $1::int`, 1)
+	})
+	if err == nil {
+		t.Fatal("the lookup ran while the tenant lock was held exclusively")
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		var waiting int
+		if err := holder.GetContext(ctx, &waiting, `SELECT count(*) FROM pg_locks
+			WHERE locktype = 'advisory' AND NOT granted AND classid = $1::int8::oid AND objid = $2::int8::oid`, class, obj); err != nil {
+			t.Fatal(err)
+		}
+		if waiting == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d backends still wait for the tenant lock 3 s after the lookup's timeout of %v", waiting, scope.Timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
