@@ -31,26 +31,29 @@ import (
 //
 // What the round trip sends, in the extended protocol, in order:
 //
-//	[Parse]                     each statement of the settings (TxOptions.Setup), named, the first time on this connection
-//	Bind, Execute               it with its arguments
-//	[Parse]                     the lookup, named, the first time on this connection and schema
-//	Bind, Describe, Execute     the lookup with its arguments
+//	for each statement of the settings (TxOptions.Setup):
+//	  [Parse]                 it, named, the first time on this connection
+//	  Bind, Execute           it with its arguments
+//	[Parse]                   the lookup, named, the first time on this connection and schema
+//	Bind, Describe, Execute   the lookup with its arguments
 //	Sync
 //
 // There is no BEGIN and no COMMIT: the messages up to a Sync run in one
 // transaction, which commits at the Sync (PostgreSQL's protocol docs,
-// "Pipelining"), and PostgreSQL answers with one ReadyForQuery. The
-// settings are set_config(…, true) calls, which hold until the end of
-// that transaction, and the shared tenant lock is a transaction lock, held
-// until it ends: the lookup runs with the tenant's search_path and role,
-// the statement timeout and the generic plan (plan_cache_mode, which the
-// first statement of the settings sets too), under the lock. PostgreSQL
-// starts the statement timeout afresh at the message after each Execute,
-// with the value set by then, so the timeout bounds the statements after
-// the one that sets it: the wait for the tenant lock, and the lookup. Should the settings fail, PostgreSQL skips every message up to
-// the Sync and rolls back: the lookup never runs without them. Nothing is
-// parsed per request: the settings are one prepared statement, its values
-// parameters, and the lookup another.
+// "Pipelining"), and PostgreSQL answers with one ReadyForQuery, so the
+// answer usually comes in one read. The settings are set_config(…, true)
+// calls, which hold until the end of that transaction, and the shared
+// tenant lock is a transaction lock, held until it ends: the lookup runs
+// with the tenant's search_path and role, the statement timeout and the
+// generic plan (plan_cache_mode, which the first statement of the settings
+// sets too), under the lock. PostgreSQL starts the statement timeout
+// afresh at the message after each Execute, with the value set by then,
+// so the timeout bounds the statements after the one that sets it: the
+// wait for the tenant lock, and the lookup. Should the settings fail,
+// PostgreSQL skips every message up to the Sync and rolls back: the
+// lookup never runs without them. Nothing is parsed per request: the
+// settings and the lookup are statements prepared once per connection,
+// their values parameters.
 //
 // It applies only where the socket is lib/pq's plain connection (a Unix
 // socket or sslmode=disable: under TLS the bytes are not ours to write),
@@ -362,9 +365,10 @@ func (c *conn) newName() string {
 }
 
 // tripIO writes b and reads the answers up to the readies-th
-// ReadyForQuery, returning the rows that came after the rowsAt-th (from 0),
-// from their RowDescription on, or the first error the server reported. The connection must end the
-// trip in transaction status end (see sendIn).
+// ReadyForQuery, returning the rows that came after the rowsAt-th (from
+// 0), from their RowDescription on, or the first error the server
+// reported. The connection must end the trip in transaction status end
+// (see sendIn).
 func (c *conn) tripIO(b []byte, readies, rowsAt int, end byte) (*tripRows, error) {
 	if _, err := c.raw.Write(b); err != nil {
 		return nil, err
