@@ -438,8 +438,15 @@ func (c *conn) tripIO(b []byte, readies, rowsAt int, end byte) (*tripRows, error
 		// ParseComplete, BindComplete, CommandComplete, NoData, notices,
 		// parameter status and notifications need nothing.
 	}
-	if (status != end && (status != 'E' || end != 'T' || first == nil)) || r.Buffered() > 0 {
+	if status != end && (status != 'E' || end != 'T' || first == nil) {
 		return nil, fmt.Errorf("pool: connection left in state %q after a trip", status)
+	}
+	if r.Buffered() > 0 {
+		// Something came after the trip's last answer, such as the FATAL
+		// of a server shutting down: the answers are whole and stand (a
+		// COMMIT that came back committed), but the connection is in a
+		// state unknown, and is never reused.
+		c.bad.Store(true)
 	}
 	if first != nil {
 		return nil, first
