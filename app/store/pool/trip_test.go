@@ -361,17 +361,19 @@ func TestOneLookupTimeoutBoundsTheLock(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	// The tenant lock held exclusively elsewhere, as DropTenantSchema holds it.
+	// The tenant lock held exclusively elsewhere, in a transaction, as
+	// DropTenantSchema holds it.
 	holder, err := sqlx.Connect("postgres", db0.DSN)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { holder.Close() })
-	hold, err := holder.Conn(ctx)
+	hold, err := holder.BeginTxx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := hold.ExecContext(ctx, `SELECT pg_advisory_lock($1::int4, $2::int4)`, class, int32(uint32(obj))); err != nil {
+	t.Cleanup(func() { _ = hold.Rollback() })
+	if _, err := hold.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1::int4, $2::int4)`, class, int32(uint32(obj))); err != nil {
 		t.Fatal(err)
 	}
 	scope.Timeout = 300 * time.Millisecond
