@@ -321,9 +321,9 @@ type Scope struct {
 	// OneLookup says that the transaction runs one lookup and nothing
 	// else, such as reading one resource by id: it is then sent with the
 	// settings in one round trip and one implicit transaction, without
-	// BEGIN or COMMIT (pool.TxOptions.OneLookup),
-	// with everything the transaction gives otherwise (search_path, role,
-	// tenant lock, timeout). It implies LookupsOnly.
+	// BEGIN or COMMIT (pool.TxOptions.OneLookup), with everything the
+	// transaction gives otherwise (search_path, role, tenant lock,
+	// timeout). It implies LookupsOnly.
 	OneLookup bool
 }
 
