@@ -21,9 +21,9 @@ func (s *Service) Get(ctx context.Context, c Caller, rt *scim.ResourceType, id s
 	rt = c.types(rt)
 	var r *scim.Resource
 	// Reading one resource by id is one lookup: the store then runs
-	// FindResource's one statement from its generic plan, with BEGIN and
-	// COMMIT in the same round trip, and refuses any other statement in
-	// the transaction.
+	// FindResource's one statement from its generic plan, with the
+	// transaction's settings in the same round trip, and refuses any
+	// other statement in the transaction.
 	scope := p.Tenant.Scope()
 	scope.OneLookup = true
 	err := s.db.InTenant(ctx, scope, func(tx *sqlx.Tx) (err error) {

@@ -17,7 +17,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"regexp"
 	"strconv"
 	"syscall"
 	"time"
@@ -320,10 +319,11 @@ type Scope struct {
 	// fails (pool.TxOptions.LookupsOnly says why).
 	LookupsOnly bool
 	// OneLookup says that the transaction runs one lookup and nothing
-	// else, such as reading one resource by id: it is then sent with BEGIN,
-	// the settings and COMMIT in one round trip (pool.TxOptions.OneLookup),
-	// with everything the transaction gives otherwise (search_path, role,
-	// tenant lock, timeout). It implies LookupsOnly.
+	// else, such as reading one resource by id: it is then sent with the
+	// settings in one round trip and one implicit transaction, without
+	// BEGIN or COMMIT (pool.TxOptions.OneLookup), with everything the
+	// transaction gives otherwise (search_path, role, tenant lock,
+	// timeout). It implies LookupsOnly.
 	OneLookup bool
 }
 
@@ -428,22 +428,49 @@ func (db *DB) InTenantTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn f
 		return app.Errorf(app.EINVALID, "invalid tenant id %q", s.TenantID)
 	}
 	timeout := cmp.Or(s.Timeout, db.opts.StatementTimeout)
-	// No parameters: one simple-protocol round trip for all settings.
+	// The settings go in two forms, built here side by side: set, SQL
+	// without parameters sent with BEGIN in one simple-protocol query; and
+	// for a transaction of one lookup, setup, the same as statements with
+	// parameters, which the pool prepares once per connection
+	// (pool.TxOptions.Setup).
 	// JIT is off: tenant statements are short, and PostgreSQL's estimate
 	// for a filter of a few subqueries over a few thousand rows passes the
 	// JIT thresholds, whose compiling then takes seconds (3.0 of 3.3 s for
 	// ten of them over 5,000 users).
 	set := `SET LOCAL search_path TO ` + pq.QuoteIdentifier(SchemaName(s.TenantID)) + `; SET LOCAL jit = off`
+	var ms string
 	if timeout > 0 {
-		set += `; SET LOCAL statement_timeout = ` + strconv.FormatInt(timeout.Milliseconds(), 10)
+		ms = strconv.FormatInt(timeout.Milliseconds(), 10)
+		set += `; SET LOCAL statement_timeout = ` + ms
 	}
-	if s.Strict && !s.Owner {
+	role := s.Strict && !s.Owner
+	if role {
 		set += `; SET LOCAL ROLE ` + pq.QuoteIdentifier(db.RoleName(s.TenantID))
+	}
+	var setup []pool.Setup
+	if s.OneLookup {
+		// The id is valid (above), so the schema's name needs no quotes.
+		args := append(make([]string, 0, 3), SchemaName(s.TenantID))
+		exprs := setupPath
+		switch {
+		case ms != "" && role:
+			exprs, args = setupPathTimeoutRole, append(args, ms, db.RoleName(s.TenantID))
+		case ms != "":
+			exprs, args = setupPathTimeout, append(args, ms)
+		case role:
+			exprs, args = setupPathRole, append(args, db.RoleName(s.TenantID))
+		}
+		setup = []pool.Setup{{Exprs: exprs, Args: args}, {Exprs: setupLock}}
 	}
 	// A shared lock on the tenant, which DropTenantSchema takes exclusively:
 	// a tenant is never dropped under a running transaction, and the two
-	// never deadlock on the schema's tables.
-	set += `; SELECT pg_advisory_xact_lock_shared(` + tenantLockKey(s.TenantID) + `)`
+	// never deadlock on the schema's tables. It comes after the statement
+	// timeout is set, which bounds the wait.
+	class, key := tenantLock(s.TenantID)
+	set += `; SELECT pg_advisory_xact_lock_shared(` + class + `, ` + key + `)`
+	if setup != nil {
+		setup[1].Args = []string{class, key}
+	}
 	defer measure(ctx, time.Now()) // usage metering's database time
 	conn, release, err := db.pool.TenantConn(ctx, s.TenantID)
 	if err != nil {
@@ -458,7 +485,7 @@ func (db *DB) InTenantTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn f
 		tctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	topts := pool.TxOptions{Settings: set, Schema: SchemaName(s.TenantID), LookupsOnly: s.LookupsOnly, OneLookup: s.OneLookup}
+	topts := pool.TxOptions{Settings: set, Setup: setup, Schema: SchemaName(s.TenantID), LookupsOnly: s.LookupsOnly, OneLookup: s.OneLookup}
 	if opts != nil {
 		topts.Isolation, topts.ReadOnly = opts.Isolation, opts.ReadOnly
 	}
@@ -476,12 +503,30 @@ func (db *DB) InTenantTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn f
 	return err
 }
 
+// The settings of a transaction of one lookup (pool.Setup), as InTenantTx
+// sends them: the search_path ($1), JIT off, then the statement timeout
+// ($2) and the strict tenant's role (the last parameter), where they
+// apply; then the tenant lock.
+const (
+	setupPath            = `pg_catalog.set_config('search_path', $1, true), pg_catalog.set_config('jit', 'off', true)`
+	setupPathTimeout     = setupPath + `, pg_catalog.set_config('statement_timeout', $2, true)`
+	setupPathRole        = setupPath + `, pg_catalog.set_config('role', $2, true)`
+	setupPathTimeoutRole = setupPathTimeout + `, pg_catalog.set_config('role', $3, true)`
+	setupLock            = `pg_catalog.pg_advisory_xact_lock_shared($1::int4, $2::int4)`
+)
+
 // tenantLockKey returns the advisory-lock key of a tenant as SQL
 // arguments: a class for Bulkhead's tenant locks and a hash of the id.
 func tenantLockKey(tenantID string) string {
+	class, key := tenantLock(tenantID)
+	return class + ", " + key
+}
+
+// tenantLock returns the two keys of a tenant's advisory lock, as text.
+func tenantLock(tenantID string) (class, key string) {
 	h := fnv.New32a()
 	h.Write([]byte(tenantID))
-	return strconv.Itoa(tenantLockClass) + ", " + strconv.Itoa(int(int32(h.Sum32())))
+	return strconv.Itoa(tenantLockClass), strconv.Itoa(int(int32(h.Sum32())))
 }
 
 // tenantLockClass is the first key of tenants' advisory locks.
@@ -507,11 +552,21 @@ func (db *DB) tenantExists(ctx context.Context, tenantID string) bool {
 	return err != nil || exists // when in doubt, keep the original error
 }
 
-var tenantIDPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
-
 // ValidTenantID reports whether id is a valid tenant id: a lowercase letter,
 // then up to 39 lowercase letters, digits or underscores.
-func ValidTenantID(id string) bool { return tenantIDPattern.MatchString(id) }
+// It runs before every tenant transaction, so it reads the bytes itself
+// rather than through a regular expression.
+func ValidTenantID(id string) bool {
+	if len(id) == 0 || len(id) > 40 || id[0] < 'a' || id[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(id); i++ {
+		if c := id[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
+}
 
 // SchemaName returns the schema of the tenant with the given id.
 func SchemaName(tenantID string) string { return "tenant_" + tenantID }

@@ -254,3 +254,31 @@ func TestMigrateControlConcurrently(t *testing.T) {
 		t.Fatalf("migrations applied %d times in all, want %d", total, want)
 	}
 }
+
+// TestValidTenantID: a tenant id is a lowercase letter, then up to 39
+// lowercase letters, digits or underscores; anything else is refused
+// before it names a schema.
+func TestValidTenantID(t *testing.T) {
+	for _, tt := range []struct {
+		id   string
+		want bool
+	}{
+		{"a", true},
+		{"acme_1", true},
+		{"a" + strings.Repeat("b", 39), true},
+		{"a" + strings.Repeat("b", 40), false},
+		{"", false},
+		{"1acme", false},
+		{"_acme", false},
+		{"Acme", false},
+		{"acme-1", false},
+		{"acme.", false},
+		{"acme\x00", false},
+		{"acmé", false},
+		{`acme"; DROP`, false},
+	} {
+		if got := store.ValidTenantID(tt.id); got != tt.want {
+			t.Errorf("ValidTenantID(%q) = %v, want %v", tt.id, got, tt.want)
+		}
+	}
+}

@@ -115,13 +115,22 @@ type conn struct {
 	// lookups they prepared, by schema and SQL, named bk_<n>.
 	raw      *rawConn
 	rbuf     *bufio.Reader
+	scratch  []byte // tripIO's, for the messages it does not keep
 	named    map[string]string
 	nextName int
 	// oneBegin and oneSettings are the BEGIN and settings of a transaction
 	// of one lookup (TxOptions.OneLookup) held back until its lookup;
 	// oneDone says that the transaction ended with it (or never began).
+	// oneSetup are its settings as statements with their arguments
+	// (TxOptions.Setup), as oneTrip sends them; setups names those prepared
+	// on this connection.
 	oneBegin, oneSettings string
+	oneSetup              []Setup
 	oneDone               bool
+	setups                map[setupKey]string
+	// wbuf is the buffer the trips build their messages in, kept for the
+	// next.
+	wbuf []byte
 	// final says that the transaction ended with its last statement (see
 	// Final), and finalErr how that statement failed.
 	final    bool
@@ -174,7 +183,7 @@ func (t tx) Rollback() error {
 
 func (c *conn) endTx() {
 	c.inTx, c.txCtx, c.lookupsOnly = false, nil, false
-	c.oneBegin, c.oneSettings, c.oneDone = "", "", false
+	c.oneBegin, c.oneSettings, c.oneSetup, c.oneDone = "", "", nil, false
 	c.final, c.finalErr = false, nil
 }
 
@@ -273,7 +282,7 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 		}
 		// Begin as any transaction, and run the lookup as below.
 		q := c.oneBegin + "; " + c.oneSettings
-		c.oneBegin, c.oneSettings = "", ""
+		c.oneBegin, c.oneSettings, c.oneSetup = "", "", nil
 		if err := c.begin(c.bound(ctx), q); err != nil {
 			c.oneDone = true // nothing is open: Commit and Rollback send nothing
 			return nil, err
@@ -330,11 +339,11 @@ func (c *conn) dropLookups(ctx context.Context) error {
 	if gen == c.gen {
 		return nil
 	}
-	if len(c.stmts) > 0 || len(c.named) > 0 {
+	if len(c.stmts) > 0 || len(c.named) > 0 || len(c.setups) > 0 {
 		if _, err := c.pqConn.ExecContext(ctx, "DEALLOCATE ALL", nil); err != nil {
 			return err
 		}
-		c.stmts, c.named = nil, nil
+		c.stmts, c.named, c.setups = nil, nil, nil
 	}
 	c.gen = gen
 	return nil
@@ -417,6 +426,12 @@ type TxOptions struct {
 	// as SQL text, without parameters: build them from validated
 	// identifiers and numbers only.
 	Settings string
+	// Setup is Settings again as statements with parameters, for a
+	// transaction of one lookup, which sends them in order, each prepared
+	// once per connection, in place of Settings (see oneTrip). They must
+	// set what Settings sets, for the transaction only (set_config's
+	// is_local).
+	Setup []Setup
 	// Schema is the tenant or spare schema the transaction works in, ""
 	// for none: the connection counts it (Config.MaxConnSchemas), and
 	// prepares lookups per schema; outside a schema nothing is prepared.
@@ -435,12 +450,25 @@ type TxOptions struct {
 	// values, such as a filter with LIKE, would be planned badly.
 	LookupsOnly bool
 	// OneLookup begins a transaction of lookups only that runs exactly one,
-	// such as reading one resource by id: BEGIN, the settings, the lookup
-	// and COMMIT then travel together in one round trip (see oneTrip), and
-	// Commit and Rollback have nothing left to send. A second statement
-	// fails with ErrOneLookup. Where the round trip cannot be made, the
-	// transaction runs as one of LookupsOnly.
+	// such as reading one resource by id: the settings (Setup) and the
+	// lookup then travel together in one round trip, in one implicit
+	// transaction (see oneTrip), and Commit and Rollback have nothing left
+	// to send. A second statement fails with ErrOneLookup. Where the round
+	// trip cannot be made (no Setup, an isolation level or READ ONLY asked
+	// for, see oneTrip for the rest), the transaction runs as one of
+	// LookupsOnly.
 	OneLookup bool
+}
+
+// Setup is one statement of TxOptions.Setup: SELECT Exprs, each value a
+// text parameter ($1 … in Args), such as
+// pg_catalog.set_config('search_path', $1, true). Name functions with
+// their schema: the statement is prepared under the connection's own
+// search_path. Each goes as a statement of its own, because PostgreSQL
+// starts a statement timeout that one sets only at the next.
+type Setup struct {
+	Exprs string
+	Args  []string
 }
 
 // Begin begins a transaction on sc, a connection of a Pool, with opts,
@@ -506,9 +534,12 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 	if next.LookupsOnly || next.OneLookup {
 		settings += "; SET LOCAL plan_cache_mode = force_generic_plan"
 	}
-	if next.OneLookup && c.raw != nil && !c.pooler {
-		// Sent with the lookup (see oneTrip).
+	if next.OneLookup && len(next.Setup) > 0 && c.raw != nil && !c.pooler &&
+		opts.Isolation == driver.IsolationLevel(sql.LevelDefault) && !opts.ReadOnly {
+		// Sent with the lookup (see oneTrip), or with BEGIN where the
+		// lookup cannot go in one trip after all.
 		c.oneBegin, c.oneSettings = "BEGIN"+mode, strings.TrimPrefix(settings, "; ")
+		c.oneSetup = next.Setup
 	} else if err := c.begin(ctx, "BEGIN"+mode+settings); err != nil {
 		return nil, err
 	}

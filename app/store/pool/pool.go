@@ -24,10 +24,11 @@
 //   - A lookup is prepared once per schema and connection and reads its own
 //     schema, also after the table changed; behind a transaction pooler
 //     nothing is prepared (TestLookupsStayInTheirTenant).
-//   - A transaction of one lookup (TxOptions.OneLookup) sends BEGIN, its
-//     settings, the lookup and COMMIT in one round trip; the lookup runs
-//     with the settings and the tenant lock or not at all, and the
-//     connection is left outside any transaction
+//   - A transaction of one lookup (TxOptions.OneLookup) sends its settings
+//     (one prepared statement with parameters) and the lookup in one round
+//     trip, up to one Sync, without BEGIN or COMMIT; the lookup runs with
+//     the settings and the tenant lock or not at all, and the connection
+//     is left outside any transaction, without the settings or the lock
 //     (TestOneLookupKeepsTheTransaction, TestOneLookupFailures).
 //   - A statement marked Final is sent with its transaction's COMMIT in
 //     one round trip; it runs with the transaction's settings, commits or

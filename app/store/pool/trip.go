@@ -23,33 +23,45 @@ import (
 // lib/pq waits for the answer to each statement before it sends the next,
 // so a tenant transaction that reads one resource costs three round trips:
 // BEGIN with its settings, the lookup, COMMIT. PostgreSQL's protocol lets a
-// client send them all at once and read the answers after (pipelining),
-// which lib/pq cannot do; so for this one case the connection writes the
-// messages itself, on the socket lib/pq dialled, while lib/pq is idle
-// between statements, and leaves the connection as lib/pq expects it:
-// outside a transaction, nothing left to read.
+// client send several messages at once and read the answers after
+// (pipelining), which lib/pq cannot do; so for this one case the
+// connection writes the messages itself, on the socket lib/pq dialled,
+// while lib/pq is idle between statements, and leaves the connection as
+// lib/pq expects it: outside a transaction, nothing left to read.
 //
-// What the round trip sends, in order:
+// What the round trip sends, in the extended protocol, in order:
 //
-//	Query    BEGIN READ WRITE                    (cannot fail)
-//	Query    SET LOCAL search_path …; SET LOCAL ROLE …; the tenant lock; …
-//	[Parse]  the lookup, named, the first time on this connection and schema
-//	Bind, Describe, Execute, Sync                the lookup with its arguments
-//	Query    COMMIT
+//	for each statement of the settings (TxOptions.Setup):
+//	  [Parse]                 it, named, the first time on this connection
+//	  Bind, Execute           it with its arguments
+//	[Parse]                   the lookup, named, the first time on this connection and schema
+//	Bind, Describe, Execute   the lookup with its arguments
+//	Sync
 //
-// BEGIN goes alone so that the transaction block is open before anything
-// else runs: should the settings fail, even to parse, the block is
-// aborted, the lookup fails with it (25P02) and COMMIT rolls back. The
-// lookup can never run outside the settings. Everything else the
-// transaction gives is kept: search_path and role by SET LOCAL, the shared
-// tenant lock held while the lookup runs, the statement timeout, the
-// generic plan.
+// There is no BEGIN and no COMMIT: the messages up to a Sync run in one
+// transaction, which commits at the Sync (PostgreSQL's protocol docs,
+// "Pipelining"), and PostgreSQL answers with one ReadyForQuery, so the
+// answer usually comes in one read. The settings are set_config(…, true)
+// calls, which hold until the end of that transaction, and the shared
+// tenant lock is a transaction lock, held until it ends: the lookup runs
+// with the tenant's search_path and role, the statement timeout and the
+// generic plan (plan_cache_mode, which the first statement of the settings
+// sets too), under the lock. PostgreSQL starts the statement timeout
+// afresh at the message after each Execute, with the value set by then,
+// so the timeout bounds the statements after the one that sets it: the
+// wait for the tenant lock, and the lookup. Should the settings fail,
+// PostgreSQL skips every message up to the Sync and rolls back: the
+// lookup never runs without them. Nothing is parsed per request: the
+// settings and the lookup are statements prepared once per connection,
+// their values parameters.
 //
 // It applies only where the socket is lib/pq's plain connection (a Unix
 // socket or sslmode=disable: under TLS the bytes are not ours to write),
-// not behind a transaction pooler, not while lookups are paused, and for
+// not behind a transaction pooler, not while lookups are paused, at the
+// default isolation level and READ WRITE, with TxOptions.Setup, and for
 // arguments of the basic driver types; otherwise the transaction begins as
-// any other when its lookup comes (begin), and costs what it did before.
+// any other when its lookup comes (begin), with TxOptions.Settings, and
+// costs what it did before.
 
 // rawConn is where Connect learns the socket lib/pq dialled.
 type rawConn struct{ net.Conn }
@@ -144,36 +156,76 @@ func tripArgs(args []driver.NamedValue) (formats []int16, vals [][]byte, ok bool
 	return formats, vals, true
 }
 
-// msg appends one protocol message of type t to b.
-func msg(b []byte, t byte, body ...[]byte) []byte {
-	n := 4
-	for _, p := range body {
-		n += len(p)
-	}
-	b = append(b, t)
-	b = binary.BigEndian.AppendUint32(b, uint32(n))
-	for _, p := range body {
-		b = append(b, p...)
-	}
+// header appends the start of a protocol message of type t to b; finish
+// fills in its length, at, once its body follows.
+func header(b []byte, t byte) (_ []byte, at int) {
+	return append(b, t, 0, 0, 0, 0), len(b) + 1
+}
+
+func finish(b []byte, at int) []byte {
+	binary.BigEndian.PutUint32(b[at:], uint32(len(b)-at))
 	return b
 }
 
-func cstr(s string) []byte { return append([]byte(s), 0) }
+// queryMsg appends a Query message of sql.
+func queryMsg(b []byte, sql string) []byte {
+	b, at := header(b, 'Q')
+	b = append(append(b, sql...), 0)
+	return finish(b, at)
+}
 
-// oneTrip runs the transaction begun by begin (BEGIN … and its settings)
-// with the lookup query and COMMIT, in one round trip, on c's socket. name
-// is the lookup's prepared statement on the connection, parse says that it
-// is to be prepared first. It returns the lookup's rows, read whole.
-func (c *conn) oneTrip(ctx context.Context, begin, settings, name string, parse bool, query string, formats []int16, vals [][]byte) (driver.Rows, error) {
-	var b []byte
-	b = msg(b, 'Q', cstr(begin))
-	b = msg(b, 'Q', cstr(settings))
-	if parse {
-		b = msg(b, 'P', cstr(name), cstr(query), []byte{0, 0})
+// parseMsg appends a Parse message preparing sql as statement name (""
+// for the unnamed one), its parameters' types left to the server.
+func parseMsg(b []byte, name, sql string) []byte {
+	b, at := header(b, 'P')
+	b = append(append(b, name...), 0)
+	b = append(append(b, sql...), 0)
+	b = append(b, 0, 0)
+	return finish(b, at)
+}
+
+// setupKey names a statement of the settings prepared on a connection:
+// the first of a transaction's also sets the plan mode.
+type setupKey struct {
+	exprs string
+	first bool
+}
+
+// planMode is what the first statement of the settings adds: lookups use
+// their generic plan (TxOptions.LookupsOnly says why).
+const planMode = ", pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true)"
+
+// oneTrip runs the settings c.oneSetup and the lookup query, prepared as
+// name (first, when prepare), in one implicit transaction and one round
+// trip on c's socket. It returns the lookup's rows, read whole, and the
+// names of the settings' statements it prepared.
+func (c *conn) oneTrip(ctx context.Context, name string, prepare bool, query string, formats []int16, vals [][]byte) (driver.Rows, map[setupKey]string, error) {
+	var prepared map[setupKey]string
+	b := c.wbuf[:0]
+	for i, s := range c.oneSetup {
+		k := setupKey{s.Exprs, i == 0}
+		sname, ok := c.setups[k]
+		if !ok {
+			sname = c.newName()
+			sql := "SELECT " + s.Exprs
+			if k.first {
+				sql += planMode
+			}
+			b = parseMsg(b, sname, sql)
+			if prepared == nil {
+				prepared = make(map[setupKey]string)
+			}
+			prepared[k] = sname
+		}
+		b = bindText(b, sname, s.Args)
+		b = append(b, executeAll...) // no Describe: its row is not read (see tripIO)
+	}
+	if prepare {
+		b = parseMsg(b, name, query)
 	}
 	b = execute(b, name, formats, vals)
-	b = msg(b, 'Q', cstr("COMMIT"))
-	return c.send(ctx, b, 4, 2)
+	rows, err := c.send(ctx, b, 1, 0)
+	return rows, prepared, err
 }
 
 // send writes b, the messages of a trip, on c's socket and reads the
@@ -218,29 +270,55 @@ func (c *conn) sendIn(ctx context.Context, b []byte, readies, rowsAt int, end by
 	return rows, nil
 }
 
+// executeAll is an Execute of the unnamed portal, all its rows; describe
+// a Describe of it, and syncMsg a Sync.
+var (
+	executeAll = []byte{'E', 0, 0, 0, 9, 0, 0, 0, 0, 0}
+	describe   = []byte{'D', 0, 0, 0, 6, 'P', 0}
+	syncMsg    = []byte{'S', 0, 0, 0, 4}
+)
+
 // execute appends to b the messages that run the prepared statement name
 // ("" for the unnamed one) with its arguments and end with Sync: Bind,
-// Describe, Execute.
+// Describe, Execute, Sync.
 func execute(b []byte, name string, formats []int16, vals [][]byte) []byte {
-	bind := append(cstr(""), cstr(name)...) // portal "", then the statement
-	bind = binary.BigEndian.AppendUint16(bind, uint16(len(formats)))
+	b, at := header(b, 'B')
+	b = append(b, 0)                  // portal ""
+	b = append(append(b, name...), 0) // the statement
+	b = binary.BigEndian.AppendUint16(b, uint16(len(formats)))
 	for _, f := range formats {
-		bind = binary.BigEndian.AppendUint16(bind, uint16(f))
+		b = binary.BigEndian.AppendUint16(b, uint16(f))
 	}
-	bind = binary.BigEndian.AppendUint16(bind, uint16(len(vals)))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(vals)))
 	for i, v := range vals {
 		if v == nil && formats[i] == 0 {
-			bind = binary.BigEndian.AppendUint32(bind, math.MaxUint32) // NULL
+			b = binary.BigEndian.AppendUint32(b, math.MaxUint32) // NULL
 			continue
 		}
-		bind = binary.BigEndian.AppendUint32(bind, uint32(len(v)))
-		bind = append(bind, v...)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(v)))
+		b = append(b, v...)
 	}
-	bind = binary.BigEndian.AppendUint16(bind, 0) // results in text
-	b = msg(b, 'B', bind)
-	b = msg(b, 'D', []byte{'P', 0})
-	b = msg(b, 'E', cstr(""), []byte{0, 0, 0, 0})
-	return msg(b, 'S')
+	b = binary.BigEndian.AppendUint16(b, 0) // results in text
+	b = finish(b, at)
+	b = append(b, describe...)
+	b = append(b, executeAll...)
+	return append(b, syncMsg...)
+}
+
+// bindText appends a Bind of the unnamed portal to the prepared statement
+// name with args, in text, none NULL.
+func bindText(b []byte, name string, args []string) []byte {
+	b, at := header(b, 'B')
+	b = append(b, 0)
+	b = append(append(b, name...), 0)
+	b = binary.BigEndian.AppendUint16(b, 0) // every parameter in text
+	b = binary.BigEndian.AppendUint16(b, uint16(len(args)))
+	for _, a := range args {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(a)))
+		b = append(b, a...)
+	}
+	b = binary.BigEndian.AppendUint16(b, 0) // results in text
+	return finish(b, at)
 }
 
 // runOneTrip runs the transaction of one lookup that BeginTx held back,
@@ -248,16 +326,9 @@ func execute(b []byte, name string, formats []int16, vals [][]byte) []byte {
 // when it returns.
 func (c *conn) runOneTrip(ctx context.Context, query string, formats []int16, vals [][]byte) (driver.Rows, error) {
 	key := c.schema + "\x00" + query
-	name, known := c.named[key]
-	if !known {
-		// A new name on every try: a Parse that succeeded in a transaction
-		// that failed later still holds its name.
-		name = "bk_" + strconv.Itoa(c.nextName)
-		c.nextName++
-	}
-	begin, settings := c.oneBegin, c.oneSettings
-	c.oneBegin, c.oneSettings, c.oneDone = "", "", true
-	rows, err := c.oneTrip(c.bound(ctx), begin, settings, name, !known, query, formats, vals)
+	name, known := c.stmtName(key)
+	rows, prepared, err := c.oneTrip(c.bound(ctx), name, !known, query, formats, vals)
+	c.oneBegin, c.oneSettings, c.oneSetup, c.oneDone = "", "", nil, true
 	if err != nil {
 		return nil, err
 	}
@@ -267,16 +338,45 @@ func (c *conn) runOneTrip(ctx context.Context, query string, formats []int16, va
 		}
 		c.named[key] = name
 	}
+	for k, n := range prepared {
+		if c.setups == nil {
+			c.setups = make(map[setupKey]string)
+		}
+		c.setups[k] = n
+	}
 	return rows, nil
 }
 
+// stmtName returns the name of the statement prepared on c under key (see
+// named), and whether it is prepared; when not, a new name. A new name on
+// every try: a Parse that succeeded in a transaction that failed later
+// still holds its name.
+func (c *conn) stmtName(key string) (name string, known bool) {
+	if name, ok := c.named[key]; ok {
+		return name, true
+	}
+	return c.newName(), false
+}
+
+// newName returns a name for a statement to prepare on c.
+func (c *conn) newName() string {
+	c.nextName++
+	return "bk_" + strconv.Itoa(c.nextName-1)
+}
+
 // tripIO writes b and reads the answers up to the readies-th
-// ReadyForQuery, returning the rows that came after the rowsAt-th (from 0)
-// or the first error the server reported. The connection must end the
-// trip in transaction status end (see sendIn).
+// ReadyForQuery, returning the rows that came after the rowsAt-th (from
+// 0), from their RowDescription on, or the first error the server
+// reported. The connection must end the trip in transaction status end
+// (see sendIn).
 func (c *conn) tripIO(b []byte, readies, rowsAt int, end byte) (*tripRows, error) {
 	if _, err := c.raw.Write(b); err != nil {
 		return nil, err
+	}
+	if cap(b) <= 64<<10 { // the next trip's buffer, unless a large one
+		c.wbuf = b[:0]
+	} else {
+		c.wbuf = nil
 	}
 	if c.rbuf == nil {
 		c.rbuf = bufio.NewReaderSize(c.raw.Conn, 8192)
@@ -294,7 +394,18 @@ func (c *conn) tripIO(b []byte, readies, rowsAt int, end byte) (*tripRows, error
 		if n < 0 || n > 1<<30 {
 			return nil, fmt.Errorf("pool: bad message length %d", n)
 		}
-		body := make([]byte, n)
+		// The values of the rows kept are kept too (see decodeText); other
+		// messages are read into scratch space.
+		keep := hdr[0] == 'D' && ready == rowsAt && rows.cols != nil
+		var body []byte
+		if keep {
+			body = make([]byte, n)
+		} else {
+			if cap(c.scratch) < n {
+				c.scratch = make([]byte, n)
+			}
+			body = c.scratch[:n]
+		}
 		if _, err := io.ReadFull(r, body); err != nil {
 			return nil, err
 		}
@@ -309,14 +420,16 @@ func (c *conn) tripIO(b []byte, readies, rowsAt int, end byte) (*tripRows, error
 				first = parseError(body)
 			}
 		case 'T':
-			// Only the statement's: the settings' tenant lock is a SELECT.
+			// Only the statement's: the settings are a SELECT too.
 			if ready == rowsAt {
 				if err := rows.describe(body); err != nil {
 					return nil, err
 				}
 			}
 		case 'D':
-			if ready == rowsAt {
+			// A row before the statement's RowDescription is one of
+			// settings sent without Describe (see oneTrip).
+			if keep {
 				if err := rows.add(body); err != nil {
 					return nil, err
 				}
@@ -325,8 +438,15 @@ func (c *conn) tripIO(b []byte, readies, rowsAt int, end byte) (*tripRows, error
 		// ParseComplete, BindComplete, CommandComplete, NoData, notices,
 		// parameter status and notifications need nothing.
 	}
-	if (status != end && (status != 'E' || end != 'T' || first == nil)) || r.Buffered() > 0 {
+	if status != end && (status != 'E' || end != 'T' || first == nil) {
 		return nil, fmt.Errorf("pool: connection left in state %q after a trip", status)
+	}
+	if r.Buffered() > 0 {
+		// Something came after the trip's last answer, such as the FATAL
+		// of a server shutting down: the answers are whole and stand (a
+		// COMMIT that came back committed), but the connection is in a
+		// state unknown, and is never reused.
+		c.bad.Store(true)
 	}
 	if first != nil {
 		return nil, first
@@ -505,9 +625,9 @@ var ErrAfterFinal = errors.New("pool: a statement after the transaction's last")
 // runFinal runs query with its arguments and COMMIT in one round trip; the
 // transaction has ended when it returns.
 func (c *conn) runFinal(ctx context.Context, query string, formats []int16, vals [][]byte) (driver.Rows, error) {
-	b := msg(nil, 'P', cstr(""), cstr(query), []byte{0, 0})
+	b := parseMsg(c.wbuf[:0], "", query)
 	b = execute(b, "", formats, vals)
-	b = msg(b, 'Q', cstr("COMMIT"))
+	b = queryMsg(b, "COMMIT")
 	c.final = true
 	rows, err := c.send(c.bound(ctx), b, 2, 0)
 	c.finalErr = err
@@ -558,8 +678,8 @@ func pending(ctx context.Context) *Pending {
 // runBefore runs p's SQL and query with its arguments in one round trip, in
 // the open transaction.
 func (c *conn) runBefore(ctx context.Context, p *Pending, query string, formats []int16, vals [][]byte) (driver.Rows, error) {
-	b := msg(nil, 'Q', cstr(p.SQL))
-	b = msg(b, 'P', cstr(""), cstr(query), []byte{0, 0})
+	b := queryMsg(c.wbuf[:0], p.SQL)
+	b = parseMsg(b, "", query)
 	b = execute(b, "", formats, vals)
 	p.Sent = true
 	return c.sendIn(c.bound(ctx), b, 2, 1, 'T')

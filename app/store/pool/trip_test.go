@@ -44,52 +44,71 @@ func TestOneLookupKeepsTheTransaction(t *testing.T) {
 		}
 	}
 	type row struct {
-		User, Path, Timeout, Plan, Name string
-		Locks, Version                  int
-		Created                         time.Time
-		Data                            []byte
-		Active                          bool
+		User, Path, Timeout, Plan, JIT, Name string
+		Locks, Version                       int
+		Created                              time.Time
+		Data                                 []byte
+		Active                               bool
 	}
 	const q = `SELECT current_user, current_setting('search_path'), current_setting('statement_timeout'),
-		current_setting('plan_cache_mode'), user_name,
+		current_setting('plan_cache_mode'), current_setting('jit'), user_name,
 		(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND mode = 'ShareLock'),
 		version, created, data, version > 0
 		FROM users WHERE id = $1`
+	pgbouncer := os.Getenv("BULKHEAD_TEST_PGBOUNCER") != ""
 	read := func(tn *tenant.Tenant, one bool) (r row) {
 		t.Helper()
 		scope := tn.Scope()
 		scope.OneLookup, scope.LookupsOnly = one, !one
+		before := db.RoundTrips()
 		if err := db.InTenant(ctx, scope, func(tx *sqlx.Tx) error {
-			return tx.QueryRowContext(store.Lookup(ctx), q, id).Scan(&r.User, &r.Path, &r.Timeout, &r.Plan, &r.Name, &r.Locks, &r.Version, &r.Created, &r.Data, &r.Active)
+			return tx.QueryRowContext(store.Lookup(ctx), q, id).Scan(&r.User, &r.Path, &r.Timeout, &r.Plan, &r.JIT, &r.Name, &r.Locks, &r.Version, &r.Created, &r.Data, &r.Active)
 		}); err != nil {
 			t.Fatal(err)
+		}
+		if trips := db.RoundTrips() - before; one && !pgbouncer && trips != 1 {
+			t.Errorf("a transaction of one lookup took %d round trips, want 1", trips)
 		}
 		return r
 	}
 	for _, tn := range ts {
 		got, want := read(tn, true), read(tn, false)
 		if got.User != db.RoleName(tn.ID) || got.Path != want.Path || want.Path != "tenant_"+tn.ID || got.Timeout != "7s" ||
-			got.Plan != "force_generic_plan" || got.Name != "user of "+tn.ID || got.Locks != 1 {
+			got.Plan != "force_generic_plan" || got.JIT != "off" || got.Name != "user of "+tn.ID || got.Locks != 1 {
 			t.Errorf("tenant %s: the one-trip lookup ran with %+v", tn.ID, got)
 		}
 		if !got.Created.Equal(want.Created) || string(got.Data) != string(want.Data) || got.Version != want.Version || got.Active != want.Active {
 			t.Errorf("tenant %s: one trip read %+v, an ordinary transaction %+v", tn.ID, got, want)
 		}
 	}
-	var path string
+	read(ts[0], true) // the last on the connection
+	var path, user, timeout, plan string
 	var inTx bool
-	if err := db.QueryRowxContext(ctx, `SELECT current_setting('search_path'), now() <> statement_timestamp()`).Scan(&path, &inTx); err != nil {
+	var locks int
+	if err := db.QueryRowxContext(ctx, `SELECT current_setting('search_path'), current_user, current_setting('statement_timeout'),
+		current_setting('plan_cache_mode'), now() <> statement_timestamp(),
+		(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid())`).Scan(&path, &user, &timeout, &plan, &inTx, &locks); err != nil {
 		t.Fatal(err)
 	}
-	if path != `"$user", public` || inTx {
-		t.Fatalf("after a one-trip lookup the connection has search_path %q, in a transaction: %v", path, inTx)
+	if path != `"$user", public` || user == db.RoleName(ts[0].ID) || timeout == "7s" || plan == "force_generic_plan" || inTx || locks != 0 {
+		t.Fatalf("after a one-trip lookup the connection has search_path %q, user %s, statement_timeout %s, plan_cache_mode %s, in a transaction: %v, advisory locks: %d",
+			path, user, timeout, plan, inTx, locks)
+	}
+	// The settings are one statement prepared once on the connection,
+	// whatever the tenant: nothing of them is parsed per request.
+	var setups int
+	if err := db.GetContext(ctx, &setups, `SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%set_config%'`); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[bool]int{false: 1, true: 0}[pgbouncer]; setups != want {
+		t.Errorf("%d statements of settings prepared, want %d", setups, want)
 	}
 	var names []string
 	if err := db.SelectContext(ctx, &names, `SELECT name FROM pg_prepared_statements WHERE statement = $1 AND name LIKE 'bk\_%'`, q); err != nil {
 		t.Fatal(err)
 	}
 	want := 2 // one per tenant
-	if os.Getenv("BULKHEAD_TEST_PGBOUNCER") != "" {
+	if pgbouncer {
 		want = 0
 	}
 	if len(names) != want {
@@ -317,5 +336,67 @@ func TestBeforeStatement(t *testing.T) {
 	}
 	if err := db.GetContext(ctx, &n, `SELECT count(*) FROM `+pq.QuoteIdentifier("tenant_"+tn.ID)+`.users`); err != nil || n != 0 {
 		t.Fatalf("%d users, %v: want none", n, err)
+	}
+}
+
+// TestOneLookupTimeoutBoundsTheLock: the statement timeout of a
+// transaction of one lookup bounds its wait for the tenant lock, which a
+// tenant being dropped holds: PostgreSQL stops the wait, rather than only
+// the client giving up and the backend waiting on until the drop ends.
+func TestOneLookupTimeoutBoundsTheLock(t *testing.T) {
+	ctx := context.Background()
+	db0 := storetest.NewDB(t)
+	tn := createTenants(t, tenant.NewService(db0), 1, true)[0]
+	db, err := store.Open(ctx, db0.DSN, store.Options{MaxOpenConns: 2, Lanes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	scope := tn.Scope()
+	scope.OneLookup = true
+	var class, obj int64 // the lock's two keys, as pg_locks shows them (oid)
+	if err := db.InTenant(ctx, scope, func(tx *sqlx.Tx) error {
+		return tx.QueryRowContext(store.Lookup(ctx), `SELECT classid::int8, objid::int8 FROM pg_locks
+			WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND objsubid = $1`, 2).Scan(&class, &obj)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The tenant lock held exclusively elsewhere, in a transaction, as
+	// DropTenantSchema holds it.
+	holder, err := sqlx.Connect("postgres", db0.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { holder.Close() })
+	hold, err := holder.BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = hold.Rollback() })
+	if _, err := hold.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1::int4, $2::int4)`, class, int32(uint32(obj))); err != nil {
+		t.Fatal(err)
+	}
+	scope.Timeout = 300 * time.Millisecond
+	err = db.InTenant(ctx, scope, func(tx *sqlx.Tx) error {
+		var n int
+		return tx.GetContext(store.Lookup(ctx), &n, `SELECT $1::int`, 1)
+	})
+	if err == nil {
+		t.Fatal("the lookup ran while the tenant lock was held exclusively")
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		var waiting int
+		if err := holder.GetContext(ctx, &waiting, `SELECT count(*) FROM pg_locks
+			WHERE locktype = 'advisory' AND NOT granted AND classid = $1::int8::oid AND objid = $2::int8::oid`, class, obj); err != nil {
+			t.Fatal(err)
+		}
+		if waiting == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d backends still wait for the tenant lock 3 s after the lookup's timeout of %v", waiting, scope.Timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
