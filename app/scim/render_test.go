@@ -144,8 +144,8 @@ func TestStoredRenderFallsBack(t *testing.T) {
 	user, _ := testResources()
 	p := user.Type.Projection("", "")
 	for _, stored := range []string{
-		`{"userName": "a", "userName": "b"}`,     // duplicate keys: the last wins
-		`{"userName": "a", "title": 1e400}`,      // beyond float64: the general path's error
+		`{"userName": "a", "userName": "b"}`, // duplicate keys: the last wins
+		`{"userName": "a", "title": 1e400}`,  // beyond float64: the general path's error
 		`{"name": {"givenName": "a", "givenName": "b"}, "userName": "x"}`,
 		`["not", "an", "object"]`,
 	} {
