@@ -492,7 +492,9 @@ func element(arr []byte, i int) (e []byte, next int, ok bool) {
 	return arr[i:end], next, true
 }
 
-// valueEnd returns the end of the JSON value that starts at i in text.
+// valueEnd returns the end of the JSON value that starts at i in text; ok
+// false also for a number json.Unmarshal refuses, even one the projection
+// drops, since the general path decodes everything.
 func valueEnd(text []byte, i int) (int, bool) {
 	if i >= len(text) {
 		return i, false
@@ -516,13 +518,30 @@ func valueEnd(text []byte, i int) (int, bool) {
 				if depth--; depth == 0 {
 					return j + 1, true
 				}
+			case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+				end, ok := scalarEnd(text, j)
+				if !ok {
+					return j, false
+				}
+				j = end - 1
 			}
 		}
 		return len(text), false
 	}
-	j := i
-	for j < len(text) && strings.IndexByte("-+.eE0123456789truefalsn", text[j]) >= 0 {
-		j++
+	return scalarEnd(text, i)
+}
+
+// scalarEnd returns the end of the number, true, false or null that starts
+// at i in text; ok false for a number beyond float64's range.
+func scalarEnd(text []byte, i int) (int, bool) {
+	j, exp := i, false
+	for ; j < len(text) && strings.IndexByte("-+.eE0123456789truefalsn", text[j]) >= 0; j++ {
+		exp = exp || text[j] == 'e' || text[j] == 'E'
+	}
+	if (exp || j-i > 300) && text[i] != 't' && text[i] != 'f' && text[i] != 'n' {
+		if _, err := strconv.ParseFloat(string(text[i:j]), 64); err != nil {
+			return j, false
+		}
 	}
 	return j, j > i
 }

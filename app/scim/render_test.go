@@ -147,6 +147,7 @@ func TestStoredRenderFallsBack(t *testing.T) {
 		`{"userName": "a", "userName": "b"}`, // duplicate keys: the last wins
 		`{"userName": "a", "title": 1e400}`,  // beyond float64: the general path's error
 		`{"name": {"givenName": "a", "givenName": "b"}, "userName": "x"}`,
+		`{"userName": "a", "shoeSize": [{"x": 1e700}]}`, // refused even where the projection drops it
 		`["not", "an", "object"]`,
 	} {
 		if _, ok := fast(user, []byte(stored), p); ok {
