@@ -121,7 +121,10 @@ func (rt *ResourceType) schemas() []*Schema {
 
 // schemaByURN returns the schema of rt whose id is urn, ignoring case.
 func (rt *ResourceType) schemaByURN(urn string) *Schema {
-	for _, s := range rt.schemas() {
+	if strings.EqualFold(rt.core.ID, urn) { // as schemas() orders them, without building the list
+		return rt.core
+	}
+	for _, s := range rt.extensions {
 		if strings.EqualFold(s.ID, urn) {
 			return s
 		}

@@ -155,14 +155,19 @@ func (p Projection) selected(path AttrPath) (keep, whole bool) {
 		return false, false
 	case path.Attr.Returned == ReturnedAlways:
 		return true, true
-	case p.exclude[path.key()] || p.exclude[strings.ToLower(path.Schema.ID)]:
+	case len(p.include) == 0 && len(p.exclude) == 0: // the default set: no key to look up
+		return path.Attr.Returned != ReturnedRequest, true
+	}
+	key, schema := path.key(), strings.ToLower(path.Schema.ID)
+	switch {
+	case p.exclude[key] || p.exclude[schema]:
 		return false, false
 	case len(p.include) == 0:
 		return path.Attr.Returned != ReturnedRequest, true
-	case p.include[path.key()] || p.include[strings.ToLower(path.Schema.ID)]:
+	case p.include[key] || p.include[schema]:
 		return true, true
 	}
-	prefix := path.key() + "."
+	prefix := key + "."
 	for k := range p.include {
 		if strings.HasPrefix(k, prefix) {
 			return true, false
@@ -179,6 +184,7 @@ func (p Projection) subSelected(path AttrPath, whole bool) bool {
 		return false
 	case path.Sub.Returned == ReturnedAlways:
 		return true
+	case len(p.include) == 0 && len(p.exclude) == 0:
 	case p.exclude[path.key()]:
 		return false
 	case p.include[path.key()]:

@@ -69,6 +69,9 @@ func (r *Resource) Attributes() (map[string]any, error) {
 // that holds its attributes as stored is rendered from that text.
 func (r *Resource) AppendJSON(dst []byte, baseURL string, p Projection) ([]byte, error) {
 	if r.Data == nil && r.stored != nil {
+		// The response is about as long as the text, with meta and
+		// memberships added.
+		dst = slices.Grow(dst, len(r.stored)+512+len(r.Members)*(len(baseURL)+128))
 		w := renderers.Get().(*renderer)
 		out, ok := w.resource(dst, r, baseURL, p)
 		renderers.Put(w)
@@ -95,21 +98,33 @@ var renderers = sync.Pool{New: func() any { return new(renderer) }}
 type renderer struct {
 	members []member // the members of the objects being written, innermost last
 	own     []byte   // the JSON of the attributes the server adds: schemas, id, meta, memberships
+	depth   int      // how deep value is in values it writes
 }
 
+// maxDepth is how deeply nested a value the stored renderer writes: what
+// Bulkhead stores is a few levels deep; deeper goes to the general path,
+// so that rescanning each level's text stays linear.
+const maxDepth = 32
+
 // member is one member of a JSON object: its key, decoded, the key as
-// written (the text between the quotes), and its value's text.
+// written (the text between the quotes; nil for a key the renderer adds),
+// and its value's text. Keys stay []byte: converted where they are
+// compared, they cost no allocation.
 type member struct {
-	key   string
+	key   []byte
 	raw   []byte
 	value []byte
 }
+
+// The keys Render adds.
+var keySchemas, keyID, keyMeta, keyGroups, keyMembers = []byte("schemas"), []byte("id"), []byte("meta"), []byte("groups"), []byte("members")
 
 // resource writes r, projected by p, as AppendJSON does; ok false when the
 // stored text holds something it does not reproduce exactly. It mirrors
 // Render, then Apply.
 func (w *renderer) resource(dst []byte, r *Resource, baseURL string, p Projection) (_ []byte, ok bool) {
-	w.members = w.members[:0]
+	w.members, w.depth = w.members[:0], 0
+	defer func() { clear(w.members[:cap(w.members)]) }() // no hold on r.stored from the pool
 	first, last, ok := w.collect(r.stored)
 	if !ok {
 		return dst, false
@@ -122,7 +137,7 @@ func (w *renderer) resource(dst []byte, r *Resource, baseURL string, p Projectio
 	}
 	kept := first
 	for i := first; i < last; i++ {
-		switch m := w.members[i]; m.key {
+		switch m := w.members[i]; string(m.key) {
 		case "schemas", "id", "meta", memberships:
 		default:
 			w.members[kept] = m
@@ -132,8 +147,12 @@ func (w *renderer) resource(dst []byte, r *Resource, baseURL string, p Projectio
 	w.members = w.members[:kept]
 	var ends [4]int
 	w.own, ends = w.ownJSON(w.own[:0], r, baseURL, first, kept)
+	keys := [...][]byte{keySchemas, keyID, keyMeta, keyGroups}
+	if memberships == "members" {
+		keys[3] = keyMembers
+	}
 	start := 0
-	for i, key := range [...]string{"schemas", "id", "meta", memberships} {
+	for i, key := range keys {
 		if ends[i] > start {
 			w.members = append(w.members, member{key: key, value: w.own[start:ends[i]]})
 			start = ends[i]
@@ -145,6 +164,7 @@ func (w *renderer) resource(dst []byte, r *Resource, baseURL string, p Projectio
 	}
 
 	// Apply
+	core := p.rt.attrsOf(p.rt.core)
 	dst = append(dst, '{')
 	open := len(dst)
 	for i := first; i < last; i++ {
@@ -155,13 +175,13 @@ func (w *renderer) resource(dst []byte, r *Resource, baseURL string, p Projectio
 		}
 		dst = appendKey(dst, m)
 		valueAt := len(dst)
-		if m.key == "schemas" {
+		if string(m.key) == "schemas" {
 			dst, ok = w.value(dst, m.value)
-		} else if s := p.rt.schemaByURN(m.key); s != nil && s != p.rt.core {
+		} else if s := p.rt.schemaByURN(string(m.key)); s != nil && s != p.rt.core {
 			if m.value[0] == '{' {
 				dst, ok = w.object(dst, p, s, s.Attributes, m.value)
 			}
-		} else if a := findAttr(p.rt.attrsOf(p.rt.core), m.key); a != nil {
+		} else if a := findAttr(core, string(m.key)); a != nil {
 			dst, ok = w.attr(dst, p, AttrPath{Schema: p.rt.core, Attr: a}, m.value)
 		}
 		if !ok {
@@ -184,7 +204,7 @@ func (w *renderer) ownJSON(dst []byte, r *Resource, baseURL string, first, last 
 	dst = appendString(dst, r.Type.Schema)
 	for _, ext := range r.Type.SchemaExtensions {
 		for _, m := range w.members[first:last] {
-			if m.key == ext.Schema {
+			if string(m.key) == ext.Schema {
 				dst = appendString(append(dst, ','), ext.Schema)
 				break
 			}
@@ -196,12 +216,12 @@ func (w *renderer) ownJSON(dst []byte, r *Resource, baseURL string, first, last 
 	ends[1] = len(dst)
 	dst = append(dst, `{"resourceType":`...)
 	dst = appendString(dst, r.Type.Name)
-	dst = append(dst, `,"created":`...)
-	dst = appendString(dst, r.Created.UTC().Format(time.RFC3339Nano))
-	dst = append(dst, `,"lastModified":`...)
-	dst = appendString(dst, r.LastModified.UTC().Format(time.RFC3339Nano))
-	dst = append(dst, `,"location":`...)
-	dst = appendString(dst, baseURL+r.Type.Endpoint+"/"+r.ID)
+	dst = append(dst, `,"created":"`...)
+	dst = r.Created.UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, `","lastModified":"`...)
+	dst = r.LastModified.UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, `","location":`...)
+	dst = appendString(dst, baseURL, r.Type.Endpoint, "/", r.ID)
 	dst = append(dst, `,"version":`...)
 	dst = appendString(dst, r.ETag())
 	dst = append(dst, '}')
@@ -227,7 +247,7 @@ func (w *renderer) ownJSON(dst []byte, r *Resource, baseURL string, first, last 
 			endpoint = "/Users/"
 		}
 		dst = append(dst, `,"$ref":`...)
-		dst = appendString(dst, baseURL+endpoint+m.Value)
+		dst = appendString(dst, baseURL, endpoint, m.Value)
 		dst = append(dst, '}')
 	}
 	dst = append(dst, ']')
@@ -247,7 +267,7 @@ func (w *renderer) object(dst []byte, p Projection, s *Schema, attrs []*Attribut
 	dst = append(dst, '{')
 	for i := first; i < last; i++ {
 		m := w.members[i]
-		a := findAttr(attrs, m.key)
+		a := findAttr(attrs, string(m.key))
 		if a == nil {
 			continue
 		}
@@ -331,7 +351,7 @@ func (w *renderer) subs(dst []byte, p Projection, path AttrPath, obj []byte, who
 	for i := first; i < last; i++ {
 		m := w.members[i]
 		sub := path
-		if sub.Sub = path.Attr.Sub(m.key); sub.Sub == nil || !p.subSelected(sub, whole) {
+		if sub.Sub = path.Attr.Sub(string(m.key)); sub.Sub == nil || !p.subSelected(sub, whole) {
 			continue
 		}
 		if len(dst) > start+1 {
@@ -351,6 +371,12 @@ func (w *renderer) subs(dst []byte, p Projection, path AttrPath, obj []byte, who
 // into an any: objects with sorted keys, no spaces, strings escaped as
 // encoding/json escapes them, numbers as float64s.
 func (w *renderer) value(dst []byte, v []byte) (_ []byte, ok bool) {
+	if v[0] == '{' || v[0] == '[' {
+		if w.depth++; w.depth > maxDepth {
+			return dst, false
+		}
+		defer func() { w.depth-- }()
+	}
 	switch v[0] {
 	case '{':
 		first, last, ok := w.sorted(v)
@@ -412,9 +438,9 @@ func (w *renderer) sorted(obj []byte) (first, last int, ok bool) {
 
 // sortMembers sorts ms by key; false if two keys are the same.
 func sortMembers(ms []member) bool {
-	slices.SortFunc(ms, func(a, b member) int { return strings.Compare(a.key, b.key) })
+	slices.SortFunc(ms, func(a, b member) int { return bytes.Compare(a.key, b.key) })
 	for i := 1; i < len(ms); i++ {
-		if ms[i].key == ms[i-1].key {
+		if bytes.Equal(ms[i].key, ms[i-1].key) {
 			return false
 		}
 	}
@@ -568,21 +594,21 @@ func skipSpace(text []byte, i int) int {
 }
 
 // keyOf returns the decoded key whose text between the quotes is raw.
-func keyOf(raw []byte) (string, bool) {
+func keyOf(raw []byte) ([]byte, bool) {
 	if plain(raw) {
-		return string(raw), true
+		return raw, true
 	}
 	var key string
 	err := json.Unmarshal(append(append([]byte{'"'}, raw...), '"'), &key)
-	return key, err == nil
+	return []byte(key), err == nil
 }
 
 // appendKey writes the member's key and the colon after it.
 func appendKey(dst []byte, m member) []byte {
-	if m.raw != nil && safe(m.raw) {
+	if m.raw != nil && safe(m.raw) { // then it is also the key, decoded
 		dst = append(append(append(dst, '"'), m.raw...), '"')
 	} else {
-		dst = appendString(dst, m.key)
+		dst = appendString(dst, string(m.key))
 	}
 	return append(dst, ':')
 }
@@ -600,45 +626,70 @@ func appendStringText(dst, raw []byte) ([]byte, bool) {
 	return appendString(dst, s), true
 }
 
-// appendString writes s as json.Marshal writes a string.
-func appendString(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || strings.IndexByte(`"\<>&`, c) >= 0 {
-			b, _ := json.Marshal(s) // a string always encodes
-			return append(dst, b...)
+// appendString writes the string made of parts as json.Marshal writes a
+// string: " and \ with a backslash before them, as it does; for the other
+// characters it escapes, it writes the string itself.
+func appendString(dst []byte, parts ...string) []byte {
+	start := len(dst)
+	dst = append(dst, '"')
+	for _, s := range parts {
+		for i := 0; i < len(s); i++ {
+			switch c := s[i]; {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c < 0x20 || c >= utf8.RuneSelf || c == '<' || c == '>' || c == '&':
+				b, _ := json.Marshal(strings.Join(parts, "")) // a string always encodes
+				return append(dst[:start], b...)
+			default:
+				dst = append(dst, c)
+			}
 		}
 	}
-	return append(append(append(dst, '"'), s...), '"')
+	return append(dst, '"')
 }
 
 // plain reports whether raw, the text of a JSON string between its quotes,
 // is the string itself: no escapes, valid UTF-8.
 func plain(raw []byte) bool {
+	p, _ := scanText(raw)
+	return p
+}
+
+// safe reports whether json.Marshal writes the string whose text between
+// the quotes is raw as it is: plain but for \" and \\, which it writes
+// so too, and none of <, >, &, U+2028, U+2029, which it escapes.
+func safe(raw []byte) bool {
+	_, s := scanText(raw)
+	return s
+}
+
+// scanText reads raw, the text of a JSON string between its quotes, for
+// plain and safe.
+func scanText(raw []byte) (plain, safe bool) {
+	plain, safe = true, true
 	for i := 0; i < len(raw); {
 		c := raw[i]
 		if c < utf8.RuneSelf {
-			if c < 0x20 || c == '\\' || c == '"' {
-				return false
+			switch {
+			case c == '\\' && i+1 < len(raw) && (raw[i+1] == '"' || raw[i+1] == '\\'):
+				plain = false
+				i++
+			case c < 0x20 || c == '\\' || c == '"':
+				return false, false
+			case c == '<' || c == '>' || c == '&':
+				safe = false
 			}
 			i++
 			continue
 		}
 		r, n := utf8.DecodeRune(raw[i:])
 		if r == utf8.RuneError && n == 1 {
-			return false
+			return false, false
 		}
+		safe = safe && r != '\u2028' && r != '\u2029'
 		i += n
 	}
-	return true
-}
-
-// safe reports whether raw is plain and json.Marshal writes it as it is:
-// none of <, >, &, U+2028, U+2029, which it escapes.
-func safe(raw []byte) bool {
-	if !plain(raw) {
-		return false
-	}
-	return bytes.IndexAny(raw, "<>&\u2028\u2029") < 0
+	return plain, safe
 }
 
 // appendNumber writes the JSON number text as json.Marshal writes the
