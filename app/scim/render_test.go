@@ -207,3 +207,33 @@ func FuzzStoredRender(f *testing.F) {
 		}
 	})
 }
+
+// TestAppendKey: the projection looks attributes up by keys built on the
+// stack; they are the keys its maps hold (AttrPath.key), for every
+// attribute and sub-attribute of every schema.
+func TestAppendKey(t *testing.T) {
+	rt := UserResource.Extend([]*Extension{acme})
+	n := 0
+	for _, rt := range []*ResourceType{rt, GroupResource} {
+		for _, s := range rt.schemas() {
+			if got := string(AttrPath{Schema: s}.appendKey(nil)); got != (AttrPath{Schema: s}).key() {
+				t.Errorf("%s: %q, want %q", s.ID, got, AttrPath{Schema: s}.key())
+			}
+			for _, a := range rt.attrsOf(s) {
+				paths := []AttrPath{{Schema: s, Attr: a}}
+				for _, sub := range a.SubAttributes {
+					paths = append(paths, AttrPath{Schema: s, Attr: a, Sub: sub})
+				}
+				for _, p := range paths {
+					n++
+					if got := string(p.appendKey([]byte("x"))); got != "x"+p.key() {
+						t.Errorf("%q, want x%q", got, p.key())
+					}
+				}
+			}
+		}
+	}
+	if n < 50 {
+		t.Errorf("only %d paths", n)
+	}
+}
