@@ -42,7 +42,8 @@ var fallbacks atomic.Int64
 // Fallbacks returns how many resources read for display were rendered
 // through the general path (decoded, then encoded) since the process
 // started, because the stored renderer does not reproduce their text
-// exactly. Stored resources written by Bulkhead never need it.
+// exactly. What Bulkhead writes is not expected to need it
+// (TestReadShowsWhatTheWriteReturned counts none).
 func Fallbacks() int64 { return fallbacks.Load() }
 
 // ReadResource is FindResource for a reader that only shows the resource:
@@ -138,10 +139,12 @@ func (w *renderer) resource(dst []byte, r *Resource, baseURL string, p Projectio
 	kept := first
 	for i := first; i < last; i++ {
 		switch m := w.members[i]; string(m.key) {
-		case "schemas", "id", "meta", memberships:
+		case "schemas", "id", "meta":
 		default:
-			w.members[kept] = m
-			kept++
+			if memberships == "" || string(m.key) != memberships {
+				w.members[kept] = m
+				kept++
+			}
 		}
 	}
 	w.members = w.members[:kept]
