@@ -41,10 +41,13 @@ func (r *Resource) ETag() string { return `W/"` + strconv.FormatInt(r.Version, 1
 
 // Render returns the full SCIM representation of r: its attributes with
 // schemas, id and meta, and members (or groups) with their $ref. baseURL is
-// the tenant's SCIM base URL, without a trailing slash. r's attributes
-// must be decoded (Data); AppendJSON renders a resource as stored.
+// the tenant's SCIM base URL, without a trailing slash. A resource read as
+// stored is decoded first (Attributes); were its text not to decode (not
+// an object, or a number beyond float64, which Bulkhead never writes),
+// Render would leave its attributes out, where AppendJSON returns the error.
 func (r *Resource) Render(baseURL string) map[string]any {
-	return r.render(r.Data, baseURL)
+	data, _ := r.Attributes()
+	return r.render(data, baseURL)
 }
 
 // render is Render with the attributes data.
