@@ -139,6 +139,11 @@ func writeSCIM(c echo.Context, status int, v any) error {
 	if err != nil {
 		return err
 	}
+	return writeSCIMBody(c, status, b)
+}
+
+// writeSCIMBody writes b, a SCIM JSON body, as writeSCIM does.
+func writeSCIMBody(c echo.Context, status int, b []byte) error {
 	ct := responseType(c.Request().Header.Get(echo.HeaderAccept))
 	if c.Request().Method == http.MethodHead {
 		c.Response().Header().Set(echo.HeaderContentType, ct)

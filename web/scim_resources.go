@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -31,7 +32,11 @@ func writeResource(c echo.Context, status int, r *scim.Resource, proj scim.Proje
 	if status == http.StatusCreated {
 		c.Response().Header().Set(echo.HeaderLocation, scimBase(c)+r.Type.Endpoint+"/"+r.ID)
 	}
-	return writeSCIM(c, status, proj.Apply(r.Render(scimBase(c))))
+	b, err := r.AppendJSON(nil, scimBase(c), proj)
+	if err != nil {
+		return err
+	}
+	return writeSCIMBody(c, status, b)
 }
 
 // projection reads attributes and excludedAttributes from the query string.
@@ -156,11 +161,21 @@ func (s *Server) list(c echo.Context, rt *scim.ResourceType, q directory.Query) 
 		ItemsPerPage: len(page.Resources), Resources: make([]any, 0, len(page.Resources))}
 	var proj scim.Projection
 	var projected *scim.ResourceType // the type proj is for; resources come type after type
-	for _, r := range page.Resources {
+	var buf []byte                   // the resources' JSON, one after the other
+	ends := make([]int, len(page.Resources))
+	for i, r := range page.Resources {
 		if r.Type != projected {
 			projected, proj = r.Type, r.Type.Projection(q.Attributes, q.ExcludedAttributes)
 		}
-		resp.Resources = append(resp.Resources, proj.Apply(r.Render(scimBase(c))))
+		if buf, err = r.AppendJSON(buf, scimBase(c), proj); err != nil {
+			return err
+		}
+		ends[i] = len(buf)
+	}
+	start := 0
+	for _, end := range ends {
+		resp.Resources = append(resp.Resources, json.RawMessage(buf[start:end]))
+		start = end
 	}
 	return writeSCIM(c, http.StatusOK, resp)
 }

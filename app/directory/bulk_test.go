@@ -141,8 +141,8 @@ func TestBulkFailedOperationUndoneAlone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Data["userName"] != "undone-c" || c.Data["displayName"] != "C" || c.Version != 2 {
-		t.Errorf("user c: %+v, version %d; want undone-c, C, 2", c.Data, c.Version)
+	if data, _ := c.Attributes(); data["userName"] != "undone-c" || data["displayName"] != "C" || c.Version != 2 {
+		t.Errorf("user c: %+v, version %d; want undone-c, C, 2", data, c.Version)
 	}
 	var actions []string
 	for _, e := range f.trail() {

@@ -261,9 +261,13 @@ func TestList(t *testing.T) {
 	names := func(p *directory.Page) []string {
 		var out []string
 		for _, r := range p.Resources {
-			n, _ := r.Data["userName"].(string)
+			data, err := r.Attributes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, _ := data["userName"].(string)
 			if n == "" {
-				n, _ = r.Data["displayName"].(string)
+				n, _ = data["displayName"].(string)
 			}
 			out = append(out, n)
 		}

@@ -27,7 +27,7 @@ func (s *Service) Get(ctx context.Context, c Caller, rt *scim.ResourceType, id s
 	scope := p.Tenant.Scope()
 	scope.OneLookup = true
 	err := s.db.InTenant(ctx, scope, func(tx *sqlx.Tx) (err error) {
-		r, err = scim.FindResource(ctx, tx, rt, id, members)
+		r, err = scim.ReadResource(ctx, tx, rt, id, members)
 		return err
 	})
 	if err != nil {

@@ -3,6 +3,7 @@ package scim
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/bulkhead-dev/bulkhead/app"
 	"github.com/scim2/filter-parser/v2"
@@ -47,6 +48,28 @@ func (p AttrPath) key() string {
 		return strings.ToLower(p.Schema.ID)
 	}
 	return strings.ToLower(p.Schema.ID + ":" + p.name())
+}
+
+// appendKey appends p.key() to b: a key to look up in a map of keys
+// without allocating one, when p's names are ASCII.
+func (p AttrPath) appendKey(b []byte) []byte {
+	start := len(b)
+	b = append(b, p.Schema.ID...)
+	if p.Attr != nil {
+		b = append(append(b, ':'), p.Attr.Name...)
+		if p.Sub != nil {
+			b = append(append(b, '.'), p.Sub.Name...)
+		}
+	}
+	for i := start; i < len(b); i++ {
+		switch c := b[i]; {
+		case c >= utf8.RuneSelf:
+			return append(b[:start], p.key()...)
+		case 'A' <= c && c <= 'Z':
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return b
 }
 
 // common reports whether p names one of the attributes every resource has
@@ -121,7 +144,10 @@ func (rt *ResourceType) schemas() []*Schema {
 
 // schemaByURN returns the schema of rt whose id is urn, ignoring case.
 func (rt *ResourceType) schemaByURN(urn string) *Schema {
-	for _, s := range rt.schemas() {
+	if strings.EqualFold(rt.core.ID, urn) { // as schemas() orders them, without building the list
+		return rt.core
+	}
+	for _, s := range rt.extensions {
 		if strings.EqualFold(s.ID, urn) {
 			return s
 		}

@@ -155,16 +155,21 @@ func (p Projection) selected(path AttrPath) (keep, whole bool) {
 		return false, false
 	case path.Attr.Returned == ReturnedAlways:
 		return true, true
-	case p.exclude[path.key()] || p.exclude[strings.ToLower(path.Schema.ID)]:
+	case len(p.include) == 0 && len(p.exclude) == 0: // the default set: no key to look up
+		return path.Attr.Returned != ReturnedRequest, true
+	}
+	var kb, sb [128]byte // keys built on the stack: this runs for every attribute of every resource
+	key, schema := path.appendKey(kb[:0]), AttrPath{Schema: path.Schema}.appendKey(sb[:0])
+	switch {
+	case p.exclude[string(key)] || p.exclude[string(schema)]:
 		return false, false
 	case len(p.include) == 0:
 		return path.Attr.Returned != ReturnedRequest, true
-	case p.include[path.key()] || p.include[strings.ToLower(path.Schema.ID)]:
+	case p.include[string(key)] || p.include[string(schema)]:
 		return true, true
 	}
-	prefix := path.key() + "."
-	for k := range p.include {
-		if strings.HasPrefix(k, prefix) {
+	for k := range p.include { // a sub-attribute of path: k starts with key + "."
+		if len(k) > len(key) && k[len(key)] == '.' && k[:len(key)] == string(key) {
 			return true, false
 		}
 	}
@@ -179,10 +184,15 @@ func (p Projection) subSelected(path AttrPath, whole bool) bool {
 		return false
 	case path.Sub.Returned == ReturnedAlways:
 		return true
-	case p.exclude[path.key()]:
-		return false
-	case p.include[path.key()]:
-		return true
+	}
+	if len(p.include) > 0 || len(p.exclude) > 0 {
+		var kb [128]byte
+		switch key := path.appendKey(kb[:0]); {
+		case p.exclude[string(key)]:
+			return false
+		case p.include[string(key)]:
+			return true
+		}
 	}
 	return whole && path.Sub.Returned != ReturnedRequest
 }

@@ -15,10 +15,15 @@ type Resource struct {
 	Version      int64
 	Created      time.Time
 	LastModified time.Time
-	Data         map[string]any
+	// Data holds the attributes. A resource read for display
+	// (ReadResource, FindResources) holds them as stored instead, and
+	// Data is nil until Attributes decodes them.
+	Data map[string]any
 	// Members holds a Group's members, or a User's groups (its direct
 	// memberships). It is nil when they were not loaded.
 	Members []Member
+
+	stored []byte // the attributes as read, jsonb text, when Data is nil
 }
 
 // Member is one membership: a member of a group, or a group of a user. It
@@ -36,15 +41,24 @@ func (r *Resource) ETag() string { return `W/"` + strconv.FormatInt(r.Version, 1
 
 // Render returns the full SCIM representation of r: its attributes with
 // schemas, id and meta, and members (or groups) with their $ref. baseURL is
-// the tenant's SCIM base URL, without a trailing slash.
+// the tenant's SCIM base URL, without a trailing slash. A resource read as
+// stored is decoded first (Attributes); were its text not to decode (not
+// an object, or a number beyond float64, which Bulkhead never writes),
+// Render would leave its attributes out, where AppendJSON returns the error.
 func (r *Resource) Render(baseURL string) map[string]any {
-	out := make(map[string]any, len(r.Data)+4)
-	for k, v := range r.Data {
+	data, _ := r.Attributes()
+	return r.render(data, baseURL)
+}
+
+// render is Render with the attributes data.
+func (r *Resource) render(data map[string]any, baseURL string) map[string]any {
+	out := make(map[string]any, len(data)+4)
+	for k, v := range data {
 		out[k] = v
 	}
 	schemas := []any{r.Type.Schema}
 	for _, ext := range r.Type.SchemaExtensions {
-		if _, ok := r.Data[ext.Schema]; ok {
+		if _, ok := data[ext.Schema]; ok {
 			schemas = append(schemas, ext.Schema)
 		}
 	}

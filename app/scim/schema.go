@@ -1,8 +1,10 @@
 // Package scim holds the SCIM 2.0 core of Bulkhead: the schema definitions of
 // RFC 7643 (User, the enterprise User extension, Group), attribute lookup,
 // normalization of POST and PUT bodies, projection of responses through the
-// attributes and excludedAttributes parameters, and the compilation of SCIM
-// filters and sortBy into SQL over a tenant's tables.
+// attributes and excludedAttributes parameters, the writing of a resource
+// read from the store straight from its stored text (Resource.AppendJSON),
+// and the compilation of SCIM filters and sortBy into SQL over a tenant's
+// tables.
 //
 // The package is pure: no HTTP, no database connection. Errors a client
 // should see are *app.Error values with Code app.EINVALID and a SCIM error

@@ -514,6 +514,12 @@ func resolveMembers(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, groupID 
 // members (or groups) when withMembers. It returns ENOTFOUND for an unknown
 // or malformed id.
 func FindResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string, withMembers bool) (*Resource, error) {
+	return findResource(ctx, tx, rt, id, withMembers, true)
+}
+
+// findResource is FindResource, with the attributes decoded (Data) or kept
+// as stored (see ReadResource).
+func findResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string, withMembers, decode bool) (*Resource, error) {
 	u, err := parseID(rt, id)
 	if err != nil {
 		return nil, err
@@ -523,7 +529,7 @@ func FindResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string,
 	if withMembers {
 		members = membershipsOf(rt).ofRow(rt)
 	}
-	rs, err := findResources(store.Lookup(ctx), tx, rt, members, `WHERE id = $1`+rt.live(), []any{u})
+	rs, err := findResources(store.Lookup(ctx), tx, rt, members, `WHERE id = $1`+rt.live(), []any{u}, decode)
 	if err != nil {
 		return nil, err
 	}
@@ -534,7 +540,8 @@ func FindResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string,
 }
 
 // FindResources returns a page of the resources of rt that match q.Filter,
-// sorted, with the total count. It returns EINVALID (invalidFilter,
+// sorted, with the total count. Their attributes stay as stored (see
+// ReadResource). It returns EINVALID (invalidFilter,
 // invalidValue) for a bad filter or sort.
 func FindResources(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, q ListQuery) (*ListResult, error) {
 	where, args := "TRUE", []any(nil)
@@ -557,7 +564,7 @@ func FindResources(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, q ListQue
 		n := len(args)
 		clause := `WHERE ` + where + ` ORDER BY ` + order +
 			` LIMIT $` + strconv.Itoa(n+1) + ` OFFSET $` + strconv.Itoa(n+2)
-		if res.Resources, err = findResources(ctx, tx, rt, "", clause, append(args, q.Count, start-1)); err != nil {
+		if res.Resources, err = findResources(ctx, tx, rt, "", clause, append(args, q.Count, start-1), false); err != nil {
 			return nil, err
 		}
 		if q.Members {
@@ -581,8 +588,9 @@ func FindResources(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, q ListQue
 
 // findResources runs SELECT … FROM rt's table followed by clause. When
 // members is not empty it is one more column to select, a JSON array of
-// the row's Members (see memberships.ofRow).
-func findResources(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, members, clause string, args []any) ([]*Resource, error) {
+// the row's Members (see memberships.ofRow). decode says whether to decode
+// the attributes into Data or keep them as stored.
+func findResources(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, members, clause string, args []any, decode bool) ([]*Resource, error) {
 	table := rt.store.table
 	cols := table + `.id::text, ` + table + `.version, ` + table + `.created, ` + table + `.last_modified, ` + table + `.data`
 	if members != "" {
@@ -604,8 +612,11 @@ func findResources(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, members, 
 		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
-		if err := json.Unmarshal(data, &r.Data); err != nil {
-			return nil, fmt.Errorf("decode %s %s: %w", rt.Name, r.ID, err)
+		r.stored = data
+		if decode {
+			if _, err := r.Attributes(); err != nil {
+				return nil, err
+			}
 		}
 		if members != "" {
 			if err := json.Unmarshal(list, &r.Members); err != nil {
