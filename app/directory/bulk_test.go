@@ -94,7 +94,7 @@ func TestBulk(t *testing.T) {
 	if got := outcomes(rs); got != "POST u3, PATCH, PUT, DELETE precondition, DELETE not_found" {
 		t.Fatalf("results: %s", got)
 	}
-	if rs[1].ID != rs[0].ID || rs[1].Resource.Data["displayName"] != "Three" || rs[2].Resource.Version != 2 {
+	if rs[1].ID != rs[0].ID || attrs(t, rs[1].Resource)["displayName"] != "Three" || rs[2].Resource.Version != 2 {
 		t.Errorf("results: %+v", rs)
 	}
 	if rs[3].Resource != nil || rs[3].Type != nil {

@@ -156,7 +156,7 @@ func TestBulkUserRuns(t *testing.T) {
 					t.Errorf("group members %+v, want u1 and u3", g.Members)
 				}
 				u2, err := f.svc.Get(ctx, f.caller, scim.UserResource, rs[1].ID, false)
-				if err != nil || u2.Data["displayName"] != "Two" {
+				if err != nil || attrs(t, u2)["displayName"] != "Two" {
 					t.Errorf("u2 after its PATCH: %v (%v)", u2, err)
 				}
 			}

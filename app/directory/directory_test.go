@@ -180,7 +180,7 @@ func TestWrites(t *testing.T) {
 	svc, c := f.svc, f.caller
 
 	u := f.createUser("ada")
-	if u.ID == "" || u.Version != 1 || u.Data["userName"] != "ada" || u.Members == nil {
+	if u.ID == "" || u.Version != 1 || attrs(t, u)["userName"] != "ada" || u.Members == nil {
 		t.Fatalf("created: %+v", u)
 	}
 	g, err := svc.Create(ctx, c, scim.GroupResource, groupBody(t, "Engineers", u.ID))
@@ -206,14 +206,14 @@ func TestWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Data["userName"] != "ada.l" || r.Version != 2 {
+	if attrs(t, r)["userName"] != "ada.l" || r.Version != 2 {
 		t.Fatalf("replaced: %+v", r)
 	}
 	_, err = svc.Replace(ctx, c, scim.UserResource, u.ID, 1, userBody(t, "stale"))
 	wantCode(t, err, app.EPRECONDITION)
 
 	patch := body(t, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"displayName","value":"Ada"}]}`)
-	if r, err = svc.Patch(ctx, c, scim.UserResource, u.ID, 0, patch, true); err != nil || r.Data["displayName"] != "Ada" || r.Members == nil {
+	if r, err = svc.Patch(ctx, c, scim.UserResource, u.ID, 0, patch, true); err != nil || attrs(t, r)["displayName"] != "Ada" || r.Members == nil {
 		t.Fatalf("patched: %+v, %v", r, err)
 	}
 	if _, err = svc.Patch(ctx, c, scim.UserResource, u.ID, 0, patch, false); err != nil {
@@ -462,8 +462,18 @@ func TestTenantExtension(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _ := r.Data[urn].(map[string]any)
+	got, _ := attrs(t, r)[urn].(map[string]any)
 	if got["costCenter"] != "cc-7" {
-		t.Fatalf("extension attribute as stored: %v", r.Data)
+		t.Fatalf("extension attribute as stored: %v", attrs(t, r))
 	}
+}
+
+// attrs returns r's attributes, decoded if it holds them as stored.
+func attrs(t *testing.T, r *scim.Resource) map[string]any {
+	t.Helper()
+	a, err := r.Attributes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

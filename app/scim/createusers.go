@@ -54,7 +54,7 @@ func OneStatement(rt *ResourceType) bool { return rt.Is(UserResource) && !rt.sof
 // and its row's values.
 type NewUser struct {
 	R    *Resource
-	data string // R.Data as JSON
+	data string // R's attributes as JSON
 	hash string // of the password, "" for none
 }
 
@@ -72,7 +72,7 @@ func PrepareUser(rt *ResourceType, attrs map[string]any) (*NewUser, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &NewUser{R: &Resource{Type: rt, ID: uuid.NewString(), Version: 1, Data: attrs, Members: []Member{}}, data: string(js)}
+	u := &NewUser{R: &Resource{Type: rt, ID: uuid.NewString(), Version: 1, data: attrs, Members: []Member{}}, data: string(js)}
 	if hash != nil {
 		u.hash = *hash
 	}
@@ -115,7 +115,7 @@ func CreateUsers(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, us []*NewUs
 	var owners []int64
 	for k, u := range us {
 		ids[k], data[k], hashes[k] = u.R.ID, u.data, u.hash
-		v, t, p := emailRows(u.R.Data)
+		v, t, p := emailRows(u.R.data)
 		values, types, primaries = append(values, v...), append(types, t...), append(primaries, p...)
 		for range v {
 			owners = append(owners, int64(k+1))
@@ -224,7 +224,7 @@ func jsonString(obj, name string) string {
 // createError is the error of CreateUsers' statement failing with err.
 func createError(rt *ResourceType, us []*NewUser, err error) error {
 	if len(us) == 1 {
-		return uniqueness(rt, us[0].R.Data, err)
+		return uniqueness(rt, us[0].R.data, err)
 	}
 	return fmt.Errorf("create %d users: %w", len(us), err)
 }

@@ -47,29 +47,28 @@ var fallbacks atomic.Int64
 func Fallbacks() int64 { return fallbacks.Load() }
 
 // ReadResource is FindResource for a reader that only shows the resource:
-// its attributes stay as stored, for AppendJSON, and Data is nil until
-// Attributes decodes them.
+// its attributes stay as stored, for AppendJSON, until Attributes decodes
+// them.
 func ReadResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string, withMembers bool) (*Resource, error) {
 	return findResource(ctx, tx, rt, id, withMembers, false)
 }
 
 // Attributes returns r's attributes, decoding them if r holds them as
-// stored (read by ReadResource or FindResources); the decoded map is kept
-// in Data. It fails only for stored text that is not a JSON object.
+// stored (read by ReadResource or FindResources); the decoded map is kept. It fails only for stored text that is not a JSON object.
 func (r *Resource) Attributes() (map[string]any, error) {
-	if r.Data == nil && r.stored != nil {
-		if err := json.Unmarshal(r.stored, &r.Data); err != nil {
+	if r.data == nil && r.stored != nil {
+		if err := json.Unmarshal(r.stored, &r.data); err != nil {
 			return nil, fmt.Errorf("decode %s %s: %w", r.Type.Name, r.ID, err)
 		}
 	}
-	return r.Data, nil
+	return r.data, nil
 }
 
 // AppendJSON appends to dst the JSON of r as a response shows it, projected
 // by p: the bytes of json.Marshal(p.Apply(r.Render(baseURL))). A resource
 // that holds its attributes as stored is rendered from that text.
 func (r *Resource) AppendJSON(dst []byte, baseURL string, p Projection) ([]byte, error) {
-	if r.Data == nil && r.stored != nil {
+	if r.data == nil && r.stored != nil {
 		// The response is about as long as the text, with meta and
 		// memberships added.
 		dst = slices.Grow(dst, len(r.stored)+512+len(r.Members)*(len(baseURL)+128))

@@ -34,7 +34,7 @@ func general(t testing.TB, r *Resource, stored []byte, p Projection) ([]byte, er
 // fast renders r with data as stored through the stored renderer only;
 // ok false where AppendJSON would fall back to the general path.
 func fast(r *Resource, stored []byte, p Projection) ([]byte, bool) {
-	r.Data, r.stored = nil, stored
+	r.data, r.stored = nil, stored
 	var w renderer
 	return w.resource([]byte("prefix"), r, testBase, p)
 }
@@ -153,7 +153,7 @@ func TestStoredRenderFallsBack(t *testing.T) {
 		if _, ok := fast(user, []byte(stored), p); ok {
 			t.Errorf("%s: rendered by the stored renderer", stored)
 		}
-		user.Data, user.stored = nil, []byte(stored)
+		user.data, user.stored = nil, []byte(stored)
 		before := Fallbacks()
 		got, err := user.AppendJSON(nil, testBase, p)
 		want, wantErr := general(t, user, []byte(stored), p)

@@ -15,15 +15,15 @@ type Resource struct {
 	Version      int64
 	Created      time.Time
 	LastModified time.Time
-	// Data holds the attributes. A resource read for display
-	// (ReadResource, FindResources) holds them as stored instead, and
-	// Data is nil until Attributes decodes them.
-	Data map[string]any
+	// data holds the attributes (Attributes returns them). A resource
+	// read for display (ReadResource, FindResources) holds them as stored
+	// instead, and data is nil until Attributes decodes them.
+	data map[string]any
 	// Members holds a Group's members, or a User's groups (its direct
 	// memberships). It is nil when they were not loaded.
 	Members []Member
 
-	stored []byte // the attributes as read, jsonb text, when Data is nil
+	stored []byte // the attributes as read, jsonb text, when data is nil
 }
 
 // Member is one membership: a member of a group, or a group of a user. It

@@ -194,12 +194,12 @@ func PatchResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string
 	if err != nil {
 		return nil, c, false, err
 	}
-	attrs, changes, err := rt.ApplyPatch(cur.Data, ops)
+	attrs, changes, err := rt.ApplyPatch(cur.data, ops)
 	if err != nil {
 		return nil, c, false, err
 	}
 	setDefaults(rt, attrs)
-	changed = !rt.keeps(cur.Data, attrs)
+	changed = !rt.keeps(cur.data, attrs)
 	if rt.Is(GroupResource) {
 		if c, err = changeMembers(ctx, tx, rt, id, changes); err != nil {
 			return nil, c, false, err
@@ -209,7 +209,7 @@ func PatchResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string
 	if !changed {
 		return cur, c, false, nil
 	}
-	c.Deactivated = rt.Is(UserResource) && cur.Data["active"] == true && attrs["active"] == false
+	c.Deactivated = rt.Is(UserResource) && cur.data["active"] == true && attrs["active"] == false
 	r = &Resource{Type: rt, ID: id}
 	if err := write(ctx, tx, r, attrs, false); err != nil {
 		return nil, c, false, err
@@ -283,7 +283,7 @@ func write(ctx context.Context, tx *sqlx.Tx, r *Resource, attrs map[string]any, 
 		return fmt.Errorf("encode %s: %w", r.Type.Name, err)
 	}
 	data := string(js) // JSON goes as text: lib/pq sends []byte in binary format
-	r.Data = attrs
+	r.data = attrs
 
 	row := tx.QueryRowxContext
 	var q string
