@@ -220,7 +220,7 @@ func (d *Dispatcher) sweep(ctx context.Context) {
 }
 
 // prune forgets deliveries and attempts past keepFor, and the cursors of
-// deleted tenants that have nothing left to send.
+// deleted tenants whose events the feed no longer holds.
 func (d *Dispatcher) prune(ctx context.Context) {
 	for _, q := range []string{
 		`DELETE FROM control.webhook_attempts WHERE at < $1`,
