@@ -211,19 +211,29 @@ func (d *Dispatcher) feedGrew(ctx context.Context) error {
 }
 
 // sweep looks at every endpoint for every tenant, in case a signal was
-// missed, and forgets deliveries past keepFor.
+// missed, and prunes.
 func (d *Dispatcher) sweep(ctx context.Context) {
 	if err := d.Wake(ctx); err != nil && ctx.Err() == nil {
 		d.opts.Log.Warn("webhooks", "error", err.Error())
 	}
+	d.prune(ctx)
+}
+
+// prune forgets deliveries and attempts past keepFor, and the cursors of
+// deleted tenants whose events the feed no longer holds.
+func (d *Dispatcher) prune(ctx context.Context) {
 	for _, q := range []string{
 		`DELETE FROM control.webhook_attempts WHERE at < $1`,
 		`DELETE FROM control.webhook_deliveries WHERE last_at < $1`,
-		// A deleted tenant's cursors, once its last event is delivered;
-		// the $1 keeps one parameter for every statement here.
+		// A deleted tenant's cursors, once the feed holds none of its
+		// events (retention pruned them), not as soon as its last one is
+		// delivered: a signal naming the tenant may still come (Wake,
+		// from a late feedGrew), and would make a cursor anew at 0,
+		// sending the tenant's events again from its first. The $1 keeps
+		// one parameter for every statement here.
 		`DELETE FROM control.webhook_cursors c WHERE $1::timestamptz IS NOT NULL AND due_at IS NULL
 			AND NOT EXISTS (SELECT 1 FROM control.tenants t WHERE t.id = c.tenant_id)
-			AND NOT EXISTS (SELECT 1 FROM control.events e WHERE e.tenant_id = c.tenant_id AND e.sequence > c.delivered)`,
+			AND NOT EXISTS (SELECT 1 FROM control.events e WHERE e.tenant_id = c.tenant_id)`,
 	} {
 		if _, err := d.db.ExecContext(ctx, q, time.Now().Add(-keepFor)); err != nil && ctx.Err() == nil {
 			d.opts.Log.Warn("webhooks: prune", "error", err.Error())

@@ -622,3 +622,69 @@ func TestTenantEvents(t *testing.T) {
 		t.Errorf("received %v, want %s", seen, want)
 	}
 }
+
+// TestDeletedTenantLateSignal: a signal naming a deleted tenant that comes
+// after its last event was delivered and the dispatcher's periodic sweep
+// ran (the feed's NOTIFY is late under load) sends nothing again: the
+// endpoint's cursor for the tenant never starts over while the feed holds
+// the tenant's events.
+func TestDeletedTenantLateSignal(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "late")
+	rc := newReceiver(t, func(int) (int, time.Duration) { return 200, 0 })
+	srv := httptest.NewServer(rc)
+	t.Cleanup(srv.Close)
+	e := f.add(srv.URL, "")
+	rc.secret = e.Secret
+	// Not run: the test drives it, a step at a time.
+	d := webhook.NewDispatcher(f.db, loopback, webhook.Options{Timeout: 2 * time.Second})
+	ctx := context.Background()
+	drain := func() {
+		t.Helper()
+		for {
+			claimed, err := d.DeliverOne(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !claimed {
+				return
+			}
+		}
+	}
+	f.write("late", 1)
+	if _, _, err := f.tenants.SetStatus(ctx, "late", tenant.StatusSuspended, "staff:test"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(rc.accepted()) < 2 && time.Now().Before(deadline) {
+		if err := d.Wake(ctx, "late"); err != nil { // the relay copies them in a moment
+			t.Fatal(err)
+		}
+		drain()
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := f.tenants.DeleteTenant(ctx, "late", "staff:test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Wake(ctx); err != nil { // the periodic sweep, before the feed's signal
+		t.Fatal(err)
+	}
+	drain()                                     // tenant.deleted delivered
+	d.Prune(ctx)                                // the sweep's pruning, after the delivery
+	if err := d.Wake(ctx, "late"); err != nil { // the feed's signal, late
+		t.Fatal(err)
+	}
+	drain()
+	if err := d.Wake(ctx); err != nil { // and the next sweep
+		t.Fatal(err)
+	}
+	d.Prune(ctx)
+	drain()
+	var seen []string
+	for _, g := range rc.accepted() {
+		seen = append(seen, fmt.Sprintf("%d %s", g.Sequence, g.Type))
+	}
+	if want := "[1 user.created 2 tenant.suspended 3 tenant.deleted]"; fmt.Sprint(seen) != want {
+		t.Errorf("received %v, want %s", seen, want)
+	}
+}
