@@ -118,6 +118,11 @@ type conn struct {
 	scratch  []byte // tripIO's, for the messages it does not keep
 	named    map[string]string
 	nextName int
+	// finals are the keys in named of the statements prepared for Final,
+	// oldest first (see runFinal); parsed counts the ParseCompletes of
+	// the last trip.
+	finals []string
+	parsed int
 	// oneBegin and oneSettings are the BEGIN and settings of a transaction
 	// of one lookup (TxOptions.OneLookup) held back until its lookup;
 	// oneDone says that the transaction ended with it (or never began).
@@ -331,9 +336,9 @@ func (c *conn) prepared(ctx context.Context, query string) (driver.Stmt, error) 
 	return st, nil
 }
 
-// dropLookups deallocates the lookups prepared on c when the pool asked
-// its connections to (see Pool.MigrationNotice). Lookups are all that Bulkhead
-// prepares, so DEALLOCATE ALL drops nothing else.
+// dropLookups deallocates the lookups and final statements prepared on c
+// when the pool asked its connections to (see Pool.MigrationNotice). They
+// are all that Bulkhead prepares, so DEALLOCATE ALL drops nothing else.
 func (c *conn) dropLookups(ctx context.Context) error {
 	gen := c.plans.gen.Load()
 	if gen == c.gen {
@@ -343,7 +348,7 @@ func (c *conn) dropLookups(ctx context.Context) error {
 		if _, err := c.pqConn.ExecContext(ctx, "DEALLOCATE ALL", nil); err != nil {
 			return err
 		}
-		c.stmts, c.named, c.setups = nil, nil, nil
+		c.stmts, c.named, c.setups, c.finals = nil, nil, nil, nil
 	}
 	c.gen = gen
 	return nil

@@ -35,7 +35,9 @@
 //     leaves nothing, and nothing runs after it; the connection is left
 //     outside any transaction (TestFinalStatement). Pool.RoundTrips
 //     counts the round trips, which tests of writes read
-//     (TestCreateRoundTrips in app/directory).
+//     (TestCreateRoundTrips in app/directory). In a tenant schema it is
+//     prepared once per connection, schema and text, failing or not, and a
+//     connection keeps at most 64 such (TestFinalStatementPrepared).
 //   - SQL marked Before a statement (a savepoint) goes in the same round
 //     trip as the statement, or on its own first where that trip cannot be
 //     made; a failure of either fails the statement (TestBeforeStatement;
@@ -44,7 +46,7 @@
 //     plans, runs nothing but lookups, and the plan mode ends with it
 //     (TestOnlyLookupsPlanOnce, TestOnlyLookupsRefuseOtherStatements).
 //   - While tenants are migrated, connections drop their lookups and
-//     prepare none (TestLookupsPauseWhileTenantsMigrate).
+//     final statements and prepare none (TestLookupsPauseWhileTenantsMigrate).
 //   - A connection is closed once it has worked in Config.MaxConnSchemas
 //     schemas (TestMaxConnSchemas).
 //   - A tenant's transactions run on its lane's backend; a busy lane holds

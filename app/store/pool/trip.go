@@ -383,6 +383,7 @@ func (c *conn) tripIO(b []byte, readies, rowsAt int, end byte) (*tripRows, error
 	}
 	r := c.rbuf
 	rows := &tripRows{}
+	c.parsed = 0
 	var first error
 	var hdr [5]byte
 	var status byte
@@ -410,6 +411,8 @@ func (c *conn) tripIO(b []byte, readies, rowsAt int, end byte) (*tripRows, error
 			return nil, err
 		}
 		switch hdr[0] {
+		case '1':
+			c.parsed++
 		case 'Z':
 			ready++
 			if n > 0 {
@@ -435,7 +438,7 @@ func (c *conn) tripIO(b []byte, readies, rowsAt int, end byte) (*tripRows, error
 				}
 			}
 		}
-		// ParseComplete, BindComplete, CommandComplete, NoData, notices,
+		// BindComplete, CloseComplete, CommandComplete, NoData, notices,
 		// parameter status and notifications need nothing.
 	}
 	if status != end && (status != 'E' || end != 'T' || first == nil) {
@@ -597,7 +600,9 @@ func (r *tripRows) Next(dest []driver.Value) error {
 // would otherwise wait once more, for COMMIT alone. A statement marked
 // Final is sent with COMMIT in one write, on the socket as oneTrip does:
 //
-//	Parse (unnamed), Bind, Describe, Execute, Sync   the statement
+//	[Close]                        the oldest final statement, when 64 are kept
+//	[Parse]                        the statement, named, the first time on this connection and schema
+//	Bind, Describe, Execute, Sync  the statement
 //	Query COMMIT
 //
 // Should the statement fail, the transaction is aborted and COMMIT rolls
@@ -606,6 +611,23 @@ func (r *tripRows) Next(dest []driver.Value) error {
 // failed statement. Where the socket is not ours (TLS, a transaction
 // pooler) or an argument's type is not one tripArgs knows, the mark is
 // ignored and COMMIT goes at Commit, as usual.
+//
+// A statement marked Final is one a tenant sends again and again with
+// other values (a POST's create, whose text depends only on its riders),
+// so, in a tenant schema, it is prepared by its text like a lookup (see
+// Lookup): once per connection and schema, and PostgreSQL stops parsing
+// it at each run and, after its first five, planning it (its generic
+// plan: a statement of CTEs over arrays of parameters plans the same for
+// any values). A Parse that succeeded holds its name whether the
+// statement then failed or not (a prepared statement outlives its
+// transaction), so the name is kept then too; a create refused as a
+// conflict, again and again, prepares nothing more. A connection keeps
+// at most maxFinals of them, dropping the oldest, so that a caller whose
+// text varies (a statement with a number in its text) costs a bounded
+// amount of the backend's memory; the lookups are bounded by the schemas
+// a connection works in (Config.MaxConnSchemas). Outside a schema, and
+// while prepared statements are paused (see plans), the statement goes
+// unnamed, in the same one trip.
 
 type finalKey struct{}
 
@@ -623,15 +645,54 @@ func Final(ctx context.Context) context.Context {
 var ErrAfterFinal = errors.New("pool: a statement after the transaction's last")
 
 // runFinal runs query with its arguments and COMMIT in one round trip; the
-// transaction has ended when it returns.
+// transaction has ended when it returns. In a schema, unless prepared
+// statements are paused, query runs as a statement prepared on c for the
+// schema and its text (see finals).
 func (c *conn) runFinal(ctx context.Context, query string, formats []int16, vals [][]byte) (driver.Rows, error) {
-	b := parseMsg(c.wbuf[:0], "", query)
-	b = execute(b, "", formats, vals)
+	b := c.wbuf[:0]
+	var key, name string
+	known := true
+	if c.schema != "" && !c.plans.paused() {
+		key = c.schema + "\x00" + query
+		name, known = c.stmtName(key)
+		if !known && len(c.finals) >= maxFinals {
+			// The oldest goes, in this trip: a Close never fails.
+			old := c.finals[0]
+			c.finals = c.finals[1:]
+			b = closeMsg(b, c.named[old])
+			delete(c.named, old)
+		}
+	}
+	if !known || name == "" {
+		b = parseMsg(b, name, query)
+	}
+	b = execute(b, name, formats, vals)
 	b = queryMsg(b, "COMMIT")
 	c.final = true
 	rows, err := c.send(c.bound(ctx), b, 2, 0)
 	c.finalErr = err
+	if !known && c.parsed > 0 {
+		// Prepared, whether the statement then failed or not: a prepared
+		// statement outlives the transaction it was prepared in.
+		if c.named == nil {
+			c.named = make(map[string]string)
+		}
+		c.named[key] = name
+		c.finals = append(c.finals, key)
+	}
 	return rows, err
+}
+
+// maxFinals bounds the statements a connection keeps prepared for Final
+// (see finals).
+const maxFinals = 64
+
+// closeMsg appends a Close of the prepared statement name.
+func closeMsg(b []byte, name string) []byte {
+	b, at := header(b, 'C')
+	b = append(b, 'S')
+	b = append(append(b, name...), 0)
+	return finish(b, at)
 }
 
 // A statement with a setting sent before it (Before).

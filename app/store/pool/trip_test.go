@@ -3,7 +3,9 @@ package pool_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -399,4 +401,87 @@ func TestOneLookupTimeoutBoundsTheLock(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestFinalStatementPrepared: off a transaction pooler, a statement marked
+// store.Final is prepared once per connection and tenant schema and then
+// run again by name, conflicts included (a create on a connection does
+// not pay for parsing and planning it anew), and a connection keeps at
+// most 64 of them however many texts it is given. Behind a transaction
+// pooler nothing is prepared.
+func TestFinalStatementPrepared(t *testing.T) {
+	ctx := context.Background()
+	db, _, ts := oneConnPool(t)
+	pooler := os.Getenv("BULKHEAD_TEST_PGBOUNCER") != ""
+	const insert = `INSERT INTO users (id, user_name, data) VALUES ($1, $2, '{}') RETURNING version`
+	final := func(tn *tenant.Tenant, q string, args ...any) error {
+		return db.InTenant(ctx, tn.Scope(), func(tx *sqlx.Tx) error {
+			rows, err := tx.QueryxContext(store.Final(ctx), q, args...)
+			if err != nil {
+				return err
+			}
+			return rows.Close()
+		})
+	}
+	// prepared returns how often each statement of text q prepared on the
+	// connection ran, one entry per statement.
+	prepared := func(q string) (runs []int) {
+		t.Helper()
+		if err := db.SelectContext(ctx, &runs, `SELECT generic_plans + custom_plans FROM pg_prepared_statements
+			WHERE statement = $1 ORDER BY 1`, q); err != nil {
+			t.Fatal(err)
+		}
+		return runs
+	}
+	t.Run("OK", func(t *testing.T) {
+		for k, tn := range ts {
+			for i := range 3 + k {
+				if err := final(tn, insert, uuid.NewString(), fmt.Sprint("user", i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var pqErr *pq.Error
+			if err := final(tn, insert, uuid.NewString(), "user0"); !errors.As(err, &pqErr) || pqErr.Code != "23505" {
+				t.Fatalf("got %v, want a unique violation", err)
+			}
+		}
+		want := []int{4, 5} // one statement per tenant, each run by every create in it
+		if pooler {
+			want = nil
+		}
+		if got := prepared(insert); !slices.Equal(got, want) {
+			t.Errorf("the final statement prepared, with its runs: %v, want %v", got, want)
+		}
+	})
+	t.Run("ErrConflictFirst", func(t *testing.T) {
+		// A statement whose first run fails is prepared all the same, once.
+		const q = `INSERT INTO users (id, user_name, data) VALUES ($1, 'user0', '{}')`
+		for range 3 {
+			var pqErr *pq.Error
+			if err := final(ts[0], q, uuid.NewString()); !errors.As(err, &pqErr) || pqErr.Code != "23505" {
+				t.Fatalf("got %v, want a unique violation", err)
+			}
+		}
+		want := []int{3}
+		if pooler {
+			want = nil
+		}
+		if got := prepared(q); !slices.Equal(got, want) {
+			t.Errorf("the failing statement prepared, with its runs: %v, want %v", got, want)
+		}
+	})
+	t.Run("Bounded", func(t *testing.T) {
+		for i := range 100 {
+			if err := final(ts[1], fmt.Sprintf("SELECT $1::int + %d", i), 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var n int
+		if err := db.GetContext(ctx, &n, `SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE 'SELECT $1::int + %'`); err != nil {
+			t.Fatal(err)
+		}
+		if want := 64; n > want || (!pooler && n < want) {
+			t.Errorf("%d final statements prepared on the connection, want %d", n, want)
+		}
+	})
 }
