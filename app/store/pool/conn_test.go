@@ -336,9 +336,9 @@ func TestOnlyLookupsRefuseOtherStatements(t *testing.T) {
 }
 
 // TestLookupsPauseWhileTenantsMigrate: while tenants are migrated, a
-// server's connections drop their prepared lookups and prepare none, since
-// PostgreSQL checks each against every change of any tenant's schema; once
-// the migration ends they prepare them again.
+// server's connections drop their prepared lookups and final statements
+// and prepare none, since PostgreSQL checks each against every change of
+// any tenant's schema; once the migration ends they prepare them again.
 func TestLookupsPauseWhileTenantsMigrate(t *testing.T) {
 	ctx := context.Background()
 	db, db0, ts := oneConnPool(t)
@@ -353,13 +353,18 @@ func TestLookupsPauseWhileTenantsMigrate(t *testing.T) {
 		}
 		return n
 	}
-	// prepared runs a lookup and returns how many statements the
-	// connection then holds, waiting up to 5 s for it to be n: what the
-	// migration announces travels through PostgreSQL.
+	// prepared runs a final statement and a lookup and returns how many
+	// statements the connection then holds, waiting up to 5 s for it to be
+	// n: what the migration announces travels through PostgreSQL.
 	prepared := func(n int) int {
 		t.Helper()
 		var got int
 		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if err := db.InTenant(ctx, ts[0].Scope(), func(tx *sqlx.Tx) error {
+				return tx.GetContext(store.Final(ctx), &got, `SELECT count(*) FROM users`)
+			}); err != nil {
+				t.Fatal(err)
+			}
 			if err := db.InTenant(ctx, ts[0].Scope(), func(tx *sqlx.Tx) error {
 				if err := lookUpUnknown(ctx, tx); err != nil {
 					return err
@@ -373,8 +378,8 @@ func TestLookupsPauseWhileTenantsMigrate(t *testing.T) {
 			}
 		}
 	}
-	if n := prepared(want(1)); n != want(1) {
-		t.Fatalf("before the migration: %d statements prepared, want %d", n, want(1))
+	if n := prepared(want(2)); n != want(2) {
+		t.Fatalf("before the migration: %d statements prepared, want %d", n, want(2))
 	}
 	if !pooler { // the listener is there before the migration starts
 		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
@@ -405,8 +410,8 @@ func TestLookupsPauseWhileTenantsMigrate(t *testing.T) {
 	if len(during) != len(ts) || slices.Max(during) != 0 {
 		t.Fatalf("statements prepared during the migration, after each tenant: %v; want none", during)
 	}
-	if n := prepared(want(1)); n != want(1) {
-		t.Fatalf("after the migration: %d statements prepared, want %d", n, want(1))
+	if n := prepared(want(2)); n != want(2) {
+		t.Fatalf("after the migration: %d statements prepared, want %d", n, want(2))
 	}
 }
 
