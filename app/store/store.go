@@ -387,7 +387,9 @@ func Lookup(ctx context.Context) context.Context { return pool.Lookup(ctx) }
 // one round trip (see pool.Final). Nothing may run after it, and the
 // transaction has committed unless that statement failed, so mark only a
 // statement after which nothing can fail: a write whose work is one
-// statement, run alone.
+// statement, run alone. The statement is prepared by its text once per
+// connection and tenant, so mark only SQL whose text repeats (values as
+// parameters).
 func Final(ctx context.Context) context.Context { return pool.Final(ctx) }
 
 // Pending is SQL without parameters, such as a SAVEPOINT, to be sent
