@@ -37,7 +37,7 @@
 //     counts the round trips, which tests of writes read
 //     (TestCreateRoundTrips in app/directory). In a tenant schema it is
 //     prepared once per connection, schema and text, failing or not, and a
-//     connection keeps at most 64 such (TestFinalStatementPrepared).
+//     connection keeps at most 16 such (TestFinalStatementPrepared).
 //   - SQL marked Before a statement (a savepoint) goes in the same round
 //     trip as the statement, or on its own first where that trip cannot be
 //     made; a failure of either fails the statement (TestBeforeStatement;

@@ -407,7 +407,7 @@ func TestOneLookupTimeoutBoundsTheLock(t *testing.T) {
 // store.Final is prepared once per connection and tenant schema and then
 // run again by name, conflicts included (a create on a connection does
 // not pay for parsing and planning it anew), and a connection keeps at
-// most 64 of them however many texts it is given. Behind a transaction
+// most 16 of them however many texts it is given. Behind a transaction
 // pooler nothing is prepared.
 func TestFinalStatementPrepared(t *testing.T) {
 	ctx := context.Background()
@@ -480,7 +480,7 @@ func TestFinalStatementPrepared(t *testing.T) {
 		if err := db.GetContext(ctx, &n, `SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE 'SELECT $1::int + %'`); err != nil {
 			t.Fatal(err)
 		}
-		if want := 64; n > want || (!pooler && n < want) {
+		if want := 16; n > want || (!pooler && n < want) {
 			t.Errorf("%d final statements prepared on the connection, want %d", n, want)
 		}
 	})
