@@ -4,11 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/bulkhead-dev/bulkhead/app"
 )
 
 // SCIMEvent is one SCIM write in a tenant's own trail (table audit_events
@@ -71,15 +72,11 @@ func RecordSCIMRider(es []SCIMEvent) (func(arg func(any) string) string, error) 
 		return `audit AS (INSERT INTO audit_events (actor, action, target, outcome, request_id, client_addr, details)
 		SELECT a.actor, a.action, r.id::text, a.outcome, a.request_id, a.client_addr, a.details
 		FROM r JOIN ROWS FROM (unnest(` + arg(pq.Array(actors)) + `::text[]), unnest(` + arg(pq.Array(actions)) + `::text[]), unnest(` + arg(pq.Array(outcomes)) + `::text[]),
-			unnest(` + arg(pq.Array(requests)) + `::text[]), unnest(` + arg(pq.Array(addrs)) + `::text[]), jsonb_array_elements(` + arg(jsonArray(details)) + `::jsonb))
+			unnest(` + arg(pq.Array(requests)) + `::text[]), unnest(` + arg(pq.Array(addrs)) + `::text[]), jsonb_array_elements(` + arg(app.JSONArray(details)) + `::jsonb))
 			WITH ORDINALITY AS a(actor, action, outcome, request_id, client_addr, details, n) ON a.n = r.n
 		ORDER BY r.n)`
 	}, nil
 }
-
-// jsonArray returns a JSON array of the JSON texts in elems (see
-// scim.JSONArray, which this package cannot import).
-func jsonArray(elems []string) string { return "[" + strings.Join(elems, ",") + "]" }
 
 // FindSCIMEvents returns the newest events of the tenant whose transaction
 // q is, at or after since (all when zero), at most limit of them.

@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -246,7 +245,7 @@ func AppendRider(ctx context.Context, tenantID, actor, stamps string, evs []New)
 	ev AS (INSERT INTO events (sequence, id, type, at, actor, data)
 		SELECT s.base + row_number() OVER (ORDER BY r.n), e.id, e.type, now(), ` + arg(actor) + `, ` + first + `
 		FROM ev_seq s, r JOIN ROWS FROM (unnest(` + arg(pq.Array(types)) + `::text[]), unnest(` + arg(pq.Array(ids)) + `::uuid[]),
-			jsonb_array_elements(` + arg("["+strings.Join(data, ",")+"]") + `::jsonb)) WITH ORDINALITY AS e(type, id, data, n) ON e.n = r.n)`
+			jsonb_array_elements(` + arg(app.JSONArray(data)) + `::jsonb)) WITH ORDINALITY AS e(type, id, data, n) ON e.n = r.n)`
 	}, nil
 }
 

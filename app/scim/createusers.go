@@ -11,6 +11,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/bulkhead-dev/bulkhead/app"
 )
 
 // Users created set-based.
@@ -135,7 +137,7 @@ func CreateUsers(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, us []*NewUs
 	}
 	// The columns take the attributes as write does: a string, or NULL.
 	q.WriteString(`
-	i AS (SELECT * FROM ROWS FROM (unnest(` + arg(pq.Array(ids)) + `::uuid[]), jsonb_array_elements(` + arg(JSONArray(data)) + `::jsonb),
+	i AS (SELECT * FROM ROWS FROM (unnest(` + arg(pq.Array(ids)) + `::uuid[]), jsonb_array_elements(` + arg(app.JSONArray(data)) + `::jsonb),
 		unnest(` + arg(pq.Array(hashes)) + `::text[])) WITH ORDINALITY AS i(id, d, hash, n)),
 	ins AS (INSERT INTO users (id, user_name, external_id, display_name, active, password_hash, data)
 		SELECT i.id, i.d->>'userName', ` + jsonString("i.d", "externalId") + `, ` + jsonString("i.d", "displayName") + `,
@@ -192,27 +194,6 @@ func CreateUsers(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, us []*NewUs
 		tally.added += n
 	}
 	return created, nil
-}
-
-// JSONArray returns a JSON array of the JSON texts in elems: a parameter
-// of type jsonb that jsonb_array_elements takes apart, cheaper to make
-// than an array of jsonb (pq.Array escapes each of its quotes).
-func JSONArray(elems []string) string {
-	n := 2 + len(elems)
-	for _, e := range elems {
-		n += len(e)
-	}
-	var b strings.Builder
-	b.Grow(n)
-	b.WriteByte('[')
-	for k, e := range elems {
-		if k > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(e)
-	}
-	b.WriteByte(']')
-	return b.String()
 }
 
 // jsonString is SQL of the attribute name of the jsonb object obj when it
