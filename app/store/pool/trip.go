@@ -333,10 +333,7 @@ func (c *conn) runOneTrip(ctx context.Context, query string, formats []int16, va
 		return nil, err
 	}
 	if !known {
-		if c.named == nil {
-			c.named = make(map[string]string)
-		}
-		c.named[key] = name
+		c.remember(key, name)
 	}
 	for k, n := range prepared {
 		if c.setups == nil {
@@ -356,6 +353,14 @@ func (c *conn) stmtName(key string) (name string, known bool) {
 		return name, true
 	}
 	return c.newName(), false
+}
+
+// remember records that the statement name is prepared on c under key.
+func (c *conn) remember(key, name string) {
+	if c.named == nil {
+		c.named = make(map[string]string)
+	}
+	c.named[key] = name
 }
 
 // newName returns a name for a statement to prepare on c.
@@ -676,10 +681,7 @@ func (c *conn) runFinal(ctx context.Context, query string, formats []int16, vals
 	if !known && c.parsed > 0 {
 		// Prepared, whether the statement then failed or not: a prepared
 		// statement outlives the transaction it was prepared in.
-		if c.named == nil {
-			c.named = make(map[string]string)
-		}
-		c.named[key] = name
+		c.remember(key, name)
 		c.finals = append(c.finals, key)
 	}
 	return rows, err
