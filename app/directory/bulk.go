@@ -121,11 +121,17 @@ func (s *Service) Bulk(ctx context.Context, c Caller, body map[string]any) ([]Bu
 // createsUsers reports whether ops create Users.
 func createsUsers(ops []bulkOp) bool {
 	for _, op := range ops {
-		if op.Method == MethodPost && strings.EqualFold(strings.Trim(op.Path, "/"), "Users") {
+		if createsUser(op) {
 			return true
 		}
 	}
 	return false
+}
+
+// createsUser reports whether op is a POST to /Users (see bulkTarget).
+func createsUser(op bulkOp) bool {
+	rt, _, err := bulkTarget(op.Method, op.Path)
+	return op.Method == MethodPost && err == nil && rt == scim.UserResource
 }
 
 type tallyKey struct{}
@@ -409,7 +415,7 @@ func usersRun(ops []bulkOp, pending []int) []int {
 	var run []int
 	for _, i := range pending {
 		op := ops[i]
-		if op.invalid != nil || op.Method != MethodPost || !strings.EqualFold(strings.Trim(op.Path, "/"), "Users") || len(bulkRefs(op)) > 0 {
+		if op.invalid != nil || !createsUser(op) || len(bulkRefs(op)) > 0 {
 			break
 		}
 		run = append(run, i)
