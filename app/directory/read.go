@@ -21,13 +21,11 @@ func (s *Service) Get(ctx context.Context, c Caller, rt *scim.ResourceType, id s
 	rt = c.types(rt)
 	var r *scim.Resource
 	// Reading one resource by id is one lookup: the store then runs
-	// FindResource's one statement from its generic plan, with the
+	// ReadResource's one statement from its generic plan, with the
 	// transaction's settings in the same round trip, and refuses any
 	// other statement in the transaction.
-	scope := p.Tenant.Scope()
-	scope.OneLookup = true
-	err := s.db.InTenant(ctx, scope, func(tx *sqlx.Tx) (err error) {
-		r, err = scim.ReadResource(ctx, tx, rt, id, members)
+	err := s.db.InTenantLookup(ctx, p.Tenant.Scope(), func(ctx context.Context, q sqlx.QueryerContext) (err error) {
+		r, err = scim.ReadResource(ctx, q, rt, id, members)
 		return err
 	})
 	if err != nil {

@@ -49,8 +49,8 @@ func Fallbacks() int64 { return fallbacks.Load() }
 // ReadResource is FindResource for a reader that only shows the resource:
 // its attributes stay as stored, for AppendJSON, until Attributes decodes
 // them.
-func ReadResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string, withMembers bool) (*Resource, error) {
-	return findResource(ctx, tx, rt, id, withMembers, false)
+func ReadResource(ctx context.Context, q sqlx.QueryerContext, rt *ResourceType, id string, withMembers bool) (*Resource, error) {
+	return findResource(ctx, q, rt, id, withMembers, false)
 }
 
 // Attributes returns r's attributes, decoding them if r holds them as

@@ -519,7 +519,7 @@ func FindResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string,
 
 // findResource is FindResource, with the attributes decoded (Data) or kept
 // as stored (see ReadResource).
-func findResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string, withMembers, decode bool) (*Resource, error) {
+func findResource(ctx context.Context, q sqlx.QueryerContext, rt *ResourceType, id string, withMembers, decode bool) (*Resource, error) {
 	u, err := parseID(rt, id)
 	if err != nil {
 		return nil, err
@@ -529,7 +529,7 @@ func findResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string,
 	if withMembers {
 		members = membershipsOf(rt).ofRow(rt)
 	}
-	rs, err := findResources(store.Lookup(ctx), tx, rt, members, `WHERE id = $1`+rt.live(), []any{u}, decode)
+	rs, err := findResources(store.Lookup(ctx), q, rt, members, `WHERE id = $1`+rt.live(), []any{u}, decode)
 	if err != nil {
 		return nil, err
 	}
@@ -590,13 +590,13 @@ func FindResources(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, q ListQue
 // members is not empty it is one more column to select, a JSON array of
 // the row's Members (see memberships.ofRow). decode says whether to decode
 // the attributes into Data or keep them as stored.
-func findResources(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, members, clause string, args []any, decode bool) ([]*Resource, error) {
+func findResources(ctx context.Context, q sqlx.QueryerContext, rt *ResourceType, members, clause string, args []any, decode bool) ([]*Resource, error) {
 	table := rt.store.table
 	cols := table + `.id::text, ` + table + `.version, ` + table + `.created, ` + table + `.last_modified, ` + table + `.data`
 	if members != "" {
 		cols += `, ` + members
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+cols+` FROM `+table+` `+clause, args...)
+	rows, err := q.QueryContext(ctx, `SELECT `+cols+` FROM `+table+` `+clause, args...)
 	if err != nil {
 		return nil, fmt.Errorf("find %s: %w", rt.Name, err)
 	}

@@ -318,13 +318,6 @@ type Scope struct {
 	// use their generic plan from the first run, and any other statement
 	// fails (pool.TxOptions.LookupsOnly says why).
 	LookupsOnly bool
-	// OneLookup says that the transaction runs one lookup and nothing
-	// else, such as reading one resource by id: it is then sent with the
-	// settings in one round trip and one implicit transaction, without
-	// BEGIN or COMMIT (pool.TxOptions.OneLookup), with everything the
-	// transaction gives otherwise (search_path, role, tenant lock,
-	// timeout). It implies LookupsOnly.
-	OneLookup bool
 }
 
 // IsolationStrict is the isolation, in control.tenants, of tenants that
@@ -426,6 +419,34 @@ func (db *DB) InTenant(ctx context.Context, s Scope, fn func(tx *sqlx.Tx) error)
 // InTenantTx is InTenant with transaction options, such as a REPEATABLE
 // READ snapshot for an export.
 func (db *DB) InTenantTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn func(tx *sqlx.Tx) error) error {
+	return db.inTenant(ctx, s, opts, false, func(ctx context.Context, conn *sqlx.Conn, topts pool.TxOptions) error {
+		return transact(ctx, conn, topts, fn)
+	})
+}
+
+// InTenantLookup is InTenant for a transaction that reads with one
+// lookup and nothing else, such as reading one resource by id: fn runs
+// that statement on q, under the context it is given, which marks it as
+// a lookup (see Lookup). It is sent with the transaction's settings in
+// one round trip and one implicit transaction, without BEGIN or COMMIT
+// (pool.TxOptions.OneLookup), with everything InTenant gives a
+// transaction (search_path, role, tenant lock, timeout), and without
+// database/sql's transaction and the goroutines it starts (pool.One). A
+// second statement fails with pool.ErrOneLookup.
+func (db *DB) InTenantLookup(ctx context.Context, s Scope, fn func(ctx context.Context, q sqlx.QueryerContext) error) error {
+	return db.inTenant(ctx, s, nil, true, func(ctx context.Context, conn *sqlx.Conn, topts pool.TxOptions) error {
+		return Unavailable(pool.One(ctx, conn, topts, func(ctx context.Context) error {
+			return fn(pool.Lookup(ctx), conn)
+		}))
+	})
+}
+
+// inTenant enters the tenant's schema for InTenantTx (one false) and
+// InTenantLookup (one true): it builds the transaction's settings, takes
+// a connection on the tenant's lane, and has run begin the transaction
+// with them and run it.
+func (db *DB) inTenant(ctx context.Context, s Scope, opts *sql.TxOptions, one bool,
+	run func(ctx context.Context, conn *sqlx.Conn, topts pool.TxOptions) error) error {
 	if !ValidTenantID(s.TenantID) {
 		return app.Errorf(app.EINVALID, "invalid tenant id %q", s.TenantID)
 	}
@@ -450,7 +471,7 @@ func (db *DB) InTenantTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn f
 		set += `; SET LOCAL ROLE ` + pq.QuoteIdentifier(db.RoleName(s.TenantID))
 	}
 	var setup []pool.Setup
-	if s.OneLookup {
+	if one {
 		// The id is valid (above), so the schema's name needs no quotes.
 		args := append(make([]string, 0, 3), SchemaName(s.TenantID))
 		exprs := setupPath
@@ -487,11 +508,11 @@ func (db *DB) InTenantTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn f
 		tctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	topts := pool.TxOptions{Settings: set, Setup: setup, Schema: SchemaName(s.TenantID), LookupsOnly: s.LookupsOnly, OneLookup: s.OneLookup}
+	topts := pool.TxOptions{Settings: set, Setup: setup, Schema: SchemaName(s.TenantID), LookupsOnly: s.LookupsOnly, OneLookup: one}
 	if opts != nil {
 		topts.Isolation, topts.ReadOnly = opts.Isolation, opts.ReadOnly
 	}
-	err = transact(tctx, conn, topts, fn)
+	err = run(tctx, conn, topts)
 	if err != nil && ctx.Err() == nil && tctx.Err() != nil {
 		// The deadline passed, perhaps between two statements: database/sql
 		// then rolls back and the next statement reports only that the

@@ -198,10 +198,15 @@ func (c *conn) endTx() {
 // code inside it passes to its statements, so lib/pq then watches the
 // transaction's context and cancels the statement on the server when the
 // deadline passes. The transaction's context descends from the caller's,
-// which statements inside it use, so it ends when theirs would.
+// which statements inside it use, so it ends when theirs would. A
+// statement run under a context that cannot end (One's) runs under the
+// transaction's.
 func (c *conn) bound(ctx context.Context) context.Context {
 	if c.txCtx == nil {
 		return ctx
+	}
+	if ctx.Done() == nil { // a context that cannot end, such as One's
+		return c.txCtx
 	}
 	d, ok := c.txCtx.Deadline()
 	if !ok {
@@ -503,6 +508,53 @@ func Begin(ctx context.Context, sc *sqlx.Conn, opts TxOptions) (*sqlx.Tx, error)
 		return nil, err
 	}
 	return tx, nil
+}
+
+// One runs fn as a transaction of one lookup (opts.OneLookup) on sc,
+// a connection of a Pool, without database/sql's Tx: fn runs its lookup
+// on sc itself, under the context One hands it. A Tx costs what the
+// lookup's round trip leaves little else to spend on: a goroutine that
+// watches its context, and another for the rows of each query inside it.
+// The context fn gets carries ctx's values but cannot end, so that
+// database/sql starts no goroutine for its rows; the statement runs under
+// ctx all the same, deadline and cancellation included (see bound). The
+// transaction ends when fn returns: it commits when fn returns nil
+// (nothing to send once the round trip was made) and rolls back when fn
+// returns an error or panics. Errors are the driver's.
+func One(ctx context.Context, sc *sqlx.Conn, opts TxOptions, fn func(ctx context.Context) error) (err error) {
+	opts.OneLookup = true
+	if err := sc.Raw(func(dc any) error {
+		c, ok := dc.(*conn)
+		if !ok {
+			return fmt.Errorf("pool: %T is not a connection of a Pool", dc)
+		}
+		c.next = opts
+		_, err := c.BeginTx(ctx, driver.TxOptions{})
+		return err
+	}); err != nil {
+		return err
+	}
+	end := func(commit bool) error {
+		return sc.Raw(func(dc any) error {
+			if t := (tx{dc.(*conn)}); commit {
+				return t.Commit()
+			} else {
+				return t.Rollback()
+			}
+		})
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = end(false)
+			panic(p)
+		}
+		if err != nil {
+			_ = end(false)
+			return
+		}
+		err = end(true)
+	}()
+	return fn(context.WithoutCancel(ctx))
 }
 
 // BeginTx begins a transaction in one round trip together with the

@@ -187,9 +187,9 @@ func oneConnPool(t *testing.T) (db, db0 *store.DB, ts []*tenant.Tenant) {
 const userLookup = `SELECT user_name FROM users WHERE id = $1`
 
 // lookUpUnknown runs userLookup as a lookup for an id no user has.
-func lookUpUnknown(ctx context.Context, tx *sqlx.Tx) error {
+func lookUpUnknown(ctx context.Context, q sqlx.QueryerContext) error {
 	var name string
-	if err := tx.GetContext(store.Lookup(ctx), &name, userLookup, uuid.NewString()); err != sql.ErrNoRows {
+	if err := sqlx.GetContext(store.Lookup(ctx), q, &name, userLookup, uuid.NewString()); err != sql.ErrNoRows {
 		return fmt.Errorf("lookup of an unknown id: %v, %q", err, name)
 	}
 	return nil

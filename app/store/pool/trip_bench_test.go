@@ -11,7 +11,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 
-	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/store/storetest"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 )
@@ -35,12 +34,10 @@ func BenchmarkOneLookup(b *testing.B) {
 	}); err != nil {
 		b.Fatal(err)
 	}
-	scope := tn.Scope()
-	scope.OneLookup = true
 	get := func() {
 		var data []byte
-		if err := db.InTenant(ctx, scope, func(tx *sqlx.Tx) error {
-			return tx.GetContext(store.Lookup(ctx), &data, `SELECT data FROM users WHERE id = $1`, id)
+		if err := db.InTenantLookup(ctx, tn.Scope(), func(ctx context.Context, q sqlx.QueryerContext) error {
+			return sqlx.GetContext(ctx, q, &data, `SELECT data FROM users WHERE id = $1`, id)
 		}); err != nil {
 			b.Fatal(err)
 		}

@@ -20,7 +20,7 @@ import (
 )
 
 // TestOneLookupKeepsTheTransaction: a transaction of one lookup
-// (Scope.OneLookup), sent with BEGIN and COMMIT in one round trip, runs
+// (store.InTenantLookup), sent with its settings in one round trip, runs
 // its lookup with everything a tenant transaction gives: the tenant's
 // search_path and strict role, the shared tenant lock, the statement
 // timeout, the generic plan; reads the same values as an ordinary
@@ -60,12 +60,21 @@ func TestOneLookupKeepsTheTransaction(t *testing.T) {
 	pgbouncer := os.Getenv("BULKHEAD_TEST_PGBOUNCER") != ""
 	read := func(tn *tenant.Tenant, one bool) (r row) {
 		t.Helper()
-		scope := tn.Scope()
-		scope.OneLookup, scope.LookupsOnly = one, !one
+		scan := func(row *sqlx.Row) error {
+			return row.Scan(&r.User, &r.Path, &r.Timeout, &r.Plan, &r.JIT, &r.Name, &r.Locks, &r.Version, &r.Created, &r.Data, &r.Active)
+		}
 		before := db.RoundTrips()
-		if err := db.InTenant(ctx, scope, func(tx *sqlx.Tx) error {
-			return tx.QueryRowContext(store.Lookup(ctx), q, id).Scan(&r.User, &r.Path, &r.Timeout, &r.Plan, &r.JIT, &r.Name, &r.Locks, &r.Version, &r.Created, &r.Data, &r.Active)
-		}); err != nil {
+		var err error
+		if one {
+			err = db.InTenantLookup(ctx, tn.Scope(), func(ctx context.Context, qr sqlx.QueryerContext) error {
+				return scan(qr.QueryRowxContext(ctx, q, id))
+			})
+		} else {
+			scope := tn.Scope()
+			scope.LookupsOnly = true
+			err = db.InTenant(ctx, scope, func(tx *sqlx.Tx) error { return scan(tx.QueryRowxContext(store.Lookup(ctx), q, id)) })
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 		if trips := db.RoundTrips() - before; one && !pgbouncer && trips != 1 {
@@ -136,20 +145,15 @@ func TestOneLookupFailures(t *testing.T) {
 	if _, err := db.ExecContext(ctx, `DROP OWNED BY "`+role+`"; DROP ROLE "`+role+`"`); err != nil {
 		t.Fatal(err)
 	}
-	one := func(tn *tenant.Tenant) store.Scope {
-		s := tn.Scope()
-		s.OneLookup = true
-		return s
-	}
 	for _, tt := range []struct {
-		name  string
-		scope store.Scope
-		run   func(tx *sqlx.Tx) error
-		check func(err error) bool
+		name   string
+		tenant *tenant.Tenant
+		run    func(ctx context.Context, q sqlx.QueryerContext) error
+		check  func(err error) bool
 	}{
-		{"ErrSettings", one(ts[1]), func(tx *sqlx.Tx) error {
+		{"ErrSettings", ts[1], func(ctx context.Context, q sqlx.QueryerContext) error {
 			var user string
-			err := tx.GetContext(store.Lookup(ctx), &user, `SELECT current_user`)
+			err := sqlx.GetContext(ctx, q, &user, `SELECT current_user`)
 			if err == nil {
 				return errors.New("the lookup ran as " + user)
 			}
@@ -158,32 +162,32 @@ func TestOneLookupFailures(t *testing.T) {
 			var pqErr *pq.Error
 			return errors.As(err, &pqErr) && pqErr.Code == "22023" // role does not exist
 		}},
-		{"ErrLookup", one(ts[0]), func(tx *sqlx.Tx) error {
+		{"ErrLookup", ts[0], func(ctx context.Context, q sqlx.QueryerContext) error {
 			var n int
-			return tx.GetContext(store.Lookup(ctx), &n, `SELECT 1 / $1::int`, 0)
+			return sqlx.GetContext(ctx, q, &n, `SELECT 1 / $1::int`, 0)
 		}, func(err error) bool {
 			var pqErr *pq.Error
 			return errors.As(err, &pqErr) && pqErr.Code == "22012" // division by zero
 		}},
-		{"ErrOneLookup", one(ts[0]), func(tx *sqlx.Tx) error {
+		{"ErrOneLookup", ts[0], func(ctx context.Context, q sqlx.QueryerContext) error {
 			var n int
-			if err := tx.GetContext(store.Lookup(ctx), &n, `SELECT $1::int`, 1); err != nil {
+			if err := sqlx.GetContext(ctx, q, &n, `SELECT $1::int`, 1); err != nil {
 				return err
 			}
-			return tx.GetContext(store.Lookup(ctx), &n, `SELECT $1::int`, 2)
+			return sqlx.GetContext(ctx, q, &n, `SELECT $1::int`, 2)
 		}, func(err error) bool {
 			return os.Getenv("BULKHEAD_TEST_PGBOUNCER") != "" || errors.Is(err, pool.ErrOneLookup)
 		}},
-		{"ErrNotLookup", one(ts[0]), func(tx *sqlx.Tx) error {
+		{"ErrNotLookup", ts[0], func(_ context.Context, q sqlx.QueryerContext) error {
 			var n int
-			return tx.GetContext(ctx, &n, `SELECT $1::int`, 1)
+			return sqlx.GetContext(ctx, q, &n, `SELECT $1::int`, 1) // a context not marked as a lookup's
 		}, func(err error) bool { return errors.Is(err, pool.ErrNotLookup) }},
-		{"NoRows", one(ts[0]), func(tx *sqlx.Tx) error {
-			return lookUpUnknown(ctx, tx)
+		{"NoRows", ts[0], func(ctx context.Context, q sqlx.QueryerContext) error {
+			return lookUpUnknown(ctx, q)
 		}, func(err error) bool { return err == nil }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			err := db.InTenant(ctx, tt.scope, tt.run)
+			err := db.InTenantLookup(ctx, tt.tenant.Scope(), tt.run)
 			if !tt.check(err) {
 				t.Fatalf("got %v", err)
 			}
@@ -355,10 +359,9 @@ func TestOneLookupTimeoutBoundsTheLock(t *testing.T) {
 	}
 	t.Cleanup(func() { db.Close() })
 	scope := tn.Scope()
-	scope.OneLookup = true
 	var class, obj int64 // the lock's two keys, as pg_locks shows them (oid)
-	if err := db.InTenant(ctx, scope, func(tx *sqlx.Tx) error {
-		return tx.QueryRowContext(store.Lookup(ctx), `SELECT classid::int8, objid::int8 FROM pg_locks
+	if err := db.InTenantLookup(ctx, scope, func(ctx context.Context, q sqlx.QueryerContext) error {
+		return q.QueryRowxContext(ctx, `SELECT classid::int8, objid::int8 FROM pg_locks
 			WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND objsubid = $1`, 2).Scan(&class, &obj)
 	}); err != nil {
 		t.Fatal(err)
@@ -379,9 +382,9 @@ func TestOneLookupTimeoutBoundsTheLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	scope.Timeout = 300 * time.Millisecond
-	err = db.InTenant(ctx, scope, func(tx *sqlx.Tx) error {
+	err = db.InTenantLookup(ctx, scope, func(ctx context.Context, q sqlx.QueryerContext) error {
 		var n int
-		return tx.GetContext(store.Lookup(ctx), &n, `SELECT $1::int`, 1)
+		return sqlx.GetContext(ctx, q, &n, `SELECT $1::int`, 1)
 	})
 	if err == nil {
 		t.Fatal("the lookup ran while the tenant lock was held exclusively")
@@ -484,4 +487,33 @@ func TestFinalStatementPrepared(t *testing.T) {
 			t.Errorf("%d final statements prepared on the connection, want %d", n, want)
 		}
 	})
+}
+
+// TestOneLookupCancelled: a transaction of one lookup runs its statement
+// under a context that cannot end (pool.One, so that database/sql starts
+// no goroutine for it), yet the caller's context still bounds it: cancelled
+// mid-statement, the lookup returns at once with the context's error, and
+// the pool serves the next transaction.
+func TestOneLookupCancelled(t *testing.T) {
+	db, _, ts := oneConnPool(t)
+	scope := ts[0].Scope()
+	scope.Timeout = -1 // no deadline: only the cancellation can stop it
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	start := time.Now()
+	err := db.InTenantLookup(ctx, scope, func(ctx context.Context, q sqlx.QueryerContext) error {
+		var n int
+		return sqlx.GetContext(ctx, q, &n, `SELECT 1 FROM pg_sleep($1::float8)`, 10)
+	})
+	if err == nil || !errors.Is(err, context.Canceled) {
+		t.Fatalf("a cancelled lookup returned %v, want context.Canceled", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("a lookup cancelled after 200 ms returned after %v", took)
+	}
+	if err := db.InTenantLookup(context.Background(), ts[0].Scope(), func(ctx context.Context, q sqlx.QueryerContext) error {
+		return lookUpUnknown(ctx, q)
+	}); err != nil {
+		t.Fatalf("the next lookup: %v", err)
+	}
 }
