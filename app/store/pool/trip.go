@@ -241,15 +241,13 @@ func (c *conn) send(ctx context.Context, b []byte, readies, rowsAt int) (driver.
 // status end: 'I' (idle) or 'T' (in a transaction; or 'E', aborted, when
 // the server reported an error).
 func (c *conn) sendIn(ctx context.Context, b []byte, readies, rowsAt int, end byte) (driver.Rows, error) {
+	// When ctx ends, by its deadline or cancelled, a deadline in the past
+	// stops the reads and writes on the socket. The socket never gets a
+	// deadline otherwise, so there is nothing to clear after the trip.
 	nc := c.raw.Conn
-	if d, ok := ctx.Deadline(); ok {
-		_ = nc.SetDeadline(d)
-	}
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 	defer func() {
-		if stop() {
-			_ = nc.SetDeadline(time.Time{})
-		} else {
+		if !stop() {
 			// ctx ended meanwhile, and its deadline may land on the socket
 			// after we would clear it: lib/pq must not get it.
 			c.bad.Store(true)
