@@ -269,13 +269,13 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	}
 	if c.inTx && c.raw != nil && c.oneBegin == "" && !c.lookupsOnly {
 		if p := pending(ctx); p != nil && !lookup {
-			if formats, vals, ok := tripArgs(args); ok {
-				return c.runBefore(ctx, p, query, formats, vals)
+			if tripArgs(args) {
+				return c.runBefore(ctx, p, query, args)
 			}
 		}
 		if ctx.Value(finalKey{}) != nil && pending(ctx) == nil {
-			if formats, vals, ok := tripArgs(args); ok {
-				return c.runFinal(ctx, query, formats, vals)
+			if tripArgs(args) {
+				return c.runFinal(ctx, query, args)
 			}
 		}
 	}
@@ -286,8 +286,8 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	}
 	if c.oneBegin != "" {
 		if !c.plans.paused() {
-			if formats, vals, ok := tripArgs(args); ok {
-				return c.runOneTrip(ctx, query, formats, vals)
+			if tripArgs(args) {
+				return c.runOneTrip(ctx, query, args)
 			}
 		}
 		// Begin as any transaction, and run the lookup as below.

@@ -126,34 +126,17 @@ func (c *countingConn) Read(b []byte) (int, error) {
 // lookup (TxOptions.OneLookup), whose lookup ended it.
 var ErrOneLookup = errors.New("pool: a second statement in a transaction of one lookup")
 
-// tripArgs encodes args for Bind: text, or binary for []byte (as lib/pq
-// sends them with binary parameters). It reports false for a type it does
-// not know, which lib/pq then sends.
-func tripArgs(args []driver.NamedValue) (formats []int16, vals [][]byte, ok bool) {
-	formats, vals = make([]int16, len(args)), make([][]byte, len(args))
-	for i, a := range args {
-		switch v := a.Value.(type) {
-		case nil:
-		case string:
-			vals[i] = []byte(v)
-		case []byte:
-			formats[i], vals[i] = 1, v
-			if v == nil {
-				vals[i] = []byte{}
-			}
-		case int64:
-			vals[i] = strconv.AppendInt(nil, v, 10)
-		case float64:
-			vals[i] = strconv.AppendFloat(nil, v, 'g', -1, 64)
-		case bool:
-			vals[i] = []byte(strconv.FormatBool(v))
-		case time.Time:
-			vals[i] = []byte(v.Format(time.RFC3339Nano))
+// tripArgs reports whether each of args has a type execute encodes;
+// lib/pq sends the others.
+func tripArgs(args []driver.NamedValue) bool {
+	for _, a := range args {
+		switch a.Value.(type) {
+		case nil, string, []byte, int64, float64, bool, time.Time:
 		default:
-			return nil, nil, false
+			return false
 		}
 	}
-	return formats, vals, true
+	return true
 }
 
 // header appends the start of a protocol message of type t to b; finish
@@ -199,7 +182,7 @@ const planMode = ", pg_catalog.set_config('plan_cache_mode', 'force_generic_plan
 // name (first, when prepare), in one implicit transaction and one round
 // trip on c's socket. It returns the lookup's rows, read whole, and the
 // names of the settings' statements it prepared.
-func (c *conn) oneTrip(ctx context.Context, name string, prepare bool, query string, formats []int16, vals [][]byte) (driver.Rows, map[setupKey]string, error) {
+func (c *conn) oneTrip(ctx context.Context, name string, prepare bool, query string, args []driver.NamedValue) (driver.Rows, map[setupKey]string, error) {
 	var prepared map[setupKey]string
 	b := c.wbuf[:0]
 	for i, s := range c.oneSetup {
@@ -223,7 +206,7 @@ func (c *conn) oneTrip(ctx context.Context, name string, prepare bool, query str
 	if prepare {
 		b = parseMsg(b, name, query)
 	}
-	b = execute(b, name, formats, vals)
+	b = execute(b, name, args)
 	rows, err := c.send(ctx, b, 1, 0)
 	return rows, prepared, err
 }
@@ -277,24 +260,44 @@ var (
 )
 
 // execute appends to b the messages that run the prepared statement name
-// ("" for the unnamed one) with its arguments and end with Sync: Bind,
-// Describe, Execute, Sync.
-func execute(b []byte, name string, formats []int16, vals [][]byte) []byte {
+// ("" for the unnamed one) with args (of the types tripArgs takes) and end
+// with Sync: Bind, Describe, Execute, Sync. Values go in text, []byte in
+// binary (as lib/pq sends them with binary parameters).
+func execute(b []byte, name string, args []driver.NamedValue) []byte {
 	b, at := header(b, 'B')
 	b = append(b, 0)                  // portal ""
 	b = append(append(b, name...), 0) // the statement
-	b = binary.BigEndian.AppendUint16(b, uint16(len(formats)))
-	for _, f := range formats {
-		b = binary.BigEndian.AppendUint16(b, uint16(f))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(args)))
+	for _, a := range args {
+		var format uint16 // text
+		if _, ok := a.Value.([]byte); ok {
+			format = 1 // binary
+		}
+		b = binary.BigEndian.AppendUint16(b, format)
 	}
-	b = binary.BigEndian.AppendUint16(b, uint16(len(vals)))
-	for i, v := range vals {
-		if v == nil && formats[i] == 0 {
+	b = binary.BigEndian.AppendUint16(b, uint16(len(args)))
+	for _, a := range args {
+		if a.Value == nil {
 			b = binary.BigEndian.AppendUint32(b, math.MaxUint32) // NULL
 			continue
 		}
-		b = binary.BigEndian.AppendUint32(b, uint32(len(v)))
-		b = append(b, v...)
+		at := len(b)
+		b = append(b, 0, 0, 0, 0) // the length, filled in below
+		switch v := a.Value.(type) {
+		case string:
+			b = append(b, v...)
+		case []byte:
+			b = append(b, v...)
+		case int64:
+			b = strconv.AppendInt(b, v, 10)
+		case float64:
+			b = strconv.AppendFloat(b, v, 'g', -1, 64)
+		case bool:
+			b = strconv.AppendBool(b, v)
+		case time.Time:
+			b = v.AppendFormat(b, time.RFC3339Nano)
+		}
+		binary.BigEndian.PutUint32(b[at:], uint32(len(b)-at-4))
 	}
 	b = binary.BigEndian.AppendUint16(b, 0) // results in text
 	b = finish(b, at)
@@ -322,10 +325,10 @@ func bindText(b []byte, name string, args []string) []byte {
 // runOneTrip runs the transaction of one lookup that BeginTx held back,
 // with its lookup query, in one round trip; the transaction has ended
 // when it returns.
-func (c *conn) runOneTrip(ctx context.Context, query string, formats []int16, vals [][]byte) (driver.Rows, error) {
+func (c *conn) runOneTrip(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	key := c.schema + "\x00" + query
 	name, known := c.stmtName(key)
-	rows, prepared, err := c.oneTrip(c.bound(ctx), name, !known, query, formats, vals)
+	rows, prepared, err := c.oneTrip(c.bound(ctx), name, !known, query, args)
 	c.oneBegin, c.oneSettings, c.oneSetup, c.oneDone = "", "", nil, true
 	if err != nil {
 		return nil, err
@@ -653,7 +656,7 @@ var ErrAfterFinal = errors.New("pool: a statement after the transaction's last")
 // transaction has ended when it returns. In a schema, unless prepared
 // statements are paused, query runs as a statement prepared on c for the
 // schema and its text (see Final).
-func (c *conn) runFinal(ctx context.Context, query string, formats []int16, vals [][]byte) (driver.Rows, error) {
+func (c *conn) runFinal(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	b := c.wbuf[:0]
 	var key, name string
 	known := true
@@ -671,7 +674,7 @@ func (c *conn) runFinal(ctx context.Context, query string, formats []int16, vals
 	if !known || name == "" {
 		b = parseMsg(b, name, query)
 	}
-	b = execute(b, name, formats, vals)
+	b = execute(b, name, args)
 	b = queryMsg(b, "COMMIT")
 	c.final = true
 	rows, err := c.send(c.bound(ctx), b, 2, 0)
@@ -740,10 +743,10 @@ func pending(ctx context.Context) *Pending {
 
 // runBefore runs p's SQL and query with its arguments in one round trip, in
 // the open transaction.
-func (c *conn) runBefore(ctx context.Context, p *Pending, query string, formats []int16, vals [][]byte) (driver.Rows, error) {
+func (c *conn) runBefore(ctx context.Context, p *Pending, query string, args []driver.NamedValue) (driver.Rows, error) {
 	b := queryMsg(c.wbuf[:0], p.SQL)
 	b = parseMsg(b, "", query)
-	b = execute(b, "", formats, vals)
+	b = execute(b, "", args)
 	p.Sent = true
 	return c.sendIn(c.bound(ctx), b, 2, 1, 'T')
 }
