@@ -8,7 +8,7 @@
 // imports it.
 //
 // Its API is Open, Pool.Conn and Pool.TenantConn for connections, Begin
-// with TxOptions for transactions, Lookup, Final and InSchema for what a
+// with TxOptions for transactions (One for a transaction of one lookup), Lookup, Final and InSchema for what a
 // single statement is, and Pool.AnnounceMigration and Pool.MigrationNotice.
 //
 // Invariants, each checked by a test in this package:
@@ -29,7 +29,9 @@
 //     trip, up to one Sync, without BEGIN or COMMIT; the lookup runs with
 //     the settings and the tenant lock or not at all, and the connection
 //     is left outside any transaction, without the settings or the lock
-//     (TestOneLookupKeepsTheTransaction, TestOneLookupFailures).
+//     (TestOneLookupKeepsTheTransaction, TestOneLookupFailures). Run with
+//     One, without database/sql's Tx, its statement is still bounded by
+//     the caller's context, cancellation included (TestOneLookupCancelled).
 //   - A statement marked Final is sent with its transaction's COMMIT in
 //     one round trip; it runs with the transaction's settings, commits or
 //     leaves nothing, and nothing runs after it; the connection is left
