@@ -115,7 +115,8 @@ type conn struct {
 	// lookups they prepared, by schema and SQL, named bk_<n>.
 	raw      *rawConn
 	rbuf     *bufio.Reader
-	scratch  []byte // tripIO's, for the messages it does not keep
+	scratch  []byte            // tripIO's, for the messages it does not keep
+	colNames map[string]string // the names of the columns the trips have read (see describe)
 	named    map[string]string
 	nextName int
 	// finals are the keys in named of the statements prepared for Final,

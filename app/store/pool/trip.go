@@ -386,6 +386,7 @@ func (c *conn) tripIO(b []byte, readies, rowsAt int, end byte) (*tripRows, error
 	}
 	if c.rbuf == nil {
 		c.rbuf = bufio.NewReaderSize(c.raw.Conn, 8192)
+		c.colNames = make(map[string]string)
 	}
 	r := c.rbuf
 	rows := &tripRows{}
@@ -431,7 +432,7 @@ func (c *conn) tripIO(b []byte, readies, rowsAt int, end byte) (*tripRows, error
 		case 'T':
 			// Only the statement's: the settings are a SELECT too.
 			if ready == rowsAt {
-				if err := rows.describe(body); err != nil {
+				if err := rows.describe(body, c.colNames); err != nil {
 					return nil, err
 				}
 			}
@@ -513,7 +514,10 @@ type tripRows struct {
 	next int
 }
 
-func (r *tripRows) describe(body []byte) error {
+// describe reads a RowDescription into r, taking the columns' names from
+// names, where they are kept once each: the same few statements run again
+// and again on a connection.
+func (r *tripRows) describe(body []byte, names map[string]string) error {
 	if len(body) < 2 {
 		return errors.New("pool: short RowDescription")
 	}
@@ -528,7 +532,14 @@ func (r *tripRows) describe(body []byte) error {
 		if end+19 > len(body) {
 			return errors.New("pool: short RowDescription")
 		}
-		r.cols[i] = string(body[:end])
+		name, ok := names[string(body[:end])]
+		if !ok {
+			name = string(body[:end])
+			if len(names) < maxColNames {
+				names[name] = name
+			}
+		}
+		r.cols[i] = name
 		r.oids[i] = binary.BigEndian.Uint32(body[end+7:])
 		body = body[end+19:]
 	}
@@ -587,6 +598,9 @@ func decodeText(s []byte, oid uint32) (driver.Value, error) {
 	}
 	return s, nil
 }
+
+// maxColNames bounds the column names a connection keeps (see describe).
+const maxColNames = 256
 
 func (r *tripRows) Columns() []string { return r.cols }
 func (r *tripRows) Close() error      { return nil }
