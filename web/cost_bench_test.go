@@ -133,7 +133,7 @@ func BenchmarkRequestCost(b *testing.B) {
 		}
 		n := float64(max(res.Count, 1))
 		return costResult{rate: float64(res.Count) / res.Seconds, med: res.Med, p99: res.P99, count: res.Count,
-			goCPU: time.Duration(float64(cpu1-cpu0) / n)}
+			goCPU: time.Duration(float64(cpu1-cpu0) / n), clientCPU: time.Duration(float64(res.CPU) / n)}
 	}
 	pgb := func(script string) costResult {
 		tps, count, err := pgbenchRun(dsn, script, conc, window)
@@ -175,9 +175,9 @@ func BenchmarkRequestCost(b *testing.B) {
 	}
 	get, floor, pgMin, pgSame := medianCost(results[0]), medianCost(results[1]), medianCost(results[2]), medianCost(results[3])
 	fmt.Fprintf(out, "\nGET /Users/{id} against pgbench (simple protocol), %d clients each, %d rounds of %s in turns, medians of the rounds:\n\n"+
-		"| | requests/s | median | p99 | Go CPU per request |\n|---|---:|---:|---:|---:|\n", conc, rounds, window)
-	fmt.Fprintf(out, "| Bulkhead GET /Users/{id} | %.0f | %.2f ms | %.2f ms | %s |\n", get.rate, ms(get.med), ms(get.p99), us(get.goCPU))
-	fmt.Fprintf(out, "| floor: net/http and one lib/pq query (SELECT data), nothing else | %.0f | %.2f ms | %.2f ms | %s |\n", floor.rate, ms(floor.med), ms(floor.p99), us(floor.goCPU))
+		"| | requests/s | median | p99 | Go CPU per request | the load client's CPU per request |\n|---|---:|---:|---:|---:|---:|\n", conc, rounds, window)
+	fmt.Fprintf(out, "| Bulkhead GET /Users/{id} | %.0f | %.2f ms | %.2f ms | %s | %s |\n", get.rate, ms(get.med), ms(get.p99), us(get.goCPU), us(get.clientCPU))
+	fmt.Fprintf(out, "| floor: net/http and one lib/pq query (SELECT data), nothing else | %.0f | %.2f ms | %.2f ms | %s | %s |\n", floor.rate, ms(floor.med), ms(floor.p99), us(floor.goCPU), us(floor.clientCPU))
 	fmt.Fprintf(out, "| pgbench, least SQL (BEGIN; SET LOCAL search_path; SELECT data; COMMIT) | %.0f | | | |\n", pgMin.rate)
 	fmt.Fprintf(out, "| pgbench, Bulkhead's SQL | %.0f | | | |\n", pgSame.rate)
 	fmt.Fprintf(out, "\nBulkhead ÷ pgbench, least SQL: %.2f (goal ≥ 0.6); ÷ pgbench, Bulkhead's SQL: %.2f. Go CPU per GET: %s (goal ≤ 120 µs), %.2f× the floor's %s.\n",
@@ -257,10 +257,11 @@ func BenchmarkRequestCost(b *testing.B) {
 // clients' latencies, and the CPU time per request of the server (this
 // process).
 type costResult struct {
-	rate     float64
-	count    int
-	med, p99 time.Duration
-	goCPU    time.Duration
+	rate      float64
+	count     int
+	med, p99  time.Duration
+	goCPU     time.Duration
+	clientCPU time.Duration // the load client's, which shares the machine
 }
 
 // medianCost returns the round of rs with the median rate.
@@ -341,6 +342,7 @@ type loadReport struct {
 	FirstErr      string
 	Med, P99      time.Duration
 	Seconds       float64
+	CPU           time.Duration // the client process's own CPU time
 }
 
 // runLoadClient runs spec in a client process of its own.
@@ -430,6 +432,7 @@ func loadClient(file string) int {
 	}
 	wg.Wait()
 	rep.Seconds = time.Since(start).Seconds()
+	rep.CPU = time.Duration(processCPU())
 	slices.Sort(all)
 	rep.Count = len(all)
 	if len(all) > 0 {
