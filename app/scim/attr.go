@@ -2,7 +2,9 @@ package scim
 
 import (
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/bulkhead-dev/bulkhead/app"
@@ -137,10 +139,33 @@ func parseAttrPath(path string) (ap filter.AttributePath, err error) {
 	return filter.ParseAttrPath([]byte(path))
 }
 
-// schemas returns the core schema of rt followed by its extensions.
-func (rt *ResourceType) schemas() []*Schema {
-	return append([]*Schema{rt.core}, rt.extensions...)
+// derived holds what a ResourceType's schemas and storage alone
+// determine, worked out once rather than for every request. A tenant's
+// rules change neither, so the copies WithRules makes share it; Extend,
+// which adds schemas, gives its copy a new one. Its slices are shared:
+// callers only read them.
+type derived struct {
+	once      sync.Once
+	schemas   []*Schema    // the core schema, then the extensions
+	coreAttrs []*Attribute // attrsOf(core)
 }
+
+// derive returns what rt's schemas and storage determine, working it out
+// on first use.
+func (rt *ResourceType) derive() *derived {
+	d := rt.derived
+	if d == nil { // a ResourceType written out by hand, as tests do: nothing to share
+		d = new(derived)
+	}
+	d.once.Do(func() {
+		d.schemas = slices.Clip(append([]*Schema{rt.core}, rt.extensions...))
+		d.coreAttrs = slices.Clip(slices.Concat([]*Attribute{schemasAttribute}, CommonAttributes, rt.core.Attributes))
+	})
+	return d
+}
+
+// schemas returns the core schema of rt followed by its extensions.
+func (rt *ResourceType) schemas() []*Schema { return rt.derive().schemas }
 
 // schemaByURN returns the schema of rt whose id is urn, ignoring case.
 func (rt *ResourceType) schemaByURN(urn string) *Schema {
@@ -159,8 +184,7 @@ func (rt *ResourceType) schemaByURN(urn string) *Schema {
 // "schemas" and the common attributes belong with the core schema.
 func (rt *ResourceType) attrsOf(s *Schema) []*Attribute {
 	if s == rt.core {
-		attrs := append([]*Attribute{schemasAttribute}, CommonAttributes...)
-		return append(attrs, s.Attributes...)
+		return rt.derive().coreAttrs
 	}
 	return s.Attributes
 }
