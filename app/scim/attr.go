@@ -145,19 +145,26 @@ func parseAttrPath(path string) (ap filter.AttributePath, err error) {
 // which adds schemas, gives its copy a new one. Its slices are shared:
 // callers only read them.
 type derived struct {
-	once      sync.Once
+	listsOnce sync.Once
 	schemas   []*Schema    // the core schema, then the extensions
 	coreAttrs []*Attribute // attrsOf(core)
+
+	sqlOnce sync.Once
+	sql     typeSQL
 }
 
-// derive returns what rt's schemas and storage determine, working it out
-// on first use.
+// derive returns the derived values of rt, worked out or not yet.
 func (rt *ResourceType) derive() *derived {
-	d := rt.derived
-	if d == nil { // a ResourceType written out by hand, as tests do: nothing to share
-		d = new(derived)
+	if rt.derived == nil { // a ResourceType written out by hand, as tests do: nothing to share
+		return new(derived)
 	}
-	d.once.Do(func() {
+	return rt.derived
+}
+
+// lists returns rt's derived values with its schema and attribute lists.
+func (rt *ResourceType) lists() *derived {
+	d := rt.derive()
+	d.listsOnce.Do(func() {
 		d.schemas = slices.Clip(append([]*Schema{rt.core}, rt.extensions...))
 		d.coreAttrs = slices.Clip(slices.Concat([]*Attribute{schemasAttribute}, CommonAttributes, rt.core.Attributes))
 	})
@@ -165,7 +172,7 @@ func (rt *ResourceType) derive() *derived {
 }
 
 // schemas returns the core schema of rt followed by its extensions.
-func (rt *ResourceType) schemas() []*Schema { return rt.derive().schemas }
+func (rt *ResourceType) schemas() []*Schema { return rt.lists().schemas }
 
 // schemaByURN returns the schema of rt whose id is urn, ignoring case.
 func (rt *ResourceType) schemaByURN(urn string) *Schema {
@@ -184,7 +191,7 @@ func (rt *ResourceType) schemaByURN(urn string) *Schema {
 // "schemas" and the common attributes belong with the core schema.
 func (rt *ResourceType) attrsOf(s *Schema) []*Attribute {
 	if s == rt.core {
-		return rt.derive().coreAttrs
+		return rt.lists().coreAttrs
 	}
 	return s.Attributes
 }
