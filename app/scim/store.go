@@ -520,8 +520,7 @@ func FindResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string,
 // findResource is FindResource, with the attributes decoded (Data) or kept
 // as stored (see ReadResource).
 func findResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string, withMembers, decode bool) (*Resource, error) {
-	u, err := parseID(rt, id)
-	if err != nil {
+	if _, err := parseID(rt, id); err != nil {
 		return nil, err
 	}
 	// The same statement for every resource of the tenant: a lookup.
@@ -529,7 +528,9 @@ func findResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string,
 	if withMembers {
 		q = rt.statements().lookupMembers
 	}
-	rs, err := findResources(store.Lookup(ctx), tx, rt, q+rt.live(), withMembers, []any{u}, decode)
+	// id is a UUID's 36 characters (parseID): it goes as it is, which
+	// PostgreSQL reads as the same uuid as the text uuid.UUID.Value writes.
+	rs, err := findResources(store.Lookup(ctx), tx, rt, q+rt.live(), withMembers, []any{id}, decode)
 	if err != nil {
 		return nil, err
 	}
