@@ -179,7 +179,7 @@ func (w *renderer) resource(dst []byte, r *Resource, baseURL string, p Projectio
 		valueAt := len(dst)
 		if string(m.key) == "schemas" {
 			dst, ok = w.value(dst, m.value)
-		} else if s := p.rt.schemaByURN(string(m.key)); s != nil && s != p.rt.core {
+		} else if s := p.rt.extensionOf(m.key); s != nil {
 			if m.value[0] == '{' {
 				dst, ok = w.object(dst, p, s, s.Attributes, m.value)
 			}
@@ -195,6 +195,18 @@ func (w *renderer) resource(dst []byte, r *Resource, baseURL string, p Projectio
 	}
 	w.members = w.members[:first]
 	return append(dst, '}'), true
+}
+
+// extensionOf returns the extension schema of rt whose URN is key, ignoring
+// case: schemaByURN(string(key)) less the core schema, without the copy
+// that converting a key as long as a URN takes.
+func (rt *ResourceType) extensionOf(key []byte) *Schema {
+	for _, s := range rt.extensions {
+		if bytes.EqualFold(key, []byte(s.ID)) {
+			return s
+		}
+	}
+	return nil
 }
 
 // ownJSON appends the values Render adds to r's stored attributes: schemas
