@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -200,6 +201,10 @@ func TestWrites(t *testing.T) {
 	}
 	if got, err = svc.Get(ctx, c, scim.UserResource, u.ID, false); err != nil || got.Members != nil {
 		t.Fatalf("Get without members: %+v, %v", got, err)
+	}
+	// A UUID in capitals names the same user, which keeps its id as stored.
+	if got, err = svc.Get(ctx, c, scim.UserResource, strings.ToUpper(u.ID), true); err != nil || got.ID != u.ID || len(got.Members) != 1 {
+		t.Fatalf("Get by the id in capitals: %+v, %v", got, err)
 	}
 
 	r, err := svc.Replace(ctx, c, scim.UserResource, u.ID, 1, userBody(t, "ada.l"))

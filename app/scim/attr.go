@@ -2,7 +2,9 @@ package scim
 
 import (
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/bulkhead-dev/bulkhead/app"
@@ -137,10 +139,40 @@ func parseAttrPath(path string) (ap filter.AttributePath, err error) {
 	return filter.ParseAttrPath([]byte(path))
 }
 
-// schemas returns the core schema of rt followed by its extensions.
-func (rt *ResourceType) schemas() []*Schema {
-	return append([]*Schema{rt.core}, rt.extensions...)
+// derived holds what a ResourceType's schemas and storage alone
+// determine, worked out once rather than for every request. A tenant's
+// rules change neither, so the copies WithRules makes share it; Extend,
+// which adds schemas, gives its copy a new one. Its slices are shared:
+// callers only read them.
+type derived struct {
+	listsOnce sync.Once
+	schemas   []*Schema    // the core schema, then the extensions
+	coreAttrs []*Attribute // attrsOf(core)
+
+	sqlOnce sync.Once
+	sql     typeSQL
 }
+
+// derive returns the derived values of rt, worked out or not yet.
+func (rt *ResourceType) derive() *derived {
+	if rt.derived == nil { // a ResourceType written out by hand, as tests do: nothing to share
+		return new(derived)
+	}
+	return rt.derived
+}
+
+// lists returns rt's derived values with its schema and attribute lists.
+func (rt *ResourceType) lists() *derived {
+	d := rt.derive()
+	d.listsOnce.Do(func() {
+		d.schemas = slices.Clip(append([]*Schema{rt.core}, rt.extensions...))
+		d.coreAttrs = slices.Clip(slices.Concat([]*Attribute{schemasAttribute}, CommonAttributes, rt.core.Attributes))
+	})
+	return d
+}
+
+// schemas returns the core schema of rt followed by its extensions.
+func (rt *ResourceType) schemas() []*Schema { return rt.lists().schemas }
 
 // schemaByURN returns the schema of rt whose id is urn, ignoring case.
 func (rt *ResourceType) schemaByURN(urn string) *Schema {
@@ -159,8 +191,7 @@ func (rt *ResourceType) schemaByURN(urn string) *Schema {
 // "schemas" and the common attributes belong with the core schema.
 func (rt *ResourceType) attrsOf(s *Schema) []*Attribute {
 	if s == rt.core {
-		attrs := append([]*Attribute{schemasAttribute}, CommonAttributes...)
-		return append(attrs, s.Attributes...)
+		return rt.lists().coreAttrs
 	}
 	return s.Attributes
 }

@@ -293,6 +293,7 @@ func (rt *ResourceType) Extend(exts []*Extension) *ResourceType {
 	c.SchemaExtensions = append([]SchemaExtension(nil), rt.SchemaExtensions...)
 	c.extensions = append([]*Schema(nil), rt.extensions...)
 	c.tenantExts = append(append([]*Extension(nil), rt.tenantExts...), mine...)
+	c.derived = new(derived) // other schemas: derived anew
 	for _, e := range mine {
 		c.SchemaExtensions = append(c.SchemaExtensions, SchemaExtension{Schema: e.Schema.ID, Required: e.Required})
 		c.extensions = append(c.extensions, e.Schema)

@@ -66,3 +66,34 @@ func TestParseExtension(t *testing.T) {
 		})
 	}
 }
+
+// An extended resource type resolves its extension's attributes, and the
+// type it extends does not, whichever of them was asked first: each works
+// out its schemas for itself (derive). The rules' copies ask concurrently.
+func TestExtendDerivesAnew(t *testing.T) {
+	ext, err := scim.ParseExtension([]byte(`{"schema": "urn:ietf:params:scim:schemas:extension:acme:2.0:User",
+		"attributes": [{"name": "deskNumber", "type": "string"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const path = "deskNumber" // without its URN: looked up in every schema of the type
+	if _, err := scim.UserResource.LookupAttr("userName", app.ScimInvalidPath); err != nil {
+		t.Fatal(err)
+	}
+	users := scim.UserResource.Extend([]*scim.Extension{ext})
+	done := make(chan error)
+	for _, soft := range []bool{false, true, false, true} {
+		go func() {
+			_, err := users.WithRules(scim.Rules{SoftDelete: soft}).LookupAttr(path, app.ScimInvalidPath)
+			done <- err
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Errorf("extended type: %v", err)
+		}
+	}
+	if _, err := scim.UserResource.LookupAttr(path, app.ScimInvalidPath); err == nil {
+		t.Error("the standard User type resolves a tenant's extension attribute")
+	}
+}

@@ -33,15 +33,19 @@ func (rt *ResourceType) Projection(attributes, excludedAttributes string) Projec
 	}
 }
 
-// pathKeys resolves a comma-separated list of attribute paths into keys.
+// pathKeys resolves a comma-separated list of attribute paths into keys;
+// nil when it names none, as for the empty list of most requests.
 func (rt *ResourceType) pathKeys(list string) map[string]bool {
-	keys := make(map[string]bool)
-	for _, name := range strings.Split(list, ",") {
+	var keys map[string]bool
+	for name := range strings.SplitSeq(list, ",") {
 		name = strings.TrimSpace(name)
 		if name == "" {
 			continue
 		}
 		if p, err := rt.LookupAttr(name, app.ScimInvalidValue); err == nil {
+			if keys == nil {
+				keys = make(map[string]bool)
+			}
 			keys[p.key()] = true
 		}
 	}

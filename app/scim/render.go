@@ -107,9 +107,9 @@ type renderer struct {
 const maxDepth = 32
 
 // member is one member of a JSON object: its key, decoded, the key as
-// written (the text between the quotes; nil for a key the renderer adds),
-// and its value's text. Keys stay []byte: converted where they are
-// compared, they cost no allocation.
+// written (the text between the quotes; for a key the renderer adds, the
+// key itself, which needs no escaping), and its value's text. Keys stay
+// []byte: converted where they are compared, they cost no allocation.
 type member struct {
 	key   []byte
 	raw   []byte
@@ -156,7 +156,7 @@ func (w *renderer) resource(dst []byte, r *Resource, baseURL string, p Projectio
 	start := 0
 	for i, key := range keys {
 		if ends[i] > start {
-			w.members = append(w.members, member{key: key, value: w.own[start:ends[i]]})
+			w.members = append(w.members, member{key: key, raw: key, value: w.own[start:ends[i]]})
 			start = ends[i]
 		}
 	}
@@ -179,7 +179,7 @@ func (w *renderer) resource(dst []byte, r *Resource, baseURL string, p Projectio
 		valueAt := len(dst)
 		if string(m.key) == "schemas" {
 			dst, ok = w.value(dst, m.value)
-		} else if s := p.rt.schemaByURN(string(m.key)); s != nil && s != p.rt.core {
+		} else if s := p.rt.extensionOf(m.key); s != nil {
 			if m.value[0] == '{' {
 				dst, ok = w.object(dst, p, s, s.Attributes, m.value)
 			}
@@ -195,6 +195,18 @@ func (w *renderer) resource(dst []byte, r *Resource, baseURL string, p Projectio
 	}
 	w.members = w.members[:first]
 	return append(dst, '}'), true
+}
+
+// extensionOf returns the extension schema of rt whose URN is key, ignoring
+// case: schemaByURN(string(key)) less the core schema, without the copy
+// that converting a key as long as a URN takes.
+func (rt *ResourceType) extensionOf(key []byte) *Schema {
+	for _, s := range rt.extensions {
+		if bytes.EqualFold(key, []byte(s.ID)) {
+			return s
+		}
+	}
+	return nil
 }
 
 // ownJSON appends the values Render adds to r's stored attributes: schemas
@@ -224,9 +236,10 @@ func (w *renderer) ownJSON(dst []byte, r *Resource, baseURL string, first, last 
 	dst = r.LastModified.UTC().AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, `","location":`...)
 	dst = appendString(dst, baseURL, r.Type.Endpoint, "/", r.ID)
-	dst = append(dst, `,"version":`...)
-	dst = appendString(dst, r.ETag())
-	dst = append(dst, '}')
+	// r.ETag(), W/"<version>", written as a JSON string
+	dst = append(dst, `,"version":"W/\"`...)
+	dst = strconv.AppendInt(dst, r.Version, 10)
+	dst = append(dst, `\""}`...)
 	ends[2], ends[3] = len(dst), len(dst)
 	if len(r.Members) == 0 {
 		return dst, ends

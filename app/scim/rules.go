@@ -47,7 +47,7 @@ func (rt *ResourceType) live() string {
 	if !rt.softUsers() {
 		return ""
 	}
-	return ` AND ` + rt.store.table + `.deleted_at IS NULL`
+	return rt.statements().live
 }
 
 // namesActive reports whether the filter expr names the attribute active:

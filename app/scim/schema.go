@@ -139,6 +139,7 @@ type ResourceType struct {
 	store      *storage
 	tenantExts []*Extension // the tenant's own extensions, for their indexes
 	rules      Rules        // the tenant's stricter readings of the RFCs
+	derived    *derived     // what the schemas and storage alone determine (derive)
 }
 
 // ResourceTypeDocument is a ResourceType as served by /ResourceTypes.
@@ -388,6 +389,7 @@ var UserResource = &ResourceType{
 	core:             UserSchema,
 	extensions:       []*Schema{EnterpriseUserSchema},
 	store:            userStorage,
+	derived:          new(derived),
 }
 
 // GroupResource is the Group resource type, served at /Groups.
@@ -399,6 +401,7 @@ var GroupResource = &ResourceType{
 	Schema:      GroupSchemaURN,
 	core:        GroupSchema,
 	store:       groupStorage,
+	derived:     new(derived),
 }
 
 // Schemas lists every schema served by /Schemas.

@@ -520,16 +520,17 @@ func FindResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string,
 // findResource is FindResource, with the attributes decoded (Data) or kept
 // as stored (see ReadResource).
 func findResource(ctx context.Context, q sqlx.QueryerContext, rt *ResourceType, id string, withMembers, decode bool) (*Resource, error) {
-	u, err := parseID(rt, id)
-	if err != nil {
+	if _, err := parseID(rt, id); err != nil {
 		return nil, err
 	}
 	// The same statement for every resource of the tenant: a lookup.
-	var members string
+	query := rt.statements().lookup
 	if withMembers {
-		members = membershipsOf(rt).ofRow(rt)
+		query = rt.statements().lookupMembers
 	}
-	rs, err := findResources(store.Lookup(ctx), q, rt, members, `WHERE id = $1`+rt.live(), []any{u}, decode)
+	// id is a UUID's 36 characters (parseID): it goes as it is, which
+	// PostgreSQL reads as the same uuid as the text uuid.UUID.Value writes.
+	rs, err := findResources(store.Lookup(ctx), q, rt, query+rt.live(), withMembers, []any{id}, decode)
 	if err != nil {
 		return nil, err
 	}
@@ -564,7 +565,7 @@ func FindResources(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, q ListQue
 		n := len(args)
 		clause := `WHERE ` + where + ` ORDER BY ` + order +
 			` LIMIT $` + strconv.Itoa(n+1) + ` OFFSET $` + strconv.Itoa(n+2)
-		if res.Resources, err = findResources(ctx, tx, rt, "", clause, append(args, q.Count, start-1), false); err != nil {
+		if res.Resources, err = findResources(ctx, tx, rt, rt.statements().selectFrom+clause, false, append(args, q.Count, start-1), false); err != nil {
 			return nil, err
 		}
 		if q.Members {
@@ -586,17 +587,38 @@ func FindResources(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, q ListQue
 	return res, nil
 }
 
-// findResources runs SELECT … FROM rt's table followed by clause. When
-// members is not empty it is one more column to select, a JSON array of
-// the row's Members (see memberships.ofRow). decode says whether to decode
-// the attributes into Data or keep them as stored.
-func findResources(ctx context.Context, q sqlx.QueryerContext, rt *ResourceType, members, clause string, args []any, decode bool) ([]*Resource, error) {
-	table := rt.store.table
-	cols := table + `.id::text, ` + table + `.version, ` + table + `.created, ` + table + `.last_modified, ` + table + `.data`
-	if members != "" {
-		cols += `, ` + members
-	}
-	rows, err := q.QueryContext(ctx, `SELECT `+cols+` FROM `+table+` `+clause, args...)
+// typeSQL is the SQL text of reads of a resource type that its storage
+// alone determines, written once per ResourceType (statements).
+type typeSQL struct {
+	// selectFrom is "SELECT <the columns findResources scans> FROM <table> ",
+	// for a clause to follow.
+	selectFrom string
+	// lookup and lookupMembers are findResource's statement, without and
+	// with the memberships column, less live's condition.
+	lookup, lookupMembers string
+	live                  string // what live returns for soft-deleted users to hide
+}
+
+// statements returns the SQL text of rt's reads.
+func (rt *ResourceType) statements() *typeSQL {
+	d := rt.derive()
+	d.sqlOnce.Do(func() {
+		table := rt.store.table
+		cols := table + `.id::text, ` + table + `.version, ` + table + `.created, ` + table + `.last_modified, ` + table + `.data`
+		d.sql.selectFrom = `SELECT ` + cols + ` FROM ` + table + ` `
+		d.sql.lookup = d.sql.selectFrom + `WHERE id = $1`
+		d.sql.lookupMembers = `SELECT ` + cols + `, ` + membershipsOf(rt).ofRow(rt) + ` FROM ` + table + ` WHERE id = $1`
+		d.sql.live = ` AND ` + table + `.deleted_at IS NULL`
+	})
+	return &d.sql
+}
+
+// findResources runs query, a SELECT of the columns of typeSQL.selectFrom
+// and, withMembers, one more: a JSON array of the row's Members (see
+// memberships.ofRow). decode says whether to decode the attributes into
+// Data or keep them as stored.
+func findResources(ctx context.Context, q sqlx.QueryerContext, rt *ResourceType, query string, withMembers bool, args []any, decode bool) ([]*Resource, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("find %s: %w", rt.Name, err)
 	}
@@ -604,28 +626,40 @@ func findResources(ctx context.Context, q sqlx.QueryerContext, rt *ResourceType,
 	rs := []*Resource{}
 	for rows.Next() {
 		r := &Resource{Type: rt}
-		var data, list []byte
-		dest := []any{&r.ID, &r.Version, &r.Created, &r.LastModified, &data}
-		if members != "" {
-			dest = append(dest, &list)
+		var list sql.RawBytes // decoded before the next row
+		dest := []any{&r.ID, &r.Version, &r.Created, &r.LastModified, &r.stored, &list}
+		if !withMembers {
+			dest = dest[:5]
 		}
 		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
-		r.stored = data
 		if decode {
 			if _, err := r.Attributes(); err != nil {
 				return nil, err
 			}
 		}
-		if members != "" {
-			if err := json.Unmarshal(list, &r.Members); err != nil {
-				return nil, fmt.Errorf("decode members of %s %s: %w", rt.Name, r.ID, err)
+		if withMembers {
+			if err := decodeMembers(r, list); err != nil {
+				return nil, err
 			}
 		}
 		rs = append(rs, r)
 	}
 	return rs, rows.Err()
+}
+
+// decodeMembers sets r.Members from list, the memberships column of
+// findResources: most resources have none, "[]", which needs no decoder.
+func decodeMembers(r *Resource, list []byte) error {
+	if string(list) == "[]" {
+		r.Members = []Member{}
+		return nil
+	}
+	if err := json.Unmarshal(list, &r.Members); err != nil {
+		return fmt.Errorf("decode members of %s %s: %w", r.Type.Name, r.ID, err)
+	}
+	return nil
 }
 
 // memberships is the SQL of the memberships a resource shows, a Group's
