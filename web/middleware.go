@@ -2,6 +2,7 @@ package web
 
 import (
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -52,18 +53,15 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 // errors included: Strict-Transport-Security when the public base URL is
 // https (TLS usually ends at a proxy in front, so the request itself cannot
 // tell), and Cache-Control: no-store on SCIM responses, which carry
-// personal data that no browser or shared cache may keep.
-func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
-	https := s.https()
-	return func(c echo.Context) error {
-		h := c.Response().Header()
-		if https {
-			h.Set("Strict-Transport-Security", "max-age=31536000")
-		}
-		if isSCIMPath(c.Request().URL.Path) {
-			h.Set("Cache-Control", "no-store")
-		}
-		return next(c)
+// personal data that no browser or shared cache may keep. It runs before
+// routing (Server.ServeHTTP), on the response's headers h and the request's
+// path.
+func (s *Server) securityHeaders(h http.Header, path string) {
+	if s.https() {
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+	}
+	if isSCIMPath(path) {
+		h.Set("Cache-Control", "no-store")
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 // routes registers every route of Bulkhead, in one place.
 func (s *Server) routes() {
 	e := s.echo
-	e.Pre(scimCleanPath, s.securityHeaders)
+	// Before routing, Server.ServeHTTP runs scimCleanPath and securityHeaders.
 	e.Use(plainRequestID, middleware.RequestID()) // web/text.go: a client's id only if short and plain
 	e.Use(s.observe)                              // usage and Prometheus: web/usage.go, web/metrics.go
 	e.Use(s.logRequests)
