@@ -14,8 +14,8 @@ import (
 func (s *Server) routes() {
 	e := s.echo
 	// Before routing, Server.ServeHTTP runs scimCleanPath and securityHeaders.
-	e.Use(plainRequestID, middleware.RequestID()) // web/text.go: a client's id only if short and plain
-	e.Use(s.observe)                              // usage and Prometheus: web/usage.go, web/metrics.go
+	e.Use(requestID) // web/text.go: a client's id only if short and plain
+	e.Use(s.observe) // usage and Prometheus: web/usage.go, web/metrics.go
 	e.Use(s.logRequests)
 	e.Use(middleware.Recover())
 	e.Use(checkText) // web/text.go: no invalid UTF-8 or NUL past this point
