@@ -102,8 +102,8 @@ func (s *Server) describeError(err error, c echo.Context) (status int, scimType,
 	status = statusOf[code]
 	if code == app.EINTERNAL || code == app.EUNAVAILABLE {
 		attrs := []any{"request_id", c.Response().Header().Get(echo.HeaderXRequestID), "error", err.Error()}
-		if tid, ok := c.Get(ctxTenantID).(string); ok {
-			attrs = append(attrs, "tenant_id", tid)
+		if p := authenticated(c); p != nil {
+			attrs = append(attrs, "tenant_id", p.Tenant.ID)
 		}
 		s.cfg.Log.Error("request failed", attrs...)
 	}

@@ -11,9 +11,7 @@ import (
 
 // Keys of values the middleware keeps on echo.Context.
 const (
-	ctxTenantID      = "tenant_id"
 	ctxRefusalReason = "refusal_reason" // app.Reason* of a refused request
-	ctxCredential    = "credential"     // the public name of the SCIM credential that worked (Principal.TokenPrefix)
 	ctxAuthFailure   = "auth_failure"   // *activity.AuthFailure of a SCIM credential that did not work
 )
 
@@ -37,8 +35,8 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			slog.Duration("duration", time.Since(start)),
 			slog.Int64("bytes_out", res.Size),
 		}
-		if tid, ok := c.Get(ctxTenantID).(string); ok {
-			attrs = append(attrs, slog.String("tenant_id", tid))
+		if p := authenticated(c); p != nil {
+			attrs = append(attrs, slog.String("tenant_id", p.Tenant.ID))
 		}
 		level := slog.LevelInfo
 		if res.Status >= 500 {
