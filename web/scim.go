@@ -71,17 +71,16 @@ func (s *Server) scimAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// permit refuses the request with 403 unless the tenant's permissions allow
-// perm. The SCIM service checks it too; checking here first refuses before
-// the request's body is read.
-func permit(perm directory.Permission) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			if err := directory.Permit(principalOf(c).Permissions, perm); err != nil {
-				return err
-			}
-			return next(c)
+// permit runs h unless the tenant's permissions do not allow perm, which
+// gets 403. The SCIM service checks it too; checking here first refuses
+// before the request's body is read. It wraps the handler once, where it is
+// registered: Echo would compose route middleware anew for every request.
+func permit(perm directory.Permission, h echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := directory.Permit(principalOf(c).Permissions, perm); err != nil {
+			return err
 		}
+		return h(c)
 	}
 }
 
