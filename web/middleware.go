@@ -15,6 +15,20 @@ const (
 	ctxAuthFailure   = "auth_failure"   // *activity.AuthFailure of a SCIM credential that did not work
 )
 
+// chain composes the middleware of every request once, into the one
+// middleware routes gives e.Use; the first runs first. Echo composes e.Use
+// middleware anew for every request, a closure each, around the handler
+// the router chose for it, which the composed chain calls instead
+// (c.Handler()). For e.Use only: group and route middleware are given
+// other handlers than c.Handler().
+func chain(mw ...echo.MiddlewareFunc) echo.MiddlewareFunc {
+	h := func(c echo.Context) error { return c.Handler()(c) }
+	for i := len(mw) - 1; i >= 0; i-- {
+		h = mw[i](h)
+	}
+	return func(echo.HandlerFunc) echo.HandlerFunc { return h }
+}
+
 // logRequests writes one structured line per request, with its request id and
 // tenant id, so that a support engineer can follow one request end to end.
 func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {

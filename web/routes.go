@@ -14,11 +14,13 @@ import (
 func (s *Server) routes() {
 	e := s.echo
 	// Before routing, Server.ServeHTTP runs scimCleanPath and securityHeaders.
-	e.Use(requestID) // web/text.go: a client's id only if short and plain
-	e.Use(s.observe) // usage and Prometheus: web/usage.go, web/metrics.go
-	e.Use(s.logRequests)
-	e.Use(middleware.Recover())
-	e.Use(checkText) // web/text.go: no invalid UTF-8 or NUL past this point
+	e.Use(chain(
+		requestID, // web/text.go: a client's id only if short and plain
+		s.observe, // usage and Prometheus: web/usage.go, web/metrics.go
+		s.logRequests,
+		middleware.Recover(),
+		checkText, // web/text.go: no invalid UTF-8 or NUL past this point
+	))
 
 	// The root is where a person lands who typed the host: send them to
 	// the console rather than a JSON 404.
