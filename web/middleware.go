@@ -57,7 +57,14 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if res.Status >= 500 {
 			level = slog.LevelError
 		}
-		s.cfg.Log.LogAttrs(c.Request().Context(), level, "request", attrs...)
+		// The handler itself rather than Logger.LogAttrs, which would look up
+		// its caller for a source field that the request log does not have.
+		ctx, h := c.Request().Context(), s.cfg.Log.Handler()
+		if h.Enabled(ctx, level) {
+			r := slog.NewRecord(time.Now(), level, "request", 0)
+			r.AddAttrs(attrs...)
+			_ = h.Handle(ctx, r)
+		}
 		return nil
 	}
 }
