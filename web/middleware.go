@@ -15,12 +15,12 @@ const (
 	ctxAuthFailure   = "auth_failure"   // *activity.AuthFailure of a SCIM credential that did not work
 )
 
-// chain composes the middleware of every request once, into the one
-// middleware routes gives e.Use; the first runs first. Echo composes e.Use
-// middleware anew for every request, a closure each, around the handler
-// the router chose for it, which the composed chain calls instead
-// (c.Handler()). For e.Use only: group and route middleware are given
-// other handlers than c.Handler().
+// chain composes mw once, the first outermost, into one middleware for
+// e.Use. Echo composes e.Use middleware anew for every request, a closure
+// each, around the handler its router chose for the request; the composed
+// chain ends in that handler itself, c.Handler(), and ignores the one Echo
+// passes, which is the same. For e.Use only: group and route middleware
+// wrap other handlers than c.Handler().
 func chain(mw ...echo.MiddlewareFunc) echo.MiddlewareFunc {
 	h := func(c echo.Context) error { return c.Handler()(c) }
 	for i := len(mw) - 1; i >= 0; i-- {
