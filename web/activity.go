@@ -111,7 +111,9 @@ func (s *Server) recordActivity(c echo.Context, e usage.Event) {
 		return
 	}
 	en := activity.Entry{TenantID: e.TenantID, At: e.At, RequestID: rid, Status: e.Status, Reason: e.Refusal, IdP: e.IdP}
-	en.Credential, _ = c.Get(ctxCredential).(string)
+	if p := authenticated(c); p != nil {
+		en.Credential = p.TokenPrefix // the public name of the credential that worked
+	}
 	switch {
 	case e.Status >= 400:
 		en.Kind = activity.KindError

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"path"
 	"strconv"
 	"strings"
@@ -101,8 +102,8 @@ func (s *Server) describeError(err error, c echo.Context) (status int, scimType,
 	status = statusOf[code]
 	if code == app.EINTERNAL || code == app.EUNAVAILABLE {
 		attrs := []any{"request_id", c.Response().Header().Get(echo.HeaderXRequestID), "error", err.Error()}
-		if tid, ok := c.Get(ctxTenantID).(string); ok {
-			attrs = append(attrs, "tenant_id", tid)
+		if p := authenticated(c); p != nil {
+			attrs = append(attrs, "tenant_id", p.Tenant.ID)
 		}
 		s.cfg.Log.Error("request failed", attrs...)
 	}
@@ -199,13 +200,10 @@ func scimNoMe(c echo.Context) error {
 
 // scimCleanPath serves SCIM paths with a trailing or doubled slash
 // (/Users/, //Users) as their clean form: clients join a base URL that
-// may end with a slash. Other paths are left as they are.
-func scimCleanPath(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		u := c.Request().URL
-		if strings.Contains(u.Path, "/scim/v2/") && (strings.HasSuffix(u.Path, "/") || strings.Contains(u.Path, "//")) {
-			u.Path, u.RawPath = path.Clean(u.Path), ""
-		}
-		return next(c)
+// may end with a slash. Other paths are left as they are. It runs before
+// routing (Server.ServeHTTP).
+func scimCleanPath(u *url.URL) {
+	if strings.Contains(u.Path, "/scim/v2/") && (strings.HasSuffix(u.Path, "/") || strings.Contains(u.Path, "//")) {
+		u.Path, u.RawPath = path.Clean(u.Path), ""
 	}
 }

@@ -1,8 +1,13 @@
 package web_test
 
 import (
+	"encoding/json"
+	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
+
+	"github.com/bulkhead-dev/bulkhead/web"
 )
 
 // TestStrictTransportSecurity: behind an https base URL every response
@@ -63,5 +68,45 @@ func TestSCIMNoStore(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestMiddlewareOnEveryRoute: whatever answers a request (a route, the
+// router's 404 or 405, scimAuth's 401, checkText's 400), the request
+// middleware ran around it, in order: the response has its request id and
+// the log line, written after the error handler, has the same id and the
+// status the client got.
+func TestMiddlewareOnEveryRoute(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	m := newMetered(t, func(c *web.Config) { c.Log = slog.New(slog.NewJSONHandler(&logs, nil)) })
+	_, p, tok := meteredTenant(t)
+	for _, tt := range []struct {
+		name, token, method, path string
+		status                    int
+	}{
+		{"Route", tok, "GET", p + "/Users", http.StatusOK},
+		{"Health", "", "GET", "/healthz", http.StatusOK},
+		{"NotFound", "", "GET", "/nowhere", http.StatusNotFound},
+		{"MethodNotAllowed", "", "POST", "/healthz", http.StatusMethodNotAllowed},
+		{"Unauthorized", "bh_nope", "GET", p + "/Users", http.StatusUnauthorized},
+		{"BadText", tok, "GET", p + "/Users?filter=%FF", http.StatusBadRequest},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := m.send(t, tt.token, tt.method, tt.path, nil).must(t, tt.status)
+			rid := r.Header.Get("X-Request-Id")
+			if rid == "" {
+				t.Fatal("no X-Request-Id header")
+			}
+			var line map[string]any
+			for _, l := range strings.Split(logs.String(), "\n") {
+				if strings.Contains(l, rid) {
+					_ = json.Unmarshal([]byte(l), &line)
+				}
+			}
+			if line["request_id"] != rid || line["status"] != float64(tt.status) || line["method"] != tt.method {
+				t.Fatalf("log line of request %s: %v", rid, line)
+			}
+		})
 	}
 }

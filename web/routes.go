@@ -13,12 +13,14 @@ import (
 // routes registers every route of Bulkhead, in one place.
 func (s *Server) routes() {
 	e := s.echo
-	e.Pre(scimCleanPath, s.securityHeaders)
-	e.Use(plainRequestID, middleware.RequestID()) // web/text.go: a client's id only if short and plain
-	e.Use(s.observe)                              // usage and Prometheus: web/usage.go, web/metrics.go
-	e.Use(s.logRequests)
-	e.Use(middleware.Recover())
-	e.Use(checkText) // web/text.go: no invalid UTF-8 or NUL past this point
+	// Before routing, Server.ServeHTTP runs scimCleanPath and securityHeaders.
+	e.Use(chain(
+		requestID, // web/text.go: a client's id only if short and plain
+		s.observe, // usage and Prometheus: web/usage.go, web/metrics.go
+		s.logRequests,
+		middleware.Recover(),
+		checkText, // web/text.go: no invalid UTF-8 or NUL past this point
+	))
 
 	// The root is where a person lands who typed the host: send them to
 	// the console rather than a JSON 404.
@@ -34,16 +36,16 @@ func (s *Server) routes() {
 	for _, base := range []string{"/tenants/:tenant/scim/v2", "/scim/v2"} {
 		g := e.Group(base, s.scimAuth)
 		for _, rt := range []*scim.ResourceType{scim.UserResource, scim.GroupResource} {
-			g.GET(rt.Endpoint, forType(rt, s.listResources), permit(directory.CanList))
-			g.POST(rt.Endpoint, forType(rt, s.createResource), permit(directory.CanCreate))
-			g.POST(rt.Endpoint+"/.search", forType(rt, s.searchResources), permit(directory.CanList))
-			g.GET(rt.Endpoint+"/:id", forType(rt, s.getResource), permit(directory.CanRead))
-			g.PUT(rt.Endpoint+"/:id", forType(rt, s.replaceResource), permit(directory.CanUpdate))
-			g.PATCH(rt.Endpoint+"/:id", forType(rt, s.patchResource), permit(directory.CanUpdate))
-			g.DELETE(rt.Endpoint+"/:id", forType(rt, s.deleteResource), permit(directory.CanDelete))
+			g.GET(rt.Endpoint, permit(directory.CanList, forType(rt, s.listResources)))
+			g.POST(rt.Endpoint, permit(directory.CanCreate, forType(rt, s.createResource)))
+			g.POST(rt.Endpoint+"/.search", permit(directory.CanList, forType(rt, s.searchResources)))
+			g.GET(rt.Endpoint+"/:id", permit(directory.CanRead, forType(rt, s.getResource)))
+			g.PUT(rt.Endpoint+"/:id", permit(directory.CanUpdate, forType(rt, s.replaceResource)))
+			g.PATCH(rt.Endpoint+"/:id", permit(directory.CanUpdate, forType(rt, s.patchResource)))
+			g.DELETE(rt.Endpoint+"/:id", permit(directory.CanDelete, forType(rt, s.deleteResource)))
 		}
-		g.POST("/.search", forType(nil, s.searchResources), permit(directory.CanList))
-		g.POST("/Bulk", s.bulk, permit(directory.BulkEnabled))
+		g.POST("/.search", permit(directory.CanList, forType(nil, s.searchResources)))
+		g.POST("/Bulk", permit(directory.BulkEnabled, s.bulk))
 		g.GET("/ServiceProviderConfig", s.serviceProviderConfig)
 		g.GET("/ResourceTypes", s.resourceTypes)
 		g.GET("/ResourceTypes/:id", s.resourceType)

@@ -26,7 +26,7 @@ const (
 	defaultCount    = 100         // page size when the client gives none
 	maxBodyBytes    = 16 << 20    // largest request body
 	scimBearer      = "bearer "   // the Authorization scheme, lower-cased
-	ctxPrincipal    = "principal" // *credential.Principal of the request
+	ctxPrincipal    = "principal" // *credential.Principal whose credential worked, even if its tenant is then refused
 	ctxSCIMBase     = "scim_base" // the tenant's SCIM base URL as the client reached it
 	listSchema      = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 	searchSchema    = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
@@ -55,9 +55,7 @@ func (s *Server) scimAuth(next echo.HandlerFunc) echo.HandlerFunc {
 			s.noteAuthFailure(c, rt.tenant)
 			return errNoTenant
 		}
-		base := s.base(rt, p.Tenant.ID)
-		c.Set(ctxTenantID, p.Tenant.ID)
-		c.Set(ctxCredential, p.TokenPrefix)
+		c.Set(ctxPrincipal, p) // for the handlers, and for observe and logRequests even if refused below
 		switch {
 		case p.Tenant.Status == tenant.StatusSuspended:
 			return app.Refusef(app.EFORBIDDEN, app.ReasonSuspended, "the tenant is suspended; its data is kept: contact your provider to resume it")
@@ -68,28 +66,37 @@ func (s *Server) scimAuth(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 			return app.Refusef(app.ETOOMANY, app.ReasonRateLimit, "too many requests: this tenant may send %d per minute", p.Permissions.RequestsPerMinute)
 		}
-		c.Set(ctxPrincipal, p)
-		c.Set(ctxSCIMBase, base)
+		c.Set(ctxSCIMBase, s.base(rt, p.Tenant.ID))
 		return next(c)
 	}
 }
 
-// permit refuses the request with 403 unless the tenant's permissions allow
-// perm. The SCIM service checks it too; checking here first refuses before
-// the request's body is read.
-func permit(perm directory.Permission) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			if err := directory.Permit(principalOf(c).Permissions, perm); err != nil {
-				return err
-			}
-			return next(c)
+// permit runs h unless the tenant's permissions do not allow perm, which
+// gets 403. The SCIM service checks it too; checking here first refuses
+// before the request's body is read. It wraps the handler once, where it is
+// registered: Echo would compose route middleware anew for every request.
+func permit(perm directory.Permission, h echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := directory.Permit(principalOf(c).Permissions, perm); err != nil {
+			return err
 		}
+		return h(c)
 	}
 }
 
+// principalOf returns the principal of a SCIM request that scimAuth let
+// through, for its handler.
 func principalOf(c echo.Context) *credential.Principal {
 	return c.Get(ctxPrincipal).(*credential.Principal)
+}
+
+// authenticated returns the principal whose credential worked (scimAuth),
+// also when its tenant was then refused; nil for a request with no working
+// SCIM credential. Its tenant is the one a request is logged and metered
+// for.
+func authenticated(c echo.Context) *credential.Principal {
+	p, _ := c.Get(ctxPrincipal).(*credential.Principal)
+	return p
 }
 func typesOf(c echo.Context) tenant.ResourceTypes { return principalOf(c).Types }
 func scimBase(c echo.Context) string              { return c.Get(ctxSCIMBase).(string) }

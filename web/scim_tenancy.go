@@ -122,11 +122,13 @@ func (s *Server) modes() credential.TenancyModes {
 // token or a JWT. Every failure is the same 401.
 func (s *Server) authenticate(c echo.Context) (*credential.Principal, error) {
 	req := c.Request()
-	if id := req.Header.Get(HeaderTenant); id != "" && s.fromTrustedProxy(req) {
-		if !s.gatewaySigned(req, id, time.Now()) {
-			return nil, errNoTenant
+	if s.gatewayOn() { // without gateway mode, X-Tenant-ID means nothing
+		if id := req.Header.Get(HeaderTenant); id != "" && s.fromTrustedProxy(req) {
+			if !s.gatewaySigned(req, id, time.Now()) {
+				return nil, errNoTenant
+			}
+			return s.auth.AuthenticateGateway(req.Context(), id)
 		}
-		return s.auth.AuthenticateGateway(req.Context(), id)
 	}
 	cred, ok := bearer(req)
 	if !ok {

@@ -125,7 +125,7 @@ func NewServer(cfg Config) *Server {
 		purger:       tenant.NewPurger(tenants, cfg.Log),
 	}
 	s.http = &http.Server{
-		Handler:           e,
+		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      120 * time.Second,
@@ -155,8 +155,15 @@ func (s *Server) Start(ctx context.Context) (wait func()) {
 	return wg.Wait
 }
 
-// ServeHTTP lets tests drive the server without a listener.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+// ServeHTTP serves one request, from the listener or, in tests, without
+// one: what every request needs before routing (scimCleanPath,
+// securityHeaders), then Echo. These two are not Echo Pre middleware
+// because Echo composes Pre middleware anew for every request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	scimCleanPath(r.URL)
+	s.securityHeaders(w.Header(), r.URL.Path)
+	s.echo.ServeHTTP(w, r)
+}
 
 // Serve accepts connections on ln until Shutdown. It returns nil after a
 // graceful shutdown.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"crypto/rand"
 	"errors"
 	"mime"
 	"net/http"
@@ -153,19 +154,45 @@ func plainText(s string) bool {
 // maxRequestID is the longest X-Request-Id kept from a client.
 const maxRequestID = 128
 
-// plainRequestID removes an X-Request-Id sent by the client unless it is
-// at most maxRequestID characters of [A-Za-z0-9._:-], so that echo's
-// RequestID middleware, which follows, generates one instead. The id goes
-// into logs, the audit trail and usage records verbatim: a client must not
-// be able to write anything else there.
-func plainRequestID(next echo.HandlerFunc) echo.HandlerFunc {
+// requestID gives the request its id, in the response's X-Request-Id:
+// the client's own X-Request-Id when it is at most maxRequestID characters
+// of [A-Za-z0-9._:-], otherwise a new one (newRequestID), the client's
+// removed from the request. The id goes into logs, the audit trail and
+// usage records verbatim: a client must not be able to write anything else
+// there.
+func requestID(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Request().Header
-		if id := h.Get(echo.HeaderXRequestID); id != "" && !plainID(id) {
+		id := h.Get(echo.HeaderXRequestID)
+		if id != "" && !plainID(id) {
 			h.Del(echo.HeaderXRequestID)
+			id = ""
 		}
+		if id == "" {
+			id = newRequestID()
+		}
+		c.Response().Header().Set(echo.HeaderXRequestID, id)
 		return next(c)
 	}
+}
+
+// newRequestID returns 32 random letters [A-Za-z] from crypto/rand, the
+// ids Echo's RequestID middleware made before requestID took its place.
+func newRequestID() string {
+	const letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	var id [32]byte
+	var random [40]byte // 32 letters take about 40 random bytes
+	for n := 0; n < len(id); {
+		rand.Read(random[:])
+		for _, b := range random {
+			// Below 208 (4×52), b%52 favours no letter; above, it would.
+			if int(b) < 4*len(letters) && n < len(id) {
+				id[n] = letters[int(b)%len(letters)]
+				n++
+			}
+		}
+	}
+	return string(id[:])
 }
 
 func plainID(id string) bool {

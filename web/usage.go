@@ -69,7 +69,9 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		if e.Refusal != "" {
 			s.obs.refusals.WithLabelValues(e.Refusal).Inc()
 		}
-		e.TenantID, _ = c.Get(ctxTenantID).(string)
+		if p := authenticated(c); p != nil {
+			e.TenantID = p.Tenant.ID
+		}
 		if e.TenantID != "" && res.Status >= 400 {
 			if c.Get(ctxBadText) != nil {
 				// Refused for bytes PostgreSQL cannot store: the failure is

@@ -64,12 +64,15 @@ func (r *RateLimiter) Allow(tenantID string, p Permissions) (bool, time.Duration
 		tl.rpm, tl.burst, tl.share = p.RequestsPerMinute, p.Burst, n
 	}
 	r.mu.Unlock()
-	res := tl.lim.Reserve()
-	if d := res.Delay(); d > 0 {
-		res.Cancel()
-		return false, d
+	now := time.Now()
+	if tl.lim.AllowN(now, 1) {
+		return true, 0
 	}
-	return true, 0
+	// Spent: a reservation, cancelled at once, tells how long to wait.
+	res := tl.lim.ReserveN(now, 1)
+	wait := res.DelayFrom(now)
+	res.CancelAt(now)
+	return false, wait
 }
 
 // forgetIdle drops the limiters of tenants idle long enough for their
