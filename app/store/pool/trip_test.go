@@ -505,8 +505,11 @@ func TestOneLookupCancelled(t *testing.T) {
 		var n int
 		return sqlx.GetContext(ctx, q, &n, `SELECT 1 FROM pg_sleep($1::float8)`, 10)
 	})
-	if err == nil || !errors.Is(err, context.Canceled) {
-		t.Fatalf("a cancelled lookup returned %v, want context.Canceled", err)
+	// Off a pooler the trip reports the context's error; behind one lib/pq
+	// runs the lookup and reports PostgreSQL's for the cancel it sent.
+	var pqErr *pq.Error
+	if !errors.Is(err, context.Canceled) && !(errors.As(err, &pqErr) && pqErr.Code == "57014") {
+		t.Fatalf("a cancelled lookup returned %v, want context.Canceled or query_canceled", err)
 	}
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("a lookup cancelled after 200 ms returned after %v", took)
