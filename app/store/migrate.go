@@ -65,6 +65,13 @@ func mustLoad(dir string) []Migration {
 	return ms
 }
 
+// TenantTables are the tables of a tenant schema as the tenant migrations
+// leave it (TestTenantTables keeps the list true); schema extensions add
+// indexes only. A tenant's disk space is summed over them
+// (usage.StorageBytes), found by name in the catalog's index: pg_class has
+// no index by schema, and with 10,000 tenants scanning it took 0.4 s.
+var TenantTables = []string{"users", "user_emails", "groups", "group_members", "counters", "audit_events", "events", "event_sequence"}
+
 // LatestVersion returns the version a schema has after all of ms.
 func LatestVersion(ms []Migration) int { return len(ms) }
 

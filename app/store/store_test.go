@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 	"github.com/bulkhead-dev/bulkhead/app/store"
 	"github.com/bulkhead-dev/bulkhead/app/store/storetest"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
+	"github.com/bulkhead-dev/bulkhead/app/usage"
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
@@ -280,5 +282,32 @@ func TestValidTenantID(t *testing.T) {
 		if got := store.ValidTenantID(tt.id); got != tt.want {
 			t.Errorf("ValidTenantID(%q) = %v, want %v", tt.id, got, tt.want)
 		}
+	}
+}
+
+// TestTenantTables: store.TenantTables names every table of a tenant
+// schema, so that usage.StorageBytes, which sums the disk space of those
+// tables found by name, measures what a scan of the catalog for the
+// schema's tables would: a migration that adds a table must add it there.
+func TestTenantTables(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.NewDB(t)
+	tn := createTenants(t, tenant.NewService(db), 1, false)[0]
+	var tables []string
+	if err := db.SelectContext(ctx, &tables, `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND c.relkind IN ('r', 'm', 'p') ORDER BY 1`, store.SchemaName(tn.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if want := slices.Sorted(slices.Values(store.TenantTables)); !slices.Equal(tables, want) {
+		t.Fatalf("a tenant schema has the tables %q; store.TenantTables says %q", tables, want)
+	}
+	var scanned int64
+	if err := db.GetContext(ctx, &scanned, `SELECT sum(pg_total_relation_size(c.oid))::bigint FROM pg_class c
+		JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind IN ('r', 'm', 'p')`, store.SchemaName(tn.ID)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := usage.StorageBytes(ctx, db, tn.ID)
+	if err != nil || got != scanned || got == 0 {
+		t.Fatalf("usage.StorageBytes = %d, %v; the catalog's tables of the schema take %d bytes", got, err, scanned)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/bulkhead-dev/bulkhead/app/scim"
 	"github.com/bulkhead-dev/bulkhead/app/store"
@@ -48,15 +49,16 @@ func ResourceCounts(ctx context.Context, db *store.DB, t *tenant.Tenant) (Counts
 }
 
 // StorageBytes returns the disk space of the tenant's schema: its tables
-// with their indexes and TOAST data. It reads the catalog only and returns
-// EUNAVAILABLE when the database cannot be reached.
+// (store.TenantTables) with their indexes and TOAST data. It reads the
+// catalog only, by index, and returns EUNAVAILABLE when the database
+// cannot be reached.
 func StorageBytes(ctx context.Context, q sqlx.QueryerContext, tenantID string) (int64, error) {
 	const query = `
 		SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0)::bigint
-		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE n.nspname = $1 AND c.relkind IN ('r', 'm')`
+		FROM pg_class c
+		WHERE c.relname = ANY($2::text[]) AND c.relnamespace = to_regnamespace($1)`
 	var n int64
-	if err := sqlx.GetContext(ctx, q, &n, query, store.SchemaName(tenantID)); err != nil {
+	if err := sqlx.GetContext(ctx, q, &n, query, store.SchemaName(tenantID), pq.Array(store.TenantTables)); err != nil {
 		return 0, fmt.Errorf("measure schema of %q: %w", tenantID, store.Unavailable(err))
 	}
 	return n, nil
