@@ -68,7 +68,7 @@ func (r *Rollups) Refresh(ctx context.Context) error {
 	if len(ts) == 0 {
 		return nil
 	}
-	out, err := r.Basic.countAll(ctx, ts)
+	out, err := r.Basic.countAll(ctx, ts, r.Basic.countResources)
 	if err != nil {
 		return err
 	}
