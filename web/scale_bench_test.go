@@ -60,52 +60,8 @@ func BenchmarkScale(b *testing.B) {
 	out := os.Stdout
 	fmt.Fprintf(out, "\n## Scale: %d tenants\n\nMachine: %s\n", n, machine(ctx, db))
 
-	// Seed: tenants s1 … sN, built several at a time over a pool of its
-	// own whose connections close after 250 schemas: a backend that has
-	// created thousands of schemas holds all their catalog entries, and
-	// seeding over long-lived connections once slowed down tenfold by 8,000
-	// tenants (docs/scaling.md).
-	seedDB, err := store.Open(ctx, dsn, store.Options{MaxOpenConns: 4, MaxConnSchemas: 250})
-	if err != nil {
-		b.Fatal(err)
-	}
-	seeder := tenant.NewService(seedDB)
+	tokens, seedTime := seedScale(b, dsn, n)
 	svc := tenant.NewService(db)
-	tokens := make([]string, n+1)
-	start := time.Now()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var seedErr error
-	var errOnce sync.Once
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1))
-				if i > n {
-					return
-				}
-				if err := seedTenant(ctx, seeder, i, 20, tokens); err != nil {
-					errOnce.Do(func() { seedErr = err })
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if seedErr != nil {
-		b.Fatal(seedErr)
-	}
-	seedTime := time.Since(start)
-	seedDB.Close()
-	// Rate limits out of the way: the benchmark measures the server.
-	if _, err := db.ExecContext(ctx, `UPDATE control.tenant_permissions SET requests_per_minute = 100000000, burst = 10000000`); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := db.ExecContext(ctx, `ANALYZE`); err != nil {
-		b.Fatal(err)
-	}
 	fmt.Fprintf(out, "\nSeeded %d tenants (20 users, 1 group each) in %s, 4 at a time over connections closed after 250 schemas: %.0f tenants/s.\n", n, seedTime.Round(time.Second), float64(n)/seedTime.Seconds())
 
 	// Errors only: the server logs the cause of a 5xx, which its answer leaves out.
@@ -225,12 +181,19 @@ func BenchmarkScale(b *testing.B) {
 	}
 	var reads [2]int64
 	last := blocksRead()
-	// What the tenant lanes did in each side's turns.
+	// What the tenant lanes did in each side's turns, and how much of the
+	// machine's CPU time was left idle: requests waiting for a lane while
+	// the cores had nothing to do would show there.
 	var lanes [2]store.LaneStats
+	var idle, busy [2]int64
 	closed := func(side int, req func() (int, error)) func(time.Duration, *loadResult) []time.Duration {
 		return func(d time.Duration, res *loadResult) []time.Duration {
 			l0 := db.LaneStats()
+			i0, b0 := machineCPU()
 			all := closedLoad(conc, after(d), req, 200, res)
+			i1, b1 := machineCPU()
+			idle[side] += i1 - i0
+			busy[side] += b1 - b0
 			l1 := db.LaneStats()
 			lanes[side].Served += l1.Served - l0.Served
 			lanes[side].Waited += l1.Waited - l0.Waited
@@ -280,6 +243,8 @@ func BenchmarkScale(b *testing.B) {
 	fmt.Fprintf(out, "\np99 of GET by id over %d tenants ÷ over 10 tenants: %.2f (goal ≤ 1.3)\n", n, float64(get.p99)/float64(get10.p99))
 	var sharedBuffers string
 	_ = db.GetContext(ctx, &sharedBuffers, `SHOW shared_buffers`)
+	fmt.Fprintf(out, "\nThe machine's CPU time left idle during GET by id: %.1f%% over %d tenants, %.1f%% over 10.\n",
+		100*float64(idle[0])/float64(max(idle[0]+busy[0], 1)), n, 100*float64(idle[1])/float64(max(idle[1]+busy[1], 1)))
 	fmt.Fprintf(out, "\nPages read from outside shared buffers (%s) per GET /Users/{id}: %.2f over %d tenants, %.2f over 10.\n",
 		sharedBuffers, float64(reads[0])/float64(max(get.count, 1)), n, float64(reads[1])/float64(max(get10.count, 1)))
 
@@ -296,27 +261,36 @@ func BenchmarkScale(b *testing.B) {
 	// with a random tenant per transaction, and once with each client
 	// drawing from its own share of the tenants, which keeps its backend's
 	// caches warm as lanes do.
+	// Over 10 tenants too: the database's own p99 ratio is the least the
+	// goal on Bulkhead's can ask.
 	pgUniform, err := runPgbench(dsn, n, conc, dur, warmup, false)
-	var pgOwn pgbenchResult
+	var pgOwn, pg10 pgbenchResult
 	if err == nil {
 		pgOwn, err = runPgbench(dsn, n, conc, dur, warmup, true)
+	}
+	if err == nil {
+		pg10, err = runPgbench(dsn, 10, conc, dur, 2*dur, false)
 	}
 	if err != nil {
 		fmt.Fprintf(out, "\npgbench: not run: %v\n", err)
 	} else {
 		fmt.Fprintf(out, "\npgbench, %d clients, %s windows, the SQL of GET /Users/{id} per transaction (BEGIN with SET LOCAL search_path, statement_timeout and the tenant lock; the user with its groups; COMMIT), against Bulkhead's GET /Users/{id} over HTTP:\n\n"+
-			"| | first %s: transactions/s | mean latency | after %s: transactions/s | mean latency |\n|---|---:|---:|---:|---:|\n"+
-			"| pgbench, a random tenant per transaction | %.0f | %.2f ms | %.0f | %.2f ms |\n"+
-			"| pgbench, each client its own 1/%d of the tenants | %.0f | %.2f ms | %.0f | %.2f ms |\n"+
-			"| Bulkhead | %.0f | %.2f ms (median) | %.0f | %.2f ms (median) |\n\n"+
+			"| | first %s: transactions/s | mean latency | after %s: transactions/s | mean latency | p99 |\n|---|---:|---:|---:|---:|---:|\n"+
+			"| pgbench, a random tenant per transaction | %.0f | %.2f ms | %.0f | %.2f ms | %.2f ms |\n"+
+			"| pgbench, each client its own 1/%d of the tenants | %.0f | %.2f ms | %.0f | %.2f ms | %.2f ms |\n"+
+			"| pgbench, 10 tenants (after %s) | %.0f | %.2f ms | %.0f | %.2f ms | %.2f ms |\n"+
+			"| Bulkhead | %.0f | %.2f ms (median) | %.0f | %.2f ms (median) | %.2f ms |\n\n"+
 			"Bulkhead ÷ pgbench (random tenants): %.0f%% in the first %s, %.0f%% after %s (goal ≥ 50%%)\n\n"+
-			"Bulkhead ÷ pgbench (own shares): %.0f%% in the first %s, %.0f%% after %s\n",
+			"Bulkhead ÷ pgbench (own shares): %.0f%% in the first %s, %.0f%% after %s\n\n"+
+			"p99 over %d tenants ÷ over 10, the database alone (pgbench): %.2f with each client on its own share, %.2f with random tenants; Bulkhead: %.2f\n",
 			conc, dur, dur, warmup,
-			pgUniform.cold.tps, pgUniform.cold.latencyMS, pgUniform.warm.tps, pgUniform.warm.latencyMS,
-			conc, pgOwn.cold.tps, pgOwn.cold.latencyMS, pgOwn.warm.tps, pgOwn.warm.latencyMS,
-			first.rate, ms(first.med), get.rate, ms(get.med),
+			pgUniform.cold.tps, pgUniform.cold.latencyMS, pgUniform.warm.tps, pgUniform.warm.latencyMS, ms(pgUniform.warmP99),
+			conc, pgOwn.cold.tps, pgOwn.cold.latencyMS, pgOwn.warm.tps, pgOwn.warm.latencyMS, ms(pgOwn.warmP99),
+			2*dur, pg10.cold.tps, pg10.cold.latencyMS, pg10.warm.tps, pg10.warm.latencyMS, ms(pg10.warmP99),
+			first.rate, ms(first.med), get.rate, ms(get.med), ms(get.p99),
 			100*first.rate/pgUniform.cold.tps, dur, 100*get.rate/pgUniform.warm.tps, warmup,
-			100*first.rate/pgOwn.cold.tps, dur, 100*get.rate/pgOwn.warm.tps, warmup)
+			100*first.rate/pgOwn.cold.tps, dur, 100*get.rate/pgOwn.warm.tps, warmup,
+			n, float64(pgOwn.warmP99)/float64(pg10.warmP99), float64(pgUniform.warmP99)/float64(pg10.warmP99), float64(get.p99)/float64(get10.p99))
 	}
 
 	stop() // the server's refill would race the empty-pool case
@@ -377,6 +351,56 @@ var groupID = userID(1000)
 // follow the same rule from 1000 on): a uuid both Go and pgbench compute.
 func userID(i int) string {
 	return uuidFromMD5("u" + strconv.Itoa(i))
+}
+
+// seedScale creates tenants s1 … sn in the database at dsn, whose
+// control plane is migrated, each with 20 users and a group (seedTenant),
+// lifts their rate limits (the benchmarks measure the server) and analyzes
+// the database. It returns each tenant's token at its index, and how long
+// the seeding took.
+func seedScale(b *testing.B, dsn string, n int) (tokens []string, took time.Duration) {
+	ctx := context.Background()
+	// Several at a time over a pool of its own whose connections close
+	// after 250 schemas: a backend that has created thousands of schemas
+	// holds all their catalog entries, and seeding over long-lived
+	// connections once slowed down tenfold by 8,000 tenants
+	// (docs/scaling.md).
+	db, err := store.Open(ctx, dsn, store.Options{MaxOpenConns: 4, MaxConnSchemas: 250})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	seeder := tenant.NewService(db)
+	tokens = make([]string, n+1)
+	start := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var seedErr error
+	var errOnce sync.Once
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)); i <= n; i = int(next.Add(1)) {
+				if err := seedTenant(ctx, seeder, i, 20, tokens); err != nil {
+					errOnce.Do(func() { seedErr = err })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if seedErr != nil {
+		b.Fatal(seedErr)
+	}
+	took = time.Since(start)
+	if _, err := db.ExecContext(ctx, `UPDATE control.tenant_permissions SET requests_per_minute = 100000000, burst = 10000000`); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `ANALYZE`); err != nil {
+		b.Fatal(err)
+	}
+	return tokens, took
 }
 
 // seedTenant creates tenant s<i> and fills it with users users and a group of
@@ -578,8 +602,12 @@ func openLoad(rate float64, d time.Duration, req func() (int, error), want int, 
 type pgbenchWindow struct{ tps, latencyMS float64 }
 
 // pgbenchResult holds pgbench's first window after it connects and its
-// last, after the warm-up.
-type pgbenchResult struct{ cold, warm pgbenchWindow }
+// last, after the warm-up, with the p99 latency of the last (from
+// pgbench's log of every transaction).
+type pgbenchResult struct {
+	cold, warm pgbenchWindow
+	warmP99    time.Duration
+}
 
 // runPgbench runs pgbench against dsn with the SQL Bulkhead sends for GET
 // /Users/{id}, over random tenants of n, with conc clients, in windows of
@@ -605,11 +633,22 @@ func runPgbench(dsn string, n, conc int, d, warmup time.Duration, own bool) (pgb
 		return pgbenchResult{}, err
 	}
 	f.Close()
+	logs, err := os.MkdirTemp("", "bulkhead-pgbench-log-*")
+	if err != nil {
+		return pgbenchResult{}, err
+	}
+	defer os.RemoveAll(logs)
+	total := time.Duration((warmup+d-1)/d+1) * d
 	cmd := exec.Command(bin, "-n", "-M", "simple", "-f", f.Name(), "-c", strconv.Itoa(conc), "-j", strconv.Itoa(min(conc, runtime.NumCPU())),
-		"-T", strconv.Itoa(int((warmup+d-1)/d+1)*int(d.Seconds())), "-P", strconv.Itoa(int(d.Seconds())), dsn)
+		"-T", strconv.Itoa(int(total.Seconds())), "-P", strconv.Itoa(int(d.Seconds())), "-l", "--log-prefix", filepath.Join(logs, "tx"), dsn)
+	started := time.Now()
 	outb, err := cmd.CombinedOutput()
 	if err != nil {
 		return pgbenchResult{}, fmt.Errorf("%v: %s", err, outb)
+	}
+	warm, err := pgbenchLatencies(logs, started.Add(total-d))
+	if err != nil {
+		return pgbenchResult{}, err
 	}
 	// progress: 10.0 s, 1234.5 tps, lat 6.481 ms stddev 3.210, 0 failed
 	lines := regexp.MustCompile(`progress: [0-9.]+ s, ([0-9.]+) tps, lat ([0-9.]+) ms`).FindAllSubmatch(outb, -1)
@@ -621,7 +660,44 @@ func runPgbench(dsn string, n, conc int, d, warmup time.Duration, own bool) (pgb
 		w.latencyMS, _ = strconv.ParseFloat(string(m[2]), 64)
 		return w
 	}
-	return pgbenchResult{cold: window(lines[0]), warm: window(lines[len(lines)-1])}, nil
+	return pgbenchResult{cold: window(lines[0]), warm: window(lines[len(lines)-1]), warmP99: percentile(warm, 99)}, nil
+}
+
+// pgbenchLatencies reads the latencies of the transactions that pgbench
+// logged (-l) into dir and that ended at since or later, sorted.
+func pgbenchLatencies(dir string, since time.Time) ([]time.Duration, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "tx.*"))
+	if err != nil || len(files) == 0 {
+		return nil, fmt.Errorf("pgbench wrote no transaction log in %s (%v)", dir, err)
+	}
+	var all []time.Duration
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		// client_id transaction_no latency_us script_no end_epoch_s end_us
+		for line := range strings.Lines(string(b)) {
+			f := strings.Fields(line)
+			if len(f) < 6 {
+				continue
+			}
+			us, err1 := strconv.ParseInt(f[2], 10, 64)
+			sec, err2 := strconv.ParseInt(f[4], 10, 64)
+			if err1 != nil || err2 != nil {
+				return nil, fmt.Errorf("pgbench log %s: unexpected line %q", name, line)
+			}
+			if time.Unix(sec, 0).Before(since.Truncate(time.Second)) {
+				continue
+			}
+			all = append(all, time.Duration(us)*time.Microsecond)
+		}
+	}
+	if len(all) == 0 {
+		return nil, fmt.Errorf("pgbench logged no transaction after %s", since.Format(time.TimeOnly))
+	}
+	slices.Sort(all)
+	return all, nil
 }
 
 // getByIDSQL is what Bulkhead sends for GET /Users/{id}, as a pgbench
@@ -665,6 +741,27 @@ func machine(ctx context.Context, db *store.DB) string {
 	_ = db.GetContext(ctx, &version, `SELECT split_part(version(), ' on ', 1)`)
 	_ = db.GetContext(ctx, &fsync, `SHOW fsync`)
 	return fmt.Sprintf("%d cores (%s)%s, %s, %s, fsync %s (the test cluster)", runtime.NumCPU(), cpu, mem, runtime.Version(), version, fsync)
+}
+
+// machineCPU returns the machine's idle and busy CPU time so far, in
+// clock ticks of all cores (/proc/stat), or zeros where it cannot be read.
+func machineCPU() (idle, busy int64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	// cpu user nice system idle iowait irq softirq steal …
+	for i, f := range strings.Fields(line)[1:] {
+		v, _ := strconv.ParseInt(f, 10, 64)
+		switch {
+		case i == 3 || i == 4:
+			idle += v
+		case i < 8:
+			busy += v
+		}
+	}
+	return idle, busy
 }
 
 // uuidFromMD5 is PostgreSQL's md5(s)::uuid.
