@@ -37,7 +37,7 @@ func BenchmarkLanes(b *testing.B) {
 			b.Fatalf("BENCH_TENANTS=%q: want a number of at least 10", v)
 		}
 	}
-	const conc, rounds = 8, 4
+	const conc, rounds = 8, 6
 	ctx := context.Background()
 	dsn := storetest.URL(b)
 	db, err := store.Open(ctx, dsn, store.Options{})
