@@ -258,11 +258,10 @@ func BenchmarkScale(b *testing.B) {
 	}
 
 	// The database's own limit: pgbench, same SQL, same concurrency; once
-	// with a random tenant per transaction, and once with each client
-	// drawing from its own share of the tenants, which keeps its backend's
-	// caches warm as lanes do.
-	// Over 10 tenants too: the database's own p99 ratio is the least the
-	// goal on Bulkhead's can ask.
+	// with a random tenant per transaction, once with each client drawing
+	// from its own share of the tenants, which keeps its backend's caches
+	// warm as lanes do, and once over 10 tenants, for the database's own
+	// p99 ratio: the least a goal on Bulkhead's can ask.
 	pgUniform, err := runPgbench(dsn, n, conc, dur, warmup, false)
 	var pgOwn, pg10 pgbenchResult
 	if err == nil {
