@@ -328,3 +328,74 @@ func TestRetention(t *testing.T) {
 		t.Errorf("outbox after pruning: %+v", evs)
 	}
 }
+
+// TestStartCatchesUp: events whose signal no relay heard, as none ran,
+// reach the feed once a relay starts, each once and in order: a tenant's
+// writes, a strict tenant's, a staff event waiting for its place; a tenant
+// relayed already keeps its events once.
+func TestStartCatchesUp(t *testing.T) {
+	t.Parallel()
+	db := storetest.NewDB(t) // its own database: no other test's relay hears it
+	ctx := context.Background()
+	tenants := tenant.NewService(db)
+	dir := directory.NewService(db)
+	caller := func(id string, strict bool) directory.Caller {
+		_, tok, err := tenants.CreateTenant(ctx, tenant.NewTenant{ID: id, Plan: tenant.PlanEnterprise, Strict: strict}, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := credential.NewService(tenants).Authenticate(ctx, tok.Secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return directory.Caller{Principal: p}
+	}
+	create := func(c directory.Caller, name string) {
+		b := map[string]any{"schemas": []any{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": name}
+		if _, err := dir.Create(ctx, c, scim.UserResource, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	written, strict, relayed := caller("catchup1", false), caller("catchup2", true), caller("catchup3", false)
+	caller("catchup4", false)
+	create(relayed, "early")
+	if err := events.NewService(db, 0, nil).Relay(ctx, "catchup3"); err != nil {
+		t.Fatal(err)
+	}
+	create(written, "one")
+	create(written, "two")
+	create(strict, "three")
+	if _, _, err := tenants.SetStatus(ctx, "catchup4", tenant.StatusSuspended, "staff:ann@example.com"); err != nil {
+		t.Fatal(err)
+	}
+
+	feed := events.NewService(db, 0, nil)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); feed.Run(rctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	var all []events.Event
+	var q events.Query
+	for deadline := time.Now().Add(30 * time.Second); len(all) < 5 && time.Now().Before(deadline); {
+		p, err := feed.Poll(ctx, q, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, p.Events...)
+		q.After = p.Next
+	}
+	time.Sleep(200 * time.Millisecond) // and nothing more
+	p, err := feed.Poll(ctx, q, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all = append(all, p.Events...)
+	checkSequences(t, all, map[string]int{"catchup1": 2, "catchup2": 1, "catchup3": 1, "catchup4": 1})
+	if len(all) != 5 {
+		var got []string
+		for _, e := range all {
+			got = append(got, fmt.Sprintf("%s %d %s", e.TenantID, e.Sequence, e.Type))
+		}
+		t.Errorf("%d events in the feed, want 5: %v", len(all), got)
+	}
+}
