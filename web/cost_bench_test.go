@@ -26,8 +26,6 @@ import (
 	"time"
 
 	"github.com/bulkhead-dev/bulkhead/app/activity"
-	"github.com/bulkhead-dev/bulkhead/app/store"
-	"github.com/bulkhead-dev/bulkhead/app/store/storetest"
 	"github.com/bulkhead-dev/bulkhead/app/tenant"
 	"github.com/bulkhead-dev/bulkhead/app/usage"
 	"github.com/bulkhead-dev/bulkhead/web"
@@ -60,15 +58,7 @@ func BenchmarkRequestCost(b *testing.B) {
 	const tenants, users, conc, rounds = 10, 100, 8, 3
 	window := 5 * time.Second
 	ctx := context.Background()
-	dsn := storetest.URL(b)
-	db, err := store.Open(ctx, dsn, store.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.MigrateControl(ctx); err != nil {
-		b.Fatal(err)
-	}
+	db, dsn := benchDB(b)
 	svc := tenant.NewService(db)
 	tokens := make([]string, tenants+1)
 	for i := 1; i <= tenants; i++ {
@@ -487,14 +477,7 @@ var (
 // change to the read path shows in it at once.
 func BenchmarkServeGET(b *testing.B) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, storetest.URL(b), store.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.MigrateControl(ctx); err != nil {
-		b.Fatal(err)
-	}
+	db, _ := benchDB(b)
 	tokens := make([]string, 2)
 	if err := seedTenant(ctx, tenant.NewService(db), 1, 100, tokens); err != nil {
 		b.Fatal(err)

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/bulkhead-dev/bulkhead/app/store"
-	"github.com/bulkhead-dev/bulkhead/app/store/storetest"
 	"github.com/bulkhead-dev/bulkhead/web"
 )
 
@@ -30,24 +29,10 @@ import (
 // lanes did; the settings are the default, more lanes, a short wait for a
 // busy lane and no lanes.
 func BenchmarkLanes(b *testing.B) {
-	n := 1000
-	if v := os.Getenv("BENCH_TENANTS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 10 {
-			b.Fatalf("BENCH_TENANTS=%q: want a number of at least 10", v)
-		}
-	}
+	n := benchTenants(b)
 	const conc, rounds = 8, 6
 	ctx := context.Background()
-	dsn := storetest.URL(b)
-	db, err := store.Open(ctx, dsn, store.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.MigrateControl(ctx); err != nil {
-		b.Fatal(err)
-	}
+	_, dsn := benchDB(b)
 	tokens, _ := seedScale(b, dsn, n)
 	errLog := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	configs := []struct {

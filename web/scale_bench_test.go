@@ -38,25 +38,11 @@ import (
 // SQL per request on the same database for the database's own limit. It
 // prints markdown tables (make bench; docs/benchmarks.md keeps one run).
 func BenchmarkScale(b *testing.B) {
-	n := 1000
-	if v := os.Getenv("BENCH_TENANTS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 10 {
-			b.Fatalf("BENCH_TENANTS=%q: want a number of at least 10", v)
-		}
-	}
+	n := benchTenants(b)
 	const conc, turns = 8, 4
 	dur := 10 * time.Second
 	ctx := context.Background()
-	dsn := storetest.URL(b)
-	db, err := store.Open(ctx, dsn, store.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.MigrateControl(ctx); err != nil {
-		b.Fatal(err)
-	}
+	db, dsn := benchDB(b)
 	out := os.Stdout
 	fmt.Fprintf(out, "\n## Scale: %d tenants\n\nMachine: %s\n", n, machine(ctx, db))
 
@@ -350,6 +336,36 @@ var groupID = userID(1000)
 // follow the same rule from 1000 on): a uuid both Go and pgbench compute.
 func userID(i int) string {
 	return uuidFromMD5("u" + strconv.Itoa(i))
+}
+
+// benchTenants is how many tenants BENCH_TENANTS asks the scale
+// benchmarks for: 1,000 when unset.
+func benchTenants(b *testing.B) int {
+	v := os.Getenv("BENCH_TENANTS")
+	if v == "" {
+		return 1000
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 10 {
+		b.Fatalf("BENCH_TENANTS=%q: want a number of at least 10", v)
+	}
+	return n
+}
+
+// benchDB opens a pool with the default options on a new database with its
+// control plane migrated, closed when the benchmark ends, and returns it
+// with the database's URL.
+func benchDB(b *testing.B) (*store.DB, string) {
+	dsn := storetest.URL(b)
+	db, err := store.Open(context.Background(), dsn, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	if _, err := db.MigrateControl(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return db, dsn
 }
 
 // seedScale creates tenants s1 … sn in the database at dsn, whose
