@@ -398,7 +398,16 @@ func TestKillDuringWrites(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(700 * time.Millisecond)
+	// Kill mid-stream, once some writes were acknowledged: a fixed delay
+	// killed a server that had answered none yet when the machine was busy.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 10 {
+			break
+		}
+	}
 	_ = s.cmd.Process.Kill()
 	_ = s.cmd.Wait()
 	wg.Wait()
