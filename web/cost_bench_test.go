@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"regexp"
@@ -468,8 +469,9 @@ var (
 	tenantRE = regexp.MustCompile(`^s[0-9]+$`)
 )
 
-// BenchmarkServeGET is one GET /Users/{id} through the whole handler
-// chain, as serve sets it up (buffered JSON request log, usage metering,
+// BenchmarkServeGET is one GET /Users/{id} (id), or one search for a user
+// by userName as identity providers send before they create one (filter),
+// through the whole handler chain, as serve sets it up (buffered JSON request log, usage metering,
 // the activity feed), handed to the server in process, one at a time: the
 // CPU time and allocations per request of Bulkhead's own code, without
 // the network and the scheduler that BenchmarkRequestCost measures with
@@ -506,25 +508,37 @@ func BenchmarkServeGET(b *testing.B) {
 	defer func() { stop(); wait(); bg.Wait() }()
 	syncWith(b, srv)
 
-	reqs := make([]*http.Request, 100)
-	for i := range reqs {
-		reqs[i] = httptest.NewRequest("GET", "/tenants/s1/scim/v2/Users/"+userID(i+1), nil)
-		reqs[i].Header.Set("Authorization", "Bearer "+tokens[1])
-	}
-	serve := func(i int) {
-		w := httptest.NewRecorder()
-		srv.ServeHTTP(w, reqs[i%len(reqs)])
-		if w.Code != http.StatusOK {
-			b.Fatalf("GET: %d %s", w.Code, w.Body)
-		}
-	}
-	for i := range 200 { // every user's lookup prepared, every cache warm
-		serve(i)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := range b.N {
-		serve(i)
+	for _, bc := range []struct {
+		name string
+		path func(i int) string
+	}{
+		{"id", func(i int) string { return "/tenants/s1/scim/v2/Users/" + userID(i) }},
+		{"filter", func(i int) string {
+			return "/tenants/s1/scim/v2/Users?filter=" + url.QueryEscape(fmt.Sprintf(`userName eq "user%02d"`, i))
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			reqs := make([]*http.Request, 100)
+			for i := range reqs {
+				reqs[i] = httptest.NewRequest("GET", bc.path(i+1), nil)
+				reqs[i].Header.Set("Authorization", "Bearer "+tokens[1])
+			}
+			serve := func(i int) {
+				w := httptest.NewRecorder()
+				srv.ServeHTTP(w, reqs[i%len(reqs)])
+				if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"totalResults":1,`) && bc.name == "filter" {
+					b.Fatalf("GET %s: %d %s", reqs[i%len(reqs)].URL, w.Code, w.Body)
+				}
+			}
+			for i := range 200 { // every user's lookup prepared, every cache warm
+				serve(i)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				serve(i)
+			}
+		})
 	}
 }
 

@@ -73,17 +73,29 @@ func (s *Service) List(ctx context.Context, c Caller, rt *scim.ResourceType, q Q
 		}
 		across = types
 	}
+	if len(types) == 1 {
+		// Most lists fit in their first page, an identity provider's
+		// "does this user exist?" above all: one statement, one round trip.
+		rt := types[0]
+		var res *scim.ListResult
+		err := s.db.InTenantSearch(ctx, p.Tenant.Scope(), func(ctx context.Context, tx sqlx.QueryerContext) (err error) {
+			res, err = scim.FindFirstPage(ctx, tx, rt, listQuery(rt, q, nil, q.StartIndex, q.Count))
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if res != nil {
+			return &Page{Total: res.Total, Resources: res.Resources}, nil
+		}
+	}
 	page := &Page{Resources: []*scim.Resource{}}
 	start, count := q.StartIndex, q.Count
 	var firstErr error
 	matched := 0
 	err := s.db.InTenant(ctx, p.Tenant.Scope(), func(tx *sqlx.Tx) error {
 		for _, rt := range types {
-			members := rt.Projection(q.Attributes, q.ExcludedAttributes).Includes(rt.MembershipsAttr())
-			res, err := scim.FindResources(ctx, tx, rt, scim.ListQuery{
-				Filter: q.Filter, SortBy: q.SortBy, SortOrder: q.SortOrder,
-				StartIndex: start, Count: count, Members: members, Across: across,
-			})
+			res, err := scim.FindResources(ctx, tx, rt, listQuery(rt, q, across, start, count))
 			if err != nil {
 				if len(types) > 1 && app.ErrorCode(err) == app.EINVALID {
 					firstErr = err
@@ -107,4 +119,14 @@ func (s *Service) List(ctx context.Context, c Caller, rt *scim.ResourceType, q Q
 		return nil, firstErr
 	}
 	return page, nil
+}
+
+// listQuery is the page of rt's resources from start that q asks for, in a
+// search across the given types (nil: over rt alone).
+func listQuery(rt *scim.ResourceType, q Query, across []*scim.ResourceType, start, count int) scim.ListQuery {
+	return scim.ListQuery{
+		Filter: q.Filter, SortBy: q.SortBy, SortOrder: q.SortOrder,
+		StartIndex: start, Count: count, Across: across,
+		Members: rt.Projection(q.Attributes, q.ExcludedAttributes).Includes(rt.MembershipsAttr()),
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/bulkhead-dev/bulkhead/app"
@@ -135,6 +136,100 @@ func TestCreateRoundTrips(t *testing.T) {
 			}
 			if l.Total != quota {
 				t.Errorf("%d users after a conflict and a refusal, want %d", l.Total, quota)
+			}
+		})
+	}
+}
+
+// TestSearchRoundTrips: a list that fits in its first page, such as an
+// identity provider's "does this user exist?" filter, costs one round
+// trip to the database (three behind a transaction pooler: BEGIN with its
+// settings, the statement, COMMIT), found or not; and it returns what the
+// general way returns, which a list of more than one page takes: the same
+// resources, memberships included, in the same order, and the same total.
+func TestSearchRoundTrips(t *testing.T) {
+	want := int64(1)
+	if os.Getenv("BULKHEAD_TRANSACTION_POOLER") == "on" {
+		want = 3
+	}
+	ctx := context.Background()
+	db := storetest.NewDB(t)
+	tenants := tenant.NewService(db)
+	for _, strict := range []bool{false, true} {
+		t.Run(fmt.Sprintf("strict=%v", strict), func(t *testing.T) {
+			_, tok, err := tenants.CreateTenant(ctx, tenant.NewTenant{ID: fmt.Sprintf("search%v", strict), Plan: tenant.PlanEnterprise, Strict: strict}, "test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := credential.NewService(tenants).Authenticate(ctx, tok.Secret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := directory.Caller{Principal: p, RequestID: "req-1", ClientAddr: "192.0.2.1", BaseURL: "https://scim.test/scim/v2"}
+			svc := directory.NewService(db)
+			// Five users; groups b, a and c, so that a user's groups are
+			// ordered by name, not by creation; ada in all three.
+			res, err := svc.Bulk(ctx, c, bulkBody(t, 0,
+				postUser("u1", "ada"), postUser("u2", "bob"), postUser("u3", "cyd"), postUser("u4", "dee"), postUser("u5", "eve"),
+				postGroup("g1", "b-team", "bulkId:u1", "bulkId:u2"), postGroup("g2", "a-team", "bulkId:u1"), postGroup("g3", "c-team", "bulkId:u1", "bulkId:u3", "bulkId:u4")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range res {
+				if r.Err != nil {
+					t.Fatalf("operation %d: %v", i, r.Err)
+				}
+			}
+			list := func(rt *scim.ResourceType, q directory.Query) (total int, rendered []string, trips int64) {
+				t.Helper()
+				before := db.RoundTrips()
+				page, err := svc.List(ctx, c, rt, q)
+				if err != nil {
+					t.Fatalf("%+v: %v", q, err)
+				}
+				trips = db.RoundTrips() - before
+				for _, r := range page.Resources {
+					b, _ := json.Marshal(r.Render(c.BaseURL))
+					rendered = append(rendered, string(b))
+				}
+				return page.Total, rendered, trips
+			}
+			for _, f := range []string{`userName eq "ada"`, `userName eq "zed"`, `externalId eq "x" or userName sw "d"`} {
+				total, _, trips := list(scim.UserResource, directory.Query{Filter: f, Count: 100})
+				t.Logf("%s: %d found in %d round trips", f, total, trips)
+				if trips > want {
+					t.Errorf("%s: %d round trips, want at most %d", f, trips, want)
+				}
+			}
+			for _, q := range []directory.Query{
+				{},
+				{SortBy: "userName", SortOrder: "descending"},
+				{Filter: `userName ne "bob"`, SortBy: "userName"},
+				{Filter: `displayName co "team"`, SortBy: "displayName", SortOrder: "descending"},
+			} {
+				rt := scim.UserResource
+				if q.Filter != "" && q.Filter[0] == 'd' {
+					rt = scim.GroupResource
+				}
+				q.Count = 10
+				total, whole, trips := list(rt, q)
+				if trips > want {
+					t.Errorf("%+v: %d round trips, want at most %d", q, trips, want)
+				}
+				// One at a time: the first page is not the whole list, so
+				// every page goes the general way.
+				var paged []string
+				for i := 1; i <= len(whole); i++ {
+					q.StartIndex, q.Count = i, 1
+					n, r, _ := list(rt, q)
+					if n != total {
+						t.Errorf("%+v: total %d, want %d", q, n, total)
+					}
+					paged = append(paged, r...)
+				}
+				if len(whole) < 3 || strings.Join(paged, "\n") != strings.Join(whole, "\n") {
+					t.Errorf("%s %+v: in one page\n%s\none at a time\n%s", rt.Name, q, strings.Join(whole, "\n"), strings.Join(paged, "\n"))
+				}
 			}
 		})
 	}

@@ -545,17 +545,7 @@ func findResource(ctx context.Context, q sqlx.QueryerContext, rt *ResourceType, 
 // ReadResource). It returns EINVALID (invalidFilter,
 // invalidValue) for a bad filter or sort.
 func FindResources(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, q ListQuery) (*ListResult, error) {
-	where, args := "TRUE", []any(nil)
-	if strings.TrimSpace(q.Filter) != "" {
-		var err error
-		if where, args, err = rt.compileFilter(q.Filter, 0, q.Across); err != nil {
-			return nil, err
-		}
-	}
-	if rt.softUsers() && !namesActive(q.Filter) {
-		where = "(" + where + ")" + rt.live()
-	}
-	order, err := rt.OrderBy(q.SortBy, q.SortOrder)
+	where, args, order, err := rt.listSQL(q)
 	if err != nil {
 		return nil, err
 	}
@@ -573,9 +563,7 @@ func FindResources(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, q ListQue
 				return nil, err
 			}
 		}
-		// A page that is not full and not past the end tells the total:
-		// what an identity provider's "does this user exist?" filter
-		// gets, in one statement instead of two.
+		// A page that is not full and not past the end tells the total.
 		if k := len(res.Resources); k < q.Count && (k > 0 || start == 1) {
 			res.Total = start - 1 + k
 			return res, nil
@@ -587,12 +575,61 @@ func FindResources(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, q ListQue
 	return res, nil
 }
 
+// FindFirstPage is FindResources for the first page of a list that fits
+// in it, such as the answer to an identity provider's "does this user
+// exist?" filter: one statement, to run on its own in a transaction of one
+// search (store.InTenantSearch), reads the page with its memberships and
+// one resource more, and so tells whether the page holds every match, and
+// then the total. It returns nil when it does not (more match than
+// q.Count), or when q asks for another page or for the total only:
+// FindResources answers those.
+func FindFirstPage(ctx context.Context, q sqlx.QueryerContext, rt *ResourceType, lq ListQuery) (*ListResult, error) {
+	if lq.Count <= 0 || lq.StartIndex > 1 {
+		return nil, nil
+	}
+	where, args, order, err := rt.listSQL(lq)
+	if err != nil {
+		return nil, err
+	}
+	query := rt.statements().selectFrom
+	if lq.Members {
+		// Without an OFFSET the memberships are read only for the rows the
+		// page returns (see loadMembers).
+		query = rt.statements().selectMembers
+	}
+	query += `WHERE ` + where + ` ORDER BY ` + order + ` LIMIT $` + strconv.Itoa(len(args)+1)
+	rs, err := findResources(ctx, q, rt, query, lq.Members, append(args, lq.Count+1), false)
+	if err != nil || len(rs) > lq.Count {
+		return nil, err
+	}
+	return &ListResult{Total: len(rs), Resources: rs}, nil
+}
+
+// listSQL returns the condition of q's list, with its arguments from $1,
+// and its order.
+func (rt *ResourceType) listSQL(q ListQuery) (where string, args []any, order string, err error) {
+	where = "TRUE"
+	if strings.TrimSpace(q.Filter) != "" {
+		if where, args, err = rt.compileFilter(q.Filter, 0, q.Across); err != nil {
+			return "", nil, "", err
+		}
+	}
+	if rt.softUsers() && !namesActive(q.Filter) {
+		where = "(" + where + ")" + rt.live()
+	}
+	if order, err = rt.OrderBy(q.SortBy, q.SortOrder); err != nil {
+		return "", nil, "", err
+	}
+	return where, args, order, nil
+}
+
 // typeSQL is the SQL text of reads of a resource type that its storage
 // alone determines, written once per ResourceType (statements).
 type typeSQL struct {
 	// selectFrom is "SELECT <the columns findResources scans> FROM <table> ",
-	// for a clause to follow.
-	selectFrom string
+	// for a clause to follow; selectMembers the same with the memberships
+	// column.
+	selectFrom, selectMembers string
 	// lookup and lookupMembers are findResource's statement, without and
 	// with the memberships column, less live's condition.
 	lookup, lookupMembers string
@@ -607,7 +644,8 @@ func (rt *ResourceType) statements() *typeSQL {
 		cols := table + `.id::text, ` + table + `.version, ` + table + `.created, ` + table + `.last_modified, ` + table + `.data`
 		d.sql.selectFrom = `SELECT ` + cols + ` FROM ` + table + ` `
 		d.sql.lookup = d.sql.selectFrom + `WHERE id = $1`
-		d.sql.lookupMembers = `SELECT ` + cols + `, ` + membershipsOf(rt).ofRow(rt) + ` FROM ` + table + ` WHERE id = $1`
+		d.sql.selectMembers = `SELECT ` + cols + `, ` + membershipsOf(rt).ofRow(rt) + ` FROM ` + table + ` `
+		d.sql.lookupMembers = d.sql.selectMembers + `WHERE id = $1`
 		d.sql.live = ` AND ` + table + `.deleted_at IS NULL`
 	})
 	return &d.sql

@@ -434,7 +434,20 @@ func (db *DB) InTenantTx(ctx context.Context, s Scope, opts *sql.TxOptions, fn f
 // database/sql's transaction and the goroutines it starts (pool.One). A
 // second statement fails with pool.ErrOneLookup.
 func (db *DB) InTenantLookup(ctx context.Context, s Scope, fn func(ctx context.Context, q sqlx.QueryerContext) error) error {
+	return db.oneStatement(ctx, s, false, fn)
+}
+
+// InTenantSearch is InTenantLookup for one statement whose text varies
+// from request to request, such as a search by a filter: it goes in the
+// same one round trip, is prepared among a bounded few per connection, and
+// is planned in PostgreSQL's own plan mode (pool.TxOptions.Search).
+func (db *DB) InTenantSearch(ctx context.Context, s Scope, fn func(ctx context.Context, q sqlx.QueryerContext) error) error {
+	return db.oneStatement(ctx, s, true, fn)
+}
+
+func (db *DB) oneStatement(ctx context.Context, s Scope, search bool, fn func(ctx context.Context, q sqlx.QueryerContext) error) error {
 	return db.inTenant(ctx, s, nil, true, func(ctx context.Context, conn *sqlx.Conn, topts pool.TxOptions) error {
+		topts.Search = search
 		return Unavailable(pool.One(ctx, conn, topts, func(ctx context.Context) error {
 			return fn(pool.Lookup(ctx), conn)
 		}))

@@ -93,8 +93,9 @@ type conn struct {
 	// bounds each of its statements (see bound).
 	txCtx context.Context
 	// lookupsOnly says that the open transaction may run lookups only
-	// (TxOptions.LookupsOnly).
-	lookupsOnly bool
+	// (TxOptions.LookupsOnly), and search that its one is a search
+	// (TxOptions.Search).
+	lookupsOnly, search bool
 	// schemas holds the tenant and spare schemas this connection has worked
 	// in (see InSchema); once it holds maxSchemas the connection reports
 	// itself invalid and database/sql closes it instead of pooling it.
@@ -119,10 +120,10 @@ type conn struct {
 	colNames map[string]string // the names of the columns the trips have read (see describe)
 	named    map[string]string
 	nextName int
-	// finals are the keys in named of the statements prepared for Final,
-	// oldest first (see runFinal); parsed counts the ParseCompletes of
-	// the last trip.
-	finals []string
+	// kept are the keys in named of the statements prepared for Final and
+	// searches, oldest first (see keptName); parsed counts the
+	// ParseCompletes of the last trip.
+	kept   []string
 	parsed int
 	// oneBegin and oneSettings are the BEGIN and settings of a transaction
 	// of one lookup (TxOptions.OneLookup) held back until its lookup;
@@ -188,7 +189,7 @@ func (t tx) Rollback() error {
 }
 
 func (c *conn) endTx() {
-	c.inTx, c.txCtx, c.lookupsOnly = false, nil, false
+	c.inTx, c.txCtx, c.lookupsOnly, c.search = false, nil, false, false
 	c.oneBegin, c.oneSettings, c.oneSetup, c.oneDone = "", "", nil, false
 	c.final, c.finalErr = false, nil
 }
@@ -299,7 +300,7 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 			return nil, err
 		}
 	}
-	if lookup && c.inTx && c.schema != "" && !c.pooler && !c.plans.paused() {
+	if lookup && c.inTx && c.schema != "" && !c.pooler && !c.search && !c.plans.paused() {
 		ctx = c.bound(ctx)
 		st, err := c.prepared(ctx, query)
 		if err != nil {
@@ -354,7 +355,7 @@ func (c *conn) dropLookups(ctx context.Context) error {
 		if _, err := c.pqConn.ExecContext(ctx, "DEALLOCATE ALL", nil); err != nil {
 			return err
 		}
-		c.stmts, c.named, c.setups, c.finals = nil, nil, nil, nil
+		c.stmts, c.named, c.setups, c.kept = nil, nil, nil, nil
 	}
 	c.gen = gen
 	return nil
@@ -469,6 +470,14 @@ type TxOptions struct {
 	// for, see oneTrip for the rest), the transaction runs as one of
 	// LookupsOnly.
 	OneLookup bool
+	// Search, with OneLookup, is for a lookup whose text varies from
+	// request to request, such as a search by a filter: in the one round
+	// trip it is prepared like a final statement, a connection keeping at
+	// most maxKept of them (see Final), so that other texts do not pile
+	// up on the backend; and the transaction keeps PostgreSQL's own plan
+	// mode, so that a filter with LIKE gets the plan its pattern needs
+	// (custom plans first, the generic one once it costs no more).
+	Search bool
 }
 
 // Setup is one statement of TxOptions.Setup: SELECT Exprs, each value a
@@ -589,7 +598,8 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 	if next.Settings != "" {
 		settings = "; " + next.Settings
 	}
-	if next.LookupsOnly || next.OneLookup {
+	search := next.OneLookup && next.Search
+	if (next.LookupsOnly || next.OneLookup) && !search {
 		settings += "; SET LOCAL plan_cache_mode = force_generic_plan"
 	}
 	if next.OneLookup && len(next.Setup) > 0 && c.raw != nil && !c.pooler &&
@@ -603,7 +613,7 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 	}
 	// lib/pq's connection is its own driver.Tx: its Commit and Rollback
 	// follow the transaction status the server reported for our query.
-	c.inTx, c.txCtx, c.lookupsOnly = true, ctx, next.LookupsOnly || next.OneLookup
+	c.inTx, c.txCtx, c.lookupsOnly, c.search = true, ctx, next.LookupsOnly || next.OneLookup, search
 	c.schema = next.Schema
 	c.noteSchema(next.Schema)
 	return tx{c}, nil

@@ -32,6 +32,9 @@
 //     (TestOneLookupKeepsTheTransaction, TestOneLookupFailures). Run with
 //     One, without database/sql's Tx, its statement is still bounded by
 //     the caller's context, cancellation included (TestOneLookupCancelled).
+//     A search (TxOptions.Search) runs in PostgreSQL's own plan mode, and
+//     a connection keeps at most maxKept searches and final statements
+//     prepared (TestOneLookupKeepsTheTransaction, TestSearchesKept).
 //   - A statement marked Final is sent with its transaction's COMMIT in
 //     one round trip; it runs with the transaction's settings, commits or
 //     leaves nothing, and nothing runs after it; the connection is left

@@ -168,7 +168,8 @@ func parseMsg(b []byte, name, sql string) []byte {
 }
 
 // setupKey names a statement of the settings prepared on a connection:
-// the first of a transaction's also sets the plan mode.
+// with first, the first of a transaction of prepared lookups, it also sets
+// the plan mode.
 type setupKey struct {
 	exprs string
 	first bool
@@ -180,13 +181,14 @@ const planMode = ", pg_catalog.set_config('plan_cache_mode', 'force_generic_plan
 
 // oneTrip runs the settings c.oneSetup and the lookup query, prepared as
 // name (first, when prepare), in one implicit transaction and one round
-// trip on c's socket. It returns the lookup's rows, read whole, and the
-// names of the settings' statements it prepared.
-func (c *conn) oneTrip(ctx context.Context, name string, prepare bool, query string, args []driver.NamedValue) (driver.Rows, map[setupKey]string, error) {
+// trip on c's socket, after what c.wbuf holds. It returns the lookup's
+// rows, read whole, the names of the settings' statements it prepared,
+// and how many Parse messages it sent, the lookup's last.
+func (c *conn) oneTrip(ctx context.Context, name string, prepare bool, query string, args []driver.NamedValue) (_ driver.Rows, _ map[setupKey]string, parses int, _ error) {
 	var prepared map[setupKey]string
-	b := c.wbuf[:0]
+	b := c.wbuf
 	for i, s := range c.oneSetup {
-		k := setupKey{s.Exprs, i == 0}
+		k := setupKey{s.Exprs, i == 0 && !c.search}
 		sname, ok := c.setups[k]
 		if !ok {
 			sname = c.newName()
@@ -203,12 +205,14 @@ func (c *conn) oneTrip(ctx context.Context, name string, prepare bool, query str
 		b = bindText(b, sname, s.Args)
 		b = append(b, executeAll...) // no Describe: its row is not read (see tripIO)
 	}
+	parses = len(prepared)
 	if prepare {
 		b = parseMsg(b, name, query)
+		parses++
 	}
 	b = execute(b, name, args)
 	rows, err := c.send(ctx, b, 1, 0)
-	return rows, prepared, err
+	return rows, prepared, parses, err
 }
 
 // send writes b, the messages of a trip, on c's socket and reads the
@@ -327,13 +331,26 @@ func bindText(b []byte, name string, args []string) []byte {
 // when it returns.
 func (c *conn) runOneTrip(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	key := c.schema + "\x00" + query
-	name, known := c.stmtName(key)
-	rows, prepared, err := c.oneTrip(c.bound(ctx), name, !known, query, args)
+	var name string
+	var known bool
+	b := c.wbuf[:0]
+	if c.search {
+		b, name, known = c.keptName(b, key)
+	} else {
+		name, known = c.stmtName(key)
+	}
+	c.wbuf = b
+	rows, prepared, parses, err := c.oneTrip(c.bound(ctx), name, !known, query, args)
 	c.oneBegin, c.oneSettings, c.oneSetup, c.oneDone = "", "", nil, true
+	if c.search && !known && c.parsed == parses {
+		// Its Parse, the trip's last, succeeded: prepared, whether the
+		// search then failed or not (see runFinal).
+		c.keep(key, name)
+	}
 	if err != nil {
 		return nil, err
 	}
-	if !known {
+	if !known && !c.search {
 		c.remember(key, name)
 	}
 	for k, n := range prepared {
@@ -620,7 +637,7 @@ func (r *tripRows) Next(dest []driver.Value) error {
 // would otherwise wait once more, for COMMIT alone. A statement marked
 // Final is sent with COMMIT in one write, on the socket as oneTrip does:
 //
-//	[Close]                        the oldest final statement, when maxFinals are kept
+//	[Close]                        the oldest kept statement, when maxKept are kept
 //	[Parse]                        the statement, named, the first time on this connection and schema
 //	Bind, Describe, Execute, Sync  the statement
 //	Query COMMIT
@@ -642,7 +659,7 @@ func (r *tripRows) Next(dest []driver.Value) error {
 // statement then failed or not (a prepared statement outlives its
 // transaction), so the name is kept then too; a create refused as a
 // conflict, again and again, prepares nothing more. A connection keeps
-// at most maxFinals of them, dropping the oldest: a User create holds
+// at most maxKept of them and of searches, dropping the oldest: a User create holds
 // about 330 KB of the backend's memory once it has its generic plan (the
 // statement, its query trees, the plan), against 25–50 KB for a lookup,
 // and a caller whose text varies (a number in the text) must not pile
@@ -676,14 +693,7 @@ func (c *conn) runFinal(ctx context.Context, query string, args []driver.NamedVa
 	known := true
 	if c.schema != "" && !c.plans.paused() {
 		key = c.schema + "\x00" + query
-		name, known = c.stmtName(key)
-		if !known && len(c.finals) >= maxFinals {
-			// The oldest goes, in this trip: a Close never fails.
-			old := c.finals[0]
-			c.finals = c.finals[1:]
-			b = closeMsg(b, c.named[old])
-			delete(c.named, old)
-		}
+		b, name, known = c.keptName(b, key)
 	}
 	if !known || name == "" {
 		b = parseMsg(b, name, query)
@@ -696,15 +706,37 @@ func (c *conn) runFinal(ctx context.Context, query string, args []driver.NamedVa
 	if !known && c.parsed > 0 {
 		// Prepared, whether the statement then failed or not: a prepared
 		// statement outlives the transaction it was prepared in.
-		c.remember(key, name)
-		c.finals = append(c.finals, key)
+		c.keep(key, name)
 	}
 	return rows, err
 }
 
-// maxFinals bounds the statements a connection keeps prepared for Final
-// (see Final): 16 User creates are about 5 MB of a backend.
-const maxFinals = 16
+// keptName is stmtName for a statement kept among at most maxKept (see
+// Final): when key is not prepared and maxKept are, it appends to b, the
+// trip's messages, a Close of the oldest, which never fails, and forgets
+// it.
+func (c *conn) keptName(b []byte, key string) (_ []byte, name string, known bool) {
+	name, known = c.stmtName(key)
+	if !known && len(c.kept) >= maxKept {
+		old := c.kept[0]
+		c.kept = c.kept[1:]
+		b = closeMsg(b, c.named[old])
+		delete(c.named, old)
+	}
+	return b, name, known
+}
+
+// keep records that the statement name is prepared on c under key, among
+// the kept (see keptName).
+func (c *conn) keep(key, name string) {
+	c.remember(key, name)
+	c.kept = append(c.kept, key)
+}
+
+// maxKept bounds the statements a connection keeps prepared for Final
+// and for searches (see Final and TxOptions.Search): 16 User creates are
+// about 5 MB of a backend.
+const maxKept = 16
 
 // closeMsg appends a Close of the prepared statement name.
 func closeMsg(b []byte, name string) []byte {

@@ -27,6 +27,8 @@ import (
 // transaction; and leaves the connection outside any transaction with
 // nothing of its settings. Off a transaction pooler the round trip
 // prepared its lookup under a name of its own (bk_…), which shows it ran.
+// A search (store.InTenantSearch) gets the same in one round trip, with
+// PostgreSQL's own plan mode, and prepares nothing of its statement.
 func TestOneLookupKeepsTheTransaction(t *testing.T) {
 	ctx := context.Background()
 	db0 := storetest.NewDB(t)
@@ -58,18 +60,22 @@ func TestOneLookupKeepsTheTransaction(t *testing.T) {
 		version, created, data, version > 0
 		FROM users WHERE id = $1`
 	pgbouncer := os.Getenv("BULKHEAD_TEST_PGBOUNCER") != ""
-	read := func(tn *tenant.Tenant, one bool) (r row) {
+	// read reads the row as a lookup (one), a search (InTenantSearch) or
+	// in an ordinary transaction of lookups.
+	read := func(tn *tenant.Tenant, how string) (r row) {
 		t.Helper()
 		scan := func(row *sqlx.Row) error {
 			return row.Scan(&r.User, &r.Path, &r.Timeout, &r.Plan, &r.JIT, &r.Name, &r.Locks, &r.Version, &r.Created, &r.Data, &r.Active)
 		}
 		before := db.RoundTrips()
 		var err error
-		if one {
-			err = db.InTenantLookup(ctx, tn.Scope(), func(ctx context.Context, qr sqlx.QueryerContext) error {
-				return scan(qr.QueryRowxContext(ctx, q, id))
-			})
-		} else {
+		one := func(ctx context.Context, qr sqlx.QueryerContext) error { return scan(qr.QueryRowxContext(ctx, q, id)) }
+		switch how {
+		case "lookup":
+			err = db.InTenantLookup(ctx, tn.Scope(), one)
+		case "search":
+			err = db.InTenantSearch(ctx, tn.Scope(), one)
+		default:
 			scope := tn.Scope()
 			scope.LookupsOnly = true
 			err = db.InTenant(ctx, scope, func(tx *sqlx.Tx) error { return scan(tx.QueryRowxContext(store.Lookup(ctx), q, id)) })
@@ -77,22 +83,25 @@ func TestOneLookupKeepsTheTransaction(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if trips := db.RoundTrips() - before; one && !pgbouncer && trips != 1 {
-			t.Errorf("a transaction of one lookup took %d round trips, want 1", trips)
+		if trips := db.RoundTrips() - before; how != "" && !pgbouncer && trips != 1 {
+			t.Errorf("a transaction of one %s took %d round trips, want 1", how, trips)
 		}
 		return r
 	}
 	for _, tn := range ts {
-		got, want := read(tn, true), read(tn, false)
-		if got.User != db.RoleName(tn.ID) || got.Path != want.Path || want.Path != "tenant_"+tn.ID || got.Timeout != "7s" ||
-			got.Plan != "force_generic_plan" || got.JIT != "off" || got.Name != "user of "+tn.ID || got.Locks != 1 {
-			t.Errorf("tenant %s: the one-trip lookup ran with %+v", tn.ID, got)
-		}
-		if !got.Created.Equal(want.Created) || string(got.Data) != string(want.Data) || got.Version != want.Version || got.Active != want.Active {
-			t.Errorf("tenant %s: one trip read %+v, an ordinary transaction %+v", tn.ID, got, want)
+		want := read(tn, "")
+		for how, plan := range map[string]string{"lookup": "force_generic_plan", "search": "auto"} {
+			got := read(tn, how)
+			if got.User != db.RoleName(tn.ID) || got.Path != want.Path || want.Path != "tenant_"+tn.ID || got.Timeout != "7s" ||
+				got.Plan != plan || got.JIT != "off" || got.Name != "user of "+tn.ID || got.Locks != 1 {
+				t.Errorf("tenant %s: the one-trip %s ran with %+v", tn.ID, how, got)
+			}
+			if !got.Created.Equal(want.Created) || string(got.Data) != string(want.Data) || got.Version != want.Version || got.Active != want.Active {
+				t.Errorf("tenant %s: one trip read %+v, an ordinary transaction %+v", tn.ID, got, want)
+			}
 		}
 	}
-	read(ts[0], true) // the last on the connection
+	read(ts[0], "lookup") // the last on the connection
 	var path, user, timeout, plan string
 	var inTx bool
 	var locks int
@@ -106,19 +115,20 @@ func TestOneLookupKeepsTheTransaction(t *testing.T) {
 			path, user, timeout, plan, inTx, locks)
 	}
 	// The settings are one statement prepared once on the connection,
-	// whatever the tenant: nothing of them is parsed per request.
+	// whatever the tenant, and another without the plan mode for searches:
+	// nothing of them is parsed per request.
 	var setups int
 	if err := db.GetContext(ctx, &setups, `SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%set_config%'`); err != nil {
 		t.Fatal(err)
 	}
-	if want := map[bool]int{false: 1, true: 0}[pgbouncer]; setups != want {
+	if want := map[bool]int{false: 2, true: 0}[pgbouncer]; setups != want {
 		t.Errorf("%d statements of settings prepared, want %d", setups, want)
 	}
 	var names []string
 	if err := db.SelectContext(ctx, &names, `SELECT name FROM pg_prepared_statements WHERE statement = $1 AND name LIKE 'bk\_%'`, q); err != nil {
 		t.Fatal(err)
 	}
-	want := 2 // one per tenant
+	want := 2 // one per tenant, none for the searches
 	if pgbouncer {
 		want = 0
 	}
@@ -487,6 +497,74 @@ func TestFinalStatementPrepared(t *testing.T) {
 			t.Errorf("%d final statements prepared on the connection, want %d", n, want)
 		}
 	})
+}
+
+// TestSearchesKept: off a transaction pooler, a search
+// (store.InTenantSearch) is prepared once per connection and tenant schema
+// and then run again by name, also when it failed; a connection keeps at
+// most 16 searches and final statements together, however many texts it
+// is given. Behind a transaction pooler nothing is prepared.
+func TestSearchesKept(t *testing.T) {
+	ctx := context.Background()
+	db, _, ts := oneConnPool(t)
+	pooler := os.Getenv("BULKHEAD_TEST_PGBOUNCER") != ""
+	search := func(q string, arg int) error {
+		return db.InTenantSearch(ctx, ts[0].Scope(), func(ctx context.Context, qr sqlx.QueryerContext) error {
+			var n int
+			return sqlx.GetContext(ctx, qr, &n, q, arg)
+		})
+	}
+	runs := func(q string) (runs []int) {
+		t.Helper()
+		if err := db.SelectContext(ctx, &runs, `SELECT generic_plans + custom_plans FROM pg_prepared_statements
+			WHERE statement = $1 ORDER BY 1`, q); err != nil {
+			t.Fatal(err)
+		}
+		return runs
+	}
+	want := func(n ...int) []int {
+		if pooler {
+			return nil
+		}
+		return n
+	}
+	const count = `SELECT count(*) FROM users WHERE user_name <> $1::text`
+	for i := range 7 {
+		if err := search(count, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := runs(count); !slices.Equal(got, want(7)) {
+		t.Errorf("the search prepared, with its runs: %v, want %v", got, want(7))
+	}
+	const fails = `SELECT 1 / count(*)::int FROM users WHERE user_name = $1::text` // no such user
+	for range 3 {
+		var pqErr *pq.Error
+		if err := search(fails, 0); !errors.As(err, &pqErr) || pqErr.Code != "22012" {
+			t.Fatalf("got %v, want a division by zero", err)
+		}
+	}
+	if got := runs(fails); !slices.Equal(got, want(3)) {
+		t.Errorf("the failing search prepared, with its runs: %v, want %v", got, want(3))
+	}
+	for i := range 50 {
+		if err := search(fmt.Sprintf("SELECT $1::int + %d", i), 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.InTenant(ctx, ts[0].Scope(), func(tx *sqlx.Tx) error {
+			_, err := tx.ExecContext(store.Final(ctx), fmt.Sprintf("SELECT $1::int - %d", i), 1)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int
+	if err := db.GetContext(ctx, &n, `SELECT count(*) FROM pg_prepared_statements WHERE statement ~ '^SELECT (count|1 / |\$1::int)'`); err != nil {
+		t.Fatal(err)
+	}
+	if want := 16; n > want || (!pooler && n < want) {
+		t.Errorf("%d searches and final statements prepared on the connection, want %d", n, want)
+	}
 }
 
 // TestOneLookupCancelled: a transaction of one lookup runs its statement
