@@ -344,7 +344,8 @@ func TestLookupsPauseWhileTenantsMigrate(t *testing.T) {
 	db, db0, ts := oneConnPool(t)
 	fctx, stop := context.WithCancel(ctx)
 	followed := make(chan struct{})
-	go func() { db.FollowMigrations(fctx, slog.New(slog.DiscardHandler)); close(followed) }()
+	// What the listener logs (a lost connection) shows in a failure.
+	go func() { db.FollowMigrations(fctx, slog.New(slog.NewTextHandler(t.Output(), nil))); close(followed) }()
 	defer func() { stop(); <-followed }()
 	pooler := os.Getenv("BULKHEAD_TEST_PGBOUNCER") != ""
 	want := func(n int) int {
@@ -354,12 +355,14 @@ func TestLookupsPauseWhileTenantsMigrate(t *testing.T) {
 		return n
 	}
 	// prepared runs a final statement and a lookup and returns how many
-	// statements the connection then holds, waiting up to 5 s for it to be
-	// n: what the migration announces travels through PostgreSQL.
+	// statements the connection then holds, waiting up to 15 s for it to
+	// be n: what the migration announces travels through PostgreSQL, and
+	// an announcement missed (a listener reconnecting) comes again 10 s
+	// later.
 	prepared := func(n int) int {
 		t.Helper()
 		var got int
-		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 			if err := db.InTenant(ctx, ts[0].Scope(), func(tx *sqlx.Tx) error {
 				return tx.GetContext(store.Final(ctx), &got, `SELECT count(*) FROM users`)
 			}); err != nil {
