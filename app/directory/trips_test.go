@@ -234,3 +234,100 @@ func TestSearchRoundTrips(t *testing.T) {
 		})
 	}
 }
+
+// TestUpdateRoundTrips: a PATCH or PUT of a user with emails, and a PATCH
+// adding a group member, stay within their round trips to the database:
+// the row is locked and read in one statement, and a user's emails
+// replaced in one.
+func TestUpdateRoundTrips(t *testing.T) {
+	pooler := os.Getenv("BULKHEAD_TRANSACTION_POOLER") == "on"
+	ctx := context.Background()
+	db := storetest.NewDB(t)
+	tenants := tenant.NewService(db)
+	_, tok, err := tenants.CreateTenant(ctx, tenant.NewTenant{ID: "updates", Plan: tenant.PlanEnterprise}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := credential.NewService(tenants).Authenticate(ctx, tok.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := directory.Caller{Principal: p, RequestID: "req-1", ClientAddr: "192.0.2.1", BaseURL: "https://scim.test/scim/v2"}
+	svc := directory.NewService(db)
+	user := func(name, email string) map[string]any {
+		return map[string]any{"schemas": []any{scim.UserResource.Schema}, "userName": name,
+			"emails": []any{map[string]any{"value": email, "type": "work", "primary": true}}}
+	}
+	u, err := svc.Create(ctx, c, scim.UserResource, user("ada", "ada@example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := svc.Create(ctx, c, scim.UserResource, user("bob", "bob@example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := svc.Create(ctx, c, scim.GroupResource, map[string]any{"schemas": []any{scim.GroupResource.Schema}, "displayName": "team",
+		"members": []any{map[string]any{"value": u.ID}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch := func(op string) map[string]any {
+		return body(t, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[`+op+`]}`)
+	}
+	// Each write runs first on other resources, so that what a connection
+	// prepares once is prepared, then on ada and the group, counted.
+	w2, err := svc.Create(ctx, c, scim.UserResource, user("cyd", "cyd@example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g2, err := svc.Create(ctx, c, scim.GroupResource, map[string]any{"schemas": []any{scim.GroupResource.Schema}, "displayName": "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []struct {
+		user, name, group string
+		counted           bool
+	}{{w2.ID, "cyd", g2.ID, false}, {u.ID, "ada", g.ID, true}} {
+		for _, w := range []struct {
+			name  string
+			trips int64
+			run   func() error
+		}{
+			{"PATCH user", 7, func() error {
+				_, err := svc.Patch(ctx, c, scim.UserResource, target.user, 0, patch(`{"op":"replace","path":"emails[type eq \"work\"].value","value":"`+target.name+`@example.org"}`), false)
+				return err
+			}},
+			{"PUT user", 8, func() error {
+				_, err := svc.Replace(ctx, c, scim.UserResource, target.user, 0, user(target.name, target.name+"@example.net"))
+				return err
+			}},
+			{"PATCH group member", 8, func() error {
+				_, err := svc.Patch(ctx, c, scim.GroupResource, target.group, 0, patch(`{"op":"add","path":"members","value":[{"value":"`+v.ID+`"}]}`), false)
+				return err
+			}},
+		} {
+			before := db.RoundTrips()
+			if err := w.run(); err != nil {
+				t.Fatalf("%s: %v", w.name, err)
+			}
+			trips := db.RoundTrips() - before
+			if !target.counted {
+				continue
+			}
+			t.Logf("%s: %d round trips", w.name, trips)
+			if !pooler && trips > w.trips {
+				t.Errorf("%s: %d round trips, want at most %d", w.name, trips, w.trips)
+			}
+		}
+	}
+	// The emails as the PUT left them, and only those, are what a filter finds.
+	for email, want := range map[string]int{"ada@example.net": 1, "ada@example.org": 0, "ada@example.com": 0} {
+		l, err := svc.List(ctx, c, scim.UserResource, directory.Query{Filter: `emails.value eq "` + email + `"`, Count: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Total != want {
+			t.Errorf("users with email %s: %d, want %d", email, l.Total, want)
+		}
+	}
+}

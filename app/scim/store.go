@@ -149,14 +149,16 @@ func Counts(ctx context.Context, tx *sqlx.Tx) (map[string]int64, error) {
 // CreateResource.
 func ReplaceResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string, version int64, attrs map[string]any) (*Resource, Change, error) {
 	var c Change
-	if _, err := lockVersion(ctx, tx, rt, id, version); err != nil {
-		return nil, c, err
-	}
-	if rt.Is(UserResource) {
-		var active bool
-		if err := tx.GetContext(ctx, &active, `SELECT active FROM users WHERE id = $1`, id); err != nil {
-			return nil, c, fmt.Errorf("replace user %s: %w", id, err)
+	if !rt.Is(UserResource) {
+		if _, err := lockVersion(ctx, tx, rt, id, version); err != nil {
+			return nil, c, err
 		}
+	} else {
+		cur, err := lockResource(ctx, tx, rt, id, version)
+		if err != nil {
+			return nil, c, err
+		}
+		active := cur.data["active"] == true
 		if _, ok := attrs["active"]; !ok {
 			// A PUT that leaves active out (Okta's do) keeps it as it is.
 			attrs["active"] = active
@@ -187,10 +189,7 @@ func ReplaceResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id stri
 // ApplyPatch (invalidPath, noTarget, mutability, invalidValue) and of
 // CreateResource.
 func PatchResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string, version int64, ops []PatchOp) (r *Resource, c Change, changed bool, err error) {
-	if _, err := lockVersion(ctx, tx, rt, id, version); err != nil {
-		return nil, c, false, err
-	}
-	cur, err := FindResource(ctx, tx, rt, id, false)
+	cur, err := lockResource(ctx, tx, rt, id, version)
 	if err != nil {
 		return nil, c, false, err
 	}
@@ -266,10 +265,33 @@ func lockVersion(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string, 
 	if err != nil {
 		return 0, fmt.Errorf("lock %s %s: %w", rt.Name, id, err)
 	}
-	if want != 0 && want != v {
-		return 0, app.Errorf(app.EPRECONDITION, "%s %q has changed: its version is %s", rt.Name, id, (&Resource{Version: v}).ETag())
+	return v, checkVersion(rt, id, v, want)
+}
+
+// lockResource is lockVersion returning the resource as stored, its
+// attributes decoded, without its memberships: the lock and the read in
+// one statement.
+func lockResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string, want int64) (*Resource, error) {
+	if _, err := parseID(rt, id); err != nil {
+		return nil, err
 	}
-	return v, nil
+	rs, err := findResources(ctx, tx, rt, rt.statements().lookup+rt.live()+` FOR UPDATE`, false, []any{id}, true)
+	if err != nil {
+		return nil, err
+	}
+	if len(rs) == 0 {
+		return nil, notFound(rt, id)
+	}
+	return rs[0], checkVersion(rt, id, rs[0].Version, want)
+}
+
+// checkVersion returns EPRECONDITION when want, what If-Match asks for
+// (0: any), is not v, the version of the resource of rt with the given id.
+func checkVersion(rt *ResourceType, id string, v, want int64) error {
+	if want != 0 && want != v {
+		return app.Errorf(app.EPRECONDITION, "%s %q has changed: its version is %s", rt.Name, id, (&Resource{Version: v}).ETag())
+	}
+	return nil
 }
 
 // write inserts (create) or updates r from attrs, and a User's emails. A
@@ -380,17 +402,17 @@ func uniqueness(rt *ResourceType, attrs map[string]any, err error) error {
 // writeEmails mirrors a user's emails into user_emails, where filters on
 // emails find them through an index.
 func writeEmails(ctx context.Context, tx *sqlx.Tx, userID string, attrs map[string]any, create bool) error {
-	if !create {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM user_emails WHERE user_id = $1`, userID); err != nil {
-			return fmt.Errorf("replace emails: %w", err)
-		}
-	}
 	values, types, primaries := emailRows(attrs)
-	if len(values) == 0 {
+	if len(values) == 0 && create {
 		return nil
 	}
-	const q = `INSERT INTO user_emails (user_id, value, type, is_primary)
+	// An update replaces the rows in the same statement: user_emails has
+	// no unique key for the old rows and the new to collide on.
+	q := `INSERT INTO user_emails (user_id, value, type, is_primary)
 		SELECT $1, v, NULLIF(t, ''), p FROM unnest($2::text[], $3::text[], $4::boolean[]) AS x(v, t, p)`
+	if !create {
+		q = `WITH gone AS (DELETE FROM user_emails WHERE user_id = $1) ` + q
+	}
 	if _, err := tx.ExecContext(ctx, q, userID, pq.Array(values), pq.Array(types), pq.Array(primaries)); err != nil {
 		return fmt.Errorf("write emails: %w", err)
 	}

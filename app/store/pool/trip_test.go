@@ -552,8 +552,11 @@ func TestSearchesKept(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := db.InTenant(ctx, ts[0].Scope(), func(tx *sqlx.Tx) error {
-			_, err := tx.ExecContext(store.Final(ctx), fmt.Sprintf("SELECT $1::int - %d", i), 1)
-			return err
+			rows, err := tx.QueryContext(store.Final(ctx), fmt.Sprintf("SELECT $1::int - %d", i), 1)
+			if err != nil {
+				return err
+			}
+			return rows.Close()
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -564,6 +567,14 @@ func TestSearchesKept(t *testing.T) {
 	}
 	if want := 16; n > want || (!pooler && n < want) {
 		t.Errorf("%d searches and final statements prepared on the connection, want %d", n, want)
+	}
+	// The newest of each kind, in turns.
+	var finals int
+	if err := db.GetContext(ctx, &finals, `SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE 'SELECT $1::int - %'`); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[bool]int{false: 8, true: 0}[pooler]; finals != want {
+		t.Errorf("%d final statements among them, want %d", finals, want)
 	}
 }
 
