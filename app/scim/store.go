@@ -328,10 +328,17 @@ func write(ctx context.Context, tx *sqlx.Tx, r *Resource, attrs map[string]any, 
 			args = args[:len(args)-1]
 			q = createUserSQL
 		} else {
-			q = `UPDATE users SET user_name = $2, external_id = $3, display_name = $4, active = $5,
-				password_hash = COALESCE($6, password_hash), data = $7::jsonb || ` + keepDormant("users", 8) + `,
-				version = version + 1, last_modified = now()
-				WHERE id = $1 RETURNING version, created, last_modified`
+			// The emails are replaced in the same statement: user_emails
+			// has no unique key for the old rows and the new to collide on.
+			values, types, primaries := emailRows(attrs)
+			args = append(args, pq.Array(values), pq.Array(types), pq.Array(primaries))
+			q = `WITH u AS (UPDATE users SET user_name = $2, external_id = $3, display_name = $4, active = $5,
+					password_hash = COALESCE($6, password_hash), data = $7::jsonb || ` + keepDormant("users", 8) + `,
+					version = version + 1, last_modified = now()
+					WHERE id = $1 RETURNING version, created, last_modified),
+				gone AS (DELETE FROM user_emails WHERE user_id = $1),
+				emails AS (` + insertEmailsSQL(9) + `)
+				SELECT version, created, last_modified FROM u`
 		}
 	case GroupResource.ID:
 		args = []any{r.ID, str("displayName"), str("externalId"), data, served(r.Type)}
@@ -347,8 +354,8 @@ func write(ctx context.Context, tx *sqlx.Tx, r *Resource, attrs map[string]any, 
 	if err := row(ctx, q, args...).Scan(&r.Version, &r.Created, &r.LastModified); err != nil {
 		return uniqueness(r.Type, attrs, err)
 	}
-	if r.Type.Is(UserResource) {
-		return writeEmails(ctx, tx, r.ID, attrs, create)
+	if r.Type.Is(UserResource) && create {
+		return insertEmails(ctx, tx, r.ID, attrs)
 	}
 	return nil
 }
@@ -399,24 +406,26 @@ func uniqueness(rt *ResourceType, attrs map[string]any, err error) error {
 	return fmt.Errorf("write %s: %w", rt.Name, err)
 }
 
-// writeEmails mirrors a user's emails into user_emails, where filters on
-// emails find them through an index.
-func writeEmails(ctx context.Context, tx *sqlx.Tx, userID string, attrs map[string]any, create bool) error {
+// insertEmails mirrors a new user's emails into user_emails, where filters
+// on emails find them through an index; an update of the user replaces
+// them in its own statement (write).
+func insertEmails(ctx context.Context, tx *sqlx.Tx, userID string, attrs map[string]any) error {
 	values, types, primaries := emailRows(attrs)
-	if len(values) == 0 && create {
+	if len(values) == 0 {
 		return nil
 	}
-	// An update replaces the rows in the same statement: user_emails has
-	// no unique key for the old rows and the new to collide on.
-	q := `INSERT INTO user_emails (user_id, value, type, is_primary)
-		SELECT $1, v, NULLIF(t, ''), p FROM unnest($2::text[], $3::text[], $4::boolean[]) AS x(v, t, p)`
-	if !create {
-		q = `WITH gone AS (DELETE FROM user_emails WHERE user_id = $1) ` + q
-	}
-	if _, err := tx.ExecContext(ctx, q, userID, pq.Array(values), pq.Array(types), pq.Array(primaries)); err != nil {
+	if _, err := tx.ExecContext(ctx, insertEmailsSQL(2), userID, pq.Array(values), pq.Array(types), pq.Array(primaries)); err != nil {
 		return fmt.Errorf("write emails: %w", err)
 	}
 	return nil
+}
+
+// insertEmailsSQL inserts the emails of user $1 given as arrays of values,
+// types and primaries in the parameters from $first on.
+func insertEmailsSQL(first int) string {
+	n := func(k int) string { return "$" + strconv.Itoa(first+k) }
+	return `INSERT INTO user_emails (user_id, value, type, is_primary)
+		SELECT $1, v, NULLIF(t, ''), p FROM unnest(` + n(0) + `::text[], ` + n(1) + `::text[], ` + n(2) + `::boolean[]) AS x(v, t, p)`
 }
 
 // emailRows returns the rows of user_emails for a user's attributes: each
