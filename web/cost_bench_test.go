@@ -39,13 +39,13 @@ import (
 // search_path; SELECT data FROM users WHERE id = …; COMMIT, simple
 // protocol) and with pgbench running Bulkhead's own SQL (getByIDSQL), at
 // the same concurrency on the same cluster; then a projection, a filter,
-// creates and Bulk. The HTTP clients run in a process of their own (this
-// test binary again, see loadClient), so that the CPU time of this
-// process, which serves, is the server's alone: a change in Bulkhead's own
-// cost shows in it even when the machine is noisy. They speak HTTP/1.1
-// themselves (rawClient), as light on the shared machine as pgbench's
-// clients, and their own CPU per request is printed too. The server
-// is set up as serve sets it up: a buffered JSON request log (to
+// a PATCH, creates and Bulk. The HTTP clients run in a process of their
+// own (this test binary again, see loadClient), so that the CPU time of
+// this process, which serves, is the server's alone: a change in
+// Bulkhead's own cost shows in it even when the machine is noisy. They
+// speak HTTP/1.1 themselves (rawClient), as light on the shared machine as
+// pgbench's clients, and their own CPU per request is printed too. The
+// server is set up as serve sets it up: a buffered JSON request log (to
 // /dev/null), usage metering and the activity feed.
 //
 // Beside them runs the floor of Go's side: a bare net/http server on this
@@ -237,6 +237,16 @@ func BenchmarkRequestCost(b *testing.B) {
 			}
 			return r
 		}()}, 201, 1},
+		{"PATCH /Users/{id}, displayName replaced", loadSpec{Conc: conc, Seconds: window.Seconds(), Requests: func() []loadRequest {
+			var r []loadRequest
+			for t := 1; t <= tenants; t++ {
+				for i := 1; i <= users; i += 10 {
+					r = append(r, loadRequest{Method: "PATCH", Path: "/tenants/s" + strconv.Itoa(t) + "/scim/v2/Users/" + userID(i), Token: tokens[t],
+						Body: `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"displayName","value":"User {seq}"}]}`})
+				}
+			}
+			return r
+		}()}, 200, 1},
 		{"POST /Bulk, 1,000 user creations", loadSpec{Conc: 1, Max: 3, Seconds: 600, Requests: []loadRequest{
 			{Method: "POST", Path: "/tenants/s1/scim/v2/Bulk", Token: tokens[1], Body: string(bulkJSON)},
 		}}, 200, 1000},
