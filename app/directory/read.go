@@ -73,7 +73,7 @@ func (s *Service) List(ctx context.Context, c Caller, rt *scim.ResourceType, q Q
 		}
 		across = types
 	}
-	if len(types) == 1 {
+	if len(types) == 1 && q.Count > 0 && q.StartIndex <= 1 {
 		// Most lists fit in their first page, an identity provider's
 		// "does this user exist?" above all: one statement, one round trip.
 		rt := types[0]
