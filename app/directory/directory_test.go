@@ -44,8 +44,14 @@ var tenantSeq atomic.Int64
 // and drops it when the test ends.
 func newTenant(t *testing.T, opts ...func(*tenant.NewTenant)) *fixture {
 	t.Helper()
+	return newTenantIn(t, storetest.SharedDB(t), opts...)
+}
+
+// newTenantIn is newTenant in db, such as a pool of the test's own whose
+// round trips it counts.
+func newTenantIn(t *testing.T, db *store.DB, opts ...func(*tenant.NewTenant)) *fixture {
+	t.Helper()
 	ctx := context.Background()
-	db := storetest.SharedDB(t)
 	tenants := tenant.NewService(db)
 	nt := tenant.NewTenant{ID: fmt.Sprintf("dir%d", tenantSeq.Add(1)), Plan: tenant.PlanEnterprise}
 	for _, o := range opts {

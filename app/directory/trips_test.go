@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/bulkhead-dev/bulkhead/app"
-	"github.com/bulkhead-dev/bulkhead/app/credential"
 	"github.com/bulkhead-dev/bulkhead/app/directory"
 	"github.com/bulkhead-dev/bulkhead/app/events"
 	"github.com/bulkhead-dev/bulkhead/app/scim"
@@ -30,20 +29,11 @@ func TestCreateRoundTrips(t *testing.T) {
 	}
 	ctx := context.Background()
 	db := storetest.NewDB(t) // a pool of its own, whose round trips are this test's
-	tenants := tenant.NewService(db)
 	for _, strict := range []bool{false, true} {
 		t.Run(fmt.Sprintf("strict=%v", strict), func(t *testing.T) {
 			quota := 5
-			tn, tok, err := tenants.CreateTenant(ctx, tenant.NewTenant{ID: fmt.Sprintf("trips%v", strict), Plan: tenant.PlanEnterprise, Strict: strict, MaxUsers: &quota}, "test")
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := credential.NewService(tenants).Authenticate(ctx, tok.Secret)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := directory.Caller{Principal: p, RequestID: "req-1", ClientAddr: "192.0.2.1", BaseURL: "https://scim.test/scim/v2"}
-			svc := directory.NewService(db)
+			f := newTenantIn(t, db, func(nt *tenant.NewTenant) { nt.Strict, nt.MaxUsers = strict, &quota })
+			tn, c, svc := f.tenant, f.caller, f.svc
 			create := func(name string) (*scim.Resource, int64, error) {
 				before := db.RoundTrips()
 				r, err := svc.Create(ctx, c, scim.UserResource, map[string]any{
@@ -103,9 +93,7 @@ func TestCreateRoundTrips(t *testing.T) {
 			// A Bulk of user creations: one statement for the run, whatever
 			// its length (its savepoint travels with it), the failed one
 			// created alone for its error, the counters right after.
-			more := *c.Principal
-			more.Permissions.MaxUsers = 100
-			c.Principal = &more
+			c = f.with(func(p *tenant.Permissions) { p.MaxUsers = 100 })
 			ops := []string{postUser("a", "bulk-a"), postUser("dup", "ADA"), postUser("b", "bulk-b")}
 			for i := range 10 {
 				ops = append(ops, postUser(fmt.Sprint(i), fmt.Sprint("bulk-", i)))
@@ -154,19 +142,10 @@ func TestSearchRoundTrips(t *testing.T) {
 	}
 	ctx := context.Background()
 	db := storetest.NewDB(t)
-	tenants := tenant.NewService(db)
 	for _, strict := range []bool{false, true} {
 		t.Run(fmt.Sprintf("strict=%v", strict), func(t *testing.T) {
-			_, tok, err := tenants.CreateTenant(ctx, tenant.NewTenant{ID: fmt.Sprintf("search%v", strict), Plan: tenant.PlanEnterprise, Strict: strict}, "test")
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := credential.NewService(tenants).Authenticate(ctx, tok.Secret)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := directory.Caller{Principal: p, RequestID: "req-1", ClientAddr: "192.0.2.1", BaseURL: "https://scim.test/scim/v2"}
-			svc := directory.NewService(db)
+			f := newTenantIn(t, db, func(nt *tenant.NewTenant) { nt.Strict = strict })
+			c, svc := f.caller, f.svc
 			// Five users; groups b, a and c, so that a user's groups are
 			// ordered by name, not by creation; ada in all three.
 			res, err := svc.Bulk(ctx, c, bulkBody(t, 0,
@@ -243,17 +222,8 @@ func TestUpdateRoundTrips(t *testing.T) {
 	pooler := os.Getenv("BULKHEAD_TRANSACTION_POOLER") == "on"
 	ctx := context.Background()
 	db := storetest.NewDB(t)
-	tenants := tenant.NewService(db)
-	_, tok, err := tenants.CreateTenant(ctx, tenant.NewTenant{ID: "updates", Plan: tenant.PlanEnterprise}, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := credential.NewService(tenants).Authenticate(ctx, tok.Secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := directory.Caller{Principal: p, RequestID: "req-1", ClientAddr: "192.0.2.1", BaseURL: "https://scim.test/scim/v2"}
-	svc := directory.NewService(db)
+	f := newTenantIn(t, db)
+	c, svc := f.caller, f.svc
 	user := func(name, email string) map[string]any {
 		return map[string]any{"schemas": []any{scim.UserResource.Schema}, "userName": name,
 			"emails": []any{map[string]any{"value": email, "type": "work", "primary": true}}}
