@@ -436,16 +436,6 @@ func TestFinalStatementPrepared(t *testing.T) {
 			return rows.Close()
 		})
 	}
-	// prepared returns how often each statement of text q prepared on the
-	// connection ran, one entry per statement.
-	prepared := func(q string) (runs []int) {
-		t.Helper()
-		if err := db.SelectContext(ctx, &runs, `SELECT generic_plans + custom_plans FROM pg_prepared_statements
-			WHERE statement = $1 ORDER BY 1`, q); err != nil {
-			t.Fatal(err)
-		}
-		return runs
-	}
 	t.Run("OK", func(t *testing.T) {
 		for k, tn := range ts {
 			for i := range 3 + k {
@@ -462,7 +452,7 @@ func TestFinalStatementPrepared(t *testing.T) {
 		if pooler {
 			want = nil
 		}
-		if got := prepared(insert); !slices.Equal(got, want) {
+		if got := preparedRuns(t, db, insert); !slices.Equal(got, want) {
 			t.Errorf("the final statement prepared, with its runs: %v, want %v", got, want)
 		}
 	})
@@ -479,7 +469,7 @@ func TestFinalStatementPrepared(t *testing.T) {
 		if pooler {
 			want = nil
 		}
-		if got := prepared(q); !slices.Equal(got, want) {
+		if got := preparedRuns(t, db, q); !slices.Equal(got, want) {
 			t.Errorf("the failing statement prepared, with its runs: %v, want %v", got, want)
 		}
 	})
@@ -499,6 +489,17 @@ func TestFinalStatementPrepared(t *testing.T) {
 	})
 }
 
+// preparedRuns returns how often each statement of text q prepared on
+// db's connection ran, one entry per statement.
+func preparedRuns(t *testing.T, db *store.DB, q string) (runs []int) {
+	t.Helper()
+	if err := db.SelectContext(context.Background(), &runs, `SELECT generic_plans + custom_plans FROM pg_prepared_statements
+		WHERE statement = $1 ORDER BY 1`, q); err != nil {
+		t.Fatal(err)
+	}
+	return runs
+}
+
 // TestSearchesKept: off a transaction pooler, a search
 // (store.InTenantSearch) is prepared once per connection and tenant schema
 // and then run again by name, also when it failed; a connection keeps at
@@ -514,14 +515,6 @@ func TestSearchesKept(t *testing.T) {
 			return sqlx.GetContext(ctx, qr, &n, q, arg)
 		})
 	}
-	runs := func(q string) (runs []int) {
-		t.Helper()
-		if err := db.SelectContext(ctx, &runs, `SELECT generic_plans + custom_plans FROM pg_prepared_statements
-			WHERE statement = $1 ORDER BY 1`, q); err != nil {
-			t.Fatal(err)
-		}
-		return runs
-	}
 	want := func(n ...int) []int {
 		if pooler {
 			return nil
@@ -534,7 +527,7 @@ func TestSearchesKept(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := runs(count); !slices.Equal(got, want(7)) {
+	if got := preparedRuns(t, db, count); !slices.Equal(got, want(7)) {
 		t.Errorf("the search prepared, with its runs: %v, want %v", got, want(7))
 	}
 	const fails = `SELECT 1 / count(*)::int FROM users WHERE user_name = $1::text` // no such user
@@ -544,7 +537,7 @@ func TestSearchesKept(t *testing.T) {
 			t.Fatalf("got %v, want a division by zero", err)
 		}
 	}
-	if got := runs(fails); !slices.Equal(got, want(3)) {
+	if got := preparedRuns(t, db, fails); !slices.Equal(got, want(3)) {
 		t.Errorf("the failing search prepared, with its runs: %v, want %v", got, want(3))
 	}
 	for i := range 50 {
