@@ -272,17 +272,11 @@ func lockVersion(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string, 
 // attributes decoded, without its memberships: the lock and the read in
 // one statement.
 func lockResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string, want int64) (*Resource, error) {
-	if _, err := parseID(rt, id); err != nil {
-		return nil, err
-	}
-	rs, err := findResources(ctx, tx, rt, rt.statements().lookup+rt.live()+` FOR UPDATE`, false, []any{id}, true)
+	r, err := findByID(ctx, tx, rt, id, rt.statements().lookup+rt.live()+` FOR UPDATE`, false, true)
 	if err != nil {
 		return nil, err
 	}
-	if len(rs) == 0 {
-		return nil, notFound(rt, id)
-	}
-	return rs[0], checkVersion(rt, id, rs[0].Version, want)
+	return r, checkVersion(rt, id, r.Version, want)
 }
 
 // checkVersion returns EPRECONDITION when want, what If-Match asks for
@@ -551,17 +545,24 @@ func FindResource(ctx context.Context, tx *sqlx.Tx, rt *ResourceType, id string,
 // findResource is FindResource, with the attributes decoded (Data) or kept
 // as stored (see ReadResource).
 func findResource(ctx context.Context, q sqlx.QueryerContext, rt *ResourceType, id string, withMembers, decode bool) (*Resource, error) {
-	if _, err := parseID(rt, id); err != nil {
-		return nil, err
-	}
 	// The same statement for every resource of the tenant: a lookup.
 	query := rt.statements().lookup
 	if withMembers {
 		query = rt.statements().lookupMembers
 	}
+	return findByID(store.Lookup(ctx), q, rt, id, query+rt.live(), withMembers, decode)
+}
+
+// findByID runs query, a statement of findResources whose $1 is the
+// resource's id, for the resource of rt with the given id, and returns
+// ENOTFOUND when there is none.
+func findByID(ctx context.Context, q sqlx.QueryerContext, rt *ResourceType, id, query string, withMembers, decode bool) (*Resource, error) {
+	if _, err := parseID(rt, id); err != nil {
+		return nil, err
+	}
 	// id is a UUID's 36 characters (parseID): it goes as it is, which
 	// PostgreSQL reads as the same uuid as the text uuid.UUID.Value writes.
-	rs, err := findResources(store.Lookup(ctx), q, rt, query+rt.live(), withMembers, []any{id}, decode)
+	rs, err := findResources(ctx, q, rt, query, withMembers, []any{id}, decode)
 	if err != nil {
 		return nil, err
 	}

@@ -181,12 +181,11 @@ const planMode = ", pg_catalog.set_config('plan_cache_mode', 'force_generic_plan
 
 // oneTrip runs the settings c.oneSetup and the lookup query, prepared as
 // name (first, when prepare), in one implicit transaction and one round
-// trip on c's socket, after what c.wbuf holds. It returns the lookup's
-// rows, read whole, the names of the settings' statements it prepared,
-// and how many Parse messages it sent, the lookup's last.
-func (c *conn) oneTrip(ctx context.Context, name string, prepare bool, query string, args []driver.NamedValue) (_ driver.Rows, _ map[setupKey]string, parses int, _ error) {
+// trip on c's socket, its messages after those b holds. It returns the
+// lookup's rows, read whole, the names of the settings' statements it
+// prepared, and how many Parse messages it sent, the lookup's last.
+func (c *conn) oneTrip(ctx context.Context, b []byte, name string, prepare bool, query string, args []driver.NamedValue) (_ driver.Rows, _ map[setupKey]string, parses int, _ error) {
 	var prepared map[setupKey]string
-	b := c.wbuf
 	for i, s := range c.oneSetup {
 		k := setupKey{s.Exprs, i == 0 && !c.search}
 		sname, ok := c.setups[k]
@@ -339,8 +338,7 @@ func (c *conn) runOneTrip(ctx context.Context, query string, args []driver.Named
 	} else {
 		name, known = c.stmtName(key)
 	}
-	c.wbuf = b
-	rows, prepared, parses, err := c.oneTrip(c.bound(ctx), name, !known, query, args)
+	rows, prepared, parses, err := c.oneTrip(c.bound(ctx), b, name, !known, query, args)
 	c.oneBegin, c.oneSettings, c.oneSetup, c.oneDone = "", "", nil, true
 	if c.search && !known && c.parsed == parses {
 		// Its Parse, the trip's last, succeeded: prepared, whether the
