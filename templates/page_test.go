@@ -133,6 +133,26 @@ func TestPerDay(t *testing.T) {
 	}
 }
 
+// TestDayAxisKeepsQuietDays: the users and groups chart shows every daily
+// count, also of a day without requests, such as today just after midnight.
+func TestDayAxisKeepsQuietDays(t *testing.T) {
+	today := time.Date(2026, 3, 31, 0, 0, 0, 0, time.UTC)
+	day := func(i int) time.Time { return today.AddDate(0, 0, i-2) }
+	counts := func(v float64) insight.Series {
+		var s insight.Series
+		for i := range 3 {
+			s.Points = append(s.Points, insight.Point{At: day(i), Value: v})
+		}
+		return s
+	}
+	u := &insight.Usage{Days: 3, Users: counts(10), Groups: counts(2),
+		PerDay: []insight.Series{{Name: "2xx", Points: []insight.Point{{At: day(0), Value: 5}, {At: day(1), Value: 7}}}}}
+	axis := dayAxis(u)
+	if len(axis) != 3 || !axis[2].Equal(today) {
+		t.Errorf("day axis %v, want the three days to today", axis)
+	}
+}
+
 // TestHeadHealth: a suspended tenant's page says "Suspended" once.
 func TestHeadHealth(t *testing.T) {
 	sus := &tenant.TenantSummary{Tenant: tenant.Tenant{Status: tenant.StatusSuspended}}

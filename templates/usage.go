@@ -2,6 +2,7 @@ package templates
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -98,8 +99,12 @@ func notRecorded(u *insight.Usage) string {
 	return "Not recorded yet"
 }
 
-// dayAxis is the days of the requests chart, for the charts drawn beside it.
-func dayAxis(u *insight.Usage) []time.Time { return buckets(u.PerDay) }
+// dayAxis is the days of the requests chart and of the daily counts of
+// users and groups, for the charts drawn beside it: a day without requests,
+// such as today before its first, keeps its count.
+func dayAxis(u *insight.Usage) []time.Time {
+	return buckets(append(slices.Clip(u.PerDay), u.Users, u.Groups))
+}
 
 func named(s insight.Series, name string) insight.Series {
 	s.Name = name
